@@ -1,0 +1,24 @@
+//! Typed domain: every status, engine, tier, plan and role is an enum whose text form is the
+//! value the database's CHECK constraint admits (tests compare the two lists).
+
+#[macro_use]
+mod text_enum;
+mod api_key;
+mod ids;
+mod kinds;
+mod options;
+mod status;
+
+pub use api_key::{ApiKeySecret, hash_api_key};
+pub use ids::{ApiKeyId, BatchId, JobId, OrgId, ResultId, UserId};
+pub use kinds::{ContentStorage, Engine, EventType, HttpMethod, Plan, ProxyTier, Role, SubscriptionStatus};
+pub use options::{ExtractRule, JobOptions, ResourceType};
+pub use status::JobStatus;
+
+/// A text value that is not one of an enum's variants.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a valid {kind}")]
+pub struct ParseEnumError {
+    pub kind: &'static str,
+    pub value: String,
+}

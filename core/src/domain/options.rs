@@ -1,0 +1,166 @@
+//! The `scrape_jobs.options` document: what to do with the page once fetched. Unknown fields
+//! are rejected, and [`JobOptions::validate`] names the path of any field out of range.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+text_enum! {
+    /// Resource classes the browser engines can refuse to load.
+    pub enum ResourceType {
+        Image => "image",
+        Font => "font",
+        Media => "media",
+        Stylesheet => "stylesheet",
+        Ads => "ads",
+    }
+}
+
+/// One CSS-selector extraction rule: the text (or an attribute) of the first match, or of
+/// every match when `all` is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractRule {
+    pub selector: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<String>,
+    #[serde(default)]
+    pub all: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobOptions {
+    /// Render JavaScript (implies a browser engine when the engine is auto).
+    pub render_js: bool,
+    /// CSS selector to wait for before capturing.
+    pub wait_for: Option<String>,
+    /// Extra wait after load, in milliseconds.
+    pub wait_time: u32,
+    /// Whole-job timeout, in milliseconds.
+    pub timeout: u32,
+    /// Full-page PNG screenshot.
+    pub screenshot: bool,
+    pub pdf: bool,
+    /// Named extraction rules whose results fill `extracted_data`.
+    pub extract: Option<BTreeMap<String, ExtractRule>>,
+    pub block_resources: Vec<ResourceType>,
+    /// Also produce markdown of the main content.
+    pub markdown: bool,
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        Self {
+            render_js: false,
+            wait_for: None,
+            wait_time: 0,
+            timeout: Self::DEFAULT_TIMEOUT_MS,
+            screenshot: false,
+            pdf: false,
+            extract: None,
+            block_resources: Vec::new(),
+            markdown: false,
+        }
+    }
+}
+
+impl JobOptions {
+    pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
+    pub const MIN_TIMEOUT_MS: u32 = 1_000;
+    pub const MAX_TIMEOUT_MS: u32 = 300_000;
+    pub const MAX_WAIT_TIME_MS: u32 = 60_000;
+    pub const MAX_SELECTOR_LEN: usize = 1_024;
+    pub const MAX_EXTRACT_RULES: usize = 100;
+
+    /// Checks every range; the error names the first offending field's path.
+    pub fn validate(&self) -> Result<()> {
+        if !(Self::MIN_TIMEOUT_MS..=Self::MAX_TIMEOUT_MS).contains(&self.timeout) {
+            return Err(Error::validation(
+                "options.timeout",
+                format!("must be between {} and {} ms", Self::MIN_TIMEOUT_MS, Self::MAX_TIMEOUT_MS),
+            ));
+        }
+        if self.wait_time > Self::MAX_WAIT_TIME_MS {
+            return Err(Error::validation(
+                "options.wait_time",
+                format!("must be at most {} ms", Self::MAX_WAIT_TIME_MS),
+            ));
+        }
+        if self.wait_time >= self.timeout {
+            return Err(Error::validation("options.wait_time", "must be less than options.timeout"));
+        }
+        if let Some(sel) = &self.wait_for {
+            check_selector("options.wait_for", sel)?;
+        }
+        if let Some(rules) = &self.extract {
+            if rules.len() > Self::MAX_EXTRACT_RULES {
+                return Err(Error::validation(
+                    "options.extract",
+                    format!("at most {} rules", Self::MAX_EXTRACT_RULES),
+                ));
+            }
+            for (name, rule) in rules {
+                if name.is_empty() {
+                    return Err(Error::validation("options.extract", "rule names must not be empty"));
+                }
+                check_selector(&format!("options.extract.{name}.selector"), &rule.selector)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether fetching needs a real browser (rendering, waiting on the DOM, capturing).
+    pub fn needs_browser(&self) -> bool {
+        self.render_js || self.wait_for.is_some() || self.screenshot || self.pdf
+    }
+}
+
+fn check_selector(field: &str, selector: &str) -> Result<()> {
+    if selector.trim().is_empty() {
+        return Err(Error::validation(field, "must not be empty"));
+    }
+    if selector.len() > JobOptions::MAX_SELECTOR_LEN {
+        return Err(Error::validation(
+            field,
+            format!("must be at most {} characters", JobOptions::MAX_SELECTOR_LEN),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_default_document_parses_to_the_defaults() {
+        let seed = r#"{"render_js": false, "wait_for": null, "wait_time": 0, "timeout": 30000,
+                       "screenshot": false, "pdf": false, "extract": null}"#;
+        let parsed: JobOptions = serde_json::from_str(seed).expect("parses");
+        assert_eq!(parsed, JobOptions::default());
+        parsed.validate().expect("valid");
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = serde_json::from_str::<JobOptions>(r#"{"render_javascript": true}"#)
+            .expect_err("unknown field");
+        assert!(err.to_string().contains("render_javascript"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_field() {
+        let opts = JobOptions { timeout: 10, ..Default::default() };
+        let Err(Error::Validation { field, .. }) = opts.validate() else { panic!("invalid") };
+        assert_eq!(field, "options.timeout");
+
+        let mut rules = BTreeMap::new();
+        rules.insert("title".into(), ExtractRule { selector: " ".into(), attribute: None, all: false });
+        let opts = JobOptions { extract: Some(rules), ..Default::default() };
+        let Err(Error::Validation { field, .. }) = opts.validate() else { panic!("invalid") };
+        assert_eq!(field, "options.extract.title.selector");
+    }
+}

@@ -1,0 +1,83 @@
+//! The crate's one error type. Database failures are classified here, once, so callers can
+//! map them to HTTP statuses or retries without looking at SQL state codes.
+
+use crate::domain::JobStatus;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The row does not exist, or belongs to another organization.
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+
+    /// A uniqueness rule was hit (an idempotency key replayed, a slug taken, ...).
+    #[error("conflict on {constraint}")]
+    Conflict { constraint: String },
+
+    /// A CHECK or foreign-key rule of the schema refused the write.
+    #[error("constraint {constraint} rejected the write")]
+    Constraint { constraint: String },
+
+    /// The job state machine forbids this move.
+    #[error("job cannot move from {from} to {to}")]
+    InvalidTransition { from: JobStatus, to: JobStatus },
+
+    /// The organization's balance cannot cover the credits required.
+    #[error("insufficient credits: {required} required")]
+    InsufficientCredits { required: i64 },
+
+    /// Bad input, with the path of the offending field.
+    #[error("invalid {field}: {message}")]
+    Validation { field: String, message: String },
+
+    /// Configuration missing or malformed; every problem is listed.
+    #[error("configuration: {0}")]
+    Config(String),
+
+    /// The database could not be reached (pool timeout, connection refused, I/O): retryable.
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+
+    /// Any other database error. Its text is for logs, never for clients.
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+
+    #[error("migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Error {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation { field: field.into(), message: message.into() }
+    }
+
+    /// True for failures worth retrying later (the service was unreachable).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::RowNotFound => Self::NotFound { entity: "row" },
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Self::Unavailable(err)
+            }
+            sqlx::Error::Database(db) => {
+                let constraint = db.constraint().unwrap_or("unknown").to_owned();
+                match db.code().as_deref() {
+                    // unique_violation
+                    Some("23505") => Self::Conflict { constraint },
+                    // check_violation, foreign_key_violation, not_null_violation
+                    Some("23514" | "23503" | "23502") => Self::Constraint { constraint },
+                    // admin_shutdown, crash_shutdown, cannot_connect_now
+                    Some("57P01" | "57P02" | "57P03") => Self::Unavailable(err),
+                    _ => Self::Database(err),
+                }
+            }
+            _ => Self::Database(err),
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! ScraperX's domain and storage layer, shared by the API, the workers and the operator.
+//!
+//! - [`domain`]: typed ids, the job state machine, engines, proxy tiers, plans, roles, job
+//!   options and API keys, each matching the database's own CHECK lists.
+//! - [`pg`]: the PostgreSQL repository (sqlx) and the embedded migrations.
+//! - [`config`]: typed configuration read from the environment, defaults in one place.
+
+pub mod config;
+pub mod domain;
+mod error;
+pub mod pg;
+
+pub use error::{Error, Result};

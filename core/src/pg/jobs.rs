@@ -1,0 +1,553 @@
+//! Scrape jobs: submission (one or many, one statement, credits reserved in the same
+//! transaction, idempotent by key), reads with keyset pagination, and moves through the
+//! state machine.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Db, events::insert_status_event};
+use crate::{
+    Error, Result,
+    domain::{ApiKeyId, BatchId, Engine, EventType, HttpMethod, JobId, JobOptions, JobStatus, OrgId, ProxyTier},
+};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Job {
+    pub id: JobId,
+    pub organization_id: OrgId,
+    pub api_key_id: Option<ApiKeyId>,
+    pub batch_id: Option<BatchId>,
+    pub url: String,
+    pub url_hash: String,
+    pub method: HttpMethod,
+    pub headers: Option<Json<serde_json::Value>>,
+    pub body: Option<String>,
+    pub engine: Engine,
+    pub options: Json<JobOptions>,
+    pub proxy_tier: ProxyTier,
+    pub proxy_country: Option<String>,
+    pub proxy_session_id: Option<String>,
+    pub status: JobStatus,
+    pub priority: i32,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub queued_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub timeout_at: Option<DateTime<Utc>>,
+    pub worker_id: Option<String>,
+    pub queue_name: Option<String>,
+    pub result_id: Option<Uuid>,
+    pub credits_estimated: i64,
+    pub credits_charged: i64,
+    pub credits_settled_at: Option<DateTime<Utc>>,
+    pub webhook_url: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub client_reference: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub metadata: Option<Json<serde_json::Value>>,
+}
+
+pub(crate) const JOB_COLUMNS: &str = "id, organization_id, api_key_id, batch_id, url, url_hash, \
+    method, headers, body, engine, options, COALESCE(proxy_tier, 'datacenter') AS proxy_tier, \
+    proxy_country, proxy_session_id, status, priority, attempts, max_attempts, created_at, \
+    queued_at, started_at, completed_at, timeout_at, worker_id, queue_name, result_id, \
+    COALESCE(credits_estimated, 0) AS credits_estimated, COALESCE(credits_charged, 0) AS credits_charged, \
+    credits_settled_at, webhook_url, error_code, error_message, client_reference, idempotency_key, metadata";
+
+/// A job to submit.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub url: String,
+    pub method: HttpMethod,
+    pub headers: serde_json::Value,
+    pub body: Option<String>,
+    pub engine: Engine,
+    pub options: JobOptions,
+    pub proxy_tier: ProxyTier,
+    pub proxy_country: Option<String>,
+    pub proxy_session_id: Option<String>,
+    pub priority: i32,
+    pub max_attempts: i32,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub client_reference: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub metadata: serde_json::Value,
+}
+
+impl NewJob {
+    pub const MAX_URL_LEN: usize = 8 * 1024;
+
+    /// A GET of `url` with every default.
+    pub fn get(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            method: HttpMethod::Get,
+            headers: serde_json::json!({}),
+            body: None,
+            engine: Engine::Auto,
+            options: JobOptions::default(),
+            proxy_tier: ProxyTier::Datacenter,
+            proxy_country: None,
+            proxy_session_id: None,
+            priority: 5,
+            max_attempts: 3,
+            webhook_url: None,
+            webhook_secret: None,
+            client_reference: None,
+            idempotency_key: None,
+            metadata: serde_json::json!({}),
+        }
+    }
+
+    /// Structural checks that need no network (the API adds address checks on top).
+    pub fn validate(&self) -> Result<()> {
+        if self.url.len() > Self::MAX_URL_LEN {
+            return Err(Error::validation("url", "must be at most 8 KB"));
+        }
+        let parsed = url::Url::parse(&self.url)
+            .map_err(|e| Error::validation("url", format!("not a valid URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::validation("url", "scheme must be http or https"));
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(Error::validation("url", "must have a host"));
+        }
+        if !(1..=10).contains(&self.priority) {
+            return Err(Error::validation("priority", "must be between 1 and 10"));
+        }
+        if !(1..=10).contains(&self.max_attempts) {
+            return Err(Error::validation("max_attempts", "must be between 1 and 10"));
+        }
+        if !self.headers.is_object() {
+            return Err(Error::validation("headers", "must be an object of strings"));
+        }
+        if let Some(country) = &self.proxy_country
+            && (country.len() != 2 || !country.bytes().all(|b| b.is_ascii_alphabetic()))
+        {
+            return Err(Error::validation("proxy_country", "must be a two-letter country code"));
+        }
+        if let Some(key) = &self.idempotency_key
+            && (key.is_empty() || key.len() > 255)
+        {
+            return Err(Error::validation("idempotency_key", "1 to 255 characters"));
+        }
+        if let Some(reference) = &self.client_reference
+            && reference.len() > 255
+        {
+            return Err(Error::validation("client_reference", "at most 255 characters"));
+        }
+        self.options.validate()
+    }
+}
+
+/// The outcome of submitting one job.
+#[derive(Debug, Clone)]
+pub enum Submission {
+    /// A new job, its estimated credits reserved.
+    Created(Job),
+    /// The idempotency key was used before: the original job, nothing charged.
+    Existing(Job),
+}
+
+impl Submission {
+    pub fn job(&self) -> &Job {
+        match self {
+            Submission::Created(job) | Submission::Existing(job) => job,
+        }
+    }
+
+    pub fn into_job(self) -> Job {
+        match self {
+            Submission::Created(job) | Submission::Existing(job) => job,
+        }
+    }
+
+    pub fn is_created(&self) -> bool {
+        matches!(self, Submission::Created(_))
+    }
+}
+
+/// Filters of a job listing; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub status: Option<JobStatus>,
+    pub batch_id: Option<BatchId>,
+    pub client_reference: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+/// Position in a listing ordered by (created_at, id) descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: JobId,
+}
+
+impl JobCursor {
+    /// An opaque token for clients.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.created_at.timestamp_micros(), self.id.as_uuid().simple())
+    }
+
+    pub fn decode(token: &str) -> Result<Self> {
+        let bad = || Error::validation("cursor", "not a cursor returned by this API");
+        let (micros, id) = token.split_once('.').ok_or_else(bad)?;
+        let micros: i64 = micros.parse().map_err(|_| bad())?;
+        let created_at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+        let id = Uuid::parse_str(id).map_err(|_| bad())?;
+        Ok(Self { created_at, id: JobId(id) })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    /// Present when more jobs follow.
+    pub next: Option<JobCursor>,
+}
+
+/// A move of a job through the state machine, with what the move records.
+#[derive(Debug, Clone)]
+pub struct StatusChange {
+    pub to: JobStatus,
+    pub worker_id: Option<String>,
+    pub queue_name: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub event_data: serde_json::Value,
+}
+
+impl StatusChange {
+    pub fn to(status: JobStatus) -> Self {
+        Self {
+            to: status,
+            worker_id: None,
+            queue_name: None,
+            error_code: None,
+            error_message: None,
+            event_data: serde_json::json!({}),
+        }
+    }
+
+    pub fn worker(mut self, worker_id: &str) -> Self {
+        self.worker_id = Some(worker_id.to_owned());
+        self
+    }
+
+    pub fn queue(mut self, queue_name: &str) -> Self {
+        self.queue_name = Some(queue_name.to_owned());
+        self
+    }
+
+    pub fn error(mut self, code: &str, message: &str) -> Self {
+        self.error_code = Some(code.to_owned());
+        self.error_message = Some(message.to_owned());
+        self
+    }
+}
+
+impl Db {
+    /// Submits one job: see [`Db::submit_jobs`].
+    pub async fn submit_job(&self, org: OrgId, api_key: Option<ApiKeyId>, job: &NewJob) -> Result<Submission> {
+        let mut out = self.submit_jobs(org, api_key, None, std::slice::from_ref(job)).await?;
+        out.pop().ok_or(Error::NotFound { entity: "job" })
+    }
+
+    /// Submits jobs in one transaction with one multi-row INSERT: each job's credits are
+    /// estimated by `calculate_job_credits` and the total reserved with `deduct_credits`. When
+    /// the balance cannot cover it nothing is inserted ([`Error::InsufficientCredits`]). A job
+    /// whose idempotency key exists already is not inserted nor charged: its original comes
+    /// back as [`Submission::Existing`]. Results are in input order.
+    pub async fn submit_jobs(
+        &self,
+        org: OrgId,
+        api_key: Option<ApiKeyId>,
+        batch: Option<BatchId>,
+        jobs: &[NewJob],
+    ) -> Result<Vec<Submission>> {
+        for (i, job) in jobs.iter().enumerate() {
+            job.validate().map_err(|e| match e {
+                Error::Validation { field, message } if jobs.len() > 1 => {
+                    Error::Validation { field: format!("urls[{i}].{field}"), message }
+                }
+                other => other,
+            })?;
+        }
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::now_v7()).collect();
+        let col = |f: fn(&NewJob) -> Option<String>| jobs.iter().map(f).collect::<Vec<_>>();
+        let urls = col(|j| Some(j.url.clone()));
+        let methods = col(|j| Some(j.method.as_str().to_owned()));
+        let bodies = col(|j| j.body.clone());
+        let engines = col(|j| Some(j.engine.as_str().to_owned()));
+        let tiers = col(|j| Some(j.proxy_tier.as_str().to_owned()));
+        let countries = col(|j| j.proxy_country.as_ref().map(|c| c.to_ascii_uppercase()));
+        let sessions = col(|j| j.proxy_session_id.clone());
+        let webhook_urls = col(|j| j.webhook_url.clone());
+        let webhook_secrets = col(|j| j.webhook_secret.clone());
+        let references = col(|j| j.client_reference.clone());
+        let keys = col(|j| j.idempotency_key.clone());
+        let headers: Vec<serde_json::Value> = jobs.iter().map(|j| j.headers.clone()).collect();
+        let metadata: Vec<serde_json::Value> = jobs.iter().map(|j| j.metadata.clone()).collect();
+        let options = jobs
+            .iter()
+            .map(|j| serde_json::to_value(&j.options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::validation("options", e.to_string()))?;
+        let priorities: Vec<i32> = jobs.iter().map(|j| j.priority).collect();
+        let max_attempts: Vec<i32> = jobs.iter().map(|j| j.max_attempts).collect();
+
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "INSERT INTO scrape_jobs (id, organization_id, api_key_id, batch_id, url, url_hash, method, \
+                 headers, body, engine, options, proxy_tier, proxy_country, proxy_session_id, \
+                 priority, max_attempts, webhook_url, webhook_secret, client_reference, \
+                 idempotency_key, metadata, credits_estimated, credit_breakdown) \
+             SELECT u.id, $1, $2, $3, u.url, '', u.method, u.headers, u.body, u.engine, u.options, \
+                 u.tier, u.country, u.session, u.priority, u.max_attempts, u.webhook_url, \
+                 u.webhook_secret, u.reference, u.key, u.metadata, \
+                 calculate_job_credits(u.engine, u.tier, u.options), \
+                 jsonb_build_object('engine', u.engine, 'proxy_tier', u.tier, \
+                     'estimated', calculate_job_credits(u.engine, u.tier, u.options)) \
+             FROM UNNEST($4::uuid[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::text[], \
+                 $10::jsonb[], $11::text[], $12::text[], $13::text[], $14::int[], $15::int[], \
+                 $16::text[], $17::text[], $18::text[], $19::text[], $20::jsonb[]) \
+                 AS u(id, url, method, headers, body, engine, options, tier, country, session, \
+                      priority, max_attempts, webhook_url, webhook_secret, reference, key, metadata) \
+             ON CONFLICT (organization_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+             RETURNING {JOB_COLUMNS}"
+        );
+        let inserted: Vec<Job> = sqlx::query_as(&sql)
+            .bind(org)
+            .bind(api_key)
+            .bind(batch)
+            .bind(&ids)
+            .bind(&urls)
+            .bind(&methods)
+            .bind(&headers)
+            .bind(&bodies)
+            .bind(&engines)
+            .bind(&options)
+            .bind(&tiers)
+            .bind(&countries)
+            .bind(&sessions)
+            .bind(&priorities)
+            .bind(&max_attempts)
+            .bind(&webhook_urls)
+            .bind(&webhook_secrets)
+            .bind(&references)
+            .bind(&keys)
+            .bind(&metadata)
+            .fetch_all(&mut *tx)
+            .await?;
+
+        let required: i64 = inserted.iter().map(|j| j.credits_estimated).sum();
+        if required > 0 {
+            let covered: bool = sqlx::query_scalar("SELECT deduct_credits($1, $2)")
+                .bind(org)
+                .bind(required)
+                .fetch_one(&mut *tx)
+                .await?;
+            if !covered {
+                return Err(Error::InsufficientCredits { required });
+            }
+        }
+        let inserted_ids: Vec<Uuid> = inserted.iter().map(|j| j.id.as_uuid()).collect();
+        sqlx::query(
+            "INSERT INTO job_events (job_id, organization_id, event_type, event_data) \
+             SELECT id, organization_id, 'job.created', \
+                    jsonb_build_object('credits_reserved', credits_estimated, 'engine', engine) \
+             FROM scrape_jobs WHERE id = ANY($1)",
+        )
+        .bind(&inserted_ids)
+        .execute(&mut *tx)
+        .await?;
+
+        // Jobs not inserted collided on their idempotency key: return the originals.
+        let replayed: Vec<String> = jobs
+            .iter()
+            .zip(&ids)
+            .filter(|(_, id)| !inserted_ids.contains(id))
+            .filter_map(|(j, _)| j.idempotency_key.clone())
+            .collect();
+        let existing: Vec<Job> = if replayed.is_empty() {
+            Vec::new()
+        } else {
+            let sql = format!(
+                "SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE organization_id = $1 AND idempotency_key = ANY($2)"
+            );
+            sqlx::query_as(&sql).bind(org).bind(&replayed).fetch_all(&mut *tx).await?
+        };
+        tx.commit().await?;
+
+        let mut inserted = inserted;
+        jobs.iter()
+            .zip(ids)
+            .map(|(new, id)| {
+                if let Some(pos) = inserted.iter().position(|j| j.id.as_uuid() == id) {
+                    return Ok(Submission::Created(inserted.swap_remove(pos)));
+                }
+                existing
+                    .iter()
+                    .find(|j| j.idempotency_key.is_some() && j.idempotency_key == new.idempotency_key)
+                    .cloned()
+                    .map(Submission::Existing)
+                    .ok_or(Error::Conflict { constraint: "idx_jobs_idempotency".into() })
+            })
+            .collect()
+    }
+
+    /// A job of this organization; another organization's job is not found.
+    pub async fn get_job(&self, org: OrgId, id: JobId) -> Result<Job> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE id = $1 AND organization_id = $2");
+        sqlx::query_as(&sql)
+            .bind(id)
+            .bind(org)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound { entity: "job" })
+    }
+
+    /// A job by id alone, for workers and the operator (not tenant-facing).
+    pub async fn get_job_unscoped(&self, id: JobId) -> Result<Job> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE id = $1");
+        sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound { entity: "job" })
+    }
+
+    pub async fn find_job_by_idempotency_key(&self, org: OrgId, key: &str) -> Result<Option<Job>> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE organization_id = $1 AND idempotency_key = $2"
+        );
+        Ok(sqlx::query_as(&sql).bind(org).bind(key).fetch_optional(&self.pool).await?)
+    }
+
+    /// Newest first, `limit` (1 to 100) at a time, continuing after `after`.
+    pub async fn list_jobs(
+        &self,
+        org: OrgId,
+        filter: &JobFilter,
+        after: Option<JobCursor>,
+        limit: u32,
+    ) -> Result<JobPage> {
+        if !(1..=100).contains(&limit) {
+            return Err(Error::validation("limit", "must be between 1 and 100"));
+        }
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM scrape_jobs \
+             WHERE organization_id = $1 \
+               AND ($2::text IS NULL OR status = $2) \
+               AND ($3::uuid IS NULL OR batch_id = $3) \
+               AND ($4::text IS NULL OR client_reference = $4) \
+               AND ($5::timestamptz IS NULL OR created_at >= $5) \
+               AND ($6::timestamptz IS NULL OR created_at < $6) \
+               AND ($7::timestamptz IS NULL OR (created_at, id) < ($7, $8::uuid)) \
+             ORDER BY created_at DESC, id DESC LIMIT $9"
+        );
+        let mut jobs: Vec<Job> = sqlx::query_as(&sql)
+            .bind(org)
+            .bind(filter.status)
+            .bind(filter.batch_id)
+            .bind(&filter.client_reference)
+            .bind(filter.created_after)
+            .bind(filter.created_before)
+            .bind(after.map(|c| c.created_at))
+            .bind(after.map(|c| c.id))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let next = if jobs.len() > limit as usize {
+            jobs.truncate(limit as usize);
+            jobs.last().map(|j| JobCursor { created_at: j.created_at, id: j.id })
+        } else {
+            None
+        };
+        Ok(JobPage { jobs, next })
+    }
+
+    /// Moves a job through the state machine, checked first against [`JobStatus`] (the
+    /// database trigger checks the same rules again), stamping the move's timestamps and
+    /// recording its job event in the same transaction.
+    pub async fn transition_job(&self, id: JobId, change: &StatusChange) -> Result<Job> {
+        let mut tx = self.pool.begin().await?;
+        let current: Option<(JobStatus, i32, i32)> = sqlx::query_as(
+            "SELECT status, attempts, max_attempts FROM scrape_jobs WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (from, attempts, max_attempts) = current.ok_or(Error::NotFound { entity: "job" })?;
+        from.transition(change.to, attempts, max_attempts)?;
+
+        let sql = format!(
+            "UPDATE scrape_jobs SET status = $2, \
+                 queued_at = CASE WHEN $2 = 'queued' THEN NOW() ELSE queued_at END, \
+                 started_at = CASE WHEN $2 = 'running' THEN NOW() ELSE started_at END, \
+                 attempts = CASE WHEN $2 = 'running' THEN attempts + 1 ELSE attempts END, \
+                 timeout_at = CASE WHEN $2 = 'running' \
+                     THEN NOW() + make_interval(secs => COALESCE((options->>'timeout')::int, 30000) / 1000.0) \
+                     ELSE timeout_at END, \
+                 completed_at = CASE WHEN $2 IN ('completed', 'failed', 'canceled', 'timeout') THEN NOW() \
+                     WHEN $2 = 'queued' THEN NULL ELSE completed_at END, \
+                 worker_id = COALESCE($3, worker_id), \
+                 queue_name = COALESCE($4, queue_name), \
+                 error_code = CASE WHEN $2 IN ('failed', 'timeout', 'canceled') THEN $5 ELSE error_code END, \
+                 error_message = CASE WHEN $2 IN ('failed', 'timeout', 'canceled') THEN $6 ELSE error_message END \
+             WHERE id = $1 RETURNING {JOB_COLUMNS}"
+        );
+        let job: Job = sqlx::query_as(&sql)
+            .bind(id)
+            .bind(change.to)
+            .bind(&change.worker_id)
+            .bind(&change.queue_name)
+            .bind(&change.error_code)
+            .bind(&change.error_message)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut data = change.event_data.clone();
+        if let serde_json::Value::Object(map) = &mut data {
+            map.insert("from".into(), from.as_str().into());
+            map.insert("attempt".into(), job.attempts.into());
+            if let Some(code) = &change.error_code {
+                map.insert("error_code".into(), code.as_str().into());
+            }
+        }
+        insert_status_event(&mut tx, &job, EventType::for_status(change.to), data, change.worker_id.as_deref())
+            .await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// Cancels a job of this organization (another organization's job is not found).
+    pub async fn cancel_job(&self, org: OrgId, id: JobId) -> Result<Job> {
+        let job = self.get_job(org, id).await?;
+        self.transition_job(job.id, &StatusChange::to(JobStatus::Canceled)).await
+    }
+}
+
+impl EventType {
+    /// The event a move into `status` records.
+    pub fn for_status(status: JobStatus) -> EventType {
+        match status {
+            JobStatus::Pending => EventType::Created,
+            JobStatus::Queued => EventType::Queued,
+            JobStatus::Running => EventType::Started,
+            JobStatus::Completed => EventType::Completed,
+            JobStatus::Failed => EventType::Failed,
+            JobStatus::Canceled => EventType::Canceled,
+            JobStatus::Timeout => EventType::Timeout,
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The PostgreSQL repository. [`Db`] wraps a pool; each submodule adds the queries of one
+//! aggregate. Every query that reads or changes customer data is scoped by organization.
+
+mod api_keys;
+mod credits;
+mod events;
+mod jobs;
+mod maintenance;
+mod organizations;
+mod results;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use crate::{Result, config::PgConfig};
+
+pub use api_keys::{ApiKey, ApiKeyAuth, NewApiKey};
+pub use credits::Settlement;
+pub use events::{JobEvent, NewJobEvent};
+pub use jobs::{Job, JobCursor, JobFilter, JobPage, NewJob, StatusChange, Submission};
+pub use maintenance::{RetentionSummary, UsageSummary};
+pub use organizations::{NewOrganization, NewUser, Organization, User};
+pub use results::{JobResult, NewJobResult};
+
+/// The schema, embedded from `migrations/` at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// The repository: a connection pool and the queries over it.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: PgPool,
+}
+
+impl Db {
+    /// Connects with the configured pool settings.
+    pub async fn connect(config: &PgConfig) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(config.acquire_timeout)
+            .connect(&config.url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies any migration not yet applied; a no-op on an up-to-date database.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,171 @@
+//! Job results: one row per job holding the response, where its content lives, extraction
+//! output, captures and timings.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::types::Json;
+
+use super::Db;
+use crate::{
+    Error, Result,
+    domain::{ContentStorage, JobId, OrgId, ResultId},
+};
+
+/// A result to record. Optional parts are filled by the engines that produce them.
+#[derive(Debug, Clone, Default)]
+pub struct NewJobResult {
+    pub status_code: Option<i32>,
+    pub headers: Option<serde_json::Value>,
+    pub content_type: Option<String>,
+    pub content_length: Option<i64>,
+    pub final_url: Option<String>,
+    pub redirect_count: i32,
+    pub content_storage: Option<ContentStorage>,
+    pub content_inline: Option<String>,
+    pub content_minio_bucket: Option<String>,
+    pub content_minio_key: Option<String>,
+    pub content_hash: Option<String>,
+    pub content_compressed: bool,
+    pub extracted_title: Option<String>,
+    pub extracted_text: Option<String>,
+    pub extracted_links: Option<serde_json::Value>,
+    pub extracted_images: Option<serde_json::Value>,
+    pub extracted_data: Option<serde_json::Value>,
+    pub extracted_markdown: Option<String>,
+    pub screenshot_minio_bucket: Option<String>,
+    pub screenshot_minio_key: Option<String>,
+    pub screenshot_thumbnail_key: Option<String>,
+    pub pdf_minio_bucket: Option<String>,
+    pub pdf_minio_key: Option<String>,
+    pub dns_time_ms: Option<i32>,
+    pub connect_time_ms: Option<i32>,
+    pub tls_time_ms: Option<i32>,
+    pub ttfb_ms: Option<i32>,
+    pub download_time_ms: Option<i32>,
+    pub render_time_ms: Option<i32>,
+    pub total_time_ms: Option<i32>,
+    pub protection_detected: Option<String>,
+    pub captcha_encountered: bool,
+    pub captcha_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct JobResult {
+    pub id: ResultId,
+    pub job_id: JobId,
+    pub organization_id: OrgId,
+    pub status_code: Option<i32>,
+    pub headers: Option<Json<serde_json::Value>>,
+    pub content_type: Option<String>,
+    pub content_length: Option<i64>,
+    pub final_url: Option<String>,
+    pub redirect_count: Option<i32>,
+    pub content_storage_type: ContentStorage,
+    pub content_inline: Option<String>,
+    pub content_minio_bucket: Option<String>,
+    pub content_minio_key: Option<String>,
+    pub content_hash: Option<String>,
+    pub extracted_title: Option<String>,
+    pub extracted_text: Option<String>,
+    pub extracted_links: Option<Json<serde_json::Value>>,
+    pub extracted_data: Option<Json<serde_json::Value>>,
+    pub extracted_markdown: Option<String>,
+    pub screenshot_minio_key: Option<String>,
+    pub pdf_minio_key: Option<String>,
+    pub total_time_ms: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+const RESULT_COLUMNS: &str = "id, job_id, organization_id, status_code, headers, content_type, \
+    content_length, final_url, redirect_count, content_storage_type, content_inline, \
+    content_minio_bucket, content_minio_key, content_hash, extracted_title, extracted_text, \
+    extracted_links, extracted_data, extracted_markdown, screenshot_minio_key, pdf_minio_key, \
+    total_time_ms, created_at, expires_at";
+
+impl Db {
+    /// Stores a job's result (replacing an earlier attempt's) and links it from the job.
+    pub async fn record_result(&self, job: JobId, result: &NewJobResult) -> Result<JobResult> {
+        let storage = result.content_storage.unwrap_or(match (&result.content_inline, &result.content_minio_key) {
+            (Some(_), _) => ContentStorage::Inline,
+            (None, Some(_)) => ContentStorage::Minio,
+            (None, None) => ContentStorage::None,
+        });
+        let mut tx = self.pool.begin().await?;
+        let org: Option<OrgId> = sqlx::query_scalar("SELECT organization_id FROM scrape_jobs WHERE id = $1")
+            .bind(job)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let org = org.ok_or(Error::NotFound { entity: "job" })?;
+        sqlx::query("DELETE FROM job_results WHERE job_id = $1").bind(job).execute(&mut *tx).await?;
+        let sql = format!(
+            "INSERT INTO job_results (job_id, organization_id, status_code, headers, content_type, \
+                 content_length, final_url, redirect_count, content_storage_type, content_inline, \
+                 content_minio_bucket, content_minio_key, content_hash, content_compressed, \
+                 extracted_title, extracted_text, extracted_links, extracted_images, extracted_data, \
+                 extracted_markdown, screenshot_minio_bucket, screenshot_minio_key, \
+                 screenshot_thumbnail_key, pdf_minio_bucket, pdf_minio_key, dns_time_ms, \
+                 connect_time_ms, tls_time_ms, ttfb_ms, download_time_ms, render_time_ms, \
+                 total_time_ms, protection_detected, captcha_encountered, captcha_type) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35) \
+             RETURNING {RESULT_COLUMNS}"
+        );
+        let row: JobResult = sqlx::query_as(&sql)
+            .bind(job)
+            .bind(org)
+            .bind(result.status_code)
+            .bind(&result.headers)
+            .bind(&result.content_type)
+            .bind(result.content_length)
+            .bind(&result.final_url)
+            .bind(result.redirect_count)
+            .bind(storage)
+            .bind(&result.content_inline)
+            .bind(&result.content_minio_bucket)
+            .bind(&result.content_minio_key)
+            .bind(&result.content_hash)
+            .bind(result.content_compressed)
+            .bind(&result.extracted_title)
+            .bind(&result.extracted_text)
+            .bind(&result.extracted_links)
+            .bind(&result.extracted_images)
+            .bind(&result.extracted_data)
+            .bind(&result.extracted_markdown)
+            .bind(&result.screenshot_minio_bucket)
+            .bind(&result.screenshot_minio_key)
+            .bind(&result.screenshot_thumbnail_key)
+            .bind(&result.pdf_minio_bucket)
+            .bind(&result.pdf_minio_key)
+            .bind(result.dns_time_ms)
+            .bind(result.connect_time_ms)
+            .bind(result.tls_time_ms)
+            .bind(result.ttfb_ms)
+            .bind(result.download_time_ms)
+            .bind(result.render_time_ms)
+            .bind(result.total_time_ms)
+            .bind(&result.protection_detected)
+            .bind(result.captcha_encountered)
+            .bind(&result.captcha_type)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE scrape_jobs SET result_id = $2 WHERE id = $1")
+            .bind(job)
+            .bind(row.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// A job's result, scoped by organization.
+    pub async fn get_result(&self, org: OrgId, job: JobId) -> Result<JobResult> {
+        let sql = format!("SELECT {RESULT_COLUMNS} FROM job_results WHERE job_id = $1 AND organization_id = $2");
+        sqlx::query_as(&sql)
+            .bind(job)
+            .bind(org)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound { entity: "result" })
+    }
+}

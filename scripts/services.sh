@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Installs (when missing) and starts or stops the real services ScraperX runs on:
+# PostgreSQL 15, Redis and MinIO, all on loopback, with their data under one scratch dir.
+#
+#   scripts/services.sh up      install what is missing, start what is not running (idempotent)
+#   scripts/services.sh down    stop everything this script started
+#   scripts/services.sh status  show what is running
+#   scripts/services.sh env     print the environment variables that point at the services
+#
+# Everything is configurable from the environment; defaults live here and only here.
+set -euo pipefail
+
+SCRX_SCRATCH=${SCRX_SCRATCH:-/tmp/scraperx}
+SCRX_PG_PORT=${SCRX_PG_PORT:-55432}
+SCRX_REDIS_PORT=${SCRX_REDIS_PORT:-56379}
+SCRX_MINIO_PORT=${SCRX_MINIO_PORT:-59000}
+SCRX_MINIO_CONSOLE_PORT=${SCRX_MINIO_CONSOLE_PORT:-59001}
+SCRX_MINIO_USER=${SCRX_MINIO_USER:-scraperx}
+SCRX_MINIO_PASSWORD=${SCRX_MINIO_PASSWORD:-scraperx-secret}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+GOBIN_DIR=${GOBIN:-$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin}
+MINIO_VERSION=${MINIO_VERSION:-latest}
+
+log() { printf '[services] %s\n' "$*" >&2; }
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+install_postgres() {
+  if [ ! -x "$PG_BIN/pg_ctl" ]; then apt_install postgresql-15 postgresql-contrib-15; fi
+  if [ ! -f /usr/share/postgresql/15/extension/pgcrypto.control ]; then apt_install postgresql-contrib-15; fi
+}
+
+install_redis() {
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  # The Debian package starts a system instance on 6379; ScraperX runs its own, so leave that one alone.
+}
+
+minio_bin() { echo "$GOBIN_DIR/minio"; }
+
+install_minio() {
+  if [ ! -x "$(minio_bin)" ]; then
+    log "building MinIO from source (go install github.com/minio/minio@$MINIO_VERSION); this takes a few minutes once"
+    GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION"
+  fi
+}
+
+pg_running() { [ -f "$SCRX_SCRATCH/pg/data/postmaster.pid" ] && su postgres -c "$PG_BIN/pg_ctl -D '$SCRX_SCRATCH/pg/data' status" >/dev/null 2>&1; }
+
+start_postgres() {
+  local dir="$SCRX_SCRATCH/pg"
+  mkdir -p "$dir"
+  chown postgres:postgres "$dir"
+  chmod 700 "$dir"
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    log "initdb $dir/data"
+    su postgres -c "$PG_BIN/initdb -D '$dir/data' -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8" >/dev/null
+    cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $SCRX_PG_PORT
+unix_socket_directories = '$dir'
+max_connections = 300
+shared_buffers = 256MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+shared_preload_libraries = 'pg_stat_statements'
+CONF
+  fi
+  if pg_running; then log "postgres already running on $SCRX_PG_PORT"; return; fi
+  log "starting postgres on 127.0.0.1:$SCRX_PG_PORT"
+  su postgres -c "$PG_BIN/pg_ctl -D '$dir/data' -l '$dir/postgres.log' -w -t 60 start" >/dev/null
+  su postgres -c "$PG_BIN/psql -h 127.0.0.1 -p $SCRX_PG_PORT -U postgres -tAc \"SELECT 1 FROM pg_database WHERE datname='scraperx'\"" | grep -q 1 \
+    || su postgres -c "$PG_BIN/createdb -h 127.0.0.1 -p $SCRX_PG_PORT -U postgres scraperx"
+}
+
+redis_cli() { redis-cli -h 127.0.0.1 -p "$SCRX_REDIS_PORT" "$@"; }
+
+start_redis() {
+  local dir="$SCRX_SCRATCH/redis"
+  mkdir -p "$dir"
+  if redis_cli ping >/dev/null 2>&1; then log "redis already running on $SCRX_REDIS_PORT"; return; fi
+  log "starting redis on 127.0.0.1:$SCRX_REDIS_PORT"
+  redis-server --bind 127.0.0.1 --port "$SCRX_REDIS_PORT" --dir "$dir" --daemonize yes \
+    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save "" --appendonly no \
+    --protected-mode no
+  for _ in $(seq 1 50); do redis_cli ping >/dev/null 2>&1 && return; sleep 0.1; done
+  log "redis did not come up"; exit 1
+}
+
+minio_up() { curl -fsS "http://127.0.0.1:$SCRX_MINIO_PORT/minio/health/live" >/dev/null 2>&1; }
+
+start_minio() {
+  local dir="$SCRX_SCRATCH/minio"
+  mkdir -p "$dir/data"
+  if minio_up; then log "minio already running on $SCRX_MINIO_PORT"; return; fi
+  log "starting minio on 127.0.0.1:$SCRX_MINIO_PORT"
+  MINIO_ROOT_USER="$SCRX_MINIO_USER" MINIO_ROOT_PASSWORD="$SCRX_MINIO_PASSWORD" \
+  MINIO_BROWSER=off MINIO_UPDATE=off \
+    nohup "$(minio_bin)" server "$dir/data" --address "127.0.0.1:$SCRX_MINIO_PORT" \
+      --console-address "127.0.0.1:$SCRX_MINIO_CONSOLE_PORT" >"$dir/minio.log" 2>&1 &
+  echo $! >"$dir/minio.pid"
+  for _ in $(seq 1 150); do minio_up && return; sleep 0.2; done
+  log "minio did not come up; see $dir/minio.log"; exit 1
+}
+
+print_env() {
+  cat <<ENV
+export DATABASE_URL=postgres://postgres@127.0.0.1:$SCRX_PG_PORT/scraperx
+export REDIS_URL=redis://127.0.0.1:$SCRX_REDIS_PORT
+export S3_ENDPOINT=http://127.0.0.1:$SCRX_MINIO_PORT
+export S3_ACCESS_KEY=$SCRX_MINIO_USER
+export S3_SECRET_KEY=$SCRX_MINIO_PASSWORD
+ENV
+}
+
+case "${1:-up}" in
+  up)
+    install_postgres; install_redis; install_minio
+    start_postgres; start_redis; start_minio
+    log "all services up"
+    ;;
+  down)
+    if pg_running; then su postgres -c "$PG_BIN/pg_ctl -D '$SCRX_SCRATCH/pg/data' -m fast stop" >/dev/null; log "postgres stopped"; fi
+    if redis_cli ping >/dev/null 2>&1; then redis_cli shutdown nosave >/dev/null 2>&1 || true; log "redis stopped"; fi
+    if [ -f "$SCRX_SCRATCH/minio/minio.pid" ]; then kill "$(cat "$SCRX_SCRATCH/minio/minio.pid")" 2>/dev/null || true; rm -f "$SCRX_SCRATCH/minio/minio.pid"; log "minio stopped"; fi
+    ;;
+  status)
+    pg_running && echo "postgres: up ($SCRX_PG_PORT)" || echo "postgres: down"
+    redis_cli ping >/dev/null 2>&1 && echo "redis: up ($SCRX_REDIS_PORT)" || echo "redis: down"
+    minio_up && echo "minio: up ($SCRX_MINIO_PORT)" || echo "minio: down"
+    ;;
+  env) print_env ;;
+  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+esac

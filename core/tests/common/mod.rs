@@ -1,0 +1,53 @@
+//! Fixtures shared by the integration tests. Each test gets a fresh database from
+//! `#[sqlx::test]`, migrated by the crate's own MIGRATOR.
+#![allow(dead_code)]
+
+use scraperx_core::{
+    domain::{OrgId, Plan},
+    pg::{Db, NewOrganization, Organization},
+};
+use sqlx::PgPool;
+
+pub async fn org(db: &Db, slug: &str, credits: i64) -> Organization {
+    org_on_plan(db, slug, credits, Plan::Starter).await
+}
+
+pub async fn org_on_plan(db: &Db, slug: &str, credits: i64, plan: Plan) -> Organization {
+    let mut new = NewOrganization::new(&format!("Org {slug}"), slug, &format!("billing@{slug}.test"));
+    new.credits_balance = credits;
+    new.plan = plan;
+    db.create_organization(&new).await.expect("create organization")
+}
+
+pub async fn balance(pool: &PgPool, org: OrgId) -> i64 {
+    sqlx::query_scalar("SELECT credits_balance FROM organizations WHERE id = $1")
+        .bind(org)
+        .fetch_one(pool)
+        .await
+        .expect("balance")
+}
+
+/// Inserts a job row directly, in any status and at any creation time (bypassing the
+/// submission path), for tests of the schema's own rules.
+pub async fn raw_job(pool: &PgPool, org: OrgId, status: &str, age: &str) -> uuid::Uuid {
+    sqlx::query_scalar(
+        "INSERT INTO scrape_jobs (organization_id, url, url_hash, status, created_at, completed_at) \
+         VALUES ($1, 'https://example.com/' || gen_random_uuid(), '', $2, NOW() - $3::interval, \
+                 CASE WHEN $2 IN ('completed', 'failed', 'canceled', 'timeout') THEN NOW() - $3::interval END) \
+         RETURNING id",
+    )
+    .bind(org)
+    .bind(status)
+    .bind(age)
+    .fetch_one(pool)
+    .await
+    .expect("raw job")
+}
+
+/// Runs SQL that is expected to fail, returning the database's message.
+pub async fn expect_sql_error(pool: &PgPool, sql: &str) -> String {
+    match sqlx::raw_sql(sql).execute(pool).await {
+        Ok(_) => panic!("expected the database to reject:\n{sql}"),
+        Err(err) => err.as_database_error().map(|e| e.message().to_owned()).unwrap_or_else(|| err.to_string()),
+    }
+}

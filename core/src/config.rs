@@ -49,7 +49,11 @@ impl PgConfig {
         if !errors.is_empty() {
             return Err(Error::Config(errors.join("; ")));
         }
-        Ok(Self { url, max_connections, acquire_timeout: Duration::from_millis(acquire_ms) })
+        Ok(Self {
+            url,
+            max_connections,
+            acquire_timeout: Duration::from_millis(acquire_ms),
+        })
     }
 }
 
@@ -78,7 +82,10 @@ mod tests {
         let cfg = PgConfig::from_lookup(|n| (n == ENV_DATABASE_URL).then(|| "postgres://x".into()))
             .expect("valid");
         assert_eq!(cfg.max_connections, DEFAULT_DATABASE_MAX_CONNECTIONS);
-        assert_eq!(cfg.acquire_timeout, Duration::from_millis(DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS));
+        assert_eq!(
+            cfg.acquire_timeout,
+            Duration::from_millis(DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS)
+        );
     }
 
     #[test]

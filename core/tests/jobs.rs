@@ -24,13 +24,21 @@ async fn submitting_a_job_reserves_its_estimated_credits(pool: PgPool) {
     let mut new = job("https://example.com/page");
     new.engine = Engine::Browser;
     new.proxy_tier = ProxyTier::Residential;
-    new.options = JobOptions { screenshot: true, ..Default::default() };
+    new.options = JobOptions {
+        screenshot: true,
+        ..Default::default()
+    };
     let submitted = db.submit_job(o.id, None, &new).await.expect("submit");
     assert!(submitted.is_created());
     let j = submitted.job();
     // browser 5 + residential 3 + screenshot 2
     assert_eq!(j.credits_estimated, 10);
-    assert_eq!(db.estimate_credits(Engine::Browser, ProxyTier::Residential, &new.options).await.expect("estimate"), 10);
+    assert_eq!(
+        db.estimate_credits(Engine::Browser, ProxyTier::Residential, &new.options)
+            .await
+            .expect("estimate"),
+        10
+    );
     assert_eq!(j.status, JobStatus::Pending);
     assert_eq!(j.url_hash.len(), 64, "url_hash set by trigger");
     assert_eq!(balance(&pool, o.id).await, 90);
@@ -51,18 +59,34 @@ async fn a_replayed_idempotency_key_returns_the_original_job_and_charges_nothing
     assert!(!again.is_created());
     assert_eq!(first.job().id, again.job().id);
     assert_eq!(balance(&pool, o.id).await, 9);
-    let found = db.find_job_by_idempotency_key(o.id, "order-42").await.expect("lookup").expect("found");
+    let found = db
+        .find_job_by_idempotency_key(o.id, "order-42")
+        .await
+        .expect("lookup")
+        .expect("found");
     assert_eq!(found.id, first.job().id);
     // The same key in another organization is a different job.
     let other = org(&db, "idem-other", 10).await;
-    let theirs = db.submit_job(other.id, None, &new).await.expect("other org");
+    let theirs = db
+        .submit_job(other.id, None, &new)
+        .await
+        .expect("other org");
     assert!(theirs.is_created());
     assert_ne!(theirs.job().id, first.job().id);
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
-async fn concurrent_replays_of_one_key_create_one_job(_parent: PgPoolOptions, conn: PgConnectOptions) {
-    let db = Db::from_pool(PgPoolOptions::new().max_connections(20).connect_with(conn).await.expect("pool"));
+async fn concurrent_replays_of_one_key_create_one_job(
+    _parent: PgPoolOptions,
+    conn: PgConnectOptions,
+) {
+    let db = Db::from_pool(
+        PgPoolOptions::new()
+            .max_connections(20)
+            .connect_with(conn)
+            .await
+            .expect("pool"),
+    );
     let o = org(&db, "race", 100).await;
     let mut new = job("https://example.com/");
     new.idempotency_key = Some("same".into());
@@ -89,12 +113,21 @@ async fn fifty_concurrent_submissions_against_twenty_credits_accept_exactly_twen
     _parent: PgPoolOptions,
     conn: PgConnectOptions,
 ) {
-    let db = Db::from_pool(PgPoolOptions::new().max_connections(50).connect_with(conn).await.expect("pool"));
+    let db = Db::from_pool(
+        PgPoolOptions::new()
+            .max_connections(50)
+            .connect_with(conn)
+            .await
+            .expect("pool"),
+    );
     let o = org(&db, "fifty", 20).await;
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let db = db.clone();
-            tokio::spawn(async move { db.submit_job(o.id, None, &job(&format!("https://example.com/{i}"))).await })
+            tokio::spawn(async move {
+                db.submit_job(o.id, None, &job(&format!("https://example.com/{i}")))
+                    .await
+            })
         })
         .collect();
     let (mut ok, mut refused) = (0, 0);
@@ -107,7 +140,10 @@ async fn fifty_concurrent_submissions_against_twenty_credits_accept_exactly_twen
     }
     assert_eq!((ok, refused), (20, 30));
     assert_eq!(balance(db.pool(), o.id).await, 0);
-    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM scrape_jobs").fetch_one(db.pool()).await.expect("count");
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM scrape_jobs")
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
     assert_eq!(jobs, 20, "a refused submission leaves no job behind");
 }
 
@@ -116,7 +152,13 @@ async fn deduct_credits_never_goes_below_zero_under_fifty_concurrent_calls(
     _parent: PgPoolOptions,
     conn: PgConnectOptions,
 ) {
-    let db = Db::from_pool(PgPoolOptions::new().max_connections(50).connect_with(conn).await.expect("pool"));
+    let db = Db::from_pool(
+        PgPoolOptions::new()
+            .max_connections(50)
+            .connect_with(conn)
+            .await
+            .expect("pool"),
+    );
     let o = org(&db, "deduct", 100).await;
     let tasks: Vec<_> = (0..50)
         .map(|_| {
@@ -137,25 +179,45 @@ async fn a_batch_is_one_insert_charged_as_a_whole_or_not_at_all(pool: PgPool) {
     let db = Db::from_pool(pool.clone());
     let o = org(&db, "batch", 5).await;
     let batch = BatchId::new();
-    let urls: Vec<NewJob> = (0..6).map(|i| job(&format!("https://example.com/{i}"))).collect();
-    let err = db.submit_jobs(o.id, None, Some(batch), &urls).await.expect_err("6 credits > 5");
-    assert!(matches!(err, Error::InsufficientCredits { required: 6 }), "{err:?}");
-    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM scrape_jobs").fetch_one(&pool).await.expect("count");
+    let urls: Vec<NewJob> = (0..6)
+        .map(|i| job(&format!("https://example.com/{i}")))
+        .collect();
+    let err = db
+        .submit_jobs(o.id, None, Some(batch), &urls)
+        .await
+        .expect_err("6 credits > 5");
+    assert!(
+        matches!(err, Error::InsufficientCredits { required: 6 }),
+        "{err:?}"
+    );
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM scrape_jobs")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
     assert_eq!(jobs, 0);
 
     let mut keyed: Vec<NewJob> = urls[..5].to_vec();
     for (i, j) in keyed.iter_mut().enumerate() {
         j.idempotency_key = Some(format!("{batch}:{i}"));
     }
-    let out = db.submit_jobs(o.id, None, Some(batch), &keyed).await.expect("batch");
+    let out = db
+        .submit_jobs(o.id, None, Some(batch), &keyed)
+        .await
+        .expect("batch");
     assert_eq!(out.len(), 5);
-    assert!(out.iter().all(|s| s.is_created() && s.job().batch_id == Some(batch)));
+    assert!(
+        out.iter()
+            .all(|s| s.is_created() && s.job().batch_id == Some(batch))
+    );
     for (s, n) in out.iter().zip(&keyed) {
         assert_eq!(s.job().url, n.url, "results come back in input order");
     }
     assert_eq!(balance(&pool, o.id).await, 0);
     // Submitting the same batch again (an operator restart) creates and charges nothing.
-    let again = db.submit_jobs(o.id, None, Some(batch), &keyed).await.expect("replay");
+    let again = db
+        .submit_jobs(o.id, None, Some(batch), &keyed)
+        .await
+        .expect("replay");
     assert!(again.iter().all(|s| !s.is_created()));
     assert_eq!(balance(&pool, o.id).await, 0);
 }
@@ -167,11 +229,32 @@ async fn invalid_jobs_are_refused_with_the_field_named(pool: PgPool) {
     let cases: Vec<(NewJob, &str)> = vec![
         (job("ftp://example.com/"), "url"),
         (job("not a url"), "url"),
-        (job(&format!("https://example.com/{}", "a".repeat(9000))), "url"),
-        (NewJob { priority: 11, ..job("https://example.com/") }, "priority"),
-        (NewJob { proxy_country: Some("USA".into()), ..job("https://example.com/") }, "proxy_country"),
         (
-            NewJob { options: JobOptions { timeout: 999_999, ..Default::default() }, ..job("https://example.com/") },
+            job(&format!("https://example.com/{}", "a".repeat(9000))),
+            "url",
+        ),
+        (
+            NewJob {
+                priority: 11,
+                ..job("https://example.com/")
+            },
+            "priority",
+        ),
+        (
+            NewJob {
+                proxy_country: Some("USA".into()),
+                ..job("https://example.com/")
+            },
+            "proxy_country",
+        ),
+        (
+            NewJob {
+                options: JobOptions {
+                    timeout: 999_999,
+                    ..Default::default()
+                },
+                ..job("https://example.com/")
+            },
             "options.timeout",
         ),
     ];
@@ -195,34 +278,75 @@ async fn listing_pages_by_keyset_and_filters(pool: PgPool) {
     let o = org(&db, "list", 1000).await;
     let other = org(&db, "list-other", 1000).await;
     let batch = BatchId::new();
-    let mut urls: Vec<NewJob> = (0..25).map(|i| job(&format!("https://example.com/{i}"))).collect();
+    let mut urls: Vec<NewJob> = (0..25)
+        .map(|i| job(&format!("https://example.com/{i}")))
+        .collect();
     urls[3].client_reference = Some("ref-3".into());
-    db.submit_jobs(o.id, None, Some(batch), &urls).await.expect("batch");
-    db.submit_jobs(other.id, None, None, &urls[..5]).await.expect("other");
+    db.submit_jobs(o.id, None, Some(batch), &urls)
+        .await
+        .expect("batch");
+    db.submit_jobs(other.id, None, None, &urls[..5])
+        .await
+        .expect("other");
 
     let mut seen = Vec::new();
     let mut cursor: Option<JobCursor> = None;
     loop {
-        let page = db.list_jobs(o.id, &JobFilter::default(), cursor, 10).await.expect("page");
+        let page = db
+            .list_jobs(o.id, &JobFilter::default(), cursor, 10)
+            .await
+            .expect("page");
         seen.extend(page.jobs.iter().map(|j| (j.created_at, j.id)));
         match page.next {
-            Some(next) => cursor = Some(JobCursor::decode(&next.encode()).expect("token round-trips")),
+            Some(next) => {
+                cursor = Some(JobCursor::decode(&next.encode()).expect("token round-trips"))
+            }
             None => break,
         }
     }
-    assert_eq!(seen.len(), 25, "every job once, none of the other organization's");
+    assert_eq!(
+        seen.len(),
+        25,
+        "every job once, none of the other organization's"
+    );
     let mut sorted = seen.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(seen, sorted, "newest first");
 
-    let by_ref = JobFilter { client_reference: Some("ref-3".into()), ..Default::default() };
-    let page = db.list_jobs(o.id, &by_ref, None, 100).await.expect("filtered");
+    let by_ref = JobFilter {
+        client_reference: Some("ref-3".into()),
+        ..Default::default()
+    };
+    let page = db
+        .list_jobs(o.id, &by_ref, None, 100)
+        .await
+        .expect("filtered");
     assert_eq!(page.jobs.len(), 1);
     assert_eq!(page.jobs[0].url, "https://example.com/3");
-    let by_batch = JobFilter { batch_id: Some(batch), status: Some(JobStatus::Pending), ..Default::default() };
-    assert_eq!(db.list_jobs(o.id, &by_batch, None, 100).await.expect("batch").jobs.len(), 25);
-    let running = JobFilter { status: Some(JobStatus::Running), ..Default::default() };
-    assert!(db.list_jobs(o.id, &running, None, 100).await.expect("running").jobs.is_empty());
+    let by_batch = JobFilter {
+        batch_id: Some(batch),
+        status: Some(JobStatus::Pending),
+        ..Default::default()
+    };
+    assert_eq!(
+        db.list_jobs(o.id, &by_batch, None, 100)
+            .await
+            .expect("batch")
+            .jobs
+            .len(),
+        25
+    );
+    let running = JobFilter {
+        status: Some(JobStatus::Running),
+        ..Default::default()
+    };
+    assert!(
+        db.list_jobs(o.id, &running, None, 100)
+            .await
+            .expect("running")
+            .jobs
+            .is_empty()
+    );
     assert!(JobCursor::decode("garbage").is_err());
 }
 
@@ -231,11 +355,29 @@ async fn another_organizations_job_is_not_found(pool: PgPool) {
     let db = Db::from_pool(pool.clone());
     let mine = org(&db, "mine", 10).await;
     let theirs = org(&db, "theirs", 10).await;
-    let j = db.submit_job(theirs.id, None, &job("https://example.com/")).await.expect("submit").into_job();
-    assert!(matches!(db.get_job(mine.id, j.id).await, Err(Error::NotFound { .. })));
-    assert!(matches!(db.cancel_job(mine.id, j.id).await, Err(Error::NotFound { .. })));
-    assert!(matches!(db.get_result(mine.id, j.id).await, Err(Error::NotFound { .. })));
-    assert!(db.list_job_events(mine.id, j.id).await.expect("events").is_empty());
+    let j = db
+        .submit_job(theirs.id, None, &job("https://example.com/"))
+        .await
+        .expect("submit")
+        .into_job();
+    assert!(matches!(
+        db.get_job(mine.id, j.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        db.cancel_job(mine.id, j.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        db.get_result(mine.id, j.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(
+        db.list_job_events(mine.id, j.id)
+            .await
+            .expect("events")
+            .is_empty()
+    );
     assert_eq!(db.get_job(theirs.id, j.id).await.expect("own job").id, j.id);
 }
 
@@ -245,21 +387,38 @@ async fn a_job_runs_retries_and_completes_with_one_settlement(pool: PgPool) {
     let o = org(&db, "life", 20).await;
     let mut new = job("https://example.com/");
     new.engine = Engine::Auto;
-    let j = db.submit_job(o.id, None, &new).await.expect("submit").into_job();
+    let j = db
+        .submit_job(o.id, None, &new)
+        .await
+        .expect("submit")
+        .into_job();
     assert_eq!(balance(&pool, o.id).await, 19);
 
-    let q = db.transition_job(j.id, &StatusChange::to(JobStatus::Queued).queue("http")).await.expect("queue");
+    let q = db
+        .transition_job(j.id, &StatusChange::to(JobStatus::Queued).queue("http"))
+        .await
+        .expect("queue");
     assert!(q.queued_at.is_some());
-    let r = db.transition_job(j.id, &StatusChange::to(JobStatus::Running).worker("w1")).await.expect("run");
+    let r = db
+        .transition_job(j.id, &StatusChange::to(JobStatus::Running).worker("w1"))
+        .await
+        .expect("run");
     assert_eq!((r.attempts, r.worker_id.as_deref()), (1, Some("w1")));
     assert!(r.timeout_at.expect("timeout set") > r.started_at.expect("started"));
     let f = db
-        .transition_job(j.id, &StatusChange::to(JobStatus::Failed).error("network", "connection reset"))
+        .transition_job(
+            j.id,
+            &StatusChange::to(JobStatus::Failed).error("network", "connection reset"),
+        )
         .await
         .expect("fail");
     assert_eq!(f.error_code.as_deref(), Some("network"));
-    db.transition_job(j.id, &StatusChange::to(JobStatus::Queued)).await.expect("retry");
-    db.transition_job(j.id, &StatusChange::to(JobStatus::Running).worker("w2")).await.expect("run again");
+    db.transition_job(j.id, &StatusChange::to(JobStatus::Queued))
+        .await
+        .expect("retry");
+    db.transition_job(j.id, &StatusChange::to(JobStatus::Running).worker("w2"))
+        .await
+        .expect("run again");
     let result = NewJobResult {
         status_code: Some(200),
         content_inline: Some("<html></html>".into()),
@@ -267,24 +426,50 @@ async fn a_job_runs_retries_and_completes_with_one_settlement(pool: PgPool) {
         ..Default::default()
     };
     let stored = db.record_result(j.id, &result).await.expect("result");
-    let done = db.transition_job(j.id, &StatusChange::to(JobStatus::Completed)).await.expect("complete");
+    let done = db
+        .transition_job(j.id, &StatusChange::to(JobStatus::Completed))
+        .await
+        .expect("complete");
     assert_eq!(done.attempts, 2);
     assert_eq!(done.result_id, Some(stored.id.as_uuid()));
-    assert!(stored.expires_at.is_some(), "expiry from the organization's retention");
+    assert!(
+        stored.expires_at.is_some(),
+        "expiry from the organization's retention"
+    );
 
     // The auto job escalated to a browser: 5 credits actual against 1 reserved.
     let s = db.settle_job_credits(j.id, 5).await.expect("settle");
-    assert_eq!((s.charged, s.extra, s.refunded, s.already_settled), (5, 4, 0, false));
+    assert_eq!(
+        (s.charged, s.extra, s.refunded, s.already_settled),
+        (5, 4, 0, false)
+    );
     let again = db.settle_job_credits(j.id, 5).await.expect("settle twice");
     assert!(again.already_settled);
     assert_eq!(balance(&pool, o.id).await, 15, "charged once");
 
-    let err = db.transition_job(j.id, &StatusChange::to(JobStatus::Running)).await.expect_err("terminal");
-    assert!(matches!(err, Error::InvalidTransition { from: JobStatus::Completed, to: JobStatus::Running }));
-    let kinds: Vec<EventType> =
-        db.list_job_events(o.id, j.id).await.expect("events").into_iter().map(|e| e.event_type).collect();
+    let err = db
+        .transition_job(j.id, &StatusChange::to(JobStatus::Running))
+        .await
+        .expect_err("terminal");
+    assert!(matches!(
+        err,
+        Error::InvalidTransition {
+            from: JobStatus::Completed,
+            to: JobStatus::Running
+        }
+    ));
+    let kinds: Vec<EventType> = db
+        .list_job_events(o.id, j.id)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
     use EventType::*;
-    assert_eq!(kinds, [Created, Queued, Started, Failed, Queued, Started, Completed]);
+    assert_eq!(
+        kinds,
+        [Created, Queued, Started, Failed, Queued, Started, Completed]
+    );
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
@@ -293,16 +478,28 @@ async fn a_failed_job_is_refunded_and_the_cap_on_extra_charges_holds(pool: PgPoo
     let o = org(&db, "refund", 10).await;
     let mut new = job("https://example.com/");
     new.engine = Engine::Browser;
-    let j = db.submit_job(o.id, None, &new).await.expect("submit").into_job();
+    let j = db
+        .submit_job(o.id, None, &new)
+        .await
+        .expect("submit")
+        .into_job();
     assert_eq!(balance(&pool, o.id).await, 5);
     let s = db.settle_job_credits(j.id, 0).await.expect("refund");
     assert_eq!((s.charged, s.refunded), (0, 5));
     assert_eq!(balance(&pool, o.id).await, 10);
 
     let poor = org(&db, "poor", 1).await;
-    let j = db.submit_job(poor.id, None, &job("https://example.com/")).await.expect("submit").into_job();
+    let j = db
+        .submit_job(poor.id, None, &job("https://example.com/"))
+        .await
+        .expect("submit")
+        .into_job();
     let s = db.settle_job_credits(j.id, 10).await.expect("settle");
-    assert_eq!((s.charged, s.extra), (1, 0), "charge stays at the reservation when the balance cannot cover more");
+    assert_eq!(
+        (s.charged, s.extra),
+        (1, 0),
+        "charge stays at the reservation when the balance cannot cover more"
+    );
     assert_eq!(balance(&pool, poor.id).await, 0);
 }
 
@@ -310,12 +507,16 @@ async fn a_failed_job_is_refunded_and_the_cap_on_extra_charges_holds(pool: PgPoo
 async fn enterprise_submissions_run_into_overage_instead_of_refusal(pool: PgPool) {
     let db = Db::from_pool(pool.clone());
     let o = org_on_plan(&db, "enterprise", 0, Plan::Enterprise).await;
-    let j = db.submit_job(o.id, None, &job("https://example.com/")).await.expect("submit");
-    assert!(j.is_created());
-    let overage: i64 = sqlx::query_scalar("SELECT credits_overage_used FROM organizations WHERE id = $1")
-        .bind(o.id)
-        .fetch_one(&pool)
+    let j = db
+        .submit_job(o.id, None, &job("https://example.com/"))
         .await
-        .expect("overage");
+        .expect("submit");
+    assert!(j.is_created());
+    let overage: i64 =
+        sqlx::query_scalar("SELECT credits_overage_used FROM organizations WHERE id = $1")
+            .bind(o.id)
+            .fetch_one(&pool)
+            .await
+            .expect("overage");
     assert_eq!((balance(&pool, o.id).await, overage), (0, 1));
 }

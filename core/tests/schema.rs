@@ -4,7 +4,10 @@
 mod common;
 
 use scraperx_core::{
-    domain::{ContentStorage, Engine, EventType, HttpMethod, JobStatus, Plan, ProxyTier, Role, SubscriptionStatus},
+    domain::{
+        ContentStorage, Engine, EventType, HttpMethod, JobStatus, Plan, ProxyTier, Role,
+        SubscriptionStatus,
+    },
     pg::MIGRATOR,
 };
 use sqlx::PgPool;
@@ -12,7 +15,10 @@ use sqlx::PgPool;
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
 async fn a_second_migration_run_is_a_no_op(pool: PgPool) {
     let count = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.expect("count")
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations")
+            .fetch_one(&pool)
+            .await
+            .expect("count")
     };
     let before = count().await;
     assert_eq!(before as usize, MIGRATOR.iter().count());
@@ -23,10 +29,24 @@ async fn a_second_migration_run_is_a_no_op(pool: PgPool) {
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
 async fn every_table_of_both_seeds_exists(pool: PgPool) {
     for table in [
-        "organizations", "users", "api_keys", "scrape_jobs", "job_results", "job_events", "webhooks",
-        "subscriptions", "usage_records", "invoices", "proxy_providers", "proxy_usage_logs",
-        "fingerprints", "domain_intelligence", "scrape_jobs_archive", "system_logs",
-        "invoice_number_counters", "object_deletions",
+        "organizations",
+        "users",
+        "api_keys",
+        "scrape_jobs",
+        "job_results",
+        "job_events",
+        "webhooks",
+        "subscriptions",
+        "usage_records",
+        "invoices",
+        "proxy_providers",
+        "proxy_usage_logs",
+        "fingerprints",
+        "domain_intelligence",
+        "scrape_jobs_archive",
+        "system_logs",
+        "invoice_number_counters",
+        "object_deletions",
     ] {
         let found: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
             .bind(table)
@@ -48,7 +68,10 @@ async fn partitions_exist_for_this_month_and_the_months_ahead(pool: PgPool) {
         .fetch_all(&pool)
         .await
         .expect("names");
-        for name in names.iter().chain(std::iter::once(&format!("{parent}_default"))) {
+        for name in names
+            .iter()
+            .chain(std::iter::once(&format!("{parent}_default")))
+        {
             let is_partition: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
                  WHERE i.inhparent = $1::regclass AND c.relname = $2)",
@@ -65,12 +88,19 @@ async fn partitions_exist_for_this_month_and_the_months_ahead(pool: PgPool) {
 
 /// The values a CHECK constraint admits, read from the catalog.
 async fn check_values(pool: &PgPool, constraint: &str) -> Vec<String> {
-    let def: String = sqlx::query_scalar("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = $1")
-        .bind(constraint)
-        .fetch_one(pool)
-        .await
-        .unwrap_or_else(|e| panic!("constraint {constraint}: {e}"));
-    let mut values: Vec<String> = def.split('\'').skip(1).step_by(2).map(str::to_owned).collect();
+    let def: String = sqlx::query_scalar(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = $1",
+    )
+    .bind(constraint)
+    .fetch_one(pool)
+    .await
+    .unwrap_or_else(|e| panic!("constraint {constraint}: {e}"));
+    let mut values: Vec<String> = def
+        .split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
     values.sort();
     values
 }
@@ -84,17 +114,50 @@ fn sorted(values: impl IntoIterator<Item = &'static str>) -> Vec<String> {
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
 async fn rust_enums_match_the_check_constraints(pool: PgPool) {
     let cases: Vec<(&str, Vec<String>)> = vec![
-        ("scrape_jobs_valid_status", sorted(JobStatus::ALL.iter().map(|v| v.as_str()))),
-        ("scrape_jobs_valid_engine", sorted(Engine::ALL.iter().map(|v| v.as_str()))),
-        ("scrape_jobs_valid_proxy_tier", sorted(ProxyTier::ALL.iter().map(|v| v.as_str()))),
-        ("scrape_jobs_valid_method", sorted(HttpMethod::ALL.iter().map(|v| v.as_str()))),
-        ("organizations_valid_plan", sorted(Plan::ALL.iter().map(|v| v.as_str()))),
-        ("subscriptions_valid_plan", sorted(Plan::ALL.iter().map(|v| v.as_str()))),
-        ("organizations_valid_status", sorted(SubscriptionStatus::ALL.iter().map(|v| v.as_str()))),
-        ("subscriptions_valid_status", sorted(SubscriptionStatus::ALL.iter().map(|v| v.as_str()))),
-        ("users_valid_role", sorted(Role::ALL.iter().map(|v| v.as_str()))),
-        ("job_events_valid_type", sorted(EventType::ALL.iter().map(|v| v.as_str()))),
-        ("job_results_valid_storage", sorted(ContentStorage::ALL.iter().map(|v| v.as_str()))),
+        (
+            "scrape_jobs_valid_status",
+            sorted(JobStatus::ALL.iter().map(|v| v.as_str())),
+        ),
+        (
+            "scrape_jobs_valid_engine",
+            sorted(Engine::ALL.iter().map(|v| v.as_str())),
+        ),
+        (
+            "scrape_jobs_valid_proxy_tier",
+            sorted(ProxyTier::ALL.iter().map(|v| v.as_str())),
+        ),
+        (
+            "scrape_jobs_valid_method",
+            sorted(HttpMethod::ALL.iter().map(|v| v.as_str())),
+        ),
+        (
+            "organizations_valid_plan",
+            sorted(Plan::ALL.iter().map(|v| v.as_str())),
+        ),
+        (
+            "subscriptions_valid_plan",
+            sorted(Plan::ALL.iter().map(|v| v.as_str())),
+        ),
+        (
+            "organizations_valid_status",
+            sorted(SubscriptionStatus::ALL.iter().map(|v| v.as_str())),
+        ),
+        (
+            "subscriptions_valid_status",
+            sorted(SubscriptionStatus::ALL.iter().map(|v| v.as_str())),
+        ),
+        (
+            "users_valid_role",
+            sorted(Role::ALL.iter().map(|v| v.as_str())),
+        ),
+        (
+            "job_events_valid_type",
+            sorted(EventType::ALL.iter().map(|v| v.as_str())),
+        ),
+        (
+            "job_results_valid_storage",
+            sorted(ContentStorage::ALL.iter().map(|v| v.as_str())),
+        ),
     ];
     for (constraint, rust) in cases {
         assert_eq!(check_values(&pool, constraint).await, rust, "{constraint}");
@@ -131,7 +194,10 @@ async fn the_database_trigger_and_job_status_agree_on_every_move(pool: PgPool) {
                     .await
                     .is_ok();
                 let rust_allows = from.can_transition_to(to, attempts, max_attempts);
-                assert_eq!(db_allows, rust_allows, "{from} -> {to} at attempt {attempts}/{max_attempts}");
+                assert_eq!(
+                    db_allows, rust_allows,
+                    "{from} -> {to} at attempt {attempts}/{max_attempts}"
+                );
             }
         }
     }

@@ -19,7 +19,10 @@ async fn defect_1_job_events_primary_key_contains_the_partition_key(pool: PgPool
          job_id UUID NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT NOW()) PARTITION BY RANGE (created_at)",
     )
     .await;
-    assert!(msg.contains("must include all partitioning columns"), "{msg}");
+    assert!(
+        msg.contains("must include all partitioning columns"),
+        "{msg}"
+    );
 
     let key: Vec<String> = sqlx::query_scalar(
         "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid \
@@ -47,14 +50,38 @@ async fn defect_2_api_key_indexes_have_no_now_and_expiry_is_still_enforced(pool:
     let mut expired = NewApiKey::named("expired");
     expired.expires_at = Some(chrono::Utc::now() - chrono::Duration::minutes(1));
     let (_, expired_secret) = db.create_api_key(o.id, &expired).await.expect("key");
-    let (live, live_secret) = db.create_api_key(o.id, &NewApiKey::named("live")).await.expect("key");
-    assert!(db.lookup_api_key(&expired_secret.hash()).await.expect("lookup").is_none());
-    let auth = db.lookup_api_key(&live_secret.hash()).await.expect("lookup").expect("live key found");
+    let (live, live_secret) = db
+        .create_api_key(o.id, &NewApiKey::named("live"))
+        .await
+        .expect("key");
+    assert!(
+        db.lookup_api_key(&expired_secret.hash())
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    let auth = db
+        .lookup_api_key(&live_secret.hash())
+        .await
+        .expect("lookup")
+        .expect("live key found");
     assert_eq!(auth.key_id, live.id);
     assert!(auth.has_scope("scrape:write"));
-    db.revoke_api_key(o.id, live.id, None, Some("test")).await.expect("revoke");
-    assert!(db.lookup_api_key(&live_secret.hash()).await.expect("lookup").is_none());
-    assert!(db.lookup_api_key(&ApiKeySecret::generate().hash()).await.expect("lookup").is_none());
+    db.revoke_api_key(o.id, live.id, None, Some("test"))
+        .await
+        .expect("revoke");
+    assert!(
+        db.lookup_api_key(&live_secret.hash())
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    assert!(
+        db.lookup_api_key(&ApiKeySecret::generate().hash())
+            .await
+            .expect("lookup")
+            .is_none()
+    );
 }
 
 /// Defect 3: SUBSTRING(invoice_number FROM 10) and duplicate numbers under concurrency.
@@ -84,9 +111,15 @@ async fn defect_3_invoice_numbers_are_sequential_and_unique_under_concurrency(po
     .expect("invoice");
     assert_eq!(first, format!("INV-{ym}-00001"));
     let msg = expect_sql_error(&pool, "SELECT seed_generate_invoice_number()").await;
-    assert!(msg.contains("invalid input syntax for type integer"), "{msg}");
+    assert!(
+        msg.contains("invalid input syntax for type integer"),
+        "{msg}"
+    );
 
-    assert_eq!(db.next_invoice_number().await.expect("number"), format!("INV-{ym}-00002"));
+    assert_eq!(
+        db.next_invoice_number().await.expect("number"),
+        format!("INV-{ym}-00002")
+    );
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let db = db.clone();
@@ -118,7 +151,10 @@ async fn defect_4_cleanup_logs_to_system_logs(pool: PgPool) {
     .await
     .expect("seed function");
     let msg = expect_sql_error(&pool, "SELECT seed_cleanup_expired_results()").await;
-    assert!(msg.contains("job_events_valid_type") || msg.contains("check constraint"), "{msg}");
+    assert!(
+        msg.contains("job_events_valid_type") || msg.contains("check constraint"),
+        "{msg}"
+    );
 
     let db = Db::from_pool(pool.clone());
     let o = org(&db, "cleanup", 0).await;
@@ -137,8 +173,10 @@ async fn defect_4_cleanup_logs_to_system_logs(pool: PgPool) {
     .expect("results");
 
     assert_eq!(db.cleanup_expired_results().await.expect("cleanup"), 1);
-    let remaining: Vec<uuid::Uuid> =
-        sqlx::query_scalar("SELECT job_id FROM job_results").fetch_all(&pool).await.expect("rows");
+    let remaining: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT job_id FROM job_results")
+        .fetch_all(&pool)
+        .await
+        .expect("rows");
     assert_eq!(remaining, [fresh]);
     let logged: serde_json::Value = sqlx::query_scalar(
         "SELECT event_data FROM system_logs WHERE event_type = 'cleanup.expired_results'",
@@ -147,11 +185,16 @@ async fn defect_4_cleanup_logs_to_system_logs(pool: PgPool) {
     .await
     .expect("log");
     assert_eq!(logged["deleted_results"], 1);
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM job_events").fetch_one(&pool).await.expect("count");
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM job_events")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
     assert_eq!(events, 0);
     // The deleted result's MinIO object is queued for deletion.
-    let queued: Vec<String> =
-        sqlx::query_scalar("SELECT object_key FROM object_deletions").fetch_all(&pool).await.expect("outbox");
+    let queued: Vec<String> = sqlx::query_scalar("SELECT object_key FROM object_deletions")
+        .fetch_all(&pool)
+        .await
+        .expect("outbox");
     assert_eq!(queued, ["k1"]);
 }
 
@@ -209,14 +252,23 @@ async fn defect_5_retention_archives_and_deletes_exactly_what_it_should(pool: Pg
     assert_eq!(summary.usage_deleted, 1, "{summary:?}");
 
     let live: Vec<uuid::Uuid> =
-        sqlx::query_scalar("SELECT id FROM scrape_jobs ORDER BY created_at").fetch_all(&pool).await.expect("jobs");
+        sqlx::query_scalar("SELECT id FROM scrape_jobs ORDER BY created_at")
+            .fetch_all(&pool)
+            .await
+            .expect("jobs");
     assert_eq!(live, [old_running, recent_done]);
     let archived: Vec<(uuid::Uuid, String)> =
         sqlx::query_as("SELECT id, record->>'status' FROM scrape_jobs_archive ORDER BY created_at")
             .fetch_all(&pool)
             .await
             .expect("archive");
-    assert_eq!(archived, [(old_failed, "failed".to_owned()), (old_done, "completed".to_owned())]);
+    assert_eq!(
+        archived,
+        [
+            (old_failed, "failed".to_owned()),
+            (old_done, "completed".to_owned())
+        ]
+    );
     // The 31-day-old event outlives its archived job (kept 90 days).
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM job_events WHERE job_id = $1")
         .bind(old_done)
@@ -224,15 +276,23 @@ async fn defect_5_retention_archives_and_deletes_exactly_what_it_should(pool: Pg
         .await
         .expect("events");
     assert_eq!(events, 1);
-    let logged: serde_json::Value =
-        sqlx::query_scalar("SELECT event_data FROM system_logs WHERE event_type = 'retention.applied'")
-            .fetch_one(&pool)
-            .await
-            .expect("log");
+    let logged: serde_json::Value = sqlx::query_scalar(
+        "SELECT event_data FROM system_logs WHERE event_type = 'retention.applied'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("log");
     assert_eq!(logged["jobs_archived"], 2);
     // Run again: nothing left to do.
     let again = db.apply_retention().await.expect("retention");
-    assert_eq!((again.jobs_archived, again.results_deleted, again.events_deleted), (0, 0, 0));
+    assert_eq!(
+        (
+            again.jobs_archived,
+            again.results_deleted,
+            again.events_deleted
+        ),
+        (0, 0, 0)
+    );
 }
 
 /// Defect 6: the seed's trigger forbade retries and did not know `timeout`.
@@ -253,9 +313,17 @@ async fn defect_6_failed_and_timed_out_attempts_can_retry(pool: PgPool) {
     .execute(&pool)
     .await
     .expect("seed trigger");
-    let msg = expect_sql_error(&pool, "UPDATE seed_jobs SET status = 'queued' WHERE status = 'failed'").await;
+    let msg = expect_sql_error(
+        &pool,
+        "UPDATE seed_jobs SET status = 'queued' WHERE status = 'failed'",
+    )
+    .await;
     assert!(msg.contains("terminal"), "{msg}");
-    let msg = expect_sql_error(&pool, "UPDATE seed_jobs SET status = 'timeout' WHERE status = 'running'").await;
+    let msg = expect_sql_error(
+        &pool,
+        "UPDATE seed_jobs SET status = 'timeout' WHERE status = 'running'",
+    )
+    .await;
     assert!(msg.contains("Invalid running"), "{msg}");
 
     let db = Db::from_pool(pool.clone());
@@ -318,28 +386,40 @@ async fn defect_7_balance_never_negative_and_enterprise_overage_is_counted(pool:
         .fetch_one(&pool)
         .await
         .expect("seed deduct");
-    assert!(check && !seed_deduct, "the seed's check and deduct disagree");
+    assert!(
+        check && !seed_deduct,
+        "the seed's check and deduct disagree"
+    );
 
     assert!(db.deduct_credits(ent.id, 5).await.expect("deduct"));
-    let (bal, overage): (i64, i64) =
-        sqlx::query_as("SELECT credits_balance, credits_overage_used FROM organizations WHERE id = $1")
-            .bind(ent.id)
-            .fetch_one(&pool)
-            .await
-            .expect("org");
+    let (bal, overage): (i64, i64) = sqlx::query_as(
+        "SELECT credits_balance, credits_overage_used FROM organizations WHERE id = $1",
+    )
+    .bind(ent.id)
+    .fetch_one(&pool)
+    .await
+    .expect("org");
     assert_eq!((bal, overage), (0, 2));
     db.add_credits(ent.id, 5).await.expect("refund");
-    let (bal, overage): (i64, i64) =
-        sqlx::query_as("SELECT credits_balance, credits_overage_used FROM organizations WHERE id = $1")
-            .bind(ent.id)
-            .fetch_one(&pool)
-            .await
-            .expect("org");
+    let (bal, overage): (i64, i64) = sqlx::query_as(
+        "SELECT credits_balance, credits_overage_used FROM organizations WHERE id = $1",
+    )
+    .bind(ent.id)
+    .fetch_one(&pool)
+    .await
+    .expect("org");
     assert_eq!((bal, overage), (3, 0), "a refund pays down overage first");
 
     assert!(!db.deduct_credits(free.id, 4).await.expect("deduct"));
     assert_eq!(common::balance(&pool, free.id).await, 3);
-    let msg = expect_sql_error(&pool, &format!("UPDATE organizations SET credits_balance = -1 WHERE id = '{}'", free.id)).await;
+    let msg = expect_sql_error(
+        &pool,
+        &format!(
+            "UPDATE organizations SET credits_balance = -1 WHERE id = '{}'",
+            free.id
+        ),
+    )
+    .await;
     assert!(msg.contains("organizations_positive_credits"), "{msg}");
 }
 
@@ -364,16 +444,30 @@ async fn defect_8_only_catalog_partitions_past_retention_are_dropped(pool: PgPoo
     .fetch_all(&pool)
     .await
     .expect("seed pick");
-    assert!(seed_pick.contains(&"scrape_jobs_2000_01".to_owned()), "{seed_pick:?}");
-    assert!(seed_pick.contains(&"job_events_2000_01_backup".to_owned()), "{seed_pick:?}");
+    assert!(
+        seed_pick.contains(&"scrape_jobs_2000_01".to_owned()),
+        "{seed_pick:?}"
+    );
+    assert!(
+        seed_pick.contains(&"job_events_2000_01_backup".to_owned()),
+        "{seed_pick:?}"
+    );
 
     let db = Db::from_pool(pool.clone());
     let mut dropped = db.drop_old_partitions().await.expect("drop");
     dropped.sort();
     assert_eq!(dropped, ["job_events_2000_01", "usage_records_2000_01"]);
-    for survivor in ["job_events_2000_01_backup", "scrape_jobs_2000_01", "scrape_jobs_archive", "job_events_default"] {
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT to_regclass($1)::text").bind(survivor).fetch_one(&pool).await.expect("lookup");
+    for survivor in [
+        "job_events_2000_01_backup",
+        "scrape_jobs_2000_01",
+        "scrape_jobs_archive",
+        "job_events_default",
+    ] {
+        let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+            .bind(survivor)
+            .fetch_one(&pool)
+            .await
+            .expect("lookup");
         assert!(exists.is_some(), "{survivor} was dropped");
     }
     // This month's partitions stay.
@@ -393,11 +487,20 @@ async fn defect_9_copies_in_committed_keyset_batches_and_resumes(pool: PgPool) {
     .execute(&pool)
     .await
     .expect("setup");
-    sqlx::raw_sql("CALL copy_table_keyset('src', 'dst', 1000)").execute(&pool).await.expect("copy");
+    sqlx::raw_sql("CALL copy_table_keyset('src', 'dst', 1000)")
+        .execute(&pool)
+        .await
+        .expect("copy");
     let (rows, transactions): (i64, i64) =
-        sqlx::query_as("SELECT count(*), count(DISTINCT xmin::text) FROM dst").fetch_one(&pool).await.expect("dst");
+        sqlx::query_as("SELECT count(*), count(DISTINCT xmin::text) FROM dst")
+            .fetch_one(&pool)
+            .await
+            .expect("dst");
     assert_eq!(rows, 2500);
-    assert_eq!(transactions, 3, "one committed transaction per batch of 1000");
+    assert_eq!(
+        transactions, 3,
+        "one committed transaction per batch of 1000"
+    );
 
     // More rows arrive; a second run copies only those (the target's primary key would
     // reject a duplicate).
@@ -405,8 +508,14 @@ async fn defect_9_copies_in_committed_keyset_batches_and_resumes(pool: PgPool) {
         .execute(&pool)
         .await
         .expect("more");
-    sqlx::raw_sql("CALL copy_table_keyset('src', 'dst', 1000)").execute(&pool).await.expect("resume");
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM dst").fetch_one(&pool).await.expect("dst");
+    sqlx::raw_sql("CALL copy_table_keyset('src', 'dst', 1000)")
+        .execute(&pool)
+        .await
+        .expect("resume");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM dst")
+        .fetch_one(&pool)
+        .await
+        .expect("dst");
     assert_eq!(rows, 2700);
 }
 

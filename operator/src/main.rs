@@ -1,1 +1,66 @@
-fn main() {}
+//! `scraperx-operator`: the Kubernetes operator. Its controllers arrive with the operator
+//! issue; the database maintenance they will schedule runs today as a command:
+//!
+//!   scraperx-operator maintenance      create partitions ahead, drop expired partitions,
+//!                                      apply retention, delete expired results, aggregate
+//!                                      yesterday's usage, grant monthly credits; prints JSON
+
+use anyhow::{Context, bail};
+use chrono::{Days, Utc};
+use scraperx_core::{config::PgConfig, pg::Db};
+
+/// Months of partitions kept ready ahead of the current one.
+const PARTITION_MONTHS_AHEAD: i32 = 3;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match std::env::args().nth(1).as_deref() {
+        Some("maintenance") => maintenance().await,
+        other => bail!("unknown command {other:?}; expected `maintenance`"),
+    }
+}
+
+async fn maintenance() -> anyhow::Result<()> {
+    let db = Db::connect(&PgConfig::from_env()?)
+        .await
+        .context("connecting to PostgreSQL")?;
+    db.migrate().await.context("applying migrations")?;
+    let partitions = db
+        .ensure_partitions(PARTITION_MONTHS_AHEAD)
+        .await
+        .context("creating partitions")?;
+    let dropped = db
+        .drop_old_partitions()
+        .await
+        .context("dropping old partitions")?;
+    let retention = db.apply_retention().await.context("applying retention")?;
+    let expired = db
+        .cleanup_expired_results()
+        .await
+        .context("deleting expired results")?;
+    let yesterday = Utc::now().date_naive() - Days::new(1);
+    let aggregated = db
+        .aggregate_daily_usage(yesterday)
+        .await
+        .context("aggregating usage")?;
+    let reset = db
+        .reset_monthly_credits()
+        .await
+        .context("monthly credit reset")?;
+    let report = serde_json::json!({
+        "partitions": partitions,
+        "dropped_partitions": dropped,
+        "retention": retention,
+        "expired_results_deleted": expired,
+        "usage_aggregated": { "day": yesterday, "organizations": aggregated },
+        "credits_reset": reset,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

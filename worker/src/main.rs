@@ -1,1 +1,50 @@
-fn main() {}
+//! `scraperx-worker`: takes jobs from the Redis queues and runs them (issue: scraping
+//! workers). Today it carries the start-up check every worker runs before taking work:
+//!
+//!   scraperx-worker check      PostgreSQL reachable and its schema at this build's version
+
+use anyhow::{Context, bail};
+use scraperx_core::{
+    config::PgConfig,
+    pg::{Db, MIGRATOR},
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match std::env::args().nth(1).as_deref() {
+        Some("check") => check().await,
+        other => bail!("unknown command {other:?}; expected `check`"),
+    }
+}
+
+/// Fails unless the database answers and has every migration this build embeds.
+async fn check() -> anyhow::Result<()> {
+    let db = Db::connect(&PgConfig::from_env()?)
+        .await
+        .context("connecting to PostgreSQL")?;
+    db.ping().await.context("PostgreSQL did not answer")?;
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(db.pool())
+            .await
+            .context("reading the migration history (run `scraperx-api migrate` first)")?;
+    let missing: Vec<i64> = MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !applied.contains(v))
+        .collect();
+    if !missing.is_empty() {
+        bail!("schema is behind this build: migrations {missing:?} not applied");
+    }
+    println!(
+        "ok: PostgreSQL reachable, schema at version {}",
+        applied.last().copied().unwrap_or_default()
+    );
+    Ok(())
+}

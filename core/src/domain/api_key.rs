@@ -17,7 +17,9 @@ impl ApiKeySecret {
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
-        Self { plaintext: format!("{}{}", Self::PREFIX, hex::encode(bytes)) }
+        Self {
+            plaintext: format!("{}{}", Self::PREFIX, hex::encode(bytes)),
+        }
     }
 
     /// The full key, to be shown to its owner once.

@@ -11,7 +11,9 @@ mod status;
 
 pub use api_key::{ApiKeySecret, hash_api_key};
 pub use ids::{ApiKeyId, BatchId, JobId, OrgId, ResultId, UserId};
-pub use kinds::{ContentStorage, Engine, EventType, HttpMethod, Plan, ProxyTier, Role, SubscriptionStatus};
+pub use kinds::{
+    ContentStorage, Engine, EventType, HttpMethod, Plan, ProxyTier, Role, SubscriptionStatus,
+};
 pub use options::{ExtractRule, JobOptions, ResourceType};
 pub use status::JobStatus;
 

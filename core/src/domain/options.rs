@@ -80,7 +80,11 @@ impl JobOptions {
         if !(Self::MIN_TIMEOUT_MS..=Self::MAX_TIMEOUT_MS).contains(&self.timeout) {
             return Err(Error::validation(
                 "options.timeout",
-                format!("must be between {} and {} ms", Self::MIN_TIMEOUT_MS, Self::MAX_TIMEOUT_MS),
+                format!(
+                    "must be between {} and {} ms",
+                    Self::MIN_TIMEOUT_MS,
+                    Self::MAX_TIMEOUT_MS
+                ),
             ));
         }
         if self.wait_time > Self::MAX_WAIT_TIME_MS {
@@ -90,7 +94,10 @@ impl JobOptions {
             ));
         }
         if self.wait_time >= self.timeout {
-            return Err(Error::validation("options.wait_time", "must be less than options.timeout"));
+            return Err(Error::validation(
+                "options.wait_time",
+                "must be less than options.timeout",
+            ));
         }
         if let Some(sel) = &self.wait_for {
             check_selector("options.wait_for", sel)?;
@@ -104,7 +111,10 @@ impl JobOptions {
             }
             for (name, rule) in rules {
                 if name.is_empty() {
-                    return Err(Error::validation("options.extract", "rule names must not be empty"));
+                    return Err(Error::validation(
+                        "options.extract",
+                        "rule names must not be empty",
+                    ));
                 }
                 check_selector(&format!("options.extract.{name}.selector"), &rule.selector)?;
             }
@@ -125,7 +135,10 @@ fn check_selector(field: &str, selector: &str) -> Result<()> {
     if selector.len() > JobOptions::MAX_SELECTOR_LEN {
         return Err(Error::validation(
             field,
-            format!("must be at most {} characters", JobOptions::MAX_SELECTOR_LEN),
+            format!(
+                "must be at most {} characters",
+                JobOptions::MAX_SELECTOR_LEN
+            ),
         ));
     }
     Ok(())
@@ -153,14 +166,31 @@ mod tests {
 
     #[test]
     fn out_of_range_values_name_their_field() {
-        let opts = JobOptions { timeout: 10, ..Default::default() };
-        let Err(Error::Validation { field, .. }) = opts.validate() else { panic!("invalid") };
+        let opts = JobOptions {
+            timeout: 10,
+            ..Default::default()
+        };
+        let Err(Error::Validation { field, .. }) = opts.validate() else {
+            panic!("invalid")
+        };
         assert_eq!(field, "options.timeout");
 
         let mut rules = BTreeMap::new();
-        rules.insert("title".into(), ExtractRule { selector: " ".into(), attribute: None, all: false });
-        let opts = JobOptions { extract: Some(rules), ..Default::default() };
-        let Err(Error::Validation { field, .. }) = opts.validate() else { panic!("invalid") };
+        rules.insert(
+            "title".into(),
+            ExtractRule {
+                selector: " ".into(),
+                attribute: None,
+                all: false,
+            },
+        );
+        let opts = JobOptions {
+            extract: Some(rules),
+            ..Default::default()
+        };
+        let Err(Error::Validation { field, .. }) = opts.validate() else {
+            panic!("invalid")
+        };
         assert_eq!(field, "options.extract.title.selector");
     }
 }

@@ -49,7 +49,10 @@ impl JobStatus {
         if self.can_transition_to(next, attempts, max_attempts) {
             Ok(next)
         } else {
-            Err(Error::InvalidTransition { from: self, to: next })
+            Err(Error::InvalidTransition {
+                from: self,
+                to: next,
+            })
         }
     }
 

@@ -68,7 +68,10 @@ impl NewApiKey {
     pub fn named(name: &str) -> Self {
         Self {
             name: name.to_owned(),
-            scopes: Self::DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            scopes: Self::DEFAULT_SCOPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             created_by: None,
             expires_at: None,
             allowed_ips: None,
@@ -81,7 +84,11 @@ impl NewApiKey {
 
 impl Db {
     /// Creates a key. The returned secret is the only copy of the plaintext.
-    pub async fn create_api_key(&self, org: OrgId, new: &NewApiKey) -> Result<(ApiKey, ApiKeySecret)> {
+    pub async fn create_api_key(
+        &self,
+        org: OrgId,
+        new: &NewApiKey,
+    ) -> Result<(ApiKey, ApiKeySecret)> {
         if new.name.trim().is_empty() || new.name.len() > 100 {
             return Err(Error::validation("name", "1 to 100 characters"));
         }

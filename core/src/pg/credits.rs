@@ -24,14 +24,22 @@ pub struct Settlement {
 
 impl Db {
     /// The price of a job, by the pricing rules in `calculate_job_credits`.
-    pub async fn estimate_credits(&self, engine: Engine, tier: ProxyTier, options: &JobOptions) -> Result<i64> {
-        let options = serde_json::to_value(options).map_err(|e| Error::validation("options", e.to_string()))?;
-        Ok(sqlx::query_scalar("SELECT calculate_job_credits($1, $2, $3)")
-            .bind(engine)
-            .bind(tier)
-            .bind(options)
-            .fetch_one(&self.pool)
-            .await?)
+    pub async fn estimate_credits(
+        &self,
+        engine: Engine,
+        tier: ProxyTier,
+        options: &JobOptions,
+    ) -> Result<i64> {
+        let options = serde_json::to_value(options)
+            .map_err(|e| Error::validation("options", e.to_string()))?;
+        Ok(
+            sqlx::query_scalar("SELECT calculate_job_credits($1, $2, $3)")
+                .bind(engine)
+                .bind(tier)
+                .bind(options)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Takes `amount` credits if the organization can cover them; false when it cannot.
@@ -51,7 +59,11 @@ impl Db {
         if amount < 0 {
             return Err(Error::validation("amount", "must not be negative"));
         }
-        sqlx::query("SELECT add_credits($1, $2)").bind(org).bind(amount).execute(&self.pool).await?;
+        sqlx::query("SELECT add_credits($1, $2)")
+            .bind(org)
+            .bind(amount)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -60,7 +72,9 @@ impl Db {
             .bind(org)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or(Error::NotFound { entity: "organization" })
+            .ok_or(Error::NotFound {
+                entity: "organization",
+            })
     }
 
     /// Settles a job's reservation to its actual cost, once: the difference is refunded or
@@ -81,12 +95,21 @@ impl Db {
         .await?;
         let (org, reserved, charged, settled) = row.ok_or(Error::NotFound { entity: "job" })?;
         if settled {
-            return Ok(Settlement { charged, refunded: 0, extra: 0, already_settled: true });
+            return Ok(Settlement {
+                charged,
+                refunded: 0,
+                extra: 0,
+                already_settled: true,
+            });
         }
         let (mut refunded, mut extra, mut final_charge) = (0, 0, actual);
         if actual < reserved {
             refunded = reserved - actual;
-            sqlx::query("SELECT add_credits($1, $2)").bind(org).bind(refunded).execute(&mut *tx).await?;
+            sqlx::query("SELECT add_credits($1, $2)")
+                .bind(org)
+                .bind(refunded)
+                .execute(&mut *tx)
+                .await?;
         } else if actual > reserved {
             let covered: bool = sqlx::query_scalar("SELECT deduct_credits($1, $2)")
                 .bind(org)
@@ -111,6 +134,11 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Settlement { charged: final_charge, refunded, extra, already_settled: false })
+        Ok(Settlement {
+            charged: final_charge,
+            refunded,
+            extra,
+            already_settled: false,
+        })
     }
 }

@@ -10,7 +10,10 @@ use uuid::Uuid;
 use super::{Db, events::insert_status_event};
 use crate::{
     Error, Result,
-    domain::{ApiKeyId, BatchId, Engine, EventType, HttpMethod, JobId, JobOptions, JobStatus, OrgId, ProxyTier},
+    domain::{
+        ApiKeyId, BatchId, Engine, EventType, HttpMethod, JobId, JobOptions, JobStatus, OrgId,
+        ProxyTier,
+    },
 };
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -122,7 +125,10 @@ impl NewJob {
             return Err(Error::validation("priority", "must be between 1 and 10"));
         }
         if !(1..=10).contains(&self.max_attempts) {
-            return Err(Error::validation("max_attempts", "must be between 1 and 10"));
+            return Err(Error::validation(
+                "max_attempts",
+                "must be between 1 and 10",
+            ));
         }
         if !self.headers.is_object() {
             return Err(Error::validation("headers", "must be an object of strings"));
@@ -130,7 +136,10 @@ impl NewJob {
         if let Some(country) = &self.proxy_country
             && (country.len() != 2 || !country.bytes().all(|b| b.is_ascii_alphabetic()))
         {
-            return Err(Error::validation("proxy_country", "must be a two-letter country code"));
+            return Err(Error::validation(
+                "proxy_country",
+                "must be a two-letter country code",
+            ));
         }
         if let Some(key) = &self.idempotency_key
             && (key.is_empty() || key.len() > 255)
@@ -140,7 +149,10 @@ impl NewJob {
         if let Some(reference) = &self.client_reference
             && reference.len() > 255
         {
-            return Err(Error::validation("client_reference", "at most 255 characters"));
+            return Err(Error::validation(
+                "client_reference",
+                "at most 255 characters",
+            ));
         }
         self.options.validate()
     }
@@ -193,7 +205,11 @@ pub struct JobCursor {
 impl JobCursor {
     /// An opaque token for clients.
     pub fn encode(&self) -> String {
-        format!("{}.{}", self.created_at.timestamp_micros(), self.id.as_uuid().simple())
+        format!(
+            "{}.{}",
+            self.created_at.timestamp_micros(),
+            self.id.as_uuid().simple()
+        )
     }
 
     pub fn decode(token: &str) -> Result<Self> {
@@ -202,7 +218,10 @@ impl JobCursor {
         let micros: i64 = micros.parse().map_err(|_| bad())?;
         let created_at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
         let id = Uuid::parse_str(id).map_err(|_| bad())?;
-        Ok(Self { created_at, id: JobId(id) })
+        Ok(Self {
+            created_at,
+            id: JobId(id),
+        })
     }
 }
 
@@ -255,8 +274,15 @@ impl StatusChange {
 
 impl Db {
     /// Submits one job: see [`Db::submit_jobs`].
-    pub async fn submit_job(&self, org: OrgId, api_key: Option<ApiKeyId>, job: &NewJob) -> Result<Submission> {
-        let mut out = self.submit_jobs(org, api_key, None, std::slice::from_ref(job)).await?;
+    pub async fn submit_job(
+        &self,
+        org: OrgId,
+        api_key: Option<ApiKeyId>,
+        job: &NewJob,
+    ) -> Result<Submission> {
+        let mut out = self
+            .submit_jobs(org, api_key, None, std::slice::from_ref(job))
+            .await?;
         out.pop().ok_or(Error::NotFound { entity: "job" })
     }
 
@@ -274,9 +300,10 @@ impl Db {
     ) -> Result<Vec<Submission>> {
         for (i, job) in jobs.iter().enumerate() {
             job.validate().map_err(|e| match e {
-                Error::Validation { field, message } if jobs.len() > 1 => {
-                    Error::Validation { field: format!("urls[{i}].{field}"), message }
-                }
+                Error::Validation { field, message } if jobs.len() > 1 => Error::Validation {
+                    field: format!("urls[{i}].{field}"),
+                    message,
+                },
                 other => other,
             })?;
         }
@@ -385,7 +412,11 @@ impl Db {
             let sql = format!(
                 "SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE organization_id = $1 AND idempotency_key = ANY($2)"
             );
-            sqlx::query_as(&sql).bind(org).bind(&replayed).fetch_all(&mut *tx).await?
+            sqlx::query_as(&sql)
+                .bind(org)
+                .bind(&replayed)
+                .fetch_all(&mut *tx)
+                .await?
         };
         tx.commit().await?;
 
@@ -398,17 +429,22 @@ impl Db {
                 }
                 existing
                     .iter()
-                    .find(|j| j.idempotency_key.is_some() && j.idempotency_key == new.idempotency_key)
+                    .find(|j| {
+                        j.idempotency_key.is_some() && j.idempotency_key == new.idempotency_key
+                    })
                     .cloned()
                     .map(Submission::Existing)
-                    .ok_or(Error::Conflict { constraint: "idx_jobs_idempotency".into() })
+                    .ok_or(Error::Conflict {
+                        constraint: "idx_jobs_idempotency".into(),
+                    })
             })
             .collect()
     }
 
     /// A job of this organization; another organization's job is not found.
     pub async fn get_job(&self, org: OrgId, id: JobId) -> Result<Job> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE id = $1 AND organization_id = $2");
+        let sql =
+            format!("SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE id = $1 AND organization_id = $2");
         sqlx::query_as(&sql)
             .bind(id)
             .bind(org)
@@ -431,7 +467,11 @@ impl Db {
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE organization_id = $1 AND idempotency_key = $2"
         );
-        Ok(sqlx::query_as(&sql).bind(org).bind(key).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_as(&sql)
+            .bind(org)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// Newest first, `limit` (1 to 100) at a time, continuing after `after`.
@@ -470,7 +510,10 @@ impl Db {
             .await?;
         let next = if jobs.len() > limit as usize {
             jobs.truncate(limit as usize);
-            jobs.last().map(|j| JobCursor { created_at: j.created_at, id: j.id })
+            jobs.last().map(|j| JobCursor {
+                created_at: j.created_at,
+                id: j.id,
+            })
         } else {
             None
         };
@@ -524,8 +567,14 @@ impl Db {
                 map.insert("error_code".into(), code.as_str().into());
             }
         }
-        insert_status_event(&mut tx, &job, EventType::for_status(change.to), data, change.worker_id.as_deref())
-            .await?;
+        insert_status_event(
+            &mut tx,
+            &job,
+            EventType::for_status(change.to),
+            data,
+            change.worker_id.as_deref(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(job)
     }
@@ -533,7 +582,8 @@ impl Db {
     /// Cancels a job of this organization (another organization's job is not found).
     pub async fn cancel_job(&self, org: OrgId, id: JobId) -> Result<Job> {
         let job = self.get_job(org, id).await?;
-        self.transition_job(job.id, &StatusChange::to(JobStatus::Canceled)).await
+        self.transition_job(job.id, &StatusChange::to(JobStatus::Canceled))
+            .await
     }
 }
 

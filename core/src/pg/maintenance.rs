@@ -44,34 +44,52 @@ impl Db {
 
     /// Drops event partitions past 90 days and usage partitions past 2 years.
     pub async fn drop_old_partitions(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT drop_old_partitions()").fetch_all(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT drop_old_partitions()")
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     pub async fn apply_retention(&self) -> Result<RetentionSummary> {
         let summary: sqlx::types::Json<RetentionSummary> =
-            sqlx::query_scalar("SELECT apply_retention_policies()").fetch_one(&self.pool).await?;
+            sqlx::query_scalar("SELECT apply_retention_policies()")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(summary.0)
     }
 
     pub async fn cleanup_expired_results(&self) -> Result<i32> {
-        Ok(sqlx::query_scalar("SELECT cleanup_expired_results()").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT cleanup_expired_results()")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Writes the daily usage records of `day`; returns how many organizations had usage.
     pub async fn aggregate_daily_usage(&self, day: NaiveDate) -> Result<i32> {
-        Ok(sqlx::query_scalar("SELECT aggregate_daily_usage($1)").bind(day).fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT aggregate_daily_usage($1)")
+            .bind(day)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Grants the period's credits to every organization not yet granted them this period.
     pub async fn reset_monthly_credits(&self) -> Result<i32> {
-        Ok(sqlx::query_scalar("SELECT reset_monthly_credits()").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT reset_monthly_credits()")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     pub async fn next_invoice_number(&self) -> Result<String> {
-        Ok(sqlx::query_scalar("SELECT generate_invoice_number()::text").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT generate_invoice_number()::text")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
-    pub async fn usage_summary(&self, org: OrgId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<UsageSummary> {
+    pub async fn usage_summary(
+        &self,
+        org: OrgId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<UsageSummary> {
         Ok(sqlx::query_as(
             "SELECT total_requests, successful_requests, failed_requests, credits_used, \
                     avg_response_time_ms::float8 AS avg_response_time_ms, success_rate::float8 AS success_rate \

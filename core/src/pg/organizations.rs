@@ -71,10 +71,16 @@ impl NewOrganization {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !slug_ok {
-            return Err(Error::validation("slug", "lowercase letters, digits and '-', 1 to 100"));
+            return Err(Error::validation(
+                "slug",
+                "lowercase letters, digits and '-', 1 to 100",
+            ));
         }
         if !self.billing_email.contains('@') {
-            return Err(Error::validation("billing_email", "must be an email address"));
+            return Err(Error::validation(
+                "billing_email",
+                "must be an email address",
+            ));
         }
         if self.credits_balance < 0 {
             return Err(Error::validation("credits_balance", "must not be negative"));
@@ -124,22 +130,28 @@ impl Db {
     }
 
     pub async fn get_organization(&self, id: OrgId) -> Result<Organization> {
-        let sql = format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1 AND deleted_at IS NULL");
+        let sql =
+            format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1 AND deleted_at IS NULL");
         sqlx::query_as(&sql)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or(Error::NotFound { entity: "organization" })
+            .ok_or(Error::NotFound {
+                entity: "organization",
+            })
     }
 
     pub async fn get_organization_by_slug(&self, slug: &str) -> Result<Organization> {
-        let sql =
-            format!("SELECT {ORG_COLUMNS} FROM organizations WHERE slug = $1 AND deleted_at IS NULL");
+        let sql = format!(
+            "SELECT {ORG_COLUMNS} FROM organizations WHERE slug = $1 AND deleted_at IS NULL"
+        );
         sqlx::query_as(&sql)
             .bind(slug)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or(Error::NotFound { entity: "organization" })
+            .ok_or(Error::NotFound {
+                entity: "organization",
+            })
     }
 
     pub async fn create_user(&self, org: OrgId, new: &NewUser) -> Result<User> {

@@ -86,18 +86,24 @@ const RESULT_COLUMNS: &str = "id, job_id, organization_id, status_code, headers,
 impl Db {
     /// Stores a job's result (replacing an earlier attempt's) and links it from the job.
     pub async fn record_result(&self, job: JobId, result: &NewJobResult) -> Result<JobResult> {
-        let storage = result.content_storage.unwrap_or(match (&result.content_inline, &result.content_minio_key) {
-            (Some(_), _) => ContentStorage::Inline,
-            (None, Some(_)) => ContentStorage::Minio,
-            (None, None) => ContentStorage::None,
-        });
+        let storage = result.content_storage.unwrap_or(
+            match (&result.content_inline, &result.content_minio_key) {
+                (Some(_), _) => ContentStorage::Inline,
+                (None, Some(_)) => ContentStorage::Minio,
+                (None, None) => ContentStorage::None,
+            },
+        );
         let mut tx = self.pool.begin().await?;
-        let org: Option<OrgId> = sqlx::query_scalar("SELECT organization_id FROM scrape_jobs WHERE id = $1")
-            .bind(job)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let org: Option<OrgId> =
+            sqlx::query_scalar("SELECT organization_id FROM scrape_jobs WHERE id = $1")
+                .bind(job)
+                .fetch_optional(&mut *tx)
+                .await?;
         let org = org.ok_or(Error::NotFound { entity: "job" })?;
-        sqlx::query("DELETE FROM job_results WHERE job_id = $1").bind(job).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM job_results WHERE job_id = $1")
+            .bind(job)
+            .execute(&mut *tx)
+            .await?;
         let sql = format!(
             "INSERT INTO job_results (job_id, organization_id, status_code, headers, content_type, \
                  content_length, final_url, redirect_count, content_storage_type, content_inline, \
@@ -160,7 +166,9 @@ impl Db {
 
     /// A job's result, scoped by organization.
     pub async fn get_result(&self, org: OrgId, job: JobId) -> Result<JobResult> {
-        let sql = format!("SELECT {RESULT_COLUMNS} FROM job_results WHERE job_id = $1 AND organization_id = $2");
+        let sql = format!(
+            "SELECT {RESULT_COLUMNS} FROM job_results WHERE job_id = $1 AND organization_id = $2"
+        );
         sqlx::query_as(&sql)
             .bind(job)
             .bind(org)

@@ -13,10 +13,16 @@ pub async fn org(db: &Db, slug: &str, credits: i64) -> Organization {
 }
 
 pub async fn org_on_plan(db: &Db, slug: &str, credits: i64, plan: Plan) -> Organization {
-    let mut new = NewOrganization::new(&format!("Org {slug}"), slug, &format!("billing@{slug}.test"));
+    let mut new = NewOrganization::new(
+        &format!("Org {slug}"),
+        slug,
+        &format!("billing@{slug}.test"),
+    );
     new.credits_balance = credits;
     new.plan = plan;
-    db.create_organization(&new).await.expect("create organization")
+    db.create_organization(&new)
+        .await
+        .expect("create organization")
 }
 
 pub async fn balance(pool: &PgPool, org: OrgId) -> i64 {
@@ -48,6 +54,9 @@ pub async fn raw_job(pool: &PgPool, org: OrgId, status: &str, age: &str) -> uuid
 pub async fn expect_sql_error(pool: &PgPool, sql: &str) -> String {
     match sqlx::raw_sql(sql).execute(pool).await {
         Ok(_) => panic!("expected the database to reject:\n{sql}"),
-        Err(err) => err.as_database_error().map(|e| e.message().to_owned()).unwrap_or_else(|| err.to_string()),
+        Err(err) => err
+            .as_database_error()
+            .map(|e| e.message().to_owned())
+            .unwrap_or_else(|| err.to_string()),
     }
 }

@@ -16,12 +16,7 @@ const DEMO_CREDITS: i64 = 10_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    scraperx_core::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let db = Db::connect(&PgConfig::from_env()?)
         .await

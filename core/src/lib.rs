@@ -9,5 +9,6 @@ pub mod config;
 pub mod domain;
 mod error;
 pub mod pg;
+pub mod telemetry;
 
 pub use error::{Error, Result};

@@ -80,13 +80,7 @@ async fn concurrent_replays_of_one_key_create_one_job(
     _parent: PgPoolOptions,
     conn: PgConnectOptions,
 ) {
-    let db = Db::from_pool(
-        PgPoolOptions::new()
-            .max_connections(20)
-            .connect_with(conn)
-            .await
-            .expect("pool"),
-    );
+    let db = common::pool_of(conn, 20).await;
     let o = org(&db, "race", 100).await;
     let mut new = job("https://example.com/");
     new.idempotency_key = Some("same".into());
@@ -113,13 +107,7 @@ async fn fifty_concurrent_submissions_against_twenty_credits_accept_exactly_twen
     _parent: PgPoolOptions,
     conn: PgConnectOptions,
 ) {
-    let db = Db::from_pool(
-        PgPoolOptions::new()
-            .max_connections(50)
-            .connect_with(conn)
-            .await
-            .expect("pool"),
-    );
+    let db = common::pool_of(conn, 50).await;
     let o = org(&db, "fifty", 20).await;
     let tasks: Vec<_> = (0..50)
         .map(|i| {
@@ -152,13 +140,7 @@ async fn deduct_credits_never_goes_below_zero_under_fifty_concurrent_calls(
     _parent: PgPoolOptions,
     conn: PgConnectOptions,
 ) {
-    let db = Db::from_pool(
-        PgPoolOptions::new()
-            .max_connections(50)
-            .connect_with(conn)
-            .await
-            .expect("pool"),
-    );
+    let db = common::pool_of(conn, 50).await;
     let o = org(&db, "deduct", 100).await;
     let tasks: Vec<_> = (0..50)
         .map(|_| {

@@ -14,12 +14,7 @@ const PARTITION_MONTHS_AHEAD: i32 = 3;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    scraperx_core::telemetry::init();
     match std::env::args().nth(1).as_deref() {
         Some("maintenance") => maintenance().await,
         other => bail!("unknown command {other:?}; expected `maintenance`"),

@@ -11,12 +11,7 @@ use scraperx_core::{
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    scraperx_core::telemetry::init();
     match std::env::args().nth(1).as_deref() {
         Some("check") => check().await,
         other => bail!("unknown command {other:?}; expected `check`"),

@@ -6,7 +6,10 @@ use scraperx_core::{
     domain::{OrgId, Plan},
     pg::{Db, NewOrganization, Organization},
 };
-use sqlx::PgPool;
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
 
 pub async fn org(db: &Db, slug: &str, credits: i64) -> Organization {
     org_on_plan(db, slug, credits, Plan::Starter).await
@@ -59,4 +62,16 @@ pub async fn expect_sql_error(pool: &PgPool, sql: &str) -> String {
             .map(|e| e.message().to_owned())
             .unwrap_or_else(|| err.to_string()),
     }
+}
+
+/// A repository over its own pool of `size` connections to the test database, for tests that
+/// need more concurrency than the pool `#[sqlx::test]` hands out.
+pub async fn pool_of(conn: PgConnectOptions, size: u32) -> Db {
+    Db::from_pool(
+        PgPoolOptions::new()
+            .max_connections(size)
+            .connect_with(conn)
+            .await
+            .expect("pool"),
+    )
 }

@@ -276,3 +276,76 @@ async fn pricing_follows_engine_tier_and_features(pool: PgPool) {
     assert_eq!((by_row, j.credits_estimated), (10, 10));
     assert_eq!(j.status, JobStatus::Pending);
 }
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn utility_functions_and_triggers_do_their_job(pool: PgPool) {
+    let db = Db::from_pool(pool.clone());
+    let o = org(&db, "utility", 0).await;
+
+    // cleanup_old_jobs: finished jobs past the retention go, running ones stay.
+    let old_done = raw_job(&pool, o.id, "completed", "100 days").await;
+    let old_running = raw_job(&pool, o.id, "running", "100 days").await;
+    let recent = raw_job(&pool, o.id, "completed", "10 days").await;
+    let deleted: i32 = sqlx::query_scalar("SELECT cleanup_old_jobs(90)")
+        .fetch_one(&pool)
+        .await
+        .expect("cleanup");
+    assert_eq!(deleted, 1);
+    let left: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM scrape_jobs ORDER BY created_at")
+            .fetch_all(&pool)
+            .await
+            .expect("jobs");
+    assert_eq!(left, [old_running, recent]);
+    assert!(!left.contains(&old_done));
+
+    // calculate_url_hash through the set_url_hash trigger, also on update.
+    let (hash, expected): (String, String) = sqlx::query_as(
+        "UPDATE scrape_jobs SET url = 'https://changed.test/' WHERE id = $1 \
+         RETURNING url_hash, encode(digest('https://changed.test/', 'sha256'), 'hex')",
+    )
+    .bind(recent)
+    .fetch_one(&pool)
+    .await
+    .expect("update");
+    assert_eq!(hash, expected);
+
+    // generate_api_key_prefix as the column default.
+    let prefix: String = sqlx::query_scalar(
+        "INSERT INTO api_keys (organization_id, key_hash, name) VALUES ($1, repeat('a', 64), 'raw') RETURNING key_prefix",
+    )
+    .bind(o.id)
+    .fetch_one(&pool)
+    .await
+    .expect("key");
+    assert!(prefix.starts_with("sk_") && prefix.len() == 11, "{prefix}");
+
+    // update_modified_column moves updated_at forward.
+    let (before, after): (chrono::DateTime<Utc>, chrono::DateTime<Utc>) = sqlx::query_as(
+        "WITH old AS (SELECT updated_at FROM organizations WHERE id = $1) \
+         UPDATE organizations SET name = 'renamed' WHERE id = $1 RETURNING (SELECT updated_at FROM old), updated_at",
+    )
+    .bind(o.id)
+    .fetch_one(&pool)
+    .await
+    .expect("touch");
+    assert!(after > before);
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn unique_violations_are_typed_conflicts(pool: PgPool) {
+    let db = Db::from_pool(pool.clone());
+    org(&db, "taken", 0).await;
+    let dup = scraperx_core::pg::NewOrganization::new("Other", "taken", "x@y.test");
+    match db.create_organization(&dup).await {
+        Err(scraperx_core::Error::Conflict { constraint }) => {
+            assert_eq!(constraint, "organizations_slug_key")
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let bad = scraperx_core::pg::NewOrganization::new("Bad", "Not A Slug", "x@y.test");
+    assert!(matches!(
+        db.create_organization(&bad).await,
+        Err(scraperx_core::Error::Validation { .. })
+    ));
+}

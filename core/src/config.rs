@@ -11,6 +11,23 @@ pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 20;
 pub const ENV_DATABASE_ACQUIRE_TIMEOUT_MS: &str = "SCRX_DATABASE_ACQUIRE_TIMEOUT_MS";
 pub const DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS: u64 = 5_000;
 
+pub const ENV_REDIS_URL: &str = "REDIS_URL";
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// Redis connection settings.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    pub url: String,
+}
+
+impl RedisConfig {
+    pub fn from_env() -> Self {
+        Self {
+            url: std::env::var(ENV_REDIS_URL).unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned()),
+        }
+    }
+}
+
 /// PostgreSQL connection settings.
 #[derive(Debug, Clone)]
 pub struct PgConfig {

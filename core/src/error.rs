@@ -43,6 +43,14 @@ pub enum Error {
     #[error("database error")]
     Database(#[source] sqlx::Error),
 
+    /// Redis could not be reached (connection refused or dropped, timeout): retryable.
+    #[error("redis unavailable")]
+    RedisUnavailable(#[source] redis::RedisError),
+
+    /// Any other Redis error (a script error, an unexpected reply).
+    #[error("redis error")]
+    Redis(#[source] redis::RedisError),
+
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -57,7 +65,7 @@ impl Error {
 
     /// True for failures worth retrying later (the service was unreachable).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        matches!(self, Self::Unavailable(_) | Self::RedisUnavailable(_))
     }
 }
 
@@ -81,6 +89,20 @@ impl From<sqlx::Error> for Error {
                 }
             }
             _ => Self::Database(err),
+        }
+    }
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(err: redis::RedisError) -> Self {
+        if err.is_io_error()
+            || err.is_connection_refusal()
+            || err.is_connection_dropped()
+            || err.is_timeout()
+        {
+            Self::RedisUnavailable(err)
+        } else {
+            Self::Redis(err)
         }
     }
 }

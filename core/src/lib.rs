@@ -3,12 +3,14 @@
 //! - [`domain`]: typed ids, the job state machine, engines, proxy tiers, plans, roles, job
 //!   options and API keys, each matching the database's own CHECK lists.
 //! - [`pg`]: the PostgreSQL repository (sqlx) and the embedded migrations.
+//! - [`queue`]: the Redis job queues (priority, delays, leases, at-least-once delivery).
 //! - [`config`]: typed configuration read from the environment, defaults in one place.
 
 pub mod config;
 pub mod domain;
 mod error;
 pub mod pg;
+pub mod queue;
 pub mod telemetry;
 
 pub use error::{Error, Result};

@@ -1,0 +1,36 @@
+-- Shared by every queue script. KEYS (all under one hash tag, so one cluster slot):
+--   1 wait (zset: priority-then-FIFO score)   2 delayed (zset: ready-at ms)
+--   3 active (zset: lease deadline ms)         4 jobs (hash: id -> payload)
+--   5 prio (hash: id -> priority 1..10)        6 lease (hash: id -> lease token)
+--   7 seq (counter)                            8 deliveries (hash: id -> times leased)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- Higher priority first, then first in, first out. Formatted with %.0f: Lua's default
+-- number-to-string keeps only 14 digits.
+local function to_wait(id)
+  local p = tonumber(redis.call('HGET', KEYS[5], id) or '5')
+  local seq = redis.call('INCR', KEYS[7])
+  redis.call('ZADD', KEYS[1], string.format('%.0f', (10 - p) * 1e12 + seq), id)
+end
+
+-- Expired leases go back to waiting; due delayed jobs become waiting. Returns how many
+-- leases were reclaimed.
+local function housekeep()
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
+  for _, id in ipairs(expired) do
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('HDEL', KEYS[6], id)
+    to_wait(id)
+  end
+  local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', KEYS[2], id)
+    to_wait(id)
+  end
+  return #expired
+end
+
+local function holds_lease(id, token)
+  return redis.call('HGET', KEYS[6], id) == token
+end

@@ -1,0 +1,300 @@
+//! Redis job queues with at-least-once delivery (seed 001 §4.7, done without BullMQ).
+//!
+//! One queue per engine plus webhook delivery and usage aggregation. Every key of a queue
+//! shares the hash tag `{queue:<name>}`, so each Lua script touches one cluster slot. A job
+//! id is in exactly one of: waiting (priority 10..1, then first in, first out), delayed
+//! (retry backoff) or active (leased until a deadline). Every move is one script, so a job is
+//! never in two places and never in none. A lease that is neither acknowledged nor extended
+//! before its deadline (the worker died) is reclaimed by the next dequeue or depth call and
+//! the job is delivered again; the dead worker's token no longer acknowledges it.
+
+mod backoff;
+
+use std::time::Duration;
+
+use rand::RngCore;
+use redis::{Script, aio::ConnectionManager};
+
+pub use backoff::retry_delay;
+
+use crate::{Error, Result, config::RedisConfig};
+
+/// The queues ScraperX runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueueName {
+    Http,
+    Browser,
+    Stealth,
+    Webhooks,
+    Usage,
+}
+
+impl QueueName {
+    pub const ALL: [QueueName; 5] = [
+        QueueName::Http,
+        QueueName::Browser,
+        QueueName::Stealth,
+        QueueName::Webhooks,
+        QueueName::Usage,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueName::Http => "http",
+            QueueName::Browser => "browser",
+            QueueName::Stealth => "stealth",
+            QueueName::Webhooks => "webhooks",
+            QueueName::Usage => "usage",
+        }
+    }
+}
+
+/// A leased job. Acknowledge it when done, or give it back with [`JobQueue::retry`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub id: String,
+    pub payload: String,
+    /// How many times this job has been leased, this one included (above 1: a redelivery).
+    pub deliveries: u32,
+    token: String,
+}
+
+/// Jobs per state, read in one round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueDepth {
+    pub waiting: u64,
+    pub delayed: u64,
+    pub active: u64,
+}
+
+impl QueueDepth {
+    /// Waiting plus in flight: the figure workers are scaled on.
+    pub fn total(&self) -> u64 {
+        self.waiting + self.active
+    }
+}
+
+/// What removing a job found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    NotQueued,
+    /// Leased by a worker: it must observe the cancel itself.
+    InFlight,
+}
+
+struct Scripts {
+    enqueue: Script,
+    dequeue: Script,
+    ack: Script,
+    extend: Script,
+    retry: Script,
+    remove: Script,
+    depth: Script,
+}
+
+impl Scripts {
+    fn load() -> Self {
+        let with_prelude =
+            |body: &str| Script::new(&format!("{}\n{}", include_str!("lua/prelude.lua"), body));
+        Self {
+            enqueue: with_prelude(include_str!("lua/enqueue.lua")),
+            dequeue: with_prelude(include_str!("lua/dequeue.lua")),
+            ack: with_prelude(include_str!("lua/ack.lua")),
+            extend: with_prelude(include_str!("lua/extend.lua")),
+            retry: with_prelude(include_str!("lua/retry.lua")),
+            remove: with_prelude(include_str!("lua/remove.lua")),
+            depth: with_prelude(include_str!("lua/depth.lua")),
+        }
+    }
+}
+
+/// One named queue over a shared, self-reconnecting connection.
+#[derive(Clone)]
+pub struct JobQueue {
+    conn: ConnectionManager,
+    keys: [String; 8],
+    name: String,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+impl std::fmt::Debug for JobQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobQueue")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connects to Redis with automatic reconnection.
+pub async fn connect(config: &RedisConfig) -> Result<ConnectionManager> {
+    let client = redis::Client::open(config.url.as_str())
+        .map_err(|e| Error::Config(format!("REDIS_URL: {e}")))?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(2)
+        .set_connection_timeout(Duration::from_secs(2));
+    Ok(ConnectionManager::new_with_config(client, config).await?)
+}
+
+impl JobQueue {
+    pub fn new(conn: ConnectionManager, queue: QueueName) -> Self {
+        Self::named(conn, queue.as_str())
+    }
+
+    /// A queue of any name (tests use unique names to stay apart).
+    pub fn named(conn: ConnectionManager, name: &str) -> Self {
+        let key = |part: &str| format!("scrx:{{queue:{name}}}:{part}");
+        Self {
+            conn,
+            keys: [
+                "wait",
+                "delayed",
+                "active",
+                "jobs",
+                "prio",
+                "lease",
+                "seq",
+                "deliveries",
+            ]
+            .map(key),
+            name: name.to_owned(),
+            scripts: std::sync::Arc::new(Scripts::load()),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The Redis keys of this queue, all under one hash tag.
+    pub fn keys(&self) -> &[String] {
+        &self.keys
+    }
+
+    fn invocation<'a>(&self, script: &'a Script) -> redis::ScriptInvocation<'a> {
+        let mut inv = script.prepare_invoke();
+        for k in &self.keys {
+            inv.key(k);
+        }
+        inv
+    }
+
+    /// Queues a job at `priority` (1 to 10, 10 first), after `delay`. False when the id is
+    /// already queued (nothing changes).
+    pub async fn enqueue(
+        &self,
+        id: &str,
+        payload: &str,
+        priority: u8,
+        delay: Duration,
+    ) -> Result<bool> {
+        if !(1..=10).contains(&priority) {
+            return Err(Error::validation("priority", "must be between 1 and 10"));
+        }
+        let mut conn = self.conn.clone();
+        let added: i64 = self
+            .invocation(&self.scripts.enqueue)
+            .arg(id)
+            .arg(payload)
+            .arg(priority)
+            .arg(millis(delay))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(added == 1)
+    }
+
+    /// Leases the next job for `lease`; None when nothing is waiting.
+    pub async fn dequeue(&self, lease: Duration) -> Result<Option<Lease>> {
+        let token = new_token();
+        let mut conn = self.conn.clone();
+        let got: Option<(String, String, u32)> = self
+            .invocation(&self.scripts.dequeue)
+            .arg(millis(lease))
+            .arg(&token)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(got.map(|(id, payload, deliveries)| Lease {
+            id,
+            payload,
+            deliveries,
+            token,
+        }))
+    }
+
+    /// Removes a finished job. False when the lease was lost (expired and re-delivered).
+    pub async fn ack(&self, lease: &Lease) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let done: i64 = self
+            .invocation(&self.scripts.ack)
+            .arg(&lease.id)
+            .arg(&lease.token)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(done == 1)
+    }
+
+    /// Extends a lease to `lease` from now. False when it was lost.
+    pub async fn extend(&self, lease: &Lease, duration: Duration) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let done: i64 = self
+            .invocation(&self.scripts.extend)
+            .arg(&lease.id)
+            .arg(&lease.token)
+            .arg(millis(duration))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(done == 1)
+    }
+
+    /// Gives a leased job back to run again after `delay`. False when the lease was lost.
+    pub async fn retry(&self, lease: &Lease, delay: Duration) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let done: i64 = self
+            .invocation(&self.scripts.retry)
+            .arg(&lease.id)
+            .arg(&lease.token)
+            .arg(millis(delay))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(done == 1)
+    }
+
+    /// Removes a waiting or delayed job (a cancel).
+    pub async fn remove(&self, id: &str) -> Result<Removal> {
+        let mut conn = self.conn.clone();
+        let outcome: i64 = self
+            .invocation(&self.scripts.remove)
+            .arg(id)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match outcome {
+            1 => Removal::Removed,
+            -1 => Removal::InFlight,
+            _ => Removal::NotQueued,
+        })
+    }
+
+    /// Waiting, delayed and leased counts, after reclaiming expired leases.
+    pub async fn depth(&self) -> Result<QueueDepth> {
+        let mut conn = self.conn.clone();
+        let (waiting, delayed, active, _reclaimed): (u64, u64, u64, u64) = self
+            .invocation(&self.scripts.depth)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(QueueDepth {
+            waiting,
+            delayed,
+            active,
+        })
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}

@@ -1,0 +1,267 @@
+//! The Redis job queue against the real Redis that scripts/services.sh starts.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use scraperx_core::{
+    config::RedisConfig,
+    queue::{self, JobQueue, QueueDepth, Removal},
+};
+
+async fn fresh_queue() -> JobQueue {
+    let conn = queue::connect(&RedisConfig::from_env())
+        .await
+        .expect("redis (run scripts/services.sh up)");
+    JobQueue::named(conn, &format!("test-{}", uuid::Uuid::new_v4().simple()))
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn every_key_of_a_queue_shares_one_hash_tag() {
+    let q = fresh_queue().await;
+    let tag = format!("{{queue:{}}}", q.name());
+    assert!(
+        q.keys()
+            .iter()
+            .all(|k| k.starts_with("scrx:") && k.contains(&tag)),
+        "{:?}",
+        q.keys()
+    );
+}
+
+#[tokio::test]
+async fn higher_priority_first_then_first_in_first_out() {
+    let q = fresh_queue().await;
+    for (id, prio) in [("a", 5), ("b", 5), ("c", 10), ("d", 1), ("e", 10), ("f", 5)] {
+        assert!(
+            q.enqueue(id, id, prio, Duration::ZERO)
+                .await
+                .expect("enqueue")
+        );
+    }
+    let mut order = Vec::new();
+    while let Some(lease) = q.dequeue(LEASE).await.expect("dequeue") {
+        order.push(lease.id.clone());
+        assert!(q.ack(&lease).await.expect("ack"));
+    }
+    assert_eq!(order, ["c", "e", "a", "b", "f", "d"]);
+    assert_eq!(q.depth().await.expect("depth"), QueueDepth::default());
+}
+
+#[tokio::test]
+async fn a_job_is_never_queued_twice() {
+    let q = fresh_queue().await;
+    assert!(
+        q.enqueue("job", "1", 5, Duration::ZERO)
+            .await
+            .expect("enqueue")
+    );
+    assert!(
+        !q.enqueue("job", "2", 5, Duration::ZERO)
+            .await
+            .expect("duplicate")
+    );
+    let lease = q.dequeue(LEASE).await.expect("dequeue").expect("job");
+    assert_eq!(lease.payload, "1");
+    assert!(
+        !q.enqueue("job", "3", 5, Duration::ZERO)
+            .await
+            .expect("while leased")
+    );
+    assert!(q.ack(&lease).await.expect("ack"));
+    assert!(
+        q.enqueue("job", "4", 5, Duration::ZERO)
+            .await
+            .expect("after ack")
+    );
+    assert!(
+        q.enqueue("x", "p", 0, Duration::ZERO).await.is_err(),
+        "priority out of range"
+    );
+}
+
+#[tokio::test]
+async fn delayed_jobs_wait_for_their_time_and_retries_back_off() {
+    let q = fresh_queue().await;
+    q.enqueue("later", "p", 5, Duration::from_millis(300))
+        .await
+        .expect("enqueue");
+    assert!(q.dequeue(LEASE).await.expect("dequeue").is_none());
+    assert_eq!(q.depth().await.expect("depth").delayed, 1);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let lease = q.dequeue(LEASE).await.expect("dequeue").expect("due now");
+    assert_eq!(lease.deliveries, 1);
+    assert!(
+        q.retry(&lease, Duration::from_millis(200))
+            .await
+            .expect("retry")
+    );
+    assert!(
+        !q.ack(&lease).await.expect("ack after giving back"),
+        "the lease ended with the retry"
+    );
+    assert!(q.dequeue(LEASE).await.expect("dequeue").is_none());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let again = q.dequeue(LEASE).await.expect("dequeue").expect("retried");
+    assert_eq!((again.id.as_str(), again.deliveries), ("later", 2));
+    assert!(q.ack(&again).await.expect("ack"));
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_reclaimed_and_the_old_holder_cannot_ack() {
+    let q = fresh_queue().await;
+    q.enqueue("job", "p", 5, Duration::ZERO)
+        .await
+        .expect("enqueue");
+    let first = q
+        .dequeue(Duration::from_millis(200))
+        .await
+        .expect("dequeue")
+        .expect("job");
+    assert_eq!(
+        q.depth().await.expect("depth"),
+        QueueDepth {
+            waiting: 0,
+            delayed: 0,
+            active: 1
+        }
+    );
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let second = q.dequeue(LEASE).await.expect("dequeue").expect("reclaimed");
+    assert_eq!((second.id.as_str(), second.deliveries), ("job", 2));
+    assert!(!q.ack(&first).await.expect("stale ack"));
+    assert!(!q.extend(&first, LEASE).await.expect("stale extend"));
+    assert!(q.ack(&second).await.expect("ack"));
+}
+
+#[tokio::test]
+async fn an_extended_lease_is_not_reclaimed() {
+    let q = fresh_queue().await;
+    q.enqueue("job", "p", 5, Duration::ZERO)
+        .await
+        .expect("enqueue");
+    let lease = q
+        .dequeue(Duration::from_millis(200))
+        .await
+        .expect("dequeue")
+        .expect("job");
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(
+            q.extend(&lease, Duration::from_millis(200))
+                .await
+                .expect("extend")
+        );
+    }
+    assert!(
+        q.dequeue(LEASE).await.expect("dequeue").is_none(),
+        "still leased"
+    );
+    assert!(q.ack(&lease).await.expect("ack"));
+}
+
+#[tokio::test]
+async fn removing_takes_waiting_and_delayed_jobs_but_not_leased_ones() {
+    let q = fresh_queue().await;
+    q.enqueue("waiting", "p", 5, Duration::ZERO)
+        .await
+        .expect("enqueue");
+    q.enqueue("delayed", "p", 5, Duration::from_secs(60))
+        .await
+        .expect("enqueue");
+    q.enqueue("leased", "p", 10, Duration::ZERO)
+        .await
+        .expect("enqueue");
+    let lease = q.dequeue(LEASE).await.expect("dequeue").expect("job");
+    assert_eq!(lease.id, "leased");
+    assert_eq!(q.remove("waiting").await.expect("remove"), Removal::Removed);
+    assert_eq!(q.remove("delayed").await.expect("remove"), Removal::Removed);
+    assert_eq!(q.remove("leased").await.expect("remove"), Removal::InFlight);
+    assert_eq!(
+        q.remove("unknown").await.expect("remove"),
+        Removal::NotQueued
+    );
+    assert_eq!(
+        q.depth().await.expect("depth"),
+        QueueDepth {
+            waiting: 0,
+            delayed: 0,
+            active: 1
+        }
+    );
+}
+
+/// Eight consumers race over 300 jobs; one of them dies holding a lease. Every job completes
+/// exactly once: the dead consumer's job is reclaimed and run by another, and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_racing_consumers_with_one_killed_mid_lease_lose_nothing_and_repeat_nothing() {
+    let q = fresh_queue().await;
+    const JOBS: usize = 300;
+    for i in 0..JOBS {
+        q.enqueue(
+            &format!("job-{i}"),
+            &i.to_string(),
+            (i % 10 + 1) as u8,
+            Duration::ZERO,
+        )
+        .await
+        .expect("enqueue");
+    }
+    let completed: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let lease_time = Duration::from_millis(400);
+
+    // The victim leases one job and is killed before acknowledging it.
+    let victim = {
+        let q = q.clone();
+        tokio::spawn(async move {
+            let lease = q.dequeue(lease_time).await.expect("dequeue").expect("job");
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            q.ack(&lease).await.expect("never reached");
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    victim.abort();
+    let _ = victim.await;
+
+    let consumers: Vec<_> = (0..7)
+        .map(|_| {
+            let (q, completed) = (q.clone(), completed.clone());
+            tokio::spawn(async move {
+                let mut idle_since = None;
+                loop {
+                    match q.dequeue(lease_time).await.expect("dequeue") {
+                        Some(lease) => {
+                            idle_since = None;
+                            if q.ack(&lease).await.expect("ack") {
+                                *completed.lock().expect("lock").entry(lease.id).or_default() += 1;
+                            }
+                        }
+                        None => {
+                            let since = *idle_since.get_or_insert_with(std::time::Instant::now);
+                            if q.depth().await.expect("depth").total() == 0
+                                || since.elapsed() > Duration::from_secs(5)
+                            {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for c in consumers {
+        c.await.expect("consumer");
+    }
+    let completed = completed.lock().expect("lock").clone();
+    assert_eq!(completed.len(), JOBS, "every job completed");
+    assert!(
+        completed.values().all(|&n| n == 1),
+        "no job completed twice"
+    );
+    assert_eq!(q.depth().await.expect("depth"), QueueDepth::default());
+}

@@ -23,6 +23,8 @@ async fn a_second_migration_run_is_a_no_op(pool: PgPool) {
     let before = count().await;
     assert_eq!(before as usize, MIGRATOR.iter().count());
     MIGRATOR.run(&pool).await.expect("second run");
+    let db = scraperx_core::pg::Db::from_pool(pool.clone());
+    assert!(db.missing_migrations().await.expect("history").is_empty());
     assert_eq!(count().await, before);
 }
 

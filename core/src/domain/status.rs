@@ -11,6 +11,7 @@
 //!    └──────────┴──► canceled / failed
 //! ```
 
+use super::EventType;
 use crate::{Error, Result};
 
 text_enum! {
@@ -67,6 +68,21 @@ impl JobStatus {
             self,
             JobStatus::Completed | JobStatus::Failed | JobStatus::Canceled | JobStatus::Timeout
         )
+    }
+}
+
+impl EventType {
+    /// The event a move into `status` records.
+    pub fn for_status(status: JobStatus) -> EventType {
+        match status {
+            JobStatus::Pending => EventType::Created,
+            JobStatus::Queued => EventType::Queued,
+            JobStatus::Running => EventType::Started,
+            JobStatus::Completed => EventType::Completed,
+            JobStatus::Failed => EventType::Failed,
+            JobStatus::Canceled => EventType::Canceled,
+            JobStatus::Timeout => EventType::Timeout,
+        }
     }
 }
 

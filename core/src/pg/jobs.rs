@@ -2,6 +2,8 @@
 //! transaction, idempotent by key), reads with keyset pagination, and moves through the
 //! state machine.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
@@ -335,23 +337,27 @@ impl Db {
 
         let mut tx = self.pool.begin().await?;
         let sql = format!(
-            "INSERT INTO scrape_jobs (id, organization_id, api_key_id, batch_id, url, url_hash, method, \
+            "WITH ins AS (INSERT INTO scrape_jobs (id, organization_id, api_key_id, batch_id, url, url_hash, method, \
                  headers, body, engine, options, proxy_tier, proxy_country, proxy_session_id, \
                  priority, max_attempts, webhook_url, webhook_secret, client_reference, \
                  idempotency_key, metadata, credits_estimated, credit_breakdown) \
              SELECT u.id, $1, $2, $3, u.url, '', u.method, u.headers, u.body, u.engine, u.options, \
                  u.tier, u.country, u.session, u.priority, u.max_attempts, u.webhook_url, \
-                 u.webhook_secret, u.reference, u.key, u.metadata, \
-                 calculate_job_credits(u.engine, u.tier, u.options), \
-                 jsonb_build_object('engine', u.engine, 'proxy_tier', u.tier, \
-                     'estimated', calculate_job_credits(u.engine, u.tier, u.options)) \
+                 u.webhook_secret, u.reference, u.key, u.metadata, price.credits, \
+                 jsonb_build_object('engine', u.engine, 'proxy_tier', u.tier, 'estimated', price.credits) \
              FROM UNNEST($4::uuid[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::text[], \
                  $10::jsonb[], $11::text[], $12::text[], $13::text[], $14::int[], $15::int[], \
                  $16::text[], $17::text[], $18::text[], $19::text[], $20::jsonb[]) \
                  AS u(id, url, method, headers, body, engine, options, tier, country, session, \
                       priority, max_attempts, webhook_url, webhook_secret, reference, key, metadata) \
+             CROSS JOIN LATERAL (SELECT calculate_job_credits(u.engine, u.tier, u.options) AS credits) price \
              ON CONFLICT (organization_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
-             RETURNING {JOB_COLUMNS}"
+             RETURNING *), \
+             created AS (INSERT INTO job_events (job_id, organization_id, event_type, event_data) \
+                 SELECT id, organization_id, 'job.created', \
+                        jsonb_build_object('credits_reserved', credits_estimated, 'engine', engine) \
+                 FROM ins) \
+             SELECT {JOB_COLUMNS} FROM ins"
         );
         let inserted: Vec<Job> = sqlx::query_as(&sql)
             .bind(org)
@@ -388,22 +394,12 @@ impl Db {
                 return Err(Error::InsufficientCredits { required });
             }
         }
-        let inserted_ids: Vec<Uuid> = inserted.iter().map(|j| j.id.as_uuid()).collect();
-        sqlx::query(
-            "INSERT INTO job_events (job_id, organization_id, event_type, event_data) \
-             SELECT id, organization_id, 'job.created', \
-                    jsonb_build_object('credits_reserved', credits_estimated, 'engine', engine) \
-             FROM scrape_jobs WHERE id = ANY($1)",
-        )
-        .bind(&inserted_ids)
-        .execute(&mut *tx)
-        .await?;
-
         // Jobs not inserted collided on their idempotency key: return the originals.
+        let inserted_set: HashSet<Uuid> = inserted.iter().map(|j| j.id.as_uuid()).collect();
         let replayed: Vec<String> = jobs
             .iter()
             .zip(&ids)
-            .filter(|(_, id)| !inserted_ids.contains(id))
+            .filter(|(_, id)| !inserted_set.contains(id))
             .filter_map(|(j, _)| j.idempotency_key.clone())
             .collect();
         let existing: Vec<Job> = if replayed.is_empty() {
@@ -420,18 +416,21 @@ impl Db {
         };
         tx.commit().await?;
 
-        let mut inserted = inserted;
+        let mut created: HashMap<Uuid, Job> =
+            inserted.into_iter().map(|j| (j.id.as_uuid(), j)).collect();
+        let existing: HashMap<String, Job> = existing
+            .into_iter()
+            .filter_map(|j| j.idempotency_key.clone().map(|k| (k, j)))
+            .collect();
         jobs.iter()
             .zip(ids)
             .map(|(new, id)| {
-                if let Some(pos) = inserted.iter().position(|j| j.id.as_uuid() == id) {
-                    return Ok(Submission::Created(inserted.swap_remove(pos)));
+                if let Some(job) = created.remove(&id) {
+                    return Ok(Submission::Created(job));
                 }
-                existing
-                    .iter()
-                    .find(|j| {
-                        j.idempotency_key.is_some() && j.idempotency_key == new.idempotency_key
-                    })
+                new.idempotency_key
+                    .as_ref()
+                    .and_then(|k| existing.get(k))
                     .cloned()
                     .map(Submission::Existing)
                     .ok_or(Error::Conflict {
@@ -584,20 +583,5 @@ impl Db {
         let job = self.get_job(org, id).await?;
         self.transition_job(job.id, &StatusChange::to(JobStatus::Canceled))
             .await
-    }
-}
-
-impl EventType {
-    /// The event a move into `status` records.
-    pub fn for_status(status: JobStatus) -> EventType {
-        match status {
-            JobStatus::Pending => EventType::Created,
-            JobStatus::Queued => EventType::Queued,
-            JobStatus::Running => EventType::Started,
-            JobStatus::Completed => EventType::Completed,
-            JobStatus::Failed => EventType::Failed,
-            JobStatus::Canceled => EventType::Canceled,
-            JobStatus::Timeout => EventType::Timeout,
-        }
     }
 }

@@ -10,10 +10,10 @@
 
 mod backoff;
 
-use std::time::Duration;
+use std::{sync::OnceLock, time::Duration};
 
 use rand::RngCore;
-use redis::{Script, aio::ConnectionManager};
+use redis::{FromRedisValue, Script, ScriptInvocation, aio::ConnectionManager};
 
 pub use backoff::retry_delay;
 
@@ -93,6 +93,12 @@ struct Scripts {
     depth: Script,
 }
 
+/// The scripts, hashed once per process.
+fn scripts() -> &'static Scripts {
+    static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
+    SCRIPTS.get_or_init(Scripts::load)
+}
+
 impl Scripts {
     fn load() -> Self {
         let with_prelude =
@@ -115,7 +121,6 @@ pub struct JobQueue {
     conn: ConnectionManager,
     keys: [String; 8],
     name: String,
-    scripts: std::sync::Arc<Scripts>,
 }
 
 impl std::fmt::Debug for JobQueue {
@@ -158,7 +163,6 @@ impl JobQueue {
             ]
             .map(key),
             name: name.to_owned(),
-            scripts: std::sync::Arc::new(Scripts::load()),
         }
     }
 
@@ -171,12 +175,36 @@ impl JobQueue {
         &self.keys
     }
 
-    fn invocation<'a>(&self, script: &'a Script) -> redis::ScriptInvocation<'a> {
-        let mut inv = script.prepare_invoke();
+    /// Runs one of the queue's scripts over its keys, with the arguments `args` adds.
+    async fn run<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        args: impl FnOnce(&mut ScriptInvocation<'_>),
+    ) -> Result<T> {
+        let mut invocation = script.prepare_invoke();
         for k in &self.keys {
-            inv.key(k);
+            invocation.key(k);
         }
-        inv
+        args(&mut invocation);
+        Ok(invocation.invoke_async(&mut self.conn.clone()).await?)
+    }
+
+    /// Runs a script that only the lease's holder may run: true when it held the lease.
+    async fn as_holder(
+        &self,
+        script: &Script,
+        lease: &Lease,
+        duration: Option<Duration>,
+    ) -> Result<bool> {
+        let done: i64 = self
+            .run(script, |inv| {
+                inv.arg(&lease.id).arg(&lease.token);
+                if let Some(d) = duration {
+                    inv.arg(millis(d));
+                }
+            })
+            .await?;
+        Ok(done == 1)
     }
 
     /// Queues a job at `priority` (1 to 10, 10 first), after `delay`. False when the id is
@@ -191,14 +219,10 @@ impl JobQueue {
         if !(1..=10).contains(&priority) {
             return Err(Error::validation("priority", "must be between 1 and 10"));
         }
-        let mut conn = self.conn.clone();
         let added: i64 = self
-            .invocation(&self.scripts.enqueue)
-            .arg(id)
-            .arg(payload)
-            .arg(priority)
-            .arg(millis(delay))
-            .invoke_async(&mut conn)
+            .run(&scripts().enqueue, |inv| {
+                inv.arg(id).arg(payload).arg(priority).arg(millis(delay));
+            })
             .await?;
         Ok(added == 1)
     }
@@ -206,12 +230,10 @@ impl JobQueue {
     /// Leases the next job for `lease`; None when nothing is waiting.
     pub async fn dequeue(&self, lease: Duration) -> Result<Option<Lease>> {
         let token = new_token();
-        let mut conn = self.conn.clone();
         let got: Option<(String, String, u32)> = self
-            .invocation(&self.scripts.dequeue)
-            .arg(millis(lease))
-            .arg(&token)
-            .invoke_async(&mut conn)
+            .run(&scripts().dequeue, |inv| {
+                inv.arg(millis(lease)).arg(&token);
+            })
             .await?;
         Ok(got.map(|(id, payload, deliveries)| Lease {
             id,
@@ -223,49 +245,26 @@ impl JobQueue {
 
     /// Removes a finished job. False when the lease was lost (expired and re-delivered).
     pub async fn ack(&self, lease: &Lease) -> Result<bool> {
-        let mut conn = self.conn.clone();
-        let done: i64 = self
-            .invocation(&self.scripts.ack)
-            .arg(&lease.id)
-            .arg(&lease.token)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(done == 1)
+        self.as_holder(&scripts().ack, lease, None).await
     }
 
-    /// Extends a lease to `lease` from now. False when it was lost.
+    /// Extends a lease to `duration` from now. False when it was lost.
     pub async fn extend(&self, lease: &Lease, duration: Duration) -> Result<bool> {
-        let mut conn = self.conn.clone();
-        let done: i64 = self
-            .invocation(&self.scripts.extend)
-            .arg(&lease.id)
-            .arg(&lease.token)
-            .arg(millis(duration))
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(done == 1)
+        self.as_holder(&scripts().extend, lease, Some(duration))
+            .await
     }
 
     /// Gives a leased job back to run again after `delay`. False when the lease was lost.
     pub async fn retry(&self, lease: &Lease, delay: Duration) -> Result<bool> {
-        let mut conn = self.conn.clone();
-        let done: i64 = self
-            .invocation(&self.scripts.retry)
-            .arg(&lease.id)
-            .arg(&lease.token)
-            .arg(millis(delay))
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(done == 1)
+        self.as_holder(&scripts().retry, lease, Some(delay)).await
     }
 
     /// Removes a waiting or delayed job (a cancel).
     pub async fn remove(&self, id: &str) -> Result<Removal> {
-        let mut conn = self.conn.clone();
         let outcome: i64 = self
-            .invocation(&self.scripts.remove)
-            .arg(id)
-            .invoke_async(&mut conn)
+            .run(&scripts().remove, |inv| {
+                inv.arg(id);
+            })
             .await?;
         Ok(match outcome {
             1 => Removal::Removed,
@@ -276,11 +275,8 @@ impl JobQueue {
 
     /// Waiting, delayed and leased counts, after reclaiming expired leases.
     pub async fn depth(&self) -> Result<QueueDepth> {
-        let mut conn = self.conn.clone();
-        let (waiting, delayed, active, _reclaimed): (u64, u64, u64, u64) = self
-            .invocation(&self.scripts.depth)
-            .invoke_async(&mut conn)
-            .await?;
+        let (waiting, delayed, active, _reclaimed): (u64, u64, u64, u64) =
+            self.run(&scripts().depth, |_| {}).await?;
         Ok(QueueDepth {
             waiting,
             delayed,

@@ -3,10 +3,5 @@
 if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[5], ARGV[1], ARGV[3])
-local delay = tonumber(ARGV[4])
-if delay > 0 then
-  redis.call('ZADD', KEYS[2], string.format('%.0f', now + delay), ARGV[1])
-else
-  to_wait(ARGV[1])
-end
+schedule(ARGV[1], tonumber(ARGV[4]))
 return 1

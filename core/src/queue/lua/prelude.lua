@@ -14,13 +14,34 @@ local function to_wait(id)
   redis.call('ZADD', KEYS[1], string.format('%.0f', (10 - p) * 1e12 + seq), id)
 end
 
+-- Waiting now, or delayed until `delay_ms` from now.
+local function schedule(id, delay_ms)
+  if delay_ms > 0 then
+    redis.call('ZADD', KEYS[2], string.format('%.0f', now + delay_ms), id)
+  else
+    to_wait(id)
+  end
+end
+
+-- Ends a lease (the job is no longer in flight).
+local function release(id)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('HDEL', KEYS[6], id)
+end
+
+-- Drops what the queue keeps about a job that has left it.
+local function forget(id)
+  redis.call('HDEL', KEYS[4], id)
+  redis.call('HDEL', KEYS[5], id)
+  redis.call('HDEL', KEYS[8], id)
+end
+
 -- Expired leases go back to waiting; due delayed jobs become waiting. Returns how many
 -- leases were reclaimed.
 local function housekeep()
   local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
   for _, id in ipairs(expired) do
-    redis.call('ZREM', KEYS[3], id)
-    redis.call('HDEL', KEYS[6], id)
+    release(id)
     to_wait(id)
   end
   local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)

@@ -4,7 +4,5 @@ if redis.call('ZSCORE', KEYS[3], ARGV[1]) then return -1 end
 if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 0 then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[4], ARGV[1])
-redis.call('HDEL', KEYS[5], ARGV[1])
-redis.call('HDEL', KEYS[8], ARGV[1])
+forget(ARGV[1])
 return 1

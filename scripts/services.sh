@@ -20,6 +20,10 @@ SCRX_MINIO_PASSWORD=${SCRX_MINIO_PASSWORD:-scraperx-secret}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 GOBIN_DIR=${GOBIN:-$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin}
 MINIO_VERSION=${MINIO_VERSION:-latest}
+MC_VERSION=${MC_VERSION:-latest}
+SCRX_MINIO_API_SECRET=${SCRX_MINIO_API_SECRET:-scraperx-api-secret}
+SCRX_MINIO_WORKER_SECRET=${SCRX_MINIO_WORKER_SECRET:-scraperx-worker-secret}
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
@@ -50,6 +54,16 @@ install_minio() {
   if [ ! -x "$(minio_bin)" ]; then
     log "building MinIO from source (go install github.com/minio/minio@$MINIO_VERSION); this takes a few minutes once"
     GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION"
+  fi
+}
+
+mc_bin() { echo "$GOBIN_DIR/mc"; }
+
+install_mc() {
+  # MinIO's client, for users and policies (Debian's `mc` is Midnight Commander: use the path).
+  if [ ! -x "$(mc_bin)" ]; then
+    log "building the MinIO client (go install github.com/minio/mc@$MC_VERSION)"
+    GOFLAGS=-mod=mod go install "github.com/minio/mc@$MC_VERSION"
   fi
 }
 
@@ -112,20 +126,42 @@ start_minio() {
   log "minio did not come up; see $dir/minio.log"; exit 1
 }
 
+mc_() { "$(mc_bin)" --config-dir "$SCRX_SCRATCH/mc" --quiet "$@"; }
+
+# Seed 001 §5.5: separate MinIO users for the API (read, list, delete, presign) and the
+# workers (write and read). Policies live in scripts/minio/. Idempotent.
+provision_minio() {
+  mc_ alias set scrx "http://127.0.0.1:$SCRX_MINIO_PORT" "$SCRX_MINIO_USER" "$SCRX_MINIO_PASSWORD" >/dev/null
+  local role secret
+  for role in api worker; do
+    if [ "$role" = api ]; then secret=$SCRX_MINIO_API_SECRET; else secret=$SCRX_MINIO_WORKER_SECRET; fi
+    mc_ admin policy create scrx "scraperx-$role" "$SCRIPT_DIR/minio/scraperx-$role.json" >/dev/null
+    mc_ admin user add scrx "scraperx-$role" "$secret" >/dev/null
+    if ! mc_ admin user info scrx "scraperx-$role" --json | grep -q "\"policyName\": *\"scraperx-$role\""; then
+      mc_ admin policy attach scrx "scraperx-$role" --user "scraperx-$role" >/dev/null
+    fi
+  done
+  log "minio users scraperx-api and scraperx-worker provisioned"
+}
+
 print_env() {
   cat <<ENV
 export DATABASE_URL=postgres://postgres@127.0.0.1:$SCRX_PG_PORT/scraperx
 export REDIS_URL=redis://127.0.0.1:$SCRX_REDIS_PORT
 export S3_ENDPOINT=http://127.0.0.1:$SCRX_MINIO_PORT
-export S3_ACCESS_KEY=$SCRX_MINIO_USER
-export S3_SECRET_KEY=$SCRX_MINIO_PASSWORD
+export S3_ADMIN_ACCESS_KEY=$SCRX_MINIO_USER
+export S3_ADMIN_SECRET_KEY=$SCRX_MINIO_PASSWORD
+export S3_API_ACCESS_KEY=scraperx-api
+export S3_API_SECRET_KEY=$SCRX_MINIO_API_SECRET
+export S3_WORKER_ACCESS_KEY=scraperx-worker
+export S3_WORKER_SECRET_KEY=$SCRX_MINIO_WORKER_SECRET
 ENV
 }
 
 case "${1:-up}" in
   up)
-    install_postgres; install_redis; install_minio
-    start_postgres; start_redis; start_minio
+    install_postgres; install_redis; install_minio; install_mc
+    start_postgres; start_redis; start_minio; provision_minio
     log "all services up"
     ;;
   down)

@@ -1,13 +1,15 @@
 //! `scraperx-api`: the customer REST API. Until the HTTP server lands (issue: the customer
 //! REST API) it carries the administrative commands the set-up needs:
 //!
-//!   scraperx-api migrate               apply the schema migrations (idempotent)
+//!   scraperx-api migrate               apply the schema migrations and create the MinIO
+//!                                      buckets with their lifecycle rules (idempotent)
 //!   scraperx-api bootstrap [SLUG]      migrate, then create (or reuse) an organization and
 //!                                      print a new API key for it, once
 
 use anyhow::{Context, bail};
 use scraperx_core::{
-    config::PgConfig,
+    config::{PgConfig, S3Config},
+    content,
     pg::{Db, NewApiKey, NewOrganization},
 };
 
@@ -25,13 +27,34 @@ async fn main() -> anyhow::Result<()> {
         Some("migrate") => {
             db.migrate().await.context("applying migrations")?;
             tracing::info!("schema up to date");
+            prepare_buckets().await?;
         }
         Some("bootstrap") => {
             db.migrate().await.context("applying migrations")?;
+            prepare_buckets().await?;
             let slug = args.get(1).map_or(DEFAULT_DEMO_SLUG, String::as_str);
             bootstrap(&db, slug).await?;
         }
         other => bail!("unknown command {other:?}; expected `migrate` or `bootstrap [SLUG]`"),
+    }
+    Ok(())
+}
+
+/// Creates the missing buckets and applies lifecycle and versioning, with the admin keys
+/// (`S3_ADMIN_ACCESS_KEY`, else `S3_ACCESS_KEY`).
+async fn prepare_buckets() -> anyhow::Result<()> {
+    let store = content::ContentStore::new(&S3Config::from_env_for_role("ADMIN")?);
+    for setup in content::ensure_buckets(store.client())
+        .await
+        .context("preparing the MinIO buckets")?
+    {
+        tracing::info!(
+            bucket = setup.bucket.name(),
+            created = setup.created,
+            versioned = setup.versioned,
+            transition = setup.transition_applied,
+            "bucket ready"
+        );
     }
     Ok(())
 }

@@ -14,6 +14,99 @@ pub const DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS: u64 = 5_000;
 pub const ENV_REDIS_URL: &str = "REDIS_URL";
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
+pub const ENV_S3_ENDPOINT: &str = "S3_ENDPOINT";
+pub const DEFAULT_S3_ENDPOINT: &str = "http://127.0.0.1:9000";
+pub const ENV_S3_REGION: &str = "S3_REGION";
+pub const DEFAULT_S3_REGION: &str = "us-east-1";
+pub const ENV_S3_ACCESS_KEY: &str = "S3_ACCESS_KEY";
+pub const ENV_S3_SECRET_KEY: &str = "S3_SECRET_KEY";
+pub const ENV_S3_MULTIPART_THRESHOLD: &str = "SCRX_S3_MULTIPART_THRESHOLD_BYTES";
+pub const DEFAULT_S3_MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
+pub const ENV_S3_PART_SIZE: &str = "SCRX_S3_PART_SIZE_BYTES";
+pub const DEFAULT_S3_PART_SIZE: usize = 8 * 1024 * 1024;
+/// S3's smallest part size (every part but the last).
+pub const MIN_S3_PART_SIZE: usize = 5 * 1024 * 1024;
+
+/// Object storage (MinIO or any S3) settings. Each component runs with credentials of its
+/// own: the API's may read, list, delete and presign; the workers' may only write and read.
+#[derive(Clone)]
+pub struct S3Config {
+    pub endpoint: String,
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
+    /// Bodies larger than this go up as a multipart upload.
+    pub multipart_threshold: usize,
+    pub part_size: usize,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key", &self.access_key)
+            .field("multipart_threshold", &self.multipart_threshold)
+            .field("part_size", &self.part_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Config {
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The settings with the keys of one role (`S3_<ROLE>_ACCESS_KEY`, e.g. `ADMIN` for
+    /// bucket set-up), falling back to `S3_ACCESS_KEY` when the role has none.
+    pub fn from_env_for_role(role: &str) -> Result<Self> {
+        Self::from_lookup(|name| {
+            let role_name = name
+                .strip_prefix("S3_")
+                .filter(|_| name == ENV_S3_ACCESS_KEY || name == ENV_S3_SECRET_KEY)
+                .map(|rest| format!("S3_{role}_{rest}"));
+            role_name
+                .and_then(|n| std::env::var(n).ok())
+                .or_else(|| std::env::var(name).ok())
+        })
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut errors = Vec::new();
+        let mut required = |name: &str| {
+            lookup(name).unwrap_or_else(|| {
+                errors.push(format!("{name} is not set"));
+                String::new()
+            })
+        };
+        let access_key = required(ENV_S3_ACCESS_KEY);
+        let secret_key = required(ENV_S3_SECRET_KEY);
+        let multipart_threshold = parse(
+            &lookup,
+            ENV_S3_MULTIPART_THRESHOLD,
+            DEFAULT_S3_MULTIPART_THRESHOLD,
+            &mut errors,
+        );
+        let part_size = parse(&lookup, ENV_S3_PART_SIZE, DEFAULT_S3_PART_SIZE, &mut errors);
+        if part_size < MIN_S3_PART_SIZE {
+            errors.push(format!(
+                "{ENV_S3_PART_SIZE} must be at least {MIN_S3_PART_SIZE}"
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(Error::Config(errors.join("; ")));
+        }
+        Ok(Self {
+            endpoint: lookup(ENV_S3_ENDPOINT).unwrap_or_else(|| DEFAULT_S3_ENDPOINT.to_owned()),
+            region: lookup(ENV_S3_REGION).unwrap_or_else(|| DEFAULT_S3_REGION.to_owned()),
+            access_key,
+            secret_key,
+            multipart_threshold,
+            part_size,
+        })
+    }
+}
+
 /// Redis connection settings.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {

@@ -51,6 +51,22 @@ pub enum Error {
     #[error("redis error")]
     Redis(#[source] redis::RedisError),
 
+    /// The object store could not be reached or answered 5xx: retryable.
+    #[error("object storage unavailable: {0}")]
+    StorageUnavailable(String),
+
+    /// The object store refused these credentials the operation (by policy).
+    #[error("object storage denied: {0}")]
+    StorageDenied(String),
+
+    /// Any other object-store failure. Its text is for logs, never for clients.
+    #[error("object storage error: {0}")]
+    Storage(String),
+
+    /// Stored bytes do not match their recorded hash, or do not decode.
+    #[error("corrupted {0}")]
+    Corrupt(String),
+
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -65,7 +81,10 @@ impl Error {
 
     /// True for failures worth retrying later (the service was unreachable).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::RedisUnavailable(_))
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::RedisUnavailable(_) | Self::StorageUnavailable(_)
+        )
     }
 }
 

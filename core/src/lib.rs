@@ -4,11 +4,16 @@
 //!   options and API keys, each matching the database's own CHECK lists.
 //! - [`pg`]: the PostgreSQL repository (sqlx) and the embedded migrations.
 //! - [`queue`]: the Redis job queues (priority, delays, leases, at-least-once delivery).
+//! - [`hot`]: the rest of the Redis tier: sessions, rate limits, slots, cache, locks, metrics,
+//!   pub/sub and expiry.
+//! - [`content`]: the MinIO content store (aws-sdk-s3): buckets, lifecycle, objects.
 //! - [`config`]: typed configuration read from the environment, defaults in one place.
 
 pub mod config;
+pub mod content;
 pub mod domain;
 mod error;
+pub mod hot;
 pub mod pg;
 pub mod queue;
 pub mod telemetry;

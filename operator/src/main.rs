@@ -3,14 +3,24 @@
 //!
 //!   scraperx-operator maintenance      create partitions ahead, drop expired partitions,
 //!                                      apply retention, delete expired results, aggregate
-//!                                      yesterday's usage, grant monthly credits; prints JSON
+//!                                      yesterday's usage, grant monthly credits, delete the
+//!                                      MinIO objects of deleted rows, give orphaned Redis
+//!                                      keys a TTL; prints JSON
 
 use anyhow::{Context, bail};
 use chrono::{Days, Utc};
-use scraperx_core::{config::PgConfig, pg::Db};
+use scraperx_core::{
+    config::{PgConfig, RedisConfig, S3Config},
+    content, hot,
+    pg::Db,
+};
 
 /// Months of partitions kept ready ahead of the current one.
 const PARTITION_MONTHS_AHEAD: i32 = 3;
+/// Outbox rows handled per page.
+const OBJECT_DELETION_PAGE: i64 = 500;
+/// Keys per SCAN page of the orphan sweep.
+const ORPHAN_SCAN_PAGE: u32 = 1_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -48,6 +58,17 @@ async fn maintenance() -> anyhow::Result<()> {
         .reset_monthly_credits()
         .await
         .context("monthly credit reset")?;
+    let store = content::ContentStore::new(&S3Config::from_env_for_role("ADMIN")?);
+    let objects = content::drain_object_deletions(&db, &store, OBJECT_DELETION_PAGE)
+        .await
+        .context("deleting objects of deleted rows")?;
+    let redis = hot::connect(&RedisConfig::from_env())
+        .await
+        .context("connecting to Redis")?;
+    let orphans =
+        hot::orphans::repair_orphans(&redis, &hot::TtlConfig::from_env()?, ORPHAN_SCAN_PAGE)
+            .await
+            .context("repairing orphaned Redis keys")?;
     let report = serde_json::json!({
         "partitions": partitions,
         "dropped_partitions": dropped,
@@ -55,6 +76,8 @@ async fn maintenance() -> anyhow::Result<()> {
         "expired_results_deleted": expired,
         "usage_aggregated": { "day": yesterday, "organizations": aggregated },
         "credits_reset": reset,
+        "objects_deleted": objects,
+        "redis_orphans": { "scanned": orphans.scanned, "repaired": orphans.repaired },
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

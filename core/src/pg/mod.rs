@@ -6,6 +6,7 @@ mod credits;
 mod events;
 mod jobs;
 mod maintenance;
+mod object_deletions;
 mod organizations;
 mod results;
 
@@ -18,6 +19,7 @@ pub use credits::Settlement;
 pub use events::{JobEvent, NewJobEvent};
 pub use jobs::{Job, JobCursor, JobFilter, JobPage, NewJob, StatusChange, Submission};
 pub use maintenance::{RetentionSummary, UsageSummary};
+pub use object_deletions::ObjectDeletion;
 pub use organizations::{NewOrganization, NewUser, Organization, User};
 pub use results::{JobResult, NewJobResult};
 

@@ -12,12 +12,16 @@ mod backoff;
 
 use std::{sync::OnceLock, time::Duration};
 
-use rand::RngCore;
 use redis::{FromRedisValue, Script, ScriptInvocation, aio::ConnectionManager};
 
+/// Kept here too: queue users need nothing else from [`crate::hot`].
+pub use crate::hot::connect;
 pub use backoff::retry_delay;
 
-use crate::{Error, Result, config::RedisConfig};
+use crate::{
+    Error, Result,
+    hot::{millis, random_token},
+};
 
 /// The queues ScraperX runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -131,16 +135,6 @@ impl std::fmt::Debug for JobQueue {
     }
 }
 
-/// Connects to Redis with automatic reconnection.
-pub async fn connect(config: &RedisConfig) -> Result<ConnectionManager> {
-    let client = redis::Client::open(config.url.as_str())
-        .map_err(|e| Error::Config(format!("REDIS_URL: {e}")))?;
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_number_of_retries(2)
-        .set_connection_timeout(Duration::from_secs(2));
-    Ok(ConnectionManager::new_with_config(client, config).await?)
-}
-
 impl JobQueue {
     pub fn new(conn: ConnectionManager, queue: QueueName) -> Self {
         Self::named(conn, queue.as_str())
@@ -229,7 +223,7 @@ impl JobQueue {
 
     /// Leases the next job for `lease`; None when nothing is waiting.
     pub async fn dequeue(&self, lease: Duration) -> Result<Option<Lease>> {
-        let token = new_token();
+        let token = random_token();
         let got: Option<(String, String, u32)> = self
             .run(&scripts().dequeue, |inv| {
                 inv.arg(millis(lease)).arg(&token);
@@ -283,14 +277,4 @@ impl JobQueue {
             active,
         })
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn new_token() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }

@@ -1,0 +1,85 @@
+//! The Redis hot tier of seed 001 §4 and §6.3, apart from the job queues ([`crate::queue`]):
+//!
+//! - [`sessions`]: login sessions with per-user and per-organization indexes (§4.3);
+//! - [`rate_limit`]: the sliding-window limiter and the fixed-window counter (§4.4);
+//! - [`slots`]: concurrent job slots per organization, with stale-slot expiry (§4.5);
+//! - [`cache`]: the response cache with TTL classes, compression and hit counts (§4.6);
+//! - [`locks`]: owner-token locks (§4.8);
+//! - [`metrics`]: unique URLs, request counters, latency percentiles, heartbeats (§4.9);
+//! - [`pubsub`]: typed JSON messages on the §4.10 channels;
+//! - [`orphans`]: gives an expiry to any key found without one (§6.3);
+//! - [`ttl`]: every expiry in one typed config; [`keys`]: the keyspace.
+//!
+//! Every multi-key script touches keys of one hash tag, so it runs unchanged on a Redis
+//! Cluster. Times inside scripts come from the server's clock (`TIME`), so API replicas with
+//! skewed clocks still agree on windows and deadlines.
+
+pub mod cache;
+pub mod keys;
+pub mod locks;
+pub mod metrics;
+pub mod orphans;
+pub mod pubsub;
+pub mod rate_limit;
+pub mod sessions;
+pub mod slots;
+pub mod ttl;
+
+use std::time::Duration;
+
+use rand::RngCore;
+use redis::aio::ConnectionManager;
+
+pub use ttl::TtlConfig;
+
+use crate::{Error, Result, config::RedisConfig};
+
+/// A Lua script from `lua/`, hashed once per process.
+macro_rules! lua_script {
+    ($file:literal) => {{
+        static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        SCRIPT.get_or_init(|| redis::Script::new(include_str!(concat!("lua/", $file))))
+    }};
+}
+pub(crate) use lua_script;
+
+/// How long to wait for Redis to accept a connection or answer a command before the caller
+/// gets [`Error::RedisUnavailable`].
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the Redis client for `config` (no I/O yet).
+pub fn client(config: &RedisConfig) -> Result<redis::Client> {
+    redis::Client::open(config.url.as_str()).map_err(|e| Error::Config(format!("REDIS_URL: {e}")))
+}
+
+/// Connects to Redis with automatic reconnection. The first connection is bounded by
+/// [`CONNECT_TIMEOUT`], so an unreachable server is a prompt, typed error.
+pub async fn connect(config: &RedisConfig) -> Result<ConnectionManager> {
+    let client = client(config)?;
+    let manager_config = redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_max_delay(200)
+        .set_connection_timeout(CONNECT_TIMEOUT)
+        .set_response_timeout(RESPONSE_TIMEOUT);
+    let connecting = ConnectionManager::new_with_config(client, manager_config);
+    match tokio::time::timeout(CONNECT_TIMEOUT * 2, connecting).await {
+        Ok(conn) => Ok(conn?),
+        Err(_) => Err(Error::RedisUnavailable(redis::RedisError::from((
+            redis::ErrorKind::IoError,
+            "connect timed out",
+        )))),
+    }
+}
+
+/// Milliseconds, saturating, as scripts take them.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// 128 random bits, hex: lock and lease owner tokens.
+pub(crate) fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}

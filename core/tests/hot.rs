@@ -23,7 +23,10 @@ use scraperx_core::{
         locks::Locks,
         metrics::{Metrics, RequestSample, WorkerHeartbeat, epoch_minute},
         orphans::{repair_orphans, ttl_for_key},
-        pubsub::{self, BatchProgressMessage, JobStatusMessage, Publisher, Topic},
+        pubsub::{
+            self, BatchProgressMessage, JobStatusMessage, Publisher, Severity, SystemAlert, Topic,
+            WorkerState, WorkerStatusMessage,
+        },
         rate_limit::{Limit, RateLimiter, Scope, Window},
         sessions::{Grant, Sessions},
         slots::{ConcurrencySlots, SlotOutcome},
@@ -697,6 +700,60 @@ async fn job_status_and_batch_progress_arrive_typed_on_their_channels() {
             .expect("in time"),
         Some(update)
     );
+}
+
+#[tokio::test]
+async fn worker_status_and_system_alerts_arrive_typed() {
+    let config = RedisConfig::from_env();
+    let publisher = Publisher::new(conn().await);
+    let mut workers = Box::pin(
+        pubsub::subscribe(&config, &Topic::worker_status())
+            .await
+            .expect("sub"),
+    );
+    let mut alerts = Box::pin(
+        pubsub::subscribe(&config, &Topic::system_alerts())
+            .await
+            .expect("sub"),
+    );
+    let worker = WorkerStatusMessage {
+        worker_id: format!("w-{}", uuid::Uuid::new_v4()),
+        pool: "browser".into(),
+        status: WorkerState::Draining,
+        current_jobs: 2,
+        at: Utc::now(),
+    };
+    let alert = SystemAlert {
+        kind: format!("high_error_rate-{}", uuid::Uuid::new_v4()),
+        severity: Severity::Critical,
+        message: "error rate above 20% for 5 minutes".into(),
+        at: Utc::now(),
+    };
+    publisher.publish(&worker).await.expect("publish");
+    publisher.publish(&alert).await.expect("publish");
+    let within = Duration::from_secs(5);
+    // Other tests may publish on these shared channels: wait for ours.
+    loop {
+        let m = tokio::time::timeout(within, workers.next())
+            .await
+            .expect("in time")
+            .expect("open");
+        if m == worker {
+            break;
+        }
+    }
+    loop {
+        let m = tokio::time::timeout(within, alerts.next())
+            .await
+            .expect("in time")
+            .expect("open");
+        if m == alert {
+            break;
+        }
+    }
+    let raw = serde_json::to_value(&alert).expect("json");
+    assert_eq!(raw["type"], alert.kind.as_str());
+    assert_eq!(raw["severity"], "critical");
 }
 
 // ---------------------------------------------------------------- orphans

@@ -114,10 +114,14 @@ impl From<sqlx::Error> for Error {
 
 impl From<redis::RedisError> for Error {
     fn from(err: redis::RedisError) -> Self {
+        // LOADING, MASTERDOWN, TRYAGAIN, CLUSTERDOWN (wait and retry) and READONLY (a
+        // failover in progress) are outages too.
         if err.is_io_error()
             || err.is_connection_refusal()
             || err.is_connection_dropped()
             || err.is_timeout()
+            || matches!(err.retry_method(), redis::RetryMethod::WaitAndRetry)
+            || err.kind() == redis::ErrorKind::ReadOnly
         {
             Self::RedisUnavailable(err)
         } else {

@@ -14,6 +14,7 @@ pub mod content;
 pub mod domain;
 mod error;
 pub mod hot;
+pub mod net;
 pub mod pg;
 pub mod queue;
 pub mod telemetry;

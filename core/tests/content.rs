@@ -416,7 +416,7 @@ async fn objects_of_deleted_results_are_deleted_through_the_outbox(pool: sqlx::P
     .expect("result row");
     db.apply_retention().await.expect("retention");
     assert_eq!(
-        db.pending_object_deletions(100)
+        db.pending_object_deletions(0, 100)
             .await
             .expect("pending")
             .len(),
@@ -426,9 +426,12 @@ async fn objects_of_deleted_results_are_deleted_through_the_outbox(pool: sqlx::P
     let report = content::drain_object_deletions(&db, &api, 3)
         .await
         .expect("drain");
-    assert_eq!((report.objects_deleted, report.pages), (4, 2));
+    assert_eq!(
+        (report.objects_deleted, report.pages, report.left_behind),
+        (4, 2, 0)
+    );
     assert!(
-        db.pending_object_deletions(100)
+        db.pending_object_deletions(0, 100)
             .await
             .expect("pending")
             .is_empty()

@@ -249,6 +249,36 @@ async fn the_fixed_window_counts_and_expires() {
     assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
 }
 
+#[tokio::test]
+async fn calls_with_short_windows_do_not_reset_what_long_windows_count() {
+    let limiter = RateLimiter::new(conn().await, TtlConfig::default());
+    let o = org();
+    let hourly = [Limit {
+        scope: Scope::Organization,
+        window: Window::Hour,
+        max: 3,
+    }];
+    let per_second = [Limit {
+        scope: Scope::ApiKey(ApiKeyId::from(uuid::Uuid::new_v4())),
+        window: Window::Second,
+        max: 100,
+    }];
+    for _ in 0..3 {
+        assert!(limiter.check(o, &hourly).await.expect("hourly").allowed);
+    }
+    assert!(
+        limiter
+            .check(o, &per_second)
+            .await
+            .expect("per second")
+            .allowed
+    );
+    // Past the per-second TTL: the member sequence must not have restarted.
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let fourth = limiter.check(o, &hourly).await.expect("hourly");
+    assert!(!fourth.allowed, "{fourth:?}");
+}
+
 // ---------------------------------------------------------------- slots
 
 #[tokio::test]
@@ -597,6 +627,30 @@ async fn metrics_count_unique_urls_outcomes_and_latency_percentiles() {
 fn rand_u16() -> u16 {
     let b = uuid::Uuid::new_v4();
     u16::from_le_bytes([b.as_bytes()[0], b.as_bytes()[1]])
+}
+
+#[tokio::test]
+async fn latency_percentiles_keep_fractions_of_a_millisecond() {
+    let metrics = Metrics::new(conn().await, TtlConfig::default());
+    let at = Utc::now()
+        - chrono::Duration::days(2)
+        - chrono::Duration::minutes(i64::from(rand_u16() % 20_000));
+    let id = uuid::Uuid::new_v4().to_string();
+    metrics
+        .record(&RequestSample {
+            url: "https://fractions.example/",
+            success: true,
+            latency: Duration::from_micros(1_250),
+            sample_id: &id,
+            at,
+        })
+        .await
+        .expect("record");
+    let latency = metrics
+        .latency_in_minute(epoch_minute(at))
+        .await
+        .expect("latency");
+    assert_eq!((latency.count, latency.p50), (1, Some(1.25)));
 }
 
 #[tokio::test]

@@ -451,6 +451,9 @@ impl ContentStore {
         if let Some(first) = out.errors().first() {
             return Err(match first.code() {
                 Some("AccessDenied") => Error::StorageDenied(format!("deleting from {bucket}")),
+                Some("InternalError" | "SlowDown" | "ServiceUnavailable") => {
+                    Error::StorageUnavailable(format!("deleting from {bucket}"))
+                }
                 _ => Error::Storage(format!(
                     "deleting from {bucket}: {}",
                     first.message().unwrap_or("unknown error")

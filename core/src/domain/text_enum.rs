@@ -1,5 +1,6 @@
 //! `text_enum!` declares an enum stored as VARCHAR: its text form, `FromStr`, `Display`, serde
-//! and sqlx (Type, Encode, Decode compatible with VARCHAR and TEXT columns) in one place.
+//! sqlx (Type, Encode, Decode compatible with VARCHAR and TEXT columns) and the OpenAPI
+//! schema (a string enum) in one place.
 
 macro_rules! text_enum {
     (
@@ -8,7 +9,7 @@ macro_rules! text_enum {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
-                 serde::Serialize, serde::Deserialize)]
+                 serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
         pub enum $name {
             $( $(#[$vmeta])* #[serde(rename = $text)] $variant ),+
         }

@@ -171,7 +171,8 @@ impl Sessions {
         for id in &ids {
             pipe.del(keys::session(id));
         }
-        pipe.del(&index).ignore();
+        // Remove only what was read: a session created meanwhile stays findable.
+        pipe.zrem(&index, &ids).ignore();
         let removed: Vec<u64> = pipe.query_async(&mut conn).await?;
         Ok(removed.iter().sum())
     }

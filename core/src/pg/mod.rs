@@ -2,6 +2,7 @@
 //! aggregate. Every query that reads or changes customer data is scoped by organization.
 
 mod api_keys;
+mod batches;
 mod credits;
 mod events;
 mod jobs;
@@ -15,6 +16,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use crate::{Result, config::PgConfig};
 
 pub use api_keys::{ApiKey, ApiKeyAuth, NewApiKey};
+pub use batches::BatchCounts;
 pub use credits::Settlement;
 pub use events::{JobEvent, NewJobEvent};
 pub use jobs::{Job, JobCursor, JobFilter, JobPage, NewJob, StatusChange, Submission};

@@ -19,12 +19,18 @@ pub struct ObjectDeletion {
 }
 
 impl Db {
-    /// The oldest `limit` pending deletions.
-    pub async fn pending_object_deletions(&self, limit: i64) -> Result<Vec<ObjectDeletion>> {
+    /// Up to `limit` pending deletions after id `after`, oldest first (keyset paging, so
+    /// rows left behind by a failure do not block the ones after them).
+    pub async fn pending_object_deletions(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ObjectDeletion>> {
         Ok(sqlx::query_as(
             "SELECT id, bucket, object_key, reason, enqueued_at FROM object_deletions \
-             ORDER BY id LIMIT $1",
+             WHERE id > $1 ORDER BY id LIMIT $2",
         )
+        .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)

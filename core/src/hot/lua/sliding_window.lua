@@ -29,9 +29,9 @@ for i = 1, n do
 end
 
 if allowed == 1 then
-  -- The sequence makes every member unique (the seed's `now .. math.random()` collides:
-  -- Lua's random is seeded identically for every script call).
-  local seq = redis.call('INCR', KEYS[1])
+  -- Time and sequence make every member unique (the seed's `now .. math.random()`
+  -- collides: Lua's random is seeded identically for every script call).
+  local seq = string.format('%.0f-%d', now, redis.call('INCR', KEYS[1]))
   local longest = 0
   for i = 1, n do
     local key, ttl = KEYS[i + 1], tonumber(ARGV[3 * i])
@@ -40,7 +40,11 @@ if allowed == 1 then
     counts[i] = counts[i] + 1
     if ttl > longest then longest = ttl end
   end
-  redis.call('PEXPIRE', KEYS[1], longest)
+  -- Only ever lengthen the sequence's life: a call with short windows must not let it
+  -- expire (and restart) while longer windows still hold its members.
+  if redis.call('PTTL', KEYS[1]) < longest then
+    redis.call('PEXPIRE', KEYS[1], longest)
+  end
 end
 
 -- Report the window with the least room left.

@@ -1,0 +1,76 @@
+//! The API's settings from the environment; names and defaults side by side.
+
+use std::{net::SocketAddr, time::Duration};
+
+use scraperx_core::{Error, Result, config::parse};
+
+pub const ENV_ADDR: &str = "SCRX_API_ADDR";
+pub const DEFAULT_ADDR: &str = "0.0.0.0:8080";
+pub const ENV_ALLOW_PRIVATE_TARGETS: &str = "SCRX_ALLOW_PRIVATE_TARGETS";
+pub const ENV_PRESIGN_EXPIRY_SECS: &str = "SCRX_PRESIGN_EXPIRY_SECS";
+pub const DEFAULT_PRESIGN_EXPIRY_SECS: u64 = 3_600;
+pub const ENV_USAGE_FLUSH_MS: &str = "SCRX_KEY_USAGE_FLUSH_MS";
+pub const DEFAULT_USAGE_FLUSH_MS: u64 = 5_000;
+pub const ENV_TRUST_FORWARDED_FOR: &str = "SCRX_TRUST_X_FORWARDED_FOR";
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub addr: SocketAddr,
+    /// Let jobs target private, loopback and link-local addresses (tests, on-prem crawls).
+    pub allow_private_targets: bool,
+    /// Lifetime of presigned links to stored content.
+    pub presign_expiry: Duration,
+    /// How often API-key usage counters are written to Postgres.
+    pub usage_flush: Duration,
+    /// Take the client address from X-Forwarded-For (behind a trusted ingress only).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            allow_private_targets: false,
+            presign_expiry: Duration::from_secs(DEFAULT_PRESIGN_EXPIRY_SECS),
+            usage_flush: Duration::from_millis(DEFAULT_USAGE_FLUSH_MS),
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+impl ApiConfig {
+    pub fn from_env() -> Result<Self> {
+        let lookup = |name: &str| std::env::var(name).ok();
+        let mut errors = Vec::new();
+        let addr = parse(
+            &lookup,
+            ENV_ADDR,
+            DEFAULT_ADDR.parse().unwrap_or(Self::default().addr),
+            &mut errors,
+        );
+        let allow_private_targets = parse(&lookup, ENV_ALLOW_PRIVATE_TARGETS, false, &mut errors);
+        let presign = parse(
+            &lookup,
+            ENV_PRESIGN_EXPIRY_SECS,
+            DEFAULT_PRESIGN_EXPIRY_SECS,
+            &mut errors,
+        );
+        let flush = parse(
+            &lookup,
+            ENV_USAGE_FLUSH_MS,
+            DEFAULT_USAGE_FLUSH_MS,
+            &mut errors,
+        );
+        let trust_forwarded_for = parse(&lookup, ENV_TRUST_FORWARDED_FOR, false, &mut errors);
+        if !errors.is_empty() {
+            return Err(Error::Config(errors.join("; ")));
+        }
+        Ok(Self {
+            addr,
+            allow_private_targets,
+            presign_expiry: Duration::from_secs(presign),
+            usage_flush: Duration::from_millis(flush.max(100)),
+            trust_forwarded_for,
+        })
+    }
+}

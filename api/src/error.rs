@@ -1,0 +1,170 @@
+//! The API's one error type. Each variant has a stable `code` and an HTTP status; the body is
+//! always `{"error": {"code", "message", "details"}}`. Internal failures are logged with
+//! their cause and answered with a generic message: no SQL, no stack traces.
+
+use std::time::Duration;
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("this API key lacks the scope {0}")]
+    MissingScope(&'static str),
+    #[error("requests from this address are not allowed for this API key")]
+    IpNotAllowed,
+    #[error("this API key may not scrape {0}")]
+    DomainNotAllowed(String),
+    #[error("rate limit exceeded")]
+    RateLimited { retry_after: Duration },
+    #[error("too many concurrent requests")]
+    ConcurrencyLimited { limit: u32 },
+    #[error("insufficient credits")]
+    InsufficientCredits { required: i64 },
+    #[error("{message}")]
+    Validation { field: String, message: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("a dependency is unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+/// The error envelope, for the OpenAPI document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code.
+    pub code: String,
+    pub message: String,
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+impl ApiError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::MissingScope(_) | Self::IpNotAllowed | Self::DomainNotAllowed(_) => {
+                StatusCode::FORBIDDEN
+            }
+            Self::RateLimited { .. } | Self::ConcurrencyLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
+            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "unauthorized",
+            Self::MissingScope(_) => "insufficient_scope",
+            Self::IpNotAllowed => "ip_not_allowed",
+            Self::DomainNotAllowed(_) => "domain_not_allowed",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::ConcurrencyLimited { .. } => "concurrency_limit_exceeded",
+            Self::InsufficientCredits { .. } => "insufficient_credits",
+            Self::Validation { .. } => "validation_failed",
+            Self::BadRequest(_) => "bad_request",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::Unavailable => "service_unavailable",
+            Self::Internal => "internal_error",
+        }
+    }
+
+    fn details(&self) -> Value {
+        match self {
+            Self::Validation { field, .. } => json!({ "field": field }),
+            Self::MissingScope(scope) => json!({ "required_scope": scope }),
+            Self::RateLimited { retry_after } => {
+                json!({ "retry_after_seconds": retry_after_secs(*retry_after) })
+            }
+            Self::ConcurrencyLimited { limit } => json!({ "limit": limit }),
+            Self::InsufficientCredits { required } => json!({ "required": required }),
+            _ => json!({}),
+        }
+    }
+}
+
+/// Whole seconds to wait, rounded up (never 0 for a refusal).
+pub fn retry_after_secs(d: Duration) -> u64 {
+    d.as_millis().div_ceil(1000).max(1) as u64
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.to_string(),
+                details: self.details(),
+            },
+        };
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Self::RateLimited { retry_after } = self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_secs(retry_after).to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        response
+    }
+}
+
+impl From<scraperx_core::Error> for ApiError {
+    fn from(err: scraperx_core::Error) -> Self {
+        use scraperx_core::Error as E;
+        match err {
+            E::NotFound { entity } => Self::NotFound(entity),
+            E::Validation { field, message } => Self::Validation { field, message },
+            E::InsufficientCredits { required } => Self::InsufficientCredits { required },
+            E::InvalidTransition { from, to } => {
+                Self::Conflict(format!("the job is {from} and cannot become {to}"))
+            }
+            E::Conflict { constraint } => {
+                tracing::info!(%constraint, "conflict");
+                Self::Conflict("the request conflicts with an existing resource".into())
+            }
+            err if err.is_retryable() => {
+                tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "dependency unavailable");
+                Self::Unavailable
+            }
+            err => {
+                tracing::error!(error = %err, source = ?std::error::Error::source(&err), "internal error");
+                Self::Internal
+            }
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

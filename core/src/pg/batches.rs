@@ -1,0 +1,128 @@
+//! Batches: jobs sharing a `batch_id`. Counts come from one grouped query over the batch's
+//! index; queueing and canceling move every job of a batch in one statement each, with
+//! their events, instead of one transaction per job.
+
+use serde::Serialize;
+
+use super::{Db, jobs::JOB_COLUMNS};
+use crate::{
+    Error, Result,
+    domain::{BatchId, JobId, JobStatus, OrgId},
+};
+
+/// Jobs of a batch per status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
+pub struct BatchCounts {
+    pub total: i64,
+    pub pending: i64,
+    pub queued: i64,
+    pub running: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub canceled: i64,
+    pub timeout: i64,
+}
+
+impl BatchCounts {
+    /// Jobs that reached a final state (failed and timed-out jobs may still be retried by
+    /// the worker, but are counted as done for progress).
+    pub fn finished(&self) -> i64 {
+        self.completed + self.failed + self.canceled + self.timeout
+    }
+}
+
+impl Db {
+    /// Marks pending jobs queued on `queue`, with a `job.queued` event each; returns the ids
+    /// moved (jobs no longer pending, e.g. canceled meanwhile, are left alone).
+    pub async fn mark_jobs_queued(&self, ids: &[JobId], queue: &str) -> Result<Vec<JobId>> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(JobId::as_uuid).collect();
+        Ok(sqlx::query_scalar(
+            "WITH moved AS ( \
+                 UPDATE scrape_jobs SET status = 'queued', queued_at = NOW(), queue_name = $2 \
+                 WHERE id = ANY($1) AND status = 'pending' \
+                 RETURNING id, organization_id), \
+             ev AS ( \
+                 INSERT INTO job_events (job_id, organization_id, event_type, event_data) \
+                 SELECT id, organization_id, 'job.queued', \
+                        jsonb_build_object('from', 'pending', 'queue', $2::text) FROM moved) \
+             SELECT id FROM moved",
+        )
+        .bind(&ids)
+        .bind(queue)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Counts of a batch of this organization; not found when it has no jobs.
+    pub async fn batch_counts(&self, org: OrgId, batch: BatchId) -> Result<BatchCounts> {
+        let rows: Vec<(JobStatus, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM scrape_jobs \
+             WHERE organization_id = $1 AND batch_id = $2 GROUP BY status",
+        )
+        .bind(org)
+        .bind(batch)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Err(Error::NotFound { entity: "batch" });
+        }
+        let mut c = BatchCounts::default();
+        for (status, n) in rows {
+            c.total += n;
+            *match status {
+                JobStatus::Pending => &mut c.pending,
+                JobStatus::Queued => &mut c.queued,
+                JobStatus::Running => &mut c.running,
+                JobStatus::Completed => &mut c.completed,
+                JobStatus::Failed => &mut c.failed,
+                JobStatus::Canceled => &mut c.canceled,
+                JobStatus::Timeout => &mut c.timeout,
+            } += n;
+        }
+        Ok(c)
+    }
+
+    /// Cancels the batch's jobs that have not started (pending or queued), refunding their
+    /// reservations in the same transaction; running jobs are left to their workers, which
+    /// see the cancel request in `metadata.cancel_requested`. Returns the canceled jobs.
+    pub async fn cancel_batch(&self, org: OrgId, batch: BatchId) -> Result<Vec<super::Job>> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "WITH gone AS ( \
+                 UPDATE scrape_jobs SET status = 'canceled', completed_at = NOW(), \
+                        error_code = 'canceled', error_message = 'batch canceled', \
+                        credits_charged = 0, credits_settled_at = NOW() \
+                 WHERE organization_id = $1 AND batch_id = $2 AND status IN ('pending', 'queued') \
+                 RETURNING *), \
+             ev AS ( \
+                 INSERT INTO job_events (job_id, organization_id, event_type, event_data) \
+                 SELECT id, organization_id, 'job.canceled', jsonb_build_object('reason', 'batch canceled') \
+                 FROM gone) \
+             SELECT {JOB_COLUMNS} FROM gone"
+        );
+        let jobs: Vec<super::Job> = sqlx::query_as(&sql)
+            .bind(org)
+            .bind(batch)
+            .fetch_all(&mut *tx)
+            .await?;
+        // Refunds pay down overage first (add_credits), as every refund does.
+        let refund: i64 = jobs.iter().map(|j| j.credits_estimated).sum();
+        if refund > 0 {
+            sqlx::query("SELECT add_credits($1, $2)")
+                .bind(org)
+                .bind(refund)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE scrape_jobs SET metadata = COALESCE(metadata, '{}'::jsonb) || '{\"cancel_requested\": true}' \
+             WHERE organization_id = $1 AND batch_id = $2 AND status = 'running'",
+        )
+        .bind(org)
+        .bind(batch)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(jobs)
+    }
+}

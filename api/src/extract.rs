@@ -49,8 +49,50 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() {
             ApiError::BadRequest(format!("malformed JSON: {inner}"))
         } else {
-            let field = if path == "." { "body".to_owned() } else { path };
-            ApiError::validation(field, inner.to_string())
+            ApiError::validation(field_path(&path, &inner.to_string()), inner.to_string())
         }
     })
+}
+
+/// The offending field's path; for an unknown field, the path of that field itself.
+fn field_path(path: &str, message: &str) -> String {
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, unknown) {
+        (".", Some(name)) => name.to_owned(),
+        (".", None) => "body".to_owned(),
+        (p, Some(name)) if !p.ends_with(name) => format!("{p}.{name}"),
+        (p, _) => p.to_owned(),
+    }
+}
+
+/// A query-string extractor with the same error envelope (422 naming the parameter).
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|err| {
+                let path = err.path().to_string();
+                let message = err.into_inner().to_string();
+                let field = match field_path(&path, &message).as_str() {
+                    "body" => "query".to_owned(),
+                    other => other.to_owned(),
+                };
+                ApiError::validation(field, message)
+            })
+    }
 }

@@ -1,7 +1,70 @@
-//! The customer REST API: `app(state)` is the whole router, merged from one router per
-//! resource, with authentication, rate limits and the error envelope applied once.
+//! The customer REST API. [`app`] is the whole router: one router per resource under `/v1`,
+//! authentication and rate limits applied once as middleware, and the OpenAPI document
+//! generated from the same route definitions (utoipa-axum), so it cannot drift from them.
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod request;
+pub mod routes;
+pub mod state;
+pub mod submit;
+pub mod target;
 pub mod usage;
+
+use axum::{Json, Router, middleware, routing::get};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use state::{AppState, Services};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ScraperX API", description = "Scrape pages now, as jobs or in batches."),
+    modifiers(&BearerKeys),
+    tags((name = "jobs"), (name = "batches"), (name = "health"))
+)]
+struct ApiDoc;
+
+struct BearerKeys;
+
+impl Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("sk_...")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The routes and the OpenAPI document describing exactly them.
+pub fn routes(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let v1 = OpenApiRouter::new()
+        .merge(routes::jobs::router())
+        .merge(routes::batches::router())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/v1", v1)
+        .merge(routes::health::router())
+        .split_for_parts();
+    (router.with_state(state), api)
+}
+
+/// The whole application: the routes plus `/v1/openapi.json`.
+pub fn app(state: AppState) -> Router {
+    let (router, api) = routes(state);
+    router.route("/v1/openapi.json", get(move || async move { Json(api) }))
+}

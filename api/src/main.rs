@@ -1,15 +1,16 @@
-//! `scraperx-api`: the customer REST API. Until the HTTP server lands (issue: the customer
-//! REST API) it carries the administrative commands the set-up needs:
+//! `scraperx-api`: the customer REST API, and the administrative commands the set-up needs:
 //!
+//!   scraperx-api serve                 serve the API on SCRX_API_ADDR (default 0.0.0.0:8080)
 //!   scraperx-api migrate               apply the schema migrations and create the MinIO
 //!                                      buckets with their lifecycle rules (idempotent)
 //!   scraperx-api bootstrap [SLUG]      migrate, then create (or reuse) an organization and
 //!                                      print a new API key for it, once
 
 use anyhow::{Context, bail};
+use scraperx_api::{AppState, Services, config::ApiConfig};
 use scraperx_core::{
-    config::{PgConfig, S3Config},
-    content,
+    config::{PgConfig, RedisConfig, S3Config},
+    content, hot,
     pg::{Db, NewApiKey, NewOrganization},
 };
 
@@ -24,6 +25,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("connecting to PostgreSQL")?;
     match args.first().map(String::as_str) {
+        Some("serve") => serve(db).await?,
         Some("migrate") => {
             db.migrate().await.context("applying migrations")?;
             tracing::info!("schema up to date");
@@ -35,9 +37,63 @@ async fn main() -> anyhow::Result<()> {
             let slug = args.get(1).map_or(DEFAULT_DEMO_SLUG, String::as_str);
             bootstrap(&db, slug).await?;
         }
-        other => bail!("unknown command {other:?}; expected `migrate` or `bootstrap [SLUG]`"),
+        other => {
+            bail!("unknown command {other:?}; expected `serve`, `migrate` or `bootstrap [SLUG]`")
+        }
     }
     Ok(())
+}
+
+/// Serves the API until SIGTERM or Ctrl-C, then finishes in-flight requests and writes the
+/// pending key usage.
+async fn serve(db: Db) -> anyhow::Result<()> {
+    let config = ApiConfig::from_env()?;
+    let redis_config = RedisConfig::from_env();
+    let redis = hot::connect(&redis_config)
+        .await
+        .context("connecting to Redis")?;
+    let state = AppState::new(
+        config.clone(),
+        Services {
+            db: db.clone(),
+            redis,
+            redis_config,
+            content: content::ContentStore::new(&S3Config::from_env()?),
+            ttl: hot::TtlConfig::from_env()?,
+        },
+    );
+    let flusher = state.usage.spawn_flusher(db.clone(), config.usage_flush);
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("binding {}", config.addr))?;
+    tracing::info!(addr = %config.addr, "serving");
+    axum::serve(
+        listener,
+        scraperx_api::app(state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    flusher.abort();
+    state.usage.flush(&db).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
 }
 
 /// Creates the missing buckets and applies lifecycle and versioning, with the admin keys

@@ -1,0 +1,220 @@
+//! What a customer sends to scrape a page: one flat object used by `POST /v1/scrape`,
+//! `POST /v1/jobs`, and (as shared defaults and per-URL overrides) `POST /v1/batches`.
+//! Unknown fields are rejected; every range error names the field's path.
+
+use std::collections::BTreeMap;
+
+use scraperx_core::{
+    domain::{Engine, ExtractRule, HttpMethod, JobOptions, ProxyTier, ResourceType},
+    pg::NewJob,
+};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult};
+
+pub const MAX_HEADERS: usize = 50;
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const MAX_TEXT: usize = 255;
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeRequest {
+    /// The page to scrape (http or https, at most 8 KB). Required, except in batch defaults.
+    pub url: Option<String>,
+    /// auto (default: HTTP first, escalating when needed), http, browser or stealth.
+    pub engine: Option<Engine>,
+    pub method: Option<HttpMethod>,
+    /// Request headers sent to the target.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Request body sent to the target (POST, PUT, PATCH).
+    pub body: Option<String>,
+    /// Render JavaScript in a browser.
+    pub render_js: Option<bool>,
+    /// CSS selector to wait for before capturing.
+    pub wait_for: Option<String>,
+    /// Extra wait after load, in milliseconds.
+    pub wait_time: Option<u32>,
+    /// Whole-job timeout, in milliseconds (1,000 to 300,000; default 30,000).
+    pub timeout: Option<u32>,
+    /// Full-page PNG screenshot.
+    pub screenshot: Option<bool>,
+    pub pdf: Option<bool>,
+    /// Named CSS extraction rules; their results fill `extracted_data`.
+    pub extract: Option<BTreeMap<String, ExtractRule>>,
+    pub block_resources: Option<Vec<ResourceType>>,
+    /// Also return markdown of the main content.
+    pub markdown: Option<bool>,
+    pub proxy_tier: Option<ProxyTier>,
+    /// Two-letter country code for the proxy's exit.
+    pub country: Option<String>,
+    /// Sticky proxy session id.
+    pub session_id: Option<String>,
+    /// 1 (lowest) to 10 (highest); default 5.
+    pub priority: Option<i32>,
+    /// Attempts before the job fails (1 to 10; default 3).
+    pub max_attempts: Option<i32>,
+    /// Makes a submission safe to retry; also accepted as the `Idempotency-Key` header.
+    pub idempotency_key: Option<String>,
+    /// Your own reference, filterable in listings.
+    pub client_reference: Option<String>,
+    /// Called when the job finishes.
+    pub webhook_url: Option<String>,
+    /// Free-form JSON object stored with the job.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    /// Answer from a cached result at most this many seconds old, if any.
+    pub max_age: Option<u64>,
+}
+
+macro_rules! merge {
+    ($item:expr, $defaults:expr, $($field:ident),+) => {
+        ScrapeRequest { $($field: $item.$field.or_else(|| $defaults.$field.clone())),+ }
+    };
+}
+
+impl ScrapeRequest {
+    /// This request's fields, each falling back to `defaults`.
+    pub fn over(self, defaults: &ScrapeRequest) -> ScrapeRequest {
+        merge!(
+            self,
+            defaults,
+            url,
+            engine,
+            method,
+            headers,
+            body,
+            render_js,
+            wait_for,
+            wait_time,
+            timeout,
+            screenshot,
+            pdf,
+            extract,
+            block_resources,
+            markdown,
+            proxy_tier,
+            country,
+            session_id,
+            priority,
+            max_attempts,
+            idempotency_key,
+            client_reference,
+            webhook_url,
+            metadata,
+            max_age
+        )
+    }
+
+    /// The job to submit. `at` prefixes field paths (`items[3].`), `idempotency_header` is
+    /// the header's value, used when the body has none.
+    pub fn into_new_job(self, at: &str, idempotency_header: Option<&str>) -> ApiResult<NewJob> {
+        let field = |name: &str| format!("{at}{name}");
+        let bad = |name: &str, msg: &str| ApiError::validation(field(name), msg);
+        let url = self.url.ok_or_else(|| bad("url", "is required"))?;
+        let defaults = JobOptions::default();
+        let options = JobOptions {
+            render_js: self.render_js.unwrap_or(defaults.render_js),
+            wait_for: self.wait_for,
+            wait_time: self.wait_time.unwrap_or(defaults.wait_time),
+            timeout: self.timeout.unwrap_or(defaults.timeout),
+            screenshot: self.screenshot.unwrap_or(false),
+            pdf: self.pdf.unwrap_or(false),
+            extract: self.extract,
+            block_resources: self.block_resources.unwrap_or_default(),
+            markdown: self.markdown.unwrap_or(false),
+        };
+        options.validate().map_err(|e| match e {
+            scraperx_core::Error::Validation { field: f, message } => {
+                ApiError::validation(field(f.trim_start_matches("options.")), message)
+            }
+            other => other.into(),
+        })?;
+        let headers = self.headers.unwrap_or_default();
+        if headers.len() > MAX_HEADERS {
+            return Err(bad("headers", "at most 50 headers"));
+        }
+        if headers
+            .iter()
+            .any(|(k, v)| k.len() + v.len() > MAX_HEADER_BYTES)
+        {
+            return Err(bad("headers", "each header must be under 8 KB"));
+        }
+        if self.body.as_ref().is_some_and(|b| b.len() > MAX_BODY_BYTES) {
+            return Err(bad("body", "must be at most 1 MB"));
+        }
+        let priority = self.priority.unwrap_or(5);
+        if !(1..=10).contains(&priority) {
+            return Err(bad("priority", "must be between 1 and 10"));
+        }
+        let max_attempts = self.max_attempts.unwrap_or(3);
+        if !(1..=10).contains(&max_attempts) {
+            return Err(bad("max_attempts", "must be between 1 and 10"));
+        }
+        let country = match self.country {
+            Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                Some(c.to_ascii_uppercase())
+            }
+            Some(_) => return Err(bad("country", "must be a two-letter country code")),
+            None => None,
+        };
+        for (name, value) in [
+            ("session_id", &self.session_id),
+            ("client_reference", &self.client_reference),
+        ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.is_empty() || v.len() > MAX_TEXT)
+            {
+                return Err(bad(name, "must be 1 to 255 characters"));
+            }
+        }
+        let idempotency_key = self
+            .idempotency_key
+            .or_else(|| idempotency_header.map(str::to_owned));
+        if idempotency_key
+            .as_ref()
+            .is_some_and(|v| v.is_empty() || v.len() > MAX_TEXT)
+        {
+            return Err(bad("idempotency_key", "must be 1 to 255 characters"));
+        }
+        if let Some(hook) = &self.webhook_url {
+            let ok = url::Url::parse(hook)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && hook.len() <= 2048);
+            if !ok {
+                return Err(bad("webhook_url", "must be an http(s) URL of at most 2 KB"));
+            }
+        }
+        let metadata = self.metadata.unwrap_or_else(|| serde_json::json!({}));
+        if !metadata.is_object() || metadata.to_string().len() > MAX_METADATA_BYTES {
+            return Err(bad("metadata", "must be a JSON object of at most 16 KB"));
+        }
+        let job = NewJob {
+            url,
+            method: self.method.unwrap_or(HttpMethod::Get),
+            headers: serde_json::to_value(headers).unwrap_or_else(|_| serde_json::json!({})),
+            body: self.body,
+            engine: self.engine.unwrap_or(Engine::Auto),
+            options,
+            proxy_tier: self.proxy_tier.unwrap_or(ProxyTier::Datacenter),
+            proxy_country: country,
+            proxy_session_id: self.session_id,
+            priority,
+            max_attempts,
+            webhook_url: self.webhook_url,
+            webhook_secret: None,
+            client_reference: self.client_reference,
+            idempotency_key,
+            metadata,
+        };
+        job.validate().map_err(|e| match e {
+            scraperx_core::Error::Validation { field: f, message } => {
+                ApiError::validation(field(&f), message)
+            }
+            other => other.into(),
+        })?;
+        Ok(job)
+    }
+}

@@ -1,0 +1,6 @@
+//! One router per resource, merged by [`crate::app`].
+
+pub mod batches;
+pub mod health;
+pub mod jobs;
+pub mod views;

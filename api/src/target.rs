@@ -1,0 +1,84 @@
+//! Where a job may point: the key's allowed domains, and (unless the deployment allows
+//! private targets) a host that resolves only to public addresses. The workers check again
+//! on every connection and redirect; this check refuses obvious cases at submission.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use futures::{StreamExt, TryStreamExt};
+use scraperx_core::net::is_public_ip;
+use url::{Host, Url};
+
+use crate::{
+    auth::Auth,
+    error::{ApiError, ApiResult},
+    state::AppState,
+};
+
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
+const RESOLVING_AT_ONCE: usize = 16;
+
+/// Checks every URL of a submission; `field` names each one's path in errors.
+pub async fn check_targets(
+    state: &AppState,
+    auth: &Auth,
+    urls: &[(String, &str)],
+) -> ApiResult<()> {
+    let mut hosts: BTreeSet<(String, u16, String)> = BTreeSet::new();
+    for (field, raw) in urls {
+        let url = Url::parse(raw)
+            .map_err(|e| ApiError::validation(field.as_str(), format!("not a valid URL: {e}")))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| ApiError::validation(field.as_str(), "the URL has no host"))?;
+        auth.check_domain(host.trim_matches(['[', ']']))?;
+        if state.config.allow_private_targets {
+            continue;
+        }
+        match url.host() {
+            Some(Host::Ipv4(ip)) if !is_public_ip(ip.into()) => {
+                return Err(private(field));
+            }
+            Some(Host::Ipv6(ip)) if !is_public_ip(ip.into()) => {
+                return Err(private(field));
+            }
+            Some(Host::Domain(d)) => {
+                let port = url.port_or_known_default().unwrap_or(80);
+                hosts.insert((d.to_owned(), port, field.clone()));
+            }
+            _ => {}
+        }
+    }
+    futures::stream::iter(hosts)
+        .map(|(host, port, field)| async move {
+            let resolved = tokio::time::timeout(
+                RESOLVE_TIMEOUT,
+                tokio::net::lookup_host((host.as_str(), port)),
+            )
+            .await;
+            match resolved {
+                Ok(Ok(addrs)) => {
+                    let addrs: Vec<_> = addrs.collect();
+                    if addrs.is_empty() || addrs.iter().any(|a| !is_public_ip(a.ip())) {
+                        Err(private(&field))
+                    } else {
+                        Ok(())
+                    }
+                }
+                _ => Err(ApiError::validation(
+                    field,
+                    format!("the host {host} does not resolve"),
+                )),
+            }
+        })
+        .buffer_unordered(RESOLVING_AT_ONCE)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
+fn private(field: &str) -> ApiError {
+    ApiError::validation(
+        field,
+        "the URL points to a private, loopback, link-local or reserved address",
+    )
+}

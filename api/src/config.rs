@@ -12,6 +12,9 @@ pub const DEFAULT_PRESIGN_EXPIRY_SECS: u64 = 3_600;
 pub const ENV_USAGE_FLUSH_MS: &str = "SCRX_KEY_USAGE_FLUSH_MS";
 pub const DEFAULT_USAGE_FLUSH_MS: u64 = 5_000;
 pub const ENV_TRUST_FORWARDED_FOR: &str = "SCRX_TRUST_X_FORWARDED_FOR";
+pub const ENV_SCRAPE_WAIT_MARGIN_MS: &str = "SCRX_SCRAPE_WAIT_MARGIN_MS";
+pub const DEFAULT_SCRAPE_WAIT_MARGIN_MS: u64 = 10_000;
+pub const ENV_QUEUE_NAMESPACE: &str = "SCRX_QUEUE_NAMESPACE";
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -24,6 +27,11 @@ pub struct ApiConfig {
     pub usage_flush: Duration,
     /// Take the client address from X-Forwarded-For (behind a trusted ingress only).
     pub trust_forwarded_for: bool,
+    /// How long `POST /v1/scrape` waits past the job's own timeout before answering 202.
+    pub scrape_wait_margin: Duration,
+    /// Prefix of the queue names, for deployments (or tests) sharing one Redis; the workers
+    /// must use the same.
+    pub queue_namespace: String,
 }
 
 impl Default for ApiConfig {
@@ -34,6 +42,8 @@ impl Default for ApiConfig {
             presign_expiry: Duration::from_secs(DEFAULT_PRESIGN_EXPIRY_SECS),
             usage_flush: Duration::from_millis(DEFAULT_USAGE_FLUSH_MS),
             trust_forwarded_for: false,
+            scrape_wait_margin: Duration::from_millis(DEFAULT_SCRAPE_WAIT_MARGIN_MS),
+            queue_namespace: String::new(),
         }
     }
 }
@@ -62,6 +72,12 @@ impl ApiConfig {
             &mut errors,
         );
         let trust_forwarded_for = parse(&lookup, ENV_TRUST_FORWARDED_FOR, false, &mut errors);
+        let margin = parse(
+            &lookup,
+            ENV_SCRAPE_WAIT_MARGIN_MS,
+            DEFAULT_SCRAPE_WAIT_MARGIN_MS,
+            &mut errors,
+        );
         if !errors.is_empty() {
             return Err(Error::Config(errors.join("; ")));
         }
@@ -71,6 +87,8 @@ impl ApiConfig {
             presign_expiry: Duration::from_secs(presign),
             usage_flush: Duration::from_millis(flush.max(100)),
             trust_forwarded_for,
+            scrape_wait_margin: Duration::from_millis(margin),
+            queue_namespace: lookup(ENV_QUEUE_NAMESPACE).unwrap_or_default(),
         })
     }
 }

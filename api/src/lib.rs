@@ -12,6 +12,7 @@ pub mod state;
 pub mod submit;
 pub mod target;
 pub mod usage;
+pub mod watcher;
 
 use axum::{Json, Router, middleware, routing::get};
 use utoipa::{
@@ -26,7 +27,7 @@ pub use state::{AppState, Services};
 #[openapi(
     info(title = "ScraperX API", description = "Scrape pages now, as jobs or in batches."),
     modifiers(&BearerKeys),
-    tags((name = "jobs"), (name = "batches"), (name = "health"))
+    tags((name = "scrape"), (name = "jobs"), (name = "batches"), (name = "health"))
 )]
 struct ApiDoc;
 
@@ -52,6 +53,8 @@ pub fn routes(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let v1 = OpenApiRouter::new()
         .merge(routes::jobs::router())
         .merge(routes::batches::router())
+        .merge(routes::scrape::router())
+        .merge(routes::stream::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

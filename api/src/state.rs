@@ -15,7 +15,7 @@ use scraperx_core::{
     queue::{JobQueue, QueueName},
 };
 
-use crate::{config::ApiConfig, usage::KeyUsage};
+use crate::{config::ApiConfig, usage::KeyUsage, watcher::JobWatcher};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -33,6 +33,7 @@ pub struct Inner {
     pub cache: ResponseCache,
     pub publisher: Publisher,
     pub usage: KeyUsage,
+    pub watcher: JobWatcher,
     queues: [JobQueue; 3],
 }
 
@@ -53,8 +54,15 @@ pub struct Services {
 }
 
 impl AppState {
+    /// Builds the state and starts the job-status subscription (inside a Tokio runtime).
     pub fn new(config: ApiConfig, s: Services) -> Self {
-        let queue = |name| JobQueue::new(s.redis.clone(), name);
+        let queue = |name: QueueName| {
+            JobQueue::named(
+                s.redis.clone(),
+                &format!("{}{}", config.queue_namespace, name.as_str()),
+            )
+        };
+        let (watcher, _task) = JobWatcher::spawn(s.redis_config.clone());
         Self {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(s.redis.clone(), s.ttl),
@@ -62,6 +70,7 @@ impl AppState {
                 cache: ResponseCache::new(s.redis.clone(), s.ttl),
                 publisher: Publisher::new(s.redis.clone()),
                 usage: KeyUsage::default(),
+                watcher,
                 queues: [
                     queue(QueueName::Http),
                     queue(QueueName::Browser),
@@ -87,5 +96,20 @@ impl AppState {
 
     pub fn queues(&self) -> &[JobQueue] {
         &self.queues
+    }
+
+    /// Tells subscribers (waiting scrapes, live streams, other replicas) that `job` changed.
+    pub async fn publish_status(&self, job: &scraperx_core::pg::Job) {
+        let message = scraperx_core::hot::pubsub::JobStatusMessage {
+            job_id: job.id,
+            organization_id: job.organization_id,
+            batch_id: job.batch_id,
+            status: job.status,
+            error_code: job.error_code.clone(),
+            at: chrono::Utc::now(),
+        };
+        if let Err(err) = self.publisher.publish(&message).await {
+            tracing::warn!(job = %job.id, error = %err, "status not published");
+        }
     }
 }

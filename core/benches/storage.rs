@@ -103,6 +103,7 @@ async fn main() {
         body: None,
         options: &options,
         country: None,
+        organization: OrgId::from(uuid::Uuid::nil()),
     }
     .key()
     .expect("key");
@@ -114,6 +115,7 @@ async fn main() {
         body: Some("<p>cached row</p>".repeat(3_000)),
         object: None,
         content_hash: "0".into(),
+        extracted: None,
         cached_at: Utc::now().timestamp_millis(),
     };
     let stored = cache

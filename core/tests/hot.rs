@@ -349,6 +349,7 @@ fn cached(body: &str) -> CachedResponse {
         body: Some(body.into()),
         object: None,
         content_hash: "abc".into(),
+        extracted: None,
         cached_at: Utc::now().timestamp_millis(),
     }
 }
@@ -373,6 +374,7 @@ async fn the_cache_serves_counts_hits_compresses_and_invalidates() {
         body: None,
         options,
         country: None,
+        organization: OrgId::from(uuid::Uuid::nil()),
     };
     let (k_plain, k_js) = (
         request(&plain).key().expect("key"),
@@ -479,6 +481,7 @@ async fn a_corrupted_cache_entry_is_a_miss_and_is_dropped() {
         body: None,
         options: &options,
         country: None,
+        organization: OrgId::from(uuid::Uuid::nil()),
     }
     .key()
     .expect("key");

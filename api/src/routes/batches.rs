@@ -68,7 +68,11 @@ pub struct BatchView {
     pub jobs: Option<Vec<BatchJob>>,
 }
 
-fn view(batch_id: BatchId, counts: BatchCounts, jobs: Option<Vec<BatchJob>>) -> BatchView {
+pub fn batch_view(
+    batch_id: BatchId,
+    counts: BatchCounts,
+    jobs: Option<Vec<BatchJob>>,
+) -> BatchView {
     BatchView {
         batch_id,
         progress: format!("{}/{}", counts.finished(), counts.total),
@@ -143,7 +147,7 @@ pub async fn create_batch(
     let counts = state.db.batch_counts(auth.org_id, batch_id).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(view(batch_id, counts, Some(listed))),
+        Json(batch_view(batch_id, counts, Some(listed))),
     ))
 }
 
@@ -158,7 +162,7 @@ pub async fn get_batch(
 ) -> ApiResult<Json<BatchView>> {
     auth.require(scopes::SCRAPE_READ)?;
     let counts = state.db.batch_counts(auth.org_id, id).await?;
-    Ok(Json(view(id, counts, None)))
+    Ok(Json(batch_view(id, counts, None)))
 }
 
 /// Cancel every job of the batch that has not started (refunded); running jobs are asked
@@ -175,6 +179,7 @@ pub async fn cancel_batch(
     state.db.batch_counts(auth.org_id, id).await?;
     let canceled = state.db.cancel_batch(auth.org_id, id).await?;
     for job in &canceled {
+        state.publish_status(job).await;
         if let Some(queue) = state
             .queues()
             .iter()
@@ -185,5 +190,5 @@ pub async fn cancel_batch(
         }
     }
     let counts = state.db.batch_counts(auth.org_id, id).await?;
-    Ok(Json(view(id, counts, None)))
+    Ok(Json(batch_view(id, counts, None)))
 }

@@ -165,7 +165,9 @@ pub async fn cancel_job(
             }
         }
     }
-    Ok(Json(state.db.get_job(auth.org_id, job.id).await?.into()))
+    let job = state.db.get_job(auth.org_id, job.id).await?;
+    state.publish_status(&job).await;
+    Ok(Json(job.into()))
 }
 
 /// The job's events, oldest first.

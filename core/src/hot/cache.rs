@@ -1,5 +1,5 @@
-//! The response cache (seed 001 §4.6). An entry is keyed by the normalized URL and by every
-//! request option that changes what comes back; the URL's hash is the key's hash tag, so
+//! The response cache (seed 001 §4.6). An entry is keyed by the normalized URL, the
+//! organization, and every request option that changes what comes back; the URL's hash is the key's hash tag, so
 //! the URL's index of variants sits on the same slot and invalidating a URL is one script.
 //!
 //! Entries are JSON, gzipped above [`COMPRESS_ABOVE`] bytes, behind a one-byte format
@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use super::{TtlConfig, keys, lua_script, millis};
 use crate::{
     Error, Result,
-    domain::{Engine, HttpMethod, JobOptions},
+    domain::{Engine, HttpMethod, JobOptions, OrgId},
 };
 
 /// Payloads larger than this are gzipped.
@@ -94,6 +94,9 @@ pub struct CacheRequest<'a> {
     pub options: &'a JobOptions,
     /// Proxy country: geo-targeted pages differ by country.
     pub country: Option<&'a str>,
+    /// Entries are per organization: a page fetched with one tenant's cookies or headers is
+    /// never served to another.
+    pub organization: OrgId,
 }
 
 /// Where an entry lives: the URL's hash and the variant's hash.
@@ -140,6 +143,7 @@ impl CacheRequest<'_> {
             "body": self.body.map(|b| hex::encode(Sha256::digest(b.as_bytes()))),
             "options": options,
             "country": self.country.map(str::to_ascii_uppercase),
+            "org": self.organization,
         });
         Ok(CacheKey {
             url_hash: url_hash(self.url)?,
@@ -167,6 +171,9 @@ pub struct CachedResponse {
     /// Where a large body lives instead.
     pub object: Option<ObjectRef>,
     pub content_hash: String,
+    /// Extraction results (title, text, links, data, markdown), as the API returns them.
+    #[serde(default)]
+    pub extracted: Option<serde_json::Value>,
     /// Unix milliseconds.
     pub cached_at: i64,
 }
@@ -301,6 +308,7 @@ mod tests {
             body: Some(body.into()),
             object: None,
             content_hash: "00".into(),
+            extracted: None,
             cached_at: 1,
         }
     }
@@ -357,6 +365,7 @@ mod tests {
             body: None,
             options,
             country: None,
+            organization: OrgId::from(uuid::Uuid::nil()),
         };
         let a = req("https://Example.com/a#top", &headers, &opts)
             .key()

@@ -57,6 +57,16 @@ pub struct Job {
     pub metadata: Option<Json<serde_json::Value>>,
 }
 
+impl Job {
+    /// True when the job will not change any more: completed or canceled, or failed or
+    /// timed out with no attempt left.
+    pub fn is_final(&self) -> bool {
+        self.status.is_terminal()
+            || (matches!(self.status, JobStatus::Failed | JobStatus::Timeout)
+                && self.attempts >= self.max_attempts)
+    }
+}
+
 pub(crate) const JOB_COLUMNS: &str = "id, organization_id, api_key_id, batch_id, url, url_hash, \
     method, headers, body, engine, options, COALESCE(proxy_tier, 'datacenter') AS proxy_tier, \
     proxy_country, proxy_session_id, status, priority, attempts, max_attempts, created_at, \

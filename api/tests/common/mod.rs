@@ -40,7 +40,11 @@ pub async fn app_with(pool: PgPool, tweak: impl FnOnce(&mut ApiConfig)) -> TestA
     content::ensure_buckets(admin.client())
         .await
         .expect("buckets");
-    let mut config = ApiConfig::default();
+    let mut config = ApiConfig {
+        // Queues of their own: tests share one Redis.
+        queue_namespace: format!("t{}-", uuid::Uuid::new_v4().simple()),
+        ..ApiConfig::default()
+    };
     tweak(&mut config);
     let state = AppState::new(
         config,
@@ -137,6 +141,20 @@ impl TestApp {
         .await
     }
 
+    /// The raw response of an authenticated GET, for streams.
+    pub async fn open(&self, key: &str, uri: &str) -> axum::response::Response {
+        self.router
+            .clone()
+            .oneshot(
+                Request::get(uri)
+                    .header("authorization", format!("Bearer {key}"))
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible")
+    }
+
     pub async fn post(&self, key: &str, uri: &str, body: Value) -> Reply {
         self.post_with(key, uri, body, &[]).await
     }
@@ -166,4 +184,75 @@ pub fn page(n: usize) -> String {
 
 pub fn error_code(reply: &Reply) -> &str {
     reply.body["error"]["code"].as_str().unwrap_or_default()
+}
+
+/// Plays the worker's part on the real queue, Postgres and pub/sub: leases the next job of
+/// `engine`'s queue, runs it to `completed` with `content` inline, settles its credits and
+/// announces it. The worker crate (its own issue) takes this part over.
+pub async fn complete_next(
+    state: &AppState,
+    engine: scraperx_core::domain::Engine,
+    content: &str,
+) -> scraperx_core::domain::JobId {
+    use scraperx_core::{
+        domain::JobStatus,
+        pg::{NewJobResult, StatusChange},
+    };
+    let queue = state.queue_for(engine);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let lease = loop {
+        if let Some(lease) = queue
+            .dequeue(std::time::Duration::from_secs(30))
+            .await
+            .expect("dequeue")
+        {
+            break lease;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no job was queued");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let id: scraperx_core::domain::JobId = lease.id.parse().expect("job id");
+    let running = state
+        .db
+        .transition_job(
+            id,
+            &StatusChange::to(JobStatus::Running).worker("test-worker"),
+        )
+        .await
+        .expect("running");
+    state.publish_status(&running).await;
+    state
+        .db
+        .record_result(
+            id,
+            &NewJobResult {
+                status_code: Some(200),
+                headers: Some(serde_json::json!({ "content-type": "text/html" })),
+                content_type: Some("text/html".into()),
+                content_length: Some(content.len() as i64),
+                final_url: Some(running.url.clone()),
+                content_inline: Some(content.to_owned()),
+                extracted_title: Some("Test page".into()),
+                total_time_ms: Some(12),
+                ..NewJobResult::default()
+            },
+        )
+        .await
+        .expect("result");
+    let done = state
+        .db
+        .transition_job(
+            id,
+            &StatusChange::to(JobStatus::Completed).worker("test-worker"),
+        )
+        .await
+        .expect("completed");
+    state
+        .db
+        .settle_job_credits(id, done.credits_estimated)
+        .await
+        .expect("settle");
+    queue.ack(&lease).await.expect("ack");
+    state.publish_status(&done).await;
+    id
 }

@@ -1,0 +1,301 @@
+//! `POST /v1/scrape`: scrape now and wait. The order of refusals: authentication and rate
+//! limits (middleware), scope, validation, the response cache (a hit is answered without a
+//! job), a concurrency slot (429 `concurrency_limit_exceeded`), credits (402), then the job
+//! is queued and the request waits for its status on Redis pub/sub, up to the job's
+//! timeout. A job still running then is answered 202 with its status URL.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
+use chrono::Utc;
+use scraperx_core::{
+    content::Bucket,
+    domain::{JobId, JobStatus, OrgId},
+    hot::cache::{CacheClass, CacheKey, CacheRequest, CachedResponse, ObjectRef},
+    pg::{Job, NewJob},
+};
+use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{
+    jobs::{ResultView, idempotency_header, result_view},
+    views::JobView,
+};
+use crate::{
+    auth::{Auth, scopes},
+    error::{ApiError, ApiResult, ErrorBody},
+    extract::ApiJson,
+    request::ScrapeRequest,
+    state::AppState,
+    submit,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(scrape))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScrapeResponse {
+    /// The job's status: `completed` when the page is here.
+    pub status: JobStatus,
+    /// Absent when answered from the cache.
+    pub job_id: Option<JobId>,
+    /// Answered from the response cache (no job, nothing charged).
+    pub cached: bool,
+    pub credits_charged: i64,
+    pub status_code: Option<i32>,
+    pub final_url: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub headers: Option<serde_json::Value>,
+    pub content_type: Option<String>,
+    pub content: Option<String>,
+    pub content_url: Option<String>,
+    pub content_hash: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub extracted: Option<serde_json::Value>,
+    pub screenshot_url: Option<String>,
+    pub pdf_url: Option<String>,
+    pub total_time_ms: Option<i32>,
+    pub error: Option<super::views::JobError>,
+    /// Where to follow the job when it is not finished yet.
+    pub status_url: Option<String>,
+}
+
+/// Scrape a page and wait for the result.
+#[utoipa::path(post, path = "/scrape", tag = "scrape", request_body = ScrapeRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses(
+        (status = 200, description = "Finished (completed, failed or canceled), or from the cache", body = ScrapeResponse),
+        (status = 202, description = "Still running after the wait: follow status_url", body = ScrapeResponse),
+        (status = 402, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn scrape(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<ScrapeRequest>,
+) -> ApiResult<(StatusCode, Json<ScrapeResponse>)> {
+    auth.require(scopes::SCRAPE_WRITE)?;
+    let max_age = req.max_age.map(Duration::from_secs);
+    let new = req.into_new_job("", idempotency_header(&headers))?;
+    let key = cache_key(&new, auth.org_id)?;
+    if let Some(max_age) = max_age
+        && let Some(hit) = state.cache.get(&key, Some(max_age)).await?
+    {
+        return Ok((
+            StatusCode::OK,
+            Json(from_cache(&state, hit.response).await?),
+        ));
+    }
+    let slot = format!("scrape:{}", uuid::Uuid::new_v4());
+    if !state
+        .slots
+        .acquire(auth.org_id, &slot, auth.max_concurrent)
+        .await?
+        .is_granted()
+    {
+        return Err(ApiError::ConcurrencyLimited {
+            limit: auth.max_concurrent,
+        });
+    }
+    let outcome = submit_and_wait(&state, &auth, new, &key).await;
+    if let Err(err) = state.slots.release(auth.org_id, &slot).await {
+        tracing::warn!(error = %err, "slot release failed; it expires on its own");
+    }
+    outcome
+}
+
+fn cache_key(new: &NewJob, org: OrgId) -> ApiResult<CacheKey> {
+    let headers: BTreeMap<String, String> =
+        serde_json::from_value(new.headers.clone()).unwrap_or_default();
+    Ok(CacheRequest {
+        url: &new.url,
+        method: new.method,
+        engine: new.engine,
+        headers: &headers,
+        body: new.body.as_deref(),
+        options: &new.options,
+        country: new.proxy_country.as_deref(),
+        organization: org,
+    }
+    .key()?)
+}
+
+async fn submit_and_wait(
+    state: &AppState,
+    auth: &Auth,
+    new: NewJob,
+    key: &CacheKey,
+) -> ApiResult<(StatusCode, Json<ScrapeResponse>)> {
+    // Subscribe before submitting, so no status can slip past unseen.
+    let mut updates = state.watcher.subscribe();
+    let wait =
+        Duration::from_millis(u64::from(new.options.timeout)) + state.config.scrape_wait_margin;
+    let job = submit::submit(state, auth, None, vec![new], vec!["url".into()])
+        .await?
+        .pop()
+        .ok_or(ApiError::Internal)?
+        .into_job();
+    let id = job.id;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut current = job;
+    while !current.is_final() {
+        match tokio::time::timeout_at(deadline, updates.recv()).await {
+            Err(_) => break,
+            Ok(Ok(m)) if m.job_id != id => continue,
+            Ok(Ok(_) | Err(RecvError::Lagged(_))) => {
+                current = state.db.get_job(auth.org_id, id).await?;
+            }
+            Ok(Err(RecvError::Closed)) => {
+                tokio::time::sleep_until(deadline).await;
+                current = state.db.get_job(auth.org_id, id).await?;
+                break;
+            }
+        }
+    }
+    if !current.is_final() {
+        current = state.db.get_job(auth.org_id, id).await?;
+    }
+    if !current.is_final() {
+        return Ok((StatusCode::ACCEPTED, Json(pending(current))));
+    }
+    let result = if current.status == JobStatus::Completed {
+        match state.db.get_result(auth.org_id, id).await {
+            Ok(row) => {
+                let object = row.content_minio_key.clone().map(|key| ObjectRef {
+                    bucket: row
+                        .content_minio_bucket
+                        .clone()
+                        .unwrap_or_else(|| Bucket::Content.name().to_owned()),
+                    key,
+                });
+                let view = result_view(state, row).await?;
+                remember(state, key, &view, object).await;
+                Some(view)
+            }
+            Err(scraperx_core::Error::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
+    Ok((StatusCode::OK, Json(finished(current, result))))
+}
+
+fn pending(job: Job) -> ScrapeResponse {
+    let view = JobView::from(job);
+    ScrapeResponse {
+        status: view.status,
+        job_id: Some(view.id),
+        cached: false,
+        credits_charged: view.credits_charged,
+        status_code: None,
+        final_url: None,
+        headers: None,
+        content_type: None,
+        content: None,
+        content_url: None,
+        content_hash: None,
+        extracted: None,
+        screenshot_url: None,
+        pdf_url: None,
+        total_time_ms: None,
+        error: view.error,
+        status_url: Some(view.links.self_),
+    }
+}
+
+fn finished(job: Job, result: Option<ResultView>) -> ScrapeResponse {
+    let mut out = pending(job);
+    out.status_url = None;
+    if let Some(r) = result {
+        out.extracted = serde_json::to_value(&r.extracted).ok();
+        out.status_code = r.status_code;
+        out.final_url = r.final_url;
+        out.headers = r.headers;
+        out.content_type = r.content_type;
+        out.content = r.content;
+        out.content_url = r.content_url;
+        out.content_hash = r.content_hash;
+        out.screenshot_url = r.screenshot_url;
+        out.pdf_url = r.pdf_url;
+        out.total_time_ms = r.total_time_ms;
+    }
+    out
+}
+
+/// Puts a completed result in the response cache, for later requests with a max_age.
+async fn remember(state: &AppState, key: &CacheKey, r: &ResultView, object: Option<ObjectRef>) {
+    let headers: BTreeMap<String, String> = r
+        .headers
+        .as_ref()
+        .and_then(|h| h.as_object())
+        .map(|h| {
+            h.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.to_ascii_lowercase(), v.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let class = CacheClass::for_response(
+        r.content_type.as_deref(),
+        headers.get("cache-control").map(String::as_str),
+    );
+    let cached = CachedResponse {
+        status_code: r
+            .status_code
+            .and_then(|c| u16::try_from(c).ok())
+            .unwrap_or(0),
+        final_url: r.final_url.clone().unwrap_or_default(),
+        headers,
+        content_type: r.content_type.clone(),
+        body: r.content.clone(),
+        object,
+        content_hash: r.content_hash.clone().unwrap_or_default(),
+        extracted: serde_json::to_value(&r.extracted).ok(),
+        cached_at: Utc::now().timestamp_millis(),
+    };
+    if let Err(err) = state.cache.put(key, &cached, class).await {
+        tracing::warn!(error = %err, "result not cached");
+    }
+}
+
+async fn from_cache(state: &AppState, c: CachedResponse) -> ApiResult<ScrapeResponse> {
+    let content_url = match &c.object {
+        Some(o) => Some(
+            state
+                .content
+                .presign_get(
+                    Bucket::from_name(&o.bucket).unwrap_or(Bucket::Content),
+                    &o.key,
+                    state.config.presign_expiry,
+                )
+                .await?,
+        ),
+        None => None,
+    };
+    Ok(ScrapeResponse {
+        status: JobStatus::Completed,
+        job_id: None,
+        cached: true,
+        credits_charged: 0,
+        status_code: Some(i32::from(c.status_code)),
+        final_url: Some(c.final_url),
+        headers: serde_json::to_value(c.headers).ok(),
+        content_type: c.content_type,
+        content: c.body,
+        content_url,
+        content_hash: Some(c.content_hash),
+        extracted: c.extracted,
+        screenshot_url: None,
+        pdf_url: None,
+        total_time_ms: None,
+        error: None,
+        status_url: None,
+    })
+}

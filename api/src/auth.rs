@@ -62,9 +62,13 @@ impl Auth {
         }
     }
 
+    pub fn holds(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope || s == "*")
+    }
+
     /// 403 unless the key holds `scope` (or `*`).
     pub fn require(&self, scope: &'static str) -> ApiResult<()> {
-        if self.scopes.iter().any(|s| s == scope || s == "*") {
+        if self.holds(scope) {
             Ok(())
         } else {
             Err(ApiError::MissingScope(scope))

@@ -117,6 +117,10 @@ impl ApiError {
     }
 }
 
+/// The code of an error response, left in its extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 /// Whole seconds to wait, rounded up (never 0 for a refusal).
 pub fn retry_after_secs(d: Duration) -> u64 {
     d.as_millis().div_ceil(1000).max(1) as u64
@@ -132,6 +136,8 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status(), Json(body)).into_response();
+        // For the metrics middleware, which counts refusals by code.
+        response.extensions_mut().insert(ErrorCode(self.code()));
         if let Self::RateLimited { retry_after } = self
             && let Ok(v) = HeaderValue::from_str(&retry_after_secs(retry_after).to_string())
         {

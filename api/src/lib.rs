@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod request;
 pub mod routes;
 pub mod state;
@@ -27,7 +28,7 @@ pub use state::{AppState, Services};
 #[openapi(
     info(title = "ScraperX API", description = "Scrape pages now, as jobs or in batches."),
     modifiers(&BearerKeys),
-    tags((name = "scrape"), (name = "jobs"), (name = "batches"), (name = "health"))
+    tags((name = "scrape"), (name = "jobs"), (name = "batches"), (name = "webhooks"), (name = "account"), (name = "admin"), (name = "health"))
 )]
 struct ApiDoc;
 
@@ -55,6 +56,8 @@ pub fn routes(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(routes::batches::router())
         .merge(routes::scrape::router())
         .merge(routes::stream::router())
+        .merge(routes::webhooks::router())
+        .merge(routes::account::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
@@ -66,8 +69,13 @@ pub fn routes(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     (router.with_state(state), api)
 }
 
-/// The whole application: the routes plus `/v1/openapi.json`.
+/// The whole application: the routes plus `/v1/openapi.json` and `/metrics`, every request
+/// counted and timed.
 pub fn app(state: AppState) -> Router {
-    let (router, api) = routes(state);
-    router.route("/v1/openapi.json", get(move || async move { Json(api) }))
+    let metrics = state.metrics.clone();
+    let (router, api) = routes(state.clone());
+    router
+        .route("/v1/openapi.json", get(move || async move { Json(api) }))
+        .route("/metrics", get(metrics::serve).with_state(state))
+        .layer(middleware::from_fn_with_state(metrics, metrics::track))
 }

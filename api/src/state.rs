@@ -15,7 +15,7 @@ use scraperx_core::{
     queue::{JobQueue, QueueName},
 };
 
-use crate::{config::ApiConfig, usage::KeyUsage, watcher::JobWatcher};
+use crate::{config::ApiConfig, metrics::ApiMetrics, usage::KeyUsage, watcher::JobWatcher};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -34,6 +34,7 @@ pub struct Inner {
     pub publisher: Publisher,
     pub usage: KeyUsage,
     pub watcher: JobWatcher,
+    pub metrics: Arc<ApiMetrics>,
     queues: [JobQueue; 3],
 }
 
@@ -71,6 +72,7 @@ impl AppState {
                 publisher: Publisher::new(s.redis.clone()),
                 usage: KeyUsage::default(),
                 watcher,
+                metrics: Arc::new(ApiMetrics::default()),
                 queues: [
                     queue(QueueName::Http),
                     queue(QueueName::Browser),

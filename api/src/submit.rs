@@ -56,7 +56,15 @@ pub async fn submit(
     let mut by_queue: HashMap<&str, (&JobQueue, Vec<usize>)> = HashMap::new();
     for (i, (sub, new)) in subs.iter().zip(&jobs).enumerate() {
         if sub.is_created() {
-            let queue = state.queue_for(starting_engine(new));
+            let engine = starting_engine(new);
+            state
+                .metrics
+                .jobs_submitted
+                .get_or_create(&crate::metrics::EngineLabel {
+                    engine: engine.as_str().to_owned(),
+                })
+                .inc();
+            let queue = state.queue_for(engine);
             by_queue
                 .entry(queue.name())
                 .or_insert((queue, Vec::new()))

@@ -530,6 +530,21 @@ async fn the_openapi_document_lists_every_route_and_health_answers(pool: PgPool)
         ("/v1/batches/{id}/stream", "get"),
         ("/v1/jobs/{id}/stream", "get"),
         ("/v1/scrape", "post"),
+        ("/v1/webhooks", "post"),
+        ("/v1/webhooks", "get"),
+        ("/v1/webhooks/{id}", "patch"),
+        ("/v1/webhooks/{id}", "delete"),
+        ("/v1/usage", "get"),
+        ("/v1/usage/daily", "get"),
+        ("/v1/invoices", "get"),
+        ("/v1/credits", "get"),
+        ("/v1/api-keys", "post"),
+        ("/v1/api-keys", "get"),
+        ("/v1/api-keys/{id}/revoke", "post"),
+        ("/v1/organizations", "post"),
+        ("/v1/organization", "get"),
+        ("/v1/users", "post"),
+        ("/v1/users", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
     ] {
@@ -538,6 +553,12 @@ async fn the_openapi_document_lists_every_route_and_health_answers(pool: PgPool)
             "{method} {path} missing"
         );
     }
+    assert_eq!(
+        paths.len(),
+        24,
+        "every route is documented, and nothing else: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
     let health = t.get_anon("/healthz").await;
     assert_eq!(health.status, StatusCode::OK);
     let ready = t.get_anon("/readyz").await;

@@ -1,8 +1,10 @@
 //! One router per resource, merged by [`crate::app`].
 
+pub mod account;
 pub mod batches;
 pub mod health;
 pub mod jobs;
 pub mod scrape;
 pub mod stream;
 pub mod views;
+pub mod webhooks;

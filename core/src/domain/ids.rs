@@ -48,6 +48,8 @@ id_type!(
     JobId,
     /// A batch of jobs submitted together.
     BatchId,
+    /// A webhook endpoint of an organization.
+    WebhookId,
     /// A job's stored result.
     ResultId,
 );

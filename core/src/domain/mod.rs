@@ -10,7 +10,7 @@ mod options;
 mod status;
 
 pub use api_key::{ApiKeySecret, hash_api_key};
-pub use ids::{ApiKeyId, BatchId, JobId, OrgId, ResultId, UserId};
+pub use ids::{ApiKeyId, BatchId, JobId, OrgId, ResultId, UserId, WebhookId};
 pub use kinds::{
     ContentStorage, Engine, EventType, HttpMethod, Plan, ProxyTier, Role, SubscriptionStatus,
 };

@@ -10,12 +10,13 @@ use crate::{
 };
 
 /// A key as listed to its organization: never the secret, only its prefix.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: ApiKeyId,
     pub organization_id: OrgId,
     pub key_prefix: String,
     pub name: String,
+    #[schema(value_type = Vec<String>)]
     pub scopes: sqlx::types::Json<Vec<String>>,
     pub environment: String,
     pub expires_at: Option<DateTime<Utc>>,

@@ -19,7 +19,7 @@ pub struct RetentionSummary {
 }
 
 /// `get_usage_summary` for one organization and period.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct UsageSummary {
     pub total_requests: i64,
     pub successful_requests: i64,

@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod batches;
+mod billing;
 mod credits;
 mod events;
 mod jobs;
@@ -10,6 +11,7 @@ mod maintenance;
 mod object_deletions;
 mod organizations;
 mod results;
+mod webhooks;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
@@ -17,6 +19,7 @@ use crate::{Result, config::PgConfig};
 
 pub use api_keys::{ApiKey, ApiKeyAuth, NewApiKey};
 pub use batches::BatchCounts;
+pub use billing::{Invoice, UsageRecord};
 pub use credits::Settlement;
 pub use events::{JobEvent, NewJobEvent};
 pub use jobs::{Job, JobCursor, JobFilter, JobPage, NewJob, StatusChange, Submission};
@@ -24,6 +27,7 @@ pub use maintenance::{RetentionSummary, UsageSummary};
 pub use object_deletions::ObjectDeletion;
 pub use organizations::{NewOrganization, NewUser, Organization, User};
 pub use results::{JobResult, NewJobResult};
+pub use webhooks::{WEBHOOK_EVENTS, Webhook, WebhookSettings};
 
 /// The schema, embedded from `migrations/` at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

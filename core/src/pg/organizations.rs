@@ -9,7 +9,7 @@ use crate::{
     domain::{OrgId, Plan, Role, SubscriptionStatus, UserId},
 };
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Organization {
     pub id: OrgId,
     pub name: String,
@@ -24,6 +24,7 @@ pub struct Organization {
     pub max_concurrent_jobs: i32,
     pub max_batch_size: i32,
     pub data_retention_days: i32,
+    #[schema(value_type = Object)]
     pub features: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -89,7 +90,7 @@ impl NewOrganization {
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct User {
     pub id: UserId,
     pub organization_id: OrgId,

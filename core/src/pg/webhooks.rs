@@ -1,0 +1,200 @@
+//! An organization's webhooks. The signing secret is generated here, returned once on
+//! creation, and never listed again; workers read it to sign deliveries.
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde::Serialize;
+use sqlx::types::Json;
+
+use super::Db;
+use crate::{
+    Error, Result,
+    domain::{OrgId, WebhookId},
+};
+
+/// The events a webhook can subscribe to.
+pub const WEBHOOK_EVENTS: [&str; 5] = [
+    "job.completed",
+    "job.failed",
+    "job.canceled",
+    "job.timeout",
+    "batch.completed",
+];
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Webhook {
+    pub id: WebhookId,
+    pub organization_id: OrgId,
+    pub name: String,
+    pub url: String,
+    #[schema(value_type = Vec<String>)]
+    pub events: Json<Vec<String>>,
+    pub is_active: bool,
+    pub timeout_ms: i32,
+    pub retry_count: i32,
+    pub consecutive_failures: i32,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_failure_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const WEBHOOK_COLUMNS: &str = "id, organization_id, name, url, events, \
+    COALESCE(is_active, TRUE) AS is_active, COALESCE(timeout_ms, 30000) AS timeout_ms, \
+    COALESCE(retry_count, 3) AS retry_count, COALESCE(consecutive_failures, 0) AS consecutive_failures, \
+    last_success_at, last_failure_at, created_at, updated_at";
+
+/// A webhook's settings, as the API receives them; on update, absent fields keep their
+/// value.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    /// Any of job.completed, job.failed, job.canceled, job.timeout, batch.completed.
+    pub events: Option<Vec<String>>,
+    pub is_active: Option<bool>,
+    pub timeout_ms: Option<i32>,
+    pub retry_count: Option<i32>,
+}
+
+impl WebhookSettings {
+    fn validate(&self) -> Result<()> {
+        if let Some(name) = &self.name
+            && (name.trim().is_empty() || name.len() > 100)
+        {
+            return Err(Error::validation("name", "1 to 100 characters"));
+        }
+        if let Some(url) = &self.url {
+            let ok = url::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && url.len() <= 2048);
+            if !ok {
+                return Err(Error::validation(
+                    "url",
+                    "must be an http(s) URL of at most 2 KB",
+                ));
+            }
+        }
+        if let Some(events) = &self.events {
+            if events.is_empty() {
+                return Err(Error::validation("events", "at least one event"));
+            }
+            if let Some(bad) = events
+                .iter()
+                .find(|e| !WEBHOOK_EVENTS.contains(&e.as_str()))
+            {
+                return Err(Error::validation(
+                    "events",
+                    format!("unknown event {bad}; known: {}", WEBHOOK_EVENTS.join(", ")),
+                ));
+            }
+        }
+        if self
+            .timeout_ms
+            .is_some_and(|t| !(1_000..=120_000).contains(&t))
+        {
+            return Err(Error::validation("timeout_ms", "between 1000 and 120000"));
+        }
+        if self.retry_count.is_some_and(|r| !(0..=10).contains(&r)) {
+            return Err(Error::validation("retry_count", "between 0 and 10"));
+        }
+        Ok(())
+    }
+}
+
+/// A new signing secret: `whsec_` and 32 random bytes, hex.
+fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("whsec_{}", hex::encode(bytes))
+}
+
+impl Db {
+    /// Creates a webhook; the returned secret is shown to the customer once.
+    pub async fn create_webhook(
+        &self,
+        org: OrgId,
+        settings: &WebhookSettings,
+    ) -> Result<(Webhook, String)> {
+        settings.validate()?;
+        let name = settings
+            .name
+            .clone()
+            .ok_or_else(|| Error::validation("name", "is required"))?;
+        let url = settings
+            .url
+            .clone()
+            .ok_or_else(|| Error::validation("url", "is required"))?;
+        let events = settings
+            .events
+            .clone()
+            .unwrap_or_else(|| vec!["job.completed".into(), "job.failed".into()]);
+        let secret = new_secret();
+        let sql = format!(
+            "INSERT INTO webhooks (organization_id, name, url, secret, events, is_active, \
+             timeout_ms, retry_count) \
+             VALUES ($1, $2, $3, $4, $5, COALESCE($6, TRUE), COALESCE($7, 30000), COALESCE($8, 3)) \
+             RETURNING {WEBHOOK_COLUMNS}"
+        );
+        let hook = sqlx::query_as(&sql)
+            .bind(org)
+            .bind(name)
+            .bind(url)
+            .bind(&secret)
+            .bind(Json(events))
+            .bind(settings.is_active)
+            .bind(settings.timeout_ms)
+            .bind(settings.retry_count)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((hook, secret))
+    }
+
+    pub async fn list_webhooks(&self, org: OrgId) -> Result<Vec<Webhook>> {
+        let sql = format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE organization_id = $1 ORDER BY created_at"
+        );
+        Ok(sqlx::query_as(&sql).bind(org).fetch_all(&self.pool).await?)
+    }
+
+    /// Updates a webhook of this organization; re-activating it clears its failure streak.
+    pub async fn update_webhook(
+        &self,
+        org: OrgId,
+        id: WebhookId,
+        settings: &WebhookSettings,
+    ) -> Result<Webhook> {
+        settings.validate()?;
+        let sql = format!(
+            "UPDATE webhooks SET name = COALESCE($3, name), url = COALESCE($4, url), \
+                 events = COALESCE($5, events), is_active = COALESCE($6, is_active), \
+                 timeout_ms = COALESCE($7, timeout_ms), retry_count = COALESCE($8, retry_count), \
+                 consecutive_failures = CASE WHEN $6 THEN 0 ELSE consecutive_failures END \
+             WHERE id = $1 AND organization_id = $2 RETURNING {WEBHOOK_COLUMNS}"
+        );
+        sqlx::query_as(&sql)
+            .bind(id)
+            .bind(org)
+            .bind(&settings.name)
+            .bind(&settings.url)
+            .bind(settings.events.clone().map(Json))
+            .bind(settings.is_active)
+            .bind(settings.timeout_ms)
+            .bind(settings.retry_count)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound { entity: "webhook" })
+    }
+
+    pub async fn delete_webhook(&self, org: OrgId, id: WebhookId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND organization_id = $2")
+            .bind(id)
+            .bind(org)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { entity: "webhook" });
+        }
+        Ok(())
+    }
+}

@@ -72,28 +72,11 @@ async fn serve(db: Db) -> anyhow::Result<()> {
         scraperx_api::app(state.clone())
             .into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(scraperx_core::signal::shutdown_signal())
     .await?;
     flusher.abort();
     state.usage.flush(&db).await?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
-    tracing::info!("shutting down");
 }
 
 /// Creates the missing buckets and applies lifecycle and versioning, with the admin keys

@@ -14,17 +14,10 @@ use chrono::Utc;
 use scraperx_core::{
     domain::{BatchId, Engine, JobId, JobStatus},
     pg::{Job, NewJob, Submission},
-    queue::JobQueue,
+    queue::{JobQueue, QueuedJob},
 };
-use serde::{Deserialize, Serialize};
 
 use crate::{auth::Auth, error::ApiResult, state::AppState, target};
-
-/// What a queue entry carries: workers load the rest from Postgres.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct QueuedJob {
-    pub job_id: JobId,
-}
 
 /// The engine a job starts with: auto goes to the browser straight away when the options
 /// need one (rendering, waiting for a selector, screenshots, PDFs).
@@ -91,7 +84,7 @@ pub async fn submit(
 }
 
 async fn enqueue(queue: &JobQueue, job: &Job) {
-    let payload = serde_json::to_string(&QueuedJob { job_id: job.id }).unwrap_or_default();
+    let payload = QueuedJob { job_id: job.id }.to_payload();
     let priority = u8::try_from(job.priority.clamp(1, 10)).unwrap_or(5);
     if let Err(err) = queue
         .enqueue(

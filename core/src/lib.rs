@@ -17,6 +17,7 @@ pub mod hot;
 pub mod net;
 pub mod pg;
 pub mod queue;
+pub mod signal;
 pub mod telemetry;
 
 pub use error::{Error, Result};

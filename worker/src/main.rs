@@ -1,18 +1,51 @@
-//! `scraperx-worker`: takes jobs from the Redis queues and runs them (issue: scraping
-//! workers). Today it carries the start-up check every worker runs before taking work:
+//! `scraperx-worker`: takes jobs from the Redis queues and runs them.
 //!
+//!   scraperx-worker run        run until SIGTERM or Ctrl-C, then drain (SCRX_WORKER_GRACE_SECS)
 //!   scraperx-worker check      PostgreSQL reachable and its schema at this build's version
 
 use anyhow::{Context, bail};
-use scraperx_core::{config::PgConfig, pg::Db};
+use scraperx_core::{
+    config::{PgConfig, RedisConfig, S3Config},
+    content::ContentStore,
+    hot,
+    pg::Db,
+};
+use scraperx_worker::{Services, Worker, WorkerConfig};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     scraperx_core::telemetry::init();
     match std::env::args().nth(1).as_deref() {
         Some("check") => check().await,
-        other => bail!("unknown command {other:?}; expected `check`"),
+        Some("run") => run().await,
+        other => bail!("unknown command {other:?}; expected `run` or `check`"),
     }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let config = WorkerConfig::from_env()?;
+    let db = Db::connect(&PgConfig::from_env()?)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let redis = hot::connect(&RedisConfig::from_env())
+        .await
+        .context("connecting to Redis")?;
+    let worker = Worker::new(
+        config,
+        Services {
+            db,
+            redis,
+            content: ContentStore::new(&S3Config::from_env()?),
+        },
+    )?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        scraperx_core::signal::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    tracing::info!(worker = %worker.config().worker_id, engines = ?worker.config().engines, "worker running");
+    worker.run(stop).await;
+    Ok(())
 }
 
 /// Fails unless the database answers and has every migration this build embeds.

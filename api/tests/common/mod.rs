@@ -186,73 +186,39 @@ pub fn error_code(reply: &Reply) -> &str {
     reply.body["error"]["code"].as_str().unwrap_or_default()
 }
 
-/// Plays the worker's part on the real queue, Postgres and pub/sub: leases the next job of
-/// `engine`'s queue, runs it to `completed` with `content` inline, settles its credits and
-/// announces it. The worker crate (its own issue) takes this part over.
-pub async fn complete_next(
-    state: &AppState,
-    engine: scraperx_core::domain::Engine,
-    content: &str,
-) -> scraperx_core::domain::JobId {
-    use scraperx_core::{
-        domain::JobStatus,
-        pg::{NewJobResult, StatusChange},
+/// Runs the real worker (the worker crate) in this process, on this app's queues; it
+/// stops when the returned sender is dropped or set.
+pub fn start_worker(t: &TestApp) -> tokio::sync::watch::Sender<bool> {
+    use scraperx_worker::{Services, Worker, WorkerConfig};
+    let config = WorkerConfig {
+        allow_private_targets: true,
+        queue_namespace: t.state.config.queue_namespace.clone(),
+        idle_poll: std::time::Duration::from_millis(20),
+        cancel_poll: std::time::Duration::from_millis(100),
+        ..WorkerConfig::default()
     };
-    let queue = state.queue_for(engine);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    let lease = loop {
-        if let Some(lease) = queue
-            .dequeue(std::time::Duration::from_secs(30))
-            .await
-            .expect("dequeue")
-        {
-            break lease;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no job was queued");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
-    let id: scraperx_core::domain::JobId = lease.id.parse().expect("job id");
-    let running = state
-        .db
-        .transition_job(
-            id,
-            &StatusChange::to(JobStatus::Running).worker("test-worker"),
-        )
+    let worker = Worker::new(
+        config,
+        Services {
+            db: t.db.clone(),
+            redis: t.state.redis.clone(),
+            content: ContentStore::new(&S3Config::from_env_for_role("WORKER").expect("s3 worker")),
+        },
+    )
+    .expect("worker");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move { worker.run(rx).await });
+    tx
+}
+
+/// Serves `router` on a loopback port; returns its base URL.
+pub async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .expect("running");
-    state.publish_status(&running).await;
-    state
-        .db
-        .record_result(
-            id,
-            &NewJobResult {
-                status_code: Some(200),
-                headers: Some(serde_json::json!({ "content-type": "text/html" })),
-                content_type: Some("text/html".into()),
-                content_length: Some(content.len() as i64),
-                final_url: Some(running.url.clone()),
-                content_inline: Some(content.to_owned()),
-                extracted_title: Some("Test page".into()),
-                total_time_ms: Some(12),
-                ..NewJobResult::default()
-            },
-        )
-        .await
-        .expect("result");
-    let done = state
-        .db
-        .transition_job(
-            id,
-            &StatusChange::to(JobStatus::Completed).worker("test-worker"),
-        )
-        .await
-        .expect("completed");
-    state
-        .db
-        .settle_job_credits(id, done.credits_estimated)
-        .await
-        .expect("settle");
-    queue.ack(&lease).await.expect("ack");
-    state.publish_status(&done).await;
-    id
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serve");
+    });
+    format!("http://{addr}")
 }

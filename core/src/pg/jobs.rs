@@ -58,12 +58,11 @@ pub struct Job {
 }
 
 impl Job {
-    /// True when the job will not change any more: completed or canceled, or failed or
-    /// timed out with no attempt left.
+    /// True when the job has an outcome to report: completed, canceled, failed or timed
+    /// out. Workers retry by moving a job from `running` straight back to `queued`, so a job
+    /// seen `failed` or `timeout` is one they gave up on (only an explicit retry moves it on).
     pub fn is_final(&self) -> bool {
-        self.status.is_terminal()
-            || (matches!(self.status, JobStatus::Failed | JobStatus::Timeout)
-                && self.attempts >= self.max_attempts)
+        self.status.is_finished()
     }
 }
 

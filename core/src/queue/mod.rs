@@ -53,6 +53,19 @@ impl QueueName {
     }
 }
 
+/// What a job queue entry carries: the job's id. Workers load the rest from Postgres, so
+/// the queue never holds a stale copy of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QueuedJob {
+    pub job_id: crate::domain::JobId,
+}
+
+impl QueuedJob {
+    pub fn to_payload(self) -> String {
+        format!("{{\"job_id\":\"{}\"}}", self.job_id)
+    }
+}
+
 /// A leased job. Acknowledge it when done, or give it back with [`JobQueue::retry`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {

@@ -1,0 +1,118 @@
+//! The worker's settings from the environment; names and defaults side by side.
+
+use std::time::Duration;
+
+use scraperx_core::{Error, Result, config::parse, domain::Engine};
+
+pub const ENV_ENGINES: &str = "SCRX_WORKER_ENGINES";
+pub const ENV_CONCURRENCY: &str = "SCRX_WORKER_CONCURRENCY";
+pub const DEFAULT_CONCURRENCY: usize = 8;
+pub const ENV_WORKER_ID: &str = "SCRX_WORKER_ID";
+pub const ENV_ALLOW_PRIVATE_TARGETS: &str = "SCRX_ALLOW_PRIVATE_TARGETS";
+pub const ENV_MAX_RESPONSE_BYTES: &str = "SCRX_MAX_RESPONSE_BYTES";
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 20 * 1024 * 1024;
+pub const ENV_INLINE_LIMIT: &str = "SCRX_INLINE_CONTENT_BYTES";
+pub const DEFAULT_INLINE_LIMIT: usize = 1024 * 1024;
+pub const ENV_QUEUE_NAMESPACE: &str = "SCRX_QUEUE_NAMESPACE";
+pub const ENV_GRACE_SECS: &str = "SCRX_WORKER_GRACE_SECS";
+pub const DEFAULT_GRACE_SECS: u64 = 30;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub worker_id: String,
+    /// The queues this worker takes jobs from.
+    pub engines: Vec<Engine>,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// A job's lease; extended while it runs, so it only lapses when the worker dies.
+    pub lease: Duration,
+    /// Let jobs reach private, loopback and link-local addresses (tests, on-prem crawls).
+    pub allow_private_targets: bool,
+    /// Bodies above this are cut off and the job fails as `response_too_large`.
+    pub max_response_bytes: usize,
+    /// Content up to this size is stored inline in Postgres; larger goes to MinIO.
+    pub inline_limit: usize,
+    pub queue_namespace: String,
+    /// Pause when no job is waiting.
+    pub idle_poll: Duration,
+    /// How often a running job checks whether it was canceled.
+    pub cancel_poll: Duration,
+    /// On SIGTERM: how long in-flight jobs may take before they are handed back.
+    pub grace: Duration,
+    pub user_agent: String,
+    /// Retry backoff: exponential from `retry_base`, capped at `retry_max`, full jitter.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            worker_id: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+            engines: vec![Engine::Http],
+            concurrency: DEFAULT_CONCURRENCY,
+            lease: Duration::from_secs(30),
+            allow_private_targets: false,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            inline_limit: DEFAULT_INLINE_LIMIT,
+            queue_namespace: String::new(),
+            idle_poll: Duration::from_millis(100),
+            cancel_poll: Duration::from_millis(500),
+            grace: Duration::from_secs(DEFAULT_GRACE_SECS),
+            user_agent: concat!("ScraperX/", env!("CARGO_PKG_VERSION")).to_owned(),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl WorkerConfig {
+    pub fn from_env() -> Result<Self> {
+        let lookup = |name: &str| std::env::var(name).ok();
+        let d = Self::default();
+        let mut errors = Vec::new();
+        let engines = match lookup(ENV_ENGINES) {
+            None => d.engines.clone(),
+            Some(raw) => raw
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .filter_map(|s| match s.trim().parse::<Engine>() {
+                    Ok(Engine::Auto) | Err(_) => {
+                        errors.push(format!(
+                            "{ENV_ENGINES}: {s:?} is not http, browser or stealth"
+                        ));
+                        None
+                    }
+                    Ok(e) => Some(e),
+                })
+                .collect(),
+        };
+        let concurrency = parse(&lookup, ENV_CONCURRENCY, d.concurrency, &mut errors);
+        let allow_private_targets = parse(&lookup, ENV_ALLOW_PRIVATE_TARGETS, false, &mut errors);
+        let max_response_bytes = parse(
+            &lookup,
+            ENV_MAX_RESPONSE_BYTES,
+            d.max_response_bytes,
+            &mut errors,
+        );
+        let inline_limit = parse(&lookup, ENV_INLINE_LIMIT, d.inline_limit, &mut errors);
+        let grace = parse(&lookup, ENV_GRACE_SECS, DEFAULT_GRACE_SECS, &mut errors);
+        if concurrency == 0 {
+            errors.push(format!("{ENV_CONCURRENCY} must be at least 1"));
+        }
+        if !errors.is_empty() {
+            return Err(Error::Config(errors.join("; ")));
+        }
+        Ok(Self {
+            worker_id: lookup(ENV_WORKER_ID).unwrap_or(d.worker_id),
+            engines,
+            concurrency,
+            allow_private_targets,
+            max_response_bytes,
+            inline_limit,
+            queue_namespace: lookup(ENV_QUEUE_NAMESPACE).unwrap_or_default(),
+            grace: Duration::from_secs(grace),
+            ..d
+        })
+    }
+}

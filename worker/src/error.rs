@@ -1,0 +1,50 @@
+//! Why a fetch failed, and whether trying again may help.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// DNS, connect, TLS or a dropped connection.
+    #[error("network error: {0}")]
+    Network(String),
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The target answered with a status worth retrying (5xx, 429).
+    #[error("the target answered {0}")]
+    RetryableStatus(u16),
+    /// The target (or a redirect) points at an address this deployment may not reach.
+    #[error("blocked target: {0}")]
+    Blocked(String),
+    #[error("too many redirects")]
+    TooManyRedirects,
+    #[error("response larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("browser error: {0}")]
+    Browser(String),
+}
+
+impl FetchError {
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Network(_) | Self::Timeout(_) | Self::RetryableStatus(_) | Self::Browser(_)
+        )
+    }
+
+    /// The stable code stored in `scrape_jobs.error_code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Network(_) => "network_error",
+            Self::Timeout(_) => "timeout",
+            Self::RetryableStatus(429) => "rate_limited_by_target",
+            Self::RetryableStatus(_) => "target_server_error",
+            Self::Blocked(_) => "blocked_target",
+            Self::TooManyRedirects => "too_many_redirects",
+            Self::TooLarge(_) => "response_too_large",
+            Self::Invalid(_) => "invalid_request",
+            Self::Browser(_) => "browser_error",
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The http engine: reqwest with pooled connections, HTTP/2, gzip, brotli and deflate.
+//! Redirects are followed here, hop by hop (at most 10), so every hop meets the address rule
+//! and is counted; cookies set along the way are kept per fetch, never shared between jobs.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use bytes::{Bytes, BytesMut};
+use reqwest::{
+    Method, StatusCode,
+    cookie::{CookieStore, Jar},
+    header::{self, HeaderMap, HeaderName, HeaderValue},
+};
+use scraperx_core::domain::HttpMethod;
+
+use super::{
+    FetchRequest, FetchedPage, Timings,
+    guard::{GuardedResolver, TIMINGS, blocked_in_chain, check_url, elapsed_ms},
+};
+use crate::error::FetchError;
+
+pub const MAX_REDIRECTS: u32 = 10;
+
+#[derive(Clone)]
+pub struct HttpFetcher {
+    client: reqwest::Client,
+    allow_private: bool,
+    max_bytes: usize,
+}
+
+impl HttpFetcher {
+    pub fn new(
+        user_agent: &str,
+        allow_private: bool,
+        max_bytes: usize,
+    ) -> Result<Self, FetchError> {
+        let client = reqwest::Client::builder()
+            .user_agent(user_agent)
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+            .pool_max_idle_per_host(16)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| FetchError::Invalid(format!("http client: {e}")))?;
+        Ok(Self {
+            client,
+            allow_private,
+            max_bytes,
+        })
+    }
+
+    pub async fn fetch(&self, req: &FetchRequest) -> Result<FetchedPage, FetchError> {
+        let timings = Arc::new(Mutex::new(Timings::default()));
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(
+            req.timeout,
+            TIMINGS.scope(timings.clone(), self.follow(req, timings.clone())),
+        )
+        .await
+        .map_err(|_| FetchError::Timeout(req.timeout))?;
+        let mut page = outcome?;
+        page.timings = timings.lock().map(|t| *t).unwrap_or_default();
+        page.timings.total_ms = elapsed_ms(started);
+        Ok(page)
+    }
+
+    async fn follow(
+        &self,
+        req: &FetchRequest,
+        timings: Arc<Mutex<Timings>>,
+    ) -> Result<FetchedPage, FetchError> {
+        let jar = Jar::default();
+        let mut url = req.url.clone();
+        let mut method = to_method(req.method);
+        let mut body = req.body.clone();
+        let mut redirects = 0;
+        let headers = to_headers(&req.headers)?;
+        loop {
+            check_url(&url, self.allow_private)?;
+            let mut builder = self
+                .client
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
+            if let Some(cookies) = jar.cookies(&url) {
+                builder = builder.header(header::COOKIE, cookies);
+            }
+            if let Some(b) = &body {
+                builder = builder.body(b.clone());
+            }
+            let sent = Instant::now();
+            let response = builder.send().await.map_err(classify)?;
+            let ttfb = elapsed_ms(sent);
+            let mut set_cookies = response.headers().get_all(header::SET_COOKIE).iter();
+            jar.set_cookies(&mut set_cookies, &url);
+            let status = response.status();
+            if status.is_redirection()
+                && let Some(next) = response
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| url.join(l).ok())
+            {
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    return Err(FetchError::TooManyRedirects);
+                }
+                // 303 always, and 301/302 after a POST, continue as GET without a body.
+                if status == StatusCode::SEE_OTHER
+                    || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                        && method == Method::POST)
+                {
+                    method = Method::GET;
+                    body = None;
+                }
+                url = next;
+                continue;
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                return Err(FetchError::RetryableStatus(status.as_u16()));
+            }
+            if let Ok(mut t) = timings.lock() {
+                t.ttfb_ms = Some(ttfb);
+            }
+            let final_url = response.url().clone();
+            let headers = flatten(response.headers());
+            let content_type = headers.get("content-type").cloned();
+            let downloading = Instant::now();
+            let body = self.read_capped(response).await?;
+            if let Ok(mut t) = timings.lock() {
+                t.download_ms = Some(elapsed_ms(downloading));
+            }
+            return Ok(FetchedPage {
+                status: status.as_u16(),
+                final_url,
+                redirect_count: redirects,
+                headers,
+                content_type,
+                body,
+                timings: Timings::default(),
+            });
+        }
+    }
+
+    /// Reads the body, refusing it once it passes the cap (no page can exhaust memory).
+    async fn read_capped(&self, mut response: reqwest::Response) -> Result<Bytes, FetchError> {
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_bytes as u64)
+        {
+            return Err(FetchError::TooLarge(self.max_bytes));
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            if body.len() + chunk.len() > self.max_bytes {
+                return Err(FetchError::TooLarge(self.max_bytes));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+}
+
+fn to_method(m: HttpMethod) -> Method {
+    match m {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Delete => Method::DELETE,
+        HttpMethod::Head => Method::HEAD,
+        HttpMethod::Options => Method::OPTIONS,
+    }
+}
+
+fn to_headers(h: &std::collections::BTreeMap<String, String>) -> Result<HeaderMap, FetchError> {
+    let mut out = HeaderMap::new();
+    for (k, v) in h {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| FetchError::Invalid(format!("header name {k:?}")))?;
+        let value = HeaderValue::from_str(v)
+            .map_err(|_| FetchError::Invalid(format!("header value of {k}")))?;
+        out.append(name, value);
+    }
+    Ok(out)
+}
+
+fn flatten(headers: &HeaderMap) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::<String, String>::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        out.entry(name.as_str().to_owned())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    out
+}
+
+fn classify(err: reqwest::Error) -> FetchError {
+    if let Some(blocked) = blocked_in_chain(&err) {
+        return FetchError::Blocked(blocked);
+    }
+    if err.is_timeout() {
+        return FetchError::Timeout(Duration::ZERO);
+    }
+    if err.is_builder() {
+        return FetchError::Invalid(err.to_string());
+    }
+    FetchError::Network(err.to_string())
+}

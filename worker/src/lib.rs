@@ -1,0 +1,135 @@
+//! The scraping worker: takes jobs from its engines' Redis queues and runs each to a
+//! terminal state ([`runner`]), `concurrency` at a time. On shutdown it stops taking jobs,
+//! lets the running ones finish within the grace period, then hands the rest back.
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod fetch;
+pub mod runner;
+
+use std::sync::Arc;
+
+use redis::aio::ConnectionManager;
+use scraperx_core::{
+    content::ContentStore,
+    domain::Engine,
+    hot::pubsub::Publisher,
+    pg::Db,
+    queue::{JobQueue, QueueName},
+};
+use tokio::sync::watch;
+
+pub use config::WorkerConfig;
+pub use runner::{Outcome, Runner};
+
+use crate::fetch::http::HttpFetcher;
+
+/// The services a worker runs on.
+pub struct Services {
+    pub db: Db,
+    pub redis: ConnectionManager,
+    pub content: ContentStore,
+}
+
+pub struct Worker {
+    runner: Arc<Runner>,
+    queues: Vec<JobQueue>,
+}
+
+fn queue_name(engine: Engine) -> QueueName {
+    match engine {
+        Engine::Auto | Engine::Http => QueueName::Http,
+        Engine::Browser => QueueName::Browser,
+        Engine::Stealth => QueueName::Stealth,
+    }
+}
+
+impl Worker {
+    pub fn new(config: WorkerConfig, s: Services) -> scraperx_core::Result<Self> {
+        let http = HttpFetcher::new(
+            &config.user_agent,
+            config.allow_private_targets,
+            config.max_response_bytes,
+        )
+        .map_err(|e| scraperx_core::Error::Config(e.to_string()))?;
+        let queues = config
+            .engines
+            .iter()
+            .map(|&e| {
+                JobQueue::named(
+                    s.redis.clone(),
+                    &format!("{}{}", config.queue_namespace, queue_name(e).as_str()),
+                )
+            })
+            .collect();
+        Ok(Self {
+            runner: Arc::new(Runner {
+                publisher: Publisher::new(s.redis.clone()),
+                config,
+                db: s.db,
+                content: s.content,
+                http,
+            }),
+            queues,
+        })
+    }
+
+    pub fn config(&self) -> &WorkerConfig {
+        &self.runner.config
+    }
+
+    /// Runs until `stop` turns true (or its sender is dropped), then drains: running jobs get the grace period to
+    /// finish; what is still running after it is left to its lease and redelivered.
+    pub async fn run(&self, stop: watch::Receiver<bool>) {
+        // Owned here: if this future is dropped (the process dies), every slot goes with it.
+        let mut slots = tokio::task::JoinSet::new();
+        for slot in 0..self.runner.config.concurrency {
+            let (runner, queues, mut stop) =
+                (self.runner.clone(), self.queues.clone(), stop.clone());
+            slots.spawn(async move {
+                let mut next = slot;
+                // A dropped sender counts as a stop.
+                while !*stop.borrow() && stop.has_changed().is_ok() {
+                    let mut worked = false;
+                    for i in 0..queues.len() {
+                        let queue = &queues[(next + i) % queues.len()];
+                        match queue.dequeue(runner.config.lease).await {
+                            Ok(Some(lease)) => {
+                                worked = true;
+                                let id = lease.id.clone();
+                                match runner.run(queue, lease).await {
+                                    Ok(outcome) => tracing::info!(job = %id, ?outcome, "job done"),
+                                    Err(err) => tracing::warn!(job = %id, error = %err, "job left to its lease"),
+                                }
+                                break;
+                            }
+                            Ok(None) => {}
+                            Err(err) => {
+                                tracing::warn!(queue = queue.name(), error = %err, "dequeue failed");
+                            }
+                        }
+                    }
+                    next = next.wrapping_add(1);
+                    if !worked {
+                        tokio::select! {
+                            _ = stop.changed() => {}
+                            () = tokio::time::sleep(runner.config.idle_poll) => {}
+                        }
+                    }
+                }
+            });
+        }
+        let mut stop_signal = stop.clone();
+        let _ = stop_signal.wait_for(|s| *s).await;
+        let grace = self.runner.config.grace;
+        let drained =
+            tokio::time::timeout(grace, async { while slots.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(
+                ?grace,
+                "jobs still running after the grace period; their leases will expire and they will be redelivered"
+            );
+        }
+    }
+}

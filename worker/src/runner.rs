@@ -1,0 +1,438 @@
+//! Runs one leased job to a terminal state (or back to the queue), with a `job_events` row
+//! at each step:
+//!
+//! 1. load the job from Postgres (the truth); drop entries of jobs already finished;
+//! 2. a redelivered job (its previous worker died mid-lease) goes `running → queued` first;
+//! 3. `queued → running`, then fetch, store, extract, record the result, `completed`,
+//!    settle credits once, publish the status, acknowledge the lease;
+//! 4. a retryable failure with attempts left goes back to the queue after an exponential,
+//!    jittered delay (`job.retry_scheduled`); otherwise the job ends `failed` or `timeout`,
+//!    refunded;
+//! 5. a cancel seen mid-flight stops the fetch and ends the job `canceled`.
+//!
+//! Throughout, the lease is extended, so only a dead worker's job is ever redelivered.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use chrono::Utc;
+use scraperx_core::{
+    Error,
+    content::{ContentStore, JobRef},
+    domain::{ContentStorage, Engine, EventType, JobStatus},
+    hot::pubsub::{JobStatusMessage, Publisher},
+    pg::{Db, Job, NewJobEvent, NewJobResult, StatusChange},
+    queue::{JobQueue, Lease, QueuedJob, retry_delay},
+};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    config::WorkerConfig,
+    error::FetchError,
+    extract::extract,
+    fetch::{FetchRequest, FetchedPage, http::HttpFetcher},
+};
+
+/// How a lease ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    Failed,
+    TimedOut,
+    Canceled,
+    Retried,
+    /// Nothing to do (a finished or vanished job).
+    Dropped,
+    /// Handed back unfinished (shutdown, or the lease was lost).
+    Released,
+}
+
+pub struct Runner {
+    pub config: WorkerConfig,
+    pub db: Db,
+    pub content: ContentStore,
+    pub publisher: Publisher,
+    pub http: HttpFetcher,
+}
+
+enum Attempt {
+    Done(Box<FetchedPage>),
+    Failed(FetchError),
+    Canceled,
+    LeaseLost,
+}
+
+impl Runner {
+    async fn publish(&self, job: &Job) {
+        let message = JobStatusMessage {
+            job_id: job.id,
+            organization_id: job.organization_id,
+            batch_id: job.batch_id,
+            status: job.status,
+            error_code: job.error_code.clone(),
+            at: Utc::now(),
+        };
+        if let Err(err) = self.publisher.publish(&message).await {
+            tracing::warn!(job = %job.id, error = %err, "status not published");
+        }
+    }
+
+    async fn event(&self, job: &Job, kind: EventType, data: serde_json::Value, ms: Option<u32>) {
+        let event = NewJobEvent {
+            job_id: job.id,
+            organization_id: job.organization_id,
+            event_type: kind,
+            event_data: data,
+            duration_ms: ms.and_then(|m| i32::try_from(m).ok()),
+            worker_id: Some(self.config.worker_id.clone()),
+        };
+        if let Err(err) = self.db.record_event(&event).await {
+            tracing::warn!(job = %job.id, error = %err, "event not recorded");
+        }
+    }
+
+    fn change(&self, to: JobStatus) -> StatusChange {
+        StatusChange::to(to).worker(&self.config.worker_id)
+    }
+
+    /// Runs the leased job. Errors are infrastructure failures (Postgres, Redis, MinIO
+    /// down): the lease is left to expire and the job is delivered again.
+    pub async fn run(&self, queue: &JobQueue, lease: Lease) -> scraperx_core::Result<Outcome> {
+        let Ok(entry) = serde_json::from_str::<QueuedJob>(&lease.payload) else {
+            tracing::error!(payload = %lease.payload, "unreadable queue entry dropped");
+            queue.ack(&lease).await?;
+            return Ok(Outcome::Dropped);
+        };
+        let job = match self.db.get_job_unscoped(entry.job_id).await {
+            Ok(job) => job,
+            Err(Error::NotFound { .. }) => {
+                queue.ack(&lease).await?;
+                return Ok(Outcome::Dropped);
+            }
+            Err(e) => return Err(e),
+        };
+        let job = match job.status {
+            JobStatus::Queued => job,
+            JobStatus::Running => {
+                // Redelivered: the previous holder died. Take it over.
+                let mut change = self.change(JobStatus::Queued);
+                change.event_data = serde_json::json!({ "reason": "lease_expired", "deliveries": lease.deliveries });
+                self.db.transition_job(job.id, &change).await?
+            }
+            JobStatus::Pending => {
+                self.db
+                    .transition_job(job.id, &self.change(JobStatus::Queued).queue(queue.name()))
+                    .await?
+            }
+            _ if job.is_final() => {
+                // A worker that died between the final move and the settlement left the
+                // credits reserved: settle them now (once, whoever gets there first).
+                if job.credits_settled_at.is_none() {
+                    let actual = if job.status == JobStatus::Completed {
+                        self.db
+                            .estimate_credits(
+                                used_engine(job.engine),
+                                job.proxy_tier,
+                                &job.options.0,
+                            )
+                            .await?
+                    } else {
+                        0
+                    };
+                    self.db.settle_job_credits(job.id, actual).await?;
+                }
+                queue.ack(&lease).await?;
+                return Ok(Outcome::Dropped);
+            }
+            // Failed or timed out with attempts left, delivered again.
+            _ => {
+                self.db
+                    .transition_job(job.id, &self.change(JobStatus::Queued))
+                    .await?
+            }
+        };
+        let job = self
+            .db
+            .transition_job(job.id, &self.change(JobStatus::Running).queue(queue.name()))
+            .await?;
+        self.publish(&job).await;
+
+        let timeout = Duration::from_millis(u64::from(job.options.0.timeout));
+        let attempt = tokio::select! {
+            biased;
+            () = self.watch_cancel(&job) => Attempt::Canceled,
+            () = self.keep_lease(queue, &lease) => Attempt::LeaseLost,
+            fetched = self.fetch(&job, timeout) => match fetched {
+                Ok(page) => Attempt::Done(Box::new(page)),
+                Err(e) => Attempt::Failed(e),
+            },
+        };
+        match attempt {
+            Attempt::Done(page) => match self.complete(&job, *page).await {
+                Ok(()) => {
+                    queue.ack(&lease).await?;
+                    Ok(Outcome::Completed)
+                }
+                Err(CompleteError::Fetch(e)) => self.fail(queue, &lease, &job, e).await,
+                Err(CompleteError::Store(e)) => Err(e),
+            },
+            Attempt::Failed(e) => self.fail(queue, &lease, &job, e).await,
+            Attempt::Canceled => {
+                let current = self.db.get_job_unscoped(job.id).await?;
+                let done = if current.status == JobStatus::Running {
+                    self.db
+                        .transition_job(
+                            job.id,
+                            &self
+                                .change(JobStatus::Canceled)
+                                .error("canceled", "canceled while running"),
+                        )
+                        .await?
+                } else {
+                    current
+                };
+                self.db.settle_job_credits(job.id, 0).await?;
+                self.publish(&done).await;
+                queue.ack(&lease).await?;
+                Ok(Outcome::Canceled)
+            }
+            Attempt::LeaseLost => {
+                tracing::warn!(job = %job.id, "lease lost; another worker has the job");
+                Ok(Outcome::Released)
+            }
+        }
+    }
+
+    async fn fetch(&self, job: &Job, timeout: Duration) -> Result<FetchedPage, FetchError> {
+        let url = url::Url::parse(&job.url).map_err(|e| FetchError::Invalid(e.to_string()))?;
+        let headers: BTreeMap<String, String> = job
+            .headers
+            .as_ref()
+            .and_then(|h| serde_json::from_value(h.0.clone()).ok())
+            .unwrap_or_default();
+        let request = FetchRequest {
+            url,
+            method: job.method,
+            headers,
+            body: job.body.clone(),
+            timeout,
+        };
+        match job.engine {
+            Engine::Auto | Engine::Http => {
+                self.event(
+                    job,
+                    EventType::EngineSelected,
+                    serde_json::json!({ "engine": "http" }),
+                    None,
+                )
+                .await;
+                self.http.fetch(&request).await
+            }
+            Engine::Browser | Engine::Stealth => Err(FetchError::Browser(format!(
+                "this worker does not run the {} engine",
+                job.engine
+            ))),
+        }
+    }
+
+    /// Resolves when the job is canceled (directly, or through its batch).
+    async fn watch_cancel(&self, job: &Job) {
+        let mut tick = tokio::time::interval(self.config.cancel_poll);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Ok(current) = self.db.get_job_unscoped(job.id).await {
+                let requested = current
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.0.get("cancel_requested"))
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(false);
+                if current.status == JobStatus::Canceled || requested {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Extends the lease every third of its length; resolves only if it is lost.
+    async fn keep_lease(&self, queue: &JobQueue, lease: &Lease) {
+        let mut tick = tokio::time::interval(self.config.lease / 3);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match queue.extend(lease, self.config.lease).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(err) => tracing::warn!(error = %err, "lease extension failed; retrying"),
+            }
+        }
+    }
+
+    async fn complete(&self, job: &Job, page: FetchedPage) -> Result<(), CompleteError> {
+        let t = page.timings;
+        self.event(
+            job,
+            EventType::ResponseReceived,
+            serde_json::json!({ "status": page.status, "final_url": page.final_url.as_str(),
+                "redirects": page.redirect_count, "bytes": page.body.len(), "timings": t }),
+            Some(t.total_ms),
+        )
+        .await;
+        let options = &job.options.0;
+        let content_hash = hex::encode(Sha256::digest(&page.body));
+        let text_like = page
+            .content_type
+            .as_deref()
+            .is_none_or(scraperx_core::content::store::is_text);
+        let mut result = NewJobResult {
+            status_code: Some(i32::from(page.status)),
+            headers: serde_json::to_value(&page.headers).ok(),
+            content_type: page.content_type.clone(),
+            content_length: i64::try_from(page.body.len()).ok(),
+            final_url: Some(page.final_url.to_string()),
+            redirect_count: i32::try_from(page.redirect_count).unwrap_or(i32::MAX),
+            content_hash: Some(content_hash),
+            dns_time_ms: t.dns_ms.and_then(|v| i32::try_from(v).ok()),
+            connect_time_ms: t.connect_ms.and_then(|v| i32::try_from(v).ok()),
+            tls_time_ms: t.tls_ms.and_then(|v| i32::try_from(v).ok()),
+            ttfb_ms: t.ttfb_ms.and_then(|v| i32::try_from(v).ok()),
+            download_time_ms: t.download_ms.and_then(|v| i32::try_from(v).ok()),
+            render_time_ms: t.render_ms.and_then(|v| i32::try_from(v).ok()),
+            total_time_ms: i32::try_from(t.total_ms).ok(),
+            ..NewJobResult::default()
+        };
+        if text_like && page.body.len() <= self.config.inline_limit {
+            result.content_storage = Some(ContentStorage::Inline);
+            result.content_inline = Some(String::from_utf8_lossy(&page.body).into_owned());
+        } else if !page.body.is_empty() {
+            let stored = self
+                .content
+                .store_content(
+                    JobRef {
+                        org: job.organization_id,
+                        job: job.id,
+                        created_at: job.created_at,
+                    },
+                    page.body.clone(),
+                    page.content_type
+                        .as_deref()
+                        .unwrap_or("application/octet-stream"),
+                )
+                .await
+                .map_err(CompleteError::Store)?;
+            result.content_storage = Some(ContentStorage::Minio);
+            result.content_minio_bucket = Some(stored.bucket.name().to_owned());
+            result.content_minio_key = Some(stored.key);
+            result.content_compressed = stored.compressed;
+        } else {
+            result.content_storage = Some(ContentStorage::None);
+        }
+        if page.is_html() {
+            let html = String::from_utf8_lossy(&page.body).into_owned();
+            let base = page.final_url.clone();
+            let rules = options.extract.clone();
+            let markdown = options.markdown;
+            let extraction = tokio::task::spawn_blocking(move || {
+                extract(&html, &base, rules.as_ref(), markdown)
+            })
+            .await
+            .map_err(|e| CompleteError::Fetch(FetchError::Invalid(format!("extraction: {e}"))))?
+            .map_err(CompleteError::Fetch)?;
+            result.extracted_title = extraction.title.clone();
+            result.extracted_text = Some(extraction.text.clone());
+            result.extracted_links = Some(extraction.links_json());
+            result.extracted_images = Some(extraction.images_json());
+            result.extracted_data = extraction.data.clone();
+            result.extracted_markdown = extraction.markdown.clone();
+            self.event(
+                job,
+                EventType::ContentExtracted,
+                serde_json::json!({ "links": extraction.links.len(), "images": extraction.images.len(),
+                    "rules": extraction.data.as_ref().and_then(|d| d.as_object()).map_or(0, |o| o.len()) }),
+                None,
+            )
+            .await;
+        }
+        self.db
+            .record_result(job.id, &result)
+            .await
+            .map_err(CompleteError::Store)?;
+        let done = self
+            .db
+            .transition_job(job.id, &self.change(JobStatus::Completed))
+            .await
+            .map_err(CompleteError::Store)?;
+        let actual = self
+            .db
+            .estimate_credits(used_engine(job.engine), job.proxy_tier, options)
+            .await
+            .map_err(CompleteError::Store)?;
+        self.db
+            .settle_job_credits(job.id, actual)
+            .await
+            .map_err(CompleteError::Store)?;
+        self.publish(&done).await;
+        Ok(())
+    }
+
+    async fn fail(
+        &self,
+        queue: &JobQueue,
+        lease: &Lease,
+        job: &Job,
+        err: FetchError,
+    ) -> scraperx_core::Result<Outcome> {
+        let message = err.to_string();
+        if err.retryable() && job.attempts < job.max_attempts {
+            let delay = retry_delay(
+                u32::try_from(job.attempts).unwrap_or(1),
+                self.config.retry_base,
+                self.config.retry_max,
+            );
+            let mut change = self.change(JobStatus::Queued).error(err.code(), &message);
+            change.event_data = serde_json::json!({ "reason": "retry", "error": err.code() });
+            let back = self.db.transition_job(job.id, &change).await?;
+            self.event(
+                job,
+                EventType::RetryScheduled,
+                serde_json::json!({ "attempt": job.attempts, "delay_ms": delay.as_millis() as u64,
+                    "error_code": err.code(), "error": message }),
+                None,
+            )
+            .await;
+            if !queue.retry(lease, delay).await? {
+                tracing::warn!(job = %job.id, "lease lost before the retry was scheduled");
+            }
+            self.publish(&back).await;
+            return Ok(Outcome::Retried);
+        }
+        let (status, outcome) = match err {
+            FetchError::Timeout(_) => (JobStatus::Timeout, Outcome::TimedOut),
+            _ => (JobStatus::Failed, Outcome::Failed),
+        };
+        let done = self
+            .db
+            .transition_job(job.id, &self.change(status).error(err.code(), &message))
+            .await?;
+        // Failed work is not charged.
+        self.db.settle_job_credits(job.id, 0).await?;
+        self.publish(&done).await;
+        queue.ack(lease).await?;
+        Ok(outcome)
+    }
+}
+
+/// The engine charged for: an auto job fetched over plain HTTP costs what an http job costs.
+fn used_engine(engine: Engine) -> Engine {
+    match engine {
+        Engine::Auto => Engine::Http,
+        other => other,
+    }
+}
+
+enum CompleteError {
+    /// The page itself is the problem (e.g. a bad extraction rule): the job fails.
+    Fetch(FetchError),
+    /// Storage is: the job is delivered again later.
+    Store(Error),
+}

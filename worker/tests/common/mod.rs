@@ -1,0 +1,170 @@
+//! A worker against real Postgres (a fresh database per test), Redis and MinIO, scraping
+//! pages that the tests serve themselves on loopback.
+#![allow(dead_code)]
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::Router;
+use scraperx_core::{
+    config::{RedisConfig, S3Config},
+    content::{self, ContentStore},
+    domain::{Engine, JobId, Plan},
+    hot,
+    pg::{Db, Job, NewJob, NewOrganization, Organization},
+    queue::{JobQueue, QueueName, QueuedJob},
+};
+use scraperx_worker::{Services, Worker, WorkerConfig};
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+pub async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serve");
+    });
+    addr
+}
+
+pub struct Harness {
+    pub db: Db,
+    pub namespace: String,
+    pub redis: redis::aio::ConnectionManager,
+}
+
+impl Harness {
+    pub async fn new(pool: PgPool) -> Self {
+        let redis = hot::connect(&RedisConfig::from_env()).await.expect("redis");
+        let admin = ContentStore::new(&S3Config::from_env_for_role("ADMIN").expect("s3"));
+        content::ensure_buckets(admin.client())
+            .await
+            .expect("buckets");
+        Self {
+            db: Db::from_pool(pool),
+            namespace: format!("w{}-", uuid::Uuid::new_v4().simple()),
+            redis,
+        }
+    }
+
+    pub fn config(&self) -> WorkerConfig {
+        WorkerConfig {
+            allow_private_targets: true,
+            queue_namespace: self.namespace.clone(),
+            concurrency: 2,
+            idle_poll: Duration::from_millis(20),
+            cancel_poll: Duration::from_millis(100),
+            retry_base: Duration::from_millis(50),
+            retry_max: Duration::from_millis(200),
+            grace: Duration::from_secs(5),
+            ..WorkerConfig::default()
+        }
+    }
+
+    pub fn worker(&self, config: WorkerConfig) -> Worker {
+        Worker::new(
+            config,
+            Services {
+                db: self.db.clone(),
+                redis: self.redis.clone(),
+                content: ContentStore::new(&S3Config::from_env_for_role("WORKER").expect("s3")),
+            },
+        )
+        .expect("worker")
+    }
+
+    /// Runs a worker in the background; dropping the sender stops it.
+    pub fn start(
+        &self,
+        config: WorkerConfig,
+    ) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+        let worker = self.worker(config);
+        let (tx, rx) = watch::channel(false);
+        let handle = tokio::spawn(async move { worker.run(rx).await });
+        (tx, handle)
+    }
+
+    pub fn queue(&self, name: QueueName) -> JobQueue {
+        JobQueue::named(
+            self.redis.clone(),
+            &format!("{}{}", self.namespace, name.as_str()),
+        )
+    }
+
+    pub async fn org(&self, credits: i64) -> Organization {
+        let slug = format!("o-{}", uuid::Uuid::new_v4().simple());
+        let mut new = NewOrganization::new("Worker test", &slug, "b@test.local");
+        new.credits_balance = credits;
+        new.plan = Plan::Growth;
+        self.db.create_organization(&new).await.expect("org")
+    }
+
+    /// Submits and queues a job the way the API does.
+    pub async fn submit(&self, org: &Organization, job: NewJob) -> JobId {
+        let queue = self.queue(match job.engine {
+            Engine::Browser => QueueName::Browser,
+            Engine::Stealth => QueueName::Stealth,
+            _ => QueueName::Http,
+        });
+        let id = self
+            .db
+            .submit_job(org.id, None, &job)
+            .await
+            .expect("submit")
+            .job()
+            .id;
+        self.db
+            .mark_jobs_queued(&[id], queue.name())
+            .await
+            .expect("queued");
+        queue
+            .enqueue(
+                &id.to_string(),
+                &QueuedJob { job_id: id }.to_payload(),
+                5,
+                Duration::ZERO,
+            )
+            .await
+            .expect("enqueue");
+        id
+    }
+
+    /// Waits until a worker has started the job.
+    pub async fn running(&self, id: JobId) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.db.get_job_unscoped(id).await.expect("job").status
+            != scraperx_core::domain::JobStatus::Running
+        {
+            assert!(tokio::time::Instant::now() < deadline, "never started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the job is final and its credits settled.
+    pub async fn finished(&self, id: JobId, within: Duration) -> Job {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let job = self.db.get_job_unscoped(id).await.expect("job");
+            if job.is_final() && job.credits_settled_at.is_some() {
+                return job;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "job still {} after {within:?}",
+                job.status
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn event_types(&self, org: &Organization, id: JobId) -> Vec<String> {
+        self.db
+            .list_job_events(org.id, id)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| e.event_type.to_string())
+            .collect()
+    }
+}

@@ -1,0 +1,362 @@
+//! The http engine and the job lifecycle, against pages served here on loopback.
+
+mod common;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    http::{StatusCode, header},
+    response::{IntoResponse, Redirect},
+    routing::get,
+};
+use common::{Harness, serve};
+use scraperx_core::{
+    config::S3Config,
+    content::{Bucket, ContentStore},
+    domain::{ExtractRule, JobStatus},
+    pg::NewJob,
+};
+use sqlx::PgPool;
+
+const PAGE: &str = r#"<html><head><title>Catalog</title></head><body>
+<main><h1>Products</h1><p class="price">9.99</p><a href="/item/1">one</a><img src="/i.png"></main></body></html>"#;
+
+fn site(hits: Arc<AtomicUsize>) -> Router {
+    let flaky_hits = hits.clone();
+    Router::new()
+        .route(
+            "/page",
+            get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE) }),
+        )
+        .route("/r1", get(|| async { Redirect::temporary("/r2") }))
+        .route("/r2", get(|| async { Redirect::to("/page") }))
+        .route("/loop", get(|| async { Redirect::temporary("/loop") }))
+        .route(
+            "/flaky",
+            get(move || {
+                let n = flaky_hits.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < 2 {
+                        (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response()
+                    } else {
+                        ([(header::CONTENT_TYPE, "text/html")], PAGE).into_response()
+                    }
+                }
+            }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                ([(header::CONTENT_TYPE, "text/html")], PAGE)
+            }),
+        )
+        .route(
+            "/huge",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html")],
+                    "x".repeat(3 * 1024 * 1024),
+                )
+            }),
+        )
+        .route(
+            "/big",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html")],
+                    format!("<html><body>{}</body></html>", "<p>row</p>".repeat(20_000)),
+                )
+            }),
+        )
+        .route(
+            "/gone",
+            get(|| async { (StatusCode::NOT_FOUND, "no such page") }),
+        )
+}
+
+fn job(url: String) -> NewJob {
+    let mut j = NewJob::get(&url);
+    j.engine = scraperx_core::domain::Engine::Http;
+    j
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn an_http_job_completes_with_redirects_extraction_timings_and_one_charge(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let addr = serve(site(Arc::default())).await;
+    let org = h.org(10).await;
+    let mut new = job(format!("http://{addr}/r1"));
+    new.options.extract = Some(
+        [(
+            "price".to_owned(),
+            ExtractRule {
+                selector: ".price".into(),
+                attribute: None,
+                all: false,
+            },
+        )]
+        .into(),
+    );
+    new.options.markdown = true;
+    let id = h.submit(&org, new).await;
+    let (stop, handle) = h.start(h.config());
+    let done = h.finished(id, Duration::from_secs(10)).await;
+    assert_eq!(
+        done.status,
+        JobStatus::Completed,
+        "{:?}",
+        done.error_message
+    );
+    let result = h.db.get_result(org.id, id).await.expect("result");
+    assert_eq!(result.status_code, Some(200));
+    assert_eq!(
+        result.final_url.as_deref(),
+        Some(format!("http://{addr}/page").as_str())
+    );
+    assert_eq!(result.redirect_count, Some(2));
+    assert_eq!(result.content_inline.as_deref(), Some(PAGE));
+    assert_eq!(result.extracted_title.as_deref(), Some("Catalog"));
+    assert_eq!(
+        result.extracted_data.as_ref().map(|d| d.0["price"].clone()),
+        Some(serde_json::json!("9.99"))
+    );
+    assert_eq!(
+        result.extracted_links.as_ref().map(|l| l.0.clone()),
+        Some(serde_json::json!([format!("http://{addr}/item/1")]))
+    );
+    assert!(
+        result
+            .extracted_markdown
+            .as_deref()
+            .is_some_and(|m| m.contains("# Products"))
+    );
+    assert!(result.total_time_ms.is_some_and(|t| t >= 0));
+    let events = h.event_types(&org, id).await;
+    for expected in [
+        "job.created",
+        "job.queued",
+        "job.started",
+        "job.engine_selected",
+        "job.response_received",
+        "job.content_extracted",
+        "job.completed",
+    ] {
+        assert!(
+            events.iter().any(|e| e == expected),
+            "{expected} missing from {events:?}"
+        );
+    }
+    assert_eq!(
+        (
+            done.credits_charged,
+            h.db.credit_balance(org.id).await.expect("balance")
+        ),
+        (1, 9)
+    );
+    stop.send(true).expect("stop");
+    handle.await.expect("worker");
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn server_errors_are_retried_with_backoff_until_they_succeed(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let addr = serve(site(hits.clone())).await;
+    let org = h.org(10).await;
+    let id = h.submit(&org, job(format!("http://{addr}/flaky"))).await;
+    let (_stop, _handle) = h.start(h.config());
+    let done = h.finished(id, Duration::from_secs(10)).await;
+    assert_eq!(
+        done.status,
+        JobStatus::Completed,
+        "{:?}",
+        done.error_message
+    );
+    assert_eq!((done.attempts, hits.load(Ordering::SeqCst)), (3, 3));
+    let events = h.event_types(&org, id).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| *e == "job.retry_scheduled")
+            .count(),
+        2,
+        "{events:?}"
+    );
+    assert_eq!(
+        h.db.credit_balance(org.id).await.expect("balance"),
+        9,
+        "charged once"
+    );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn permanent_failures_fail_at_once_and_are_refunded(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let addr = serve(site(Arc::default())).await;
+    let org = h.org(10).await;
+    let mut config = h.config();
+    config.max_response_bytes = 1024 * 1024;
+    let huge = h.submit(&org, job(format!("http://{addr}/huge"))).await;
+    let looping = h.submit(&org, job(format!("http://{addr}/loop"))).await;
+    let gone = h.submit(&org, job(format!("http://{addr}/gone"))).await;
+    let (_stop, _handle) = h.start(config);
+    let huge = h.finished(huge, Duration::from_secs(10)).await;
+    assert_eq!(
+        (huge.status, huge.error_code.as_deref(), huge.attempts),
+        (JobStatus::Failed, Some("response_too_large"), 1)
+    );
+    let looping = h.finished(looping, Duration::from_secs(10)).await;
+    assert_eq!(looping.error_code.as_deref(), Some("too_many_redirects"));
+    // A 404 is the page's answer, not a failure of the scrape.
+    let gone = h.finished(gone, Duration::from_secs(10)).await;
+    assert_eq!(gone.status, JobStatus::Completed);
+    assert_eq!(
+        h.db.get_result(org.id, gone.id)
+            .await
+            .expect("result")
+            .status_code,
+        Some(404)
+    );
+    assert_eq!(
+        h.db.credit_balance(org.id).await.expect("balance"),
+        9,
+        "failures are refunded"
+    );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn private_targets_are_refused_on_the_connection_itself(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let addr = serve(site(Arc::default())).await;
+    let org = h.org(10).await;
+    let mut config = h.config();
+    config.allow_private_targets = false;
+    // A name that resolves to loopback, and a literal.
+    let by_name = h
+        .submit(&org, job(format!("http://localhost:{}/page", addr.port())))
+        .await;
+    let literal = h.submit(&org, job(format!("http://{addr}/page"))).await;
+    let (_stop, _handle) = h.start(config);
+    for id in [by_name, literal] {
+        let done = h.finished(id, Duration::from_secs(10)).await;
+        assert_eq!(
+            (done.status, done.error_code.as_deref()),
+            (JobStatus::Failed, Some("blocked_target")),
+            "{:?}",
+            done.error_message
+        );
+    }
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn large_content_goes_to_minio_and_small_stays_inline(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let addr = serve(site(Arc::default())).await;
+    let org = h.org(10).await;
+    let mut config = h.config();
+    config.inline_limit = 64 * 1024;
+    let big = h.submit(&org, job(format!("http://{addr}/big"))).await;
+    let (_stop, _handle) = h.start(config);
+    let done = h.finished(big, Duration::from_secs(10)).await;
+    assert_eq!(
+        done.status,
+        JobStatus::Completed,
+        "{:?}",
+        done.error_message
+    );
+    let result = h.db.get_result(org.id, big).await.expect("result");
+    assert!(result.content_inline.is_none());
+    let key = result.content_minio_key.expect("stored in MinIO");
+    let api = ContentStore::new(&S3Config::from_env_for_role("API").expect("s3"));
+    let back = api.get(Bucket::Content, &key).await.expect("object");
+    assert_eq!(
+        back.bytes.len() as i64,
+        result.content_length.expect("length")
+    );
+    assert_eq!(back.content_hash, result.content_hash);
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_slow_page_past_the_job_timeout_ends_as_timeout(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let addr = serve(site(Arc::default())).await;
+    let org = h.org(10).await;
+    let mut new = job(format!("http://{addr}/slow"));
+    new.options.timeout = 1_000;
+    new.max_attempts = 1;
+    let id = h.submit(&org, new).await;
+    let (_stop, _handle) = h.start(h.config());
+    let done = h.finished(id, Duration::from_secs(10)).await;
+    assert_eq!(
+        (done.status, done.error_code.as_deref()),
+        (JobStatus::Timeout, Some("timeout"))
+    );
+    assert_eq!(h.db.credit_balance(org.id).await.expect("balance"), 10);
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_cancel_is_honoured_mid_flight(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let addr = serve(site(Arc::default())).await;
+    let org = h.org(10).await;
+    let id = h.submit(&org, job(format!("http://{addr}/slow"))).await;
+    let (_stop, _handle) = h.start(h.config());
+    h.running(id).await;
+    h.db.cancel_job(org.id, id).await.expect("cancel");
+    let started = std::time::Instant::now();
+    let done = h.finished(id, Duration::from_secs(10)).await;
+    assert_eq!(done.status, JobStatus::Canceled);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let depth = h
+        .queue(scraperx_core::queue::QueueName::Http)
+        .depth()
+        .await
+        .expect("depth");
+    assert_eq!(
+        depth.total(),
+        0,
+        "the lease was acknowledged, not left to expire"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(h.db.credit_balance(org.id).await.expect("balance"), 10);
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_worker_killed_mid_job_loses_nothing_and_the_job_is_charged_once(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let addr = serve(site(Arc::default())).await;
+    let org = h.org(10).await;
+    let id = h.submit(&org, job(format!("http://{addr}/slow"))).await;
+    let mut config = h.config();
+    config.lease = Duration::from_millis(600);
+    config.concurrency = 1;
+    let (_stop_a, victim) = h.start(config.clone());
+    h.running(id).await;
+    // As SIGKILL: the task vanishes mid-fetch, holding the lease, with no clean-up.
+    victim.abort();
+    let _ = victim.await;
+    let (_stop_b, _rescuer) = h.start(config);
+    let done = h.finished(id, Duration::from_secs(20)).await;
+    assert_eq!(
+        done.status,
+        JobStatus::Completed,
+        "{:?}",
+        done.error_message
+    );
+    assert_eq!(done.attempts, 2);
+    let events = h.event_types(&org, id).await;
+    assert_eq!(events.iter().filter(|e| *e == "job.completed").count(), 1);
+    assert_eq!(
+        h.db.credit_balance(org.id).await.expect("balance"),
+        9,
+        "charged once"
+    );
+}

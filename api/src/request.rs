@@ -62,6 +62,9 @@ pub struct ScrapeRequest {
     pub client_reference: Option<String>,
     /// Called when the job finishes.
     pub webhook_url: Option<String>,
+    /// Signs the deliveries to `webhook_url` (16 to 255 characters); without it they are
+    /// sent unsigned.
+    pub webhook_secret: Option<String>,
     /// Free-form JSON object stored with the job.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -103,6 +106,7 @@ impl ScrapeRequest {
             idempotency_key,
             client_reference,
             webhook_url,
+            webhook_secret,
             metadata,
             max_age
         )
@@ -187,6 +191,16 @@ impl ScrapeRequest {
                 return Err(bad("webhook_url", "must be an http(s) URL of at most 2 KB"));
             }
         }
+        if self
+            .webhook_secret
+            .as_ref()
+            .is_some_and(|s| !(16..=MAX_TEXT).contains(&s.len()))
+        {
+            return Err(bad("webhook_secret", "must be 16 to 255 characters"));
+        }
+        if self.webhook_secret.is_some() && self.webhook_url.is_none() {
+            return Err(bad("webhook_secret", "needs a webhook_url"));
+        }
         let metadata = self.metadata.unwrap_or_else(|| serde_json::json!({}));
         if !metadata.is_object() || metadata.to_string().len() > MAX_METADATA_BYTES {
             return Err(bad("metadata", "must be a JSON object of at most 16 KB"));
@@ -204,7 +218,7 @@ impl ScrapeRequest {
             priority,
             max_attempts,
             webhook_url: self.webhook_url,
-            webhook_secret: None,
+            webhook_secret: self.webhook_secret,
             client_reference: self.client_reference,
             idempotency_key,
             metadata,

@@ -40,6 +40,8 @@ pub struct WorkerConfig {
     /// On SIGTERM: how long in-flight jobs may take before they are handed back.
     pub grace: Duration,
     pub user_agent: String,
+    /// Also deliver webhooks (from the webhooks queue).
+    pub deliver_webhooks: bool,
     /// Retry backoff: exponential from `retry_base`, capped at `retry_max`, full jitter.
     pub retry_base: Duration,
     pub retry_max: Duration,
@@ -60,6 +62,7 @@ impl Default for WorkerConfig {
             cancel_poll: Duration::from_millis(500),
             grace: Duration::from_secs(DEFAULT_GRACE_SECS),
             user_agent: concat!("ScraperX/", env!("CARGO_PKG_VERSION")).to_owned(),
+            deliver_webhooks: true,
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
         }

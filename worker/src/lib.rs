@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod fetch;
 pub mod runner;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -34,7 +35,9 @@ pub struct Services {
 
 pub struct Worker {
     runner: Arc<Runner>,
+    deliverer: Arc<webhooks::Deliverer>,
     queues: Vec<JobQueue>,
+    webhooks: Option<JobQueue>,
 }
 
 fn queue_name(engine: Engine) -> QueueName {
@@ -63,9 +66,23 @@ impl Worker {
                 )
             })
             .collect();
+        let webhook_queue = JobQueue::named(
+            s.redis.clone(),
+            &format!("{}{}", config.queue_namespace, QueueName::Webhooks.as_str()),
+        );
+        let deliverer = webhooks::Deliverer::new(
+            s.db.clone(),
+            config.allow_private_targets,
+            config.retry_base,
+            config.retry_max,
+        )
+        .map_err(|e| scraperx_core::Error::Config(e.to_string()))?;
         Ok(Self {
+            deliverer: Arc::new(deliverer),
+            webhooks: config.deliver_webhooks.then(|| webhook_queue.clone()),
             runner: Arc::new(Runner {
                 publisher: Publisher::new(s.redis.clone()),
+                webhooks: webhook_queue,
                 config,
                 db: s.db,
                 content: s.content,
@@ -87,11 +104,27 @@ impl Worker {
         for slot in 0..self.runner.config.concurrency {
             let (runner, queues, mut stop) =
                 (self.runner.clone(), self.queues.clone(), stop.clone());
+            let (deliverer, hooks) = (self.deliverer.clone(), self.webhooks.clone());
             slots.spawn(async move {
                 let mut next = slot;
                 // A dropped sender counts as a stop.
                 while !*stop.borrow() && stop.has_changed().is_ok() {
                     let mut worked = false;
+                    // Deliveries first: they are short, and a backlog delays customers.
+                    if let Some(hooks) = &hooks {
+                        match hooks.dequeue(runner.config.lease).await {
+                            Ok(Some(lease)) => {
+                                worked = true;
+                                let id = lease.id.clone();
+                                match deliverer.deliver(hooks, lease).await {
+                                    Ok(outcome) => tracing::info!(delivery = %id, ?outcome, "webhook"),
+                                    Err(err) => tracing::warn!(delivery = %id, error = %err, "delivery left to its lease"),
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(err) => tracing::warn!(error = %err, "webhook dequeue failed"),
+                        }
+                    }
                     for i in 0..queues.len() {
                         let queue = &queues[(next + i) % queues.len()];
                         match queue.dequeue(runner.config.lease).await {

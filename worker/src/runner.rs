@@ -48,6 +48,8 @@ pub enum Outcome {
 
 pub struct Runner {
     pub config: WorkerConfig,
+    /// Where finished jobs' webhook deliveries are queued.
+    pub webhooks: JobQueue,
     pub db: Db,
     pub content: ContentStore,
     pub publisher: Publisher,
@@ -62,7 +64,11 @@ enum Attempt {
 }
 
 impl Runner {
+    /// Announces a status: pub/sub for live waiters, and webhook deliveries for final ones.
     async fn publish(&self, job: &Job) {
+        if job.is_final() {
+            crate::webhooks::announce(&self.db, &self.webhooks, job).await;
+        }
         let message = JobStatusMessage {
             job_id: job.id,
             organization_id: job.organization_id,

@@ -27,7 +27,7 @@ pub use maintenance::{RetentionSummary, UsageSummary};
 pub use object_deletions::ObjectDeletion;
 pub use organizations::{NewOrganization, NewUser, Organization, User};
 pub use results::{JobResult, NewJobResult};
-pub use webhooks::{WEBHOOK_EVENTS, Webhook, WebhookSettings};
+pub use webhooks::{WEBHOOK_EVENTS, Webhook, WebhookSettings, WebhookTarget};
 
 /// The schema, embedded from `migrations/` at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

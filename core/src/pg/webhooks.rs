@@ -198,3 +198,80 @@ impl Db {
         Ok(())
     }
 }
+
+/// What a worker needs to deliver to one webhook.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WebhookTarget {
+    pub id: WebhookId,
+    pub url: String,
+    pub secret: String,
+    pub timeout_ms: i32,
+    pub retry_count: i32,
+}
+
+impl Db {
+    /// The organization's active webhooks subscribed to `event`.
+    pub async fn webhooks_for_event(&self, org: OrgId, event: &str) -> Result<Vec<WebhookTarget>> {
+        Ok(sqlx::query_as(
+            "SELECT id, url, secret, COALESCE(timeout_ms, 30000) AS timeout_ms, \
+                    COALESCE(retry_count, 3) AS retry_count \
+             FROM webhooks WHERE organization_id = $1 AND COALESCE(is_active, TRUE) \
+               AND events ? $2 ORDER BY created_at",
+        )
+        .bind(org)
+        .bind(event)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The secret a job's own `webhook_url` deliveries are signed with, if it has one.
+    pub async fn job_webhook_secret(&self, job: crate::domain::JobId) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT webhook_secret FROM scrape_jobs WHERE id = $1")
+                .bind(job)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten(),
+        )
+    }
+
+    /// One webhook target by id (delivery retries re-read it: it may have been changed,
+    /// disabled or deleted meanwhile).
+    pub async fn webhook_target(&self, id: WebhookId) -> Result<Option<WebhookTarget>> {
+        Ok(sqlx::query_as(
+            "SELECT id, url, secret, COALESCE(timeout_ms, 30000) AS timeout_ms, \
+                    COALESCE(retry_count, 3) AS retry_count \
+             FROM webhooks WHERE id = $1 AND COALESCE(is_active, TRUE)",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Records a delivery attempt. A failure extends the streak and, at `disable_after`
+    /// consecutive failures, deactivates the webhook; a success ends the streak. Returns
+    /// whether the webhook is still active.
+    pub async fn record_webhook_delivery(
+        &self,
+        id: WebhookId,
+        delivered: bool,
+        disable_after: i32,
+    ) -> Result<bool> {
+        let active: Option<bool> = sqlx::query_scalar(
+            "UPDATE webhooks SET last_triggered_at = NOW(), \
+                 last_success_at = CASE WHEN $2 THEN NOW() ELSE last_success_at END, \
+                 last_failure_at = CASE WHEN $2 THEN last_failure_at ELSE NOW() END, \
+                 failure_count = COALESCE(failure_count, 0) + CASE WHEN $2 THEN 0 ELSE 1 END, \
+                 consecutive_failures = CASE WHEN $2 THEN 0 ELSE COALESCE(consecutive_failures, 0) + 1 END, \
+                 is_active = CASE WHEN NOT $2 AND COALESCE(consecutive_failures, 0) + 1 >= $3 \
+                                  THEN FALSE ELSE is_active END \
+             WHERE id = $1 RETURNING COALESCE(is_active, TRUE)",
+        )
+        .bind(id)
+        .bind(delivered)
+        .bind(disable_after)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(active.unwrap_or(false))
+    }
+}

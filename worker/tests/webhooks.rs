@@ -1,0 +1,183 @@
+//! Webhook delivery: signed, retried, failures counted, and disabled past the threshold.
+
+mod common;
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    routing::{get, post},
+};
+use common::{Harness, serve};
+use scraperx_core::pg::{NewJob, WebhookSettings};
+use scraperx_worker::webhooks::{SIGNATURE_HEADER, sign};
+use sqlx::PgPool;
+
+/// The signature header and raw body of one call.
+type Call = (Option<String>, Vec<u8>);
+
+#[derive(Clone, Default)]
+struct Receiver {
+    calls: Arc<Mutex<Vec<Call>>>,
+    /// Answer 500 this many times first.
+    fail_first: Arc<Mutex<usize>>,
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let sig = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    r.calls.lock().expect("lock").push((sig, body.to_vec()));
+    let mut left = r.fail_first.lock().expect("lock");
+    if *left > 0 {
+        *left -= 1;
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::NO_CONTENT
+    }
+}
+
+async fn setup(fail_first: usize) -> (Receiver, String) {
+    let r = Receiver::default();
+    *r.fail_first.lock().expect("lock") = fail_first;
+    let addr = serve(
+        Router::new()
+            .route("/hook", post(receive))
+            .route("/page", get(|| async { "<html><title>t</title></html>" }))
+            .with_state(r.clone()),
+    )
+    .await;
+    (r, format!("http://{addr}"))
+}
+
+fn verify(secret: &str, header: &str, body: &[u8]) -> bool {
+    let t: i64 = header
+        .split(',')
+        .find_map(|p| p.strip_prefix("t="))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_default();
+    sign(secret, t, body) == header && (chrono::Utc::now().timestamp() - t).abs() < 300
+}
+
+async fn wait_for_calls(r: &Receiver, n: usize) -> Vec<Call> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let calls = r.calls.lock().expect("lock").clone();
+        if calls.len() >= n {
+            return calls;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {n} calls",
+            calls.len()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_finished_job_is_announced_signed_and_retried_until_delivered(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let (receiver, base) = setup(2).await;
+    let org = h.org(10).await;
+    let (hook, secret) =
+        h.db.create_webhook(
+            org.id,
+            &WebhookSettings {
+                name: Some("ci".into()),
+                url: Some(format!("{base}/hook")),
+                events: Some(vec!["job.completed".into()]),
+                ..WebhookSettings::default()
+            },
+        )
+        .await
+        .expect("webhook");
+    let id = h.submit(&org, NewJob::get(&format!("{base}/page"))).await;
+    let (_stop, _w) = h.start(h.config());
+    let calls = wait_for_calls(&receiver, 3).await;
+    for (sig, body) in &calls {
+        let sig = sig.as_deref().expect("signed");
+        assert!(
+            verify(&secret, sig, body),
+            "signature {sig} does not verify"
+        );
+    }
+    let body: serde_json::Value = serde_json::from_slice(&calls[2].1).expect("json");
+    assert_eq!(body["type"], "job.completed");
+    assert_eq!(body["data"]["job"]["id"], id.to_string());
+    assert_eq!(body["data"]["job"]["status"], "completed");
+    assert_eq!(calls[0].1, calls[2].1, "a retry sends the same event");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let listed = h.db.list_webhooks(org.id).await.expect("list");
+    let state = listed.iter().find(|w| w.id == hook.id).expect("hook");
+    assert_eq!(
+        state.consecutive_failures, 0,
+        "the success ended the streak"
+    );
+    assert!(state.last_success_at.is_some() && state.last_failure_at.is_some());
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn failing_endpoints_are_given_up_on_and_disabled_past_the_threshold(pool: PgPool) {
+    let h = Harness::new(pool.clone()).await;
+    let (receiver, base) = setup(usize::MAX).await;
+    let org = h.org(10).await;
+    let settings = |name: &str| WebhookSettings {
+        name: Some(name.into()),
+        url: Some(format!("{base}/hook")),
+        events: Some(vec!["job.completed".into()]),
+        retry_count: Some(1),
+        ..WebhookSettings::default()
+    };
+    let (hook, _) =
+        h.db.create_webhook(org.id, &settings("flaky"))
+            .await
+            .expect("webhook");
+    sqlx::query("UPDATE webhooks SET consecutive_failures = 18 WHERE id = $1")
+        .bind(hook.id)
+        .execute(&pool)
+        .await
+        .expect("streak");
+    h.submit(&org, NewJob::get(&format!("{base}/page"))).await;
+    let (_stop, _w) = h.start(h.config());
+    // One try and one retry, then the 20th failure in a row switches it off.
+    wait_for_calls(&receiver, 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.calls.lock().expect("lock").len(),
+        2,
+        "no more than retry_count retries"
+    );
+    let state = h.db.list_webhooks(org.id).await.expect("list").remove(0);
+    assert_eq!((state.consecutive_failures, state.is_active), (20, false));
+    // A disabled webhook gets nothing.
+    h.submit(&org, NewJob::get(&format!("{base}/page"))).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(receiver.calls.lock().expect("lock").len(), 2);
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_jobs_own_webhook_url_is_signed_with_its_secret(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let (receiver, base) = setup(0).await;
+    let org = h.org(10).await;
+    let mut job = NewJob::get(&format!("{base}/page"));
+    job.webhook_url = Some(format!("{base}/hook"));
+    job.webhook_secret = Some("per-job-secret-123".into());
+    h.submit(&org, job).await;
+    let (_stop, _w) = h.start(h.config());
+    let calls = wait_for_calls(&receiver, 1).await;
+    let (sig, body) = &calls[0];
+    assert!(verify(
+        "per-job-secret-123",
+        sig.as_deref().expect("signed"),
+        body
+    ));
+}

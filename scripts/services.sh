@@ -48,6 +48,11 @@ install_redis() {
   # The Debian package starts a system instance on 6379; ScraperX runs its own, so leave that one alone.
 }
 
+install_chromium() {
+  # The worker's browser and stealth engines drive it headless (chromiumoxide).
+  command -v chromium >/dev/null 2>&1 || apt_install chromium
+}
+
 minio_bin() { echo "$GOBIN_DIR/minio"; }
 
 install_minio() {
@@ -155,12 +160,13 @@ export S3_API_ACCESS_KEY=scraperx-api
 export S3_API_SECRET_KEY=$SCRX_MINIO_API_SECRET
 export S3_WORKER_ACCESS_KEY=scraperx-worker
 export S3_WORKER_SECRET_KEY=$SCRX_MINIO_WORKER_SECRET
+export SCRX_CHROMIUM=$(command -v chromium || echo /usr/bin/chromium)
 ENV
 }
 
 case "${1:-up}" in
   up)
-    install_postgres; install_redis; install_minio; install_mc
+    install_postgres; install_redis; install_minio; install_mc; install_chromium
     start_postgres; start_redis; start_minio; provision_minio
     log "all services up"
     ;;

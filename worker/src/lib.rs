@@ -2,6 +2,7 @@
 //! terminal state ([`runner`]), `concurrency` at a time. On shutdown it stops taking jobs,
 //! lets the running ones finish within the grace period, then hands the rest back.
 
+pub mod browser;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -1,0 +1,133 @@
+//! Every request of a page is paused and judged before it leaves: refused when its class is
+//! blocked (images, fonts, media, stylesheets, ads), or when its target is not a public
+//! address and the deployment does not allow private targets.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use chromiumoxide::{
+    Page,
+    cdp::browser_protocol::{
+        fetch::{ContinueRequestParams, EnableParams, EventRequestPaused, FailRequestParams},
+        network::{ErrorReason, ResourceType as CdpResource},
+    },
+};
+use futures::StreamExt;
+use scraperx_core::{domain::ResourceType, net::is_public_ip};
+
+use crate::error::FetchError;
+
+/// Hosts of ad and tracking networks, refused when `ads` are blocked (suffix match).
+const AD_HOSTS: [&str; 12] = [
+    "doubleclick.net",
+    "googlesyndication.com",
+    "googleadservices.com",
+    "google-analytics.com",
+    "googletagmanager.com",
+    "adnxs.com",
+    "adsrvr.org",
+    "amazon-adsystem.com",
+    "criteo.com",
+    "taboola.com",
+    "outbrain.com",
+    "scorecardresearch.com",
+];
+
+fn is_ad_host(host: &str) -> bool {
+    AD_HOSTS
+        .iter()
+        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+}
+
+fn class_blocked(block: &[ResourceType], kind: &CdpResource) -> bool {
+    block.iter().any(|b| {
+        matches!(
+            (b, kind),
+            (ResourceType::Image, CdpResource::Image)
+                | (ResourceType::Font, CdpResource::Font)
+                | (ResourceType::Media, CdpResource::Media)
+                | (ResourceType::Stylesheet, CdpResource::Stylesheet)
+        )
+    })
+}
+
+/// Whether `url` may be fetched under the address rule; answers are cached per host.
+async fn target_allowed(url: &url::Url, cache: &mut HashMap<String, bool>) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    if let Some(known) = cache.get(host) {
+        return *known;
+    }
+    let allowed = match url.host() {
+        Some(url::Host::Ipv4(ip)) => is_public_ip(ip.into()),
+        Some(url::Host::Ipv6(ip)) => is_public_ip(ip.into()),
+        _ => {
+            let port = url.port_or_known_default().unwrap_or(80);
+            match tokio::net::lookup_host((host, port)).await {
+                Ok(addrs) => {
+                    let addrs: Vec<_> = addrs.collect();
+                    !addrs.is_empty() && addrs.iter().all(|a| is_public_ip(a.ip()))
+                }
+                Err(_) => false,
+            }
+        }
+    };
+    cache.insert(host.to_owned(), allowed);
+    allowed
+}
+
+/// Pauses every request of `page` and judges it; returns the count of refused requests.
+pub async fn install(
+    page: &Page,
+    allow_private: bool,
+    block: &[ResourceType],
+) -> Result<Arc<AtomicUsize>, FetchError> {
+    let mut paused = page
+        .event_listener::<EventRequestPaused>()
+        .await
+        .map_err(|e| FetchError::Browser(format!("interception: {e}")))?;
+    page.execute(EnableParams::default())
+        .await
+        .map_err(|e| FetchError::Browser(format!("interception: {e}")))?;
+    let refused = Arc::new(AtomicUsize::new(0));
+    let (page, block, counter) = (page.clone(), block.to_vec(), refused.clone());
+    let block_ads = block.contains(&ResourceType::Ads);
+    tokio::spawn(async move {
+        let mut cache = HashMap::new();
+        while let Some(event) = paused.next().await {
+            let url = url::Url::parse(&event.request.url).ok();
+            let allowed = match &url {
+                Some(u) if matches!(u.scheme(), "http" | "https" | "ws" | "wss") => {
+                    let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
+                    let refused_class = class_blocked(&block, &event.resource_type)
+                        || (block_ads && is_ad_host(&host));
+                    !refused_class && (allow_private || target_allowed(u, &mut cache).await)
+                }
+                Some(u) => matches!(u.scheme(), "data" | "blob" | "about"),
+                None => false,
+            };
+            let id = event.request_id.clone();
+            let sent = if allowed {
+                page.execute(ContinueRequestParams::new(id))
+                    .await
+                    .map(|_| ())
+            } else {
+                counter.fetch_add(1, Ordering::Relaxed);
+                page.execute(FailRequestParams::new(id, ErrorReason::BlockedByClient))
+                    .await
+                    .map(|_| ())
+            };
+            if sent.is_err() {
+                // The page is gone.
+                break;
+            }
+        }
+    });
+    Ok(refused)
+}

@@ -1,0 +1,297 @@
+//! The browser engines: one long-lived headless Chromium per worker (chromiumoxide), one
+//! isolated browser context per job (its own cookies, storage and cache), at most
+//! `contexts` at once. The browser is replaced after `pages_per_browser` pages, and
+//! relaunched when it dies; a page can take down its context, never the worker.
+//!
+//! Every request the page makes is paused (the Fetch domain) and checked before it leaves:
+//! blocked resource classes fail, and so do targets outside the address rule, so a page
+//! cannot reach private addresses through scripts, images or redirects either.
+
+mod intercept;
+pub mod stealth;
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use chromiumoxide::{
+    Browser, BrowserConfig, Page,
+    cdp::browser_protocol::{
+        page::{CaptureScreenshotFormat, PrintToPdfParams},
+        target::{CreateBrowserContextParams, CreateTargetParams},
+    },
+    page::ScreenshotParams,
+};
+use futures::StreamExt;
+use scraperx_core::domain::ResourceType;
+use tokio::sync::{Mutex, Semaphore};
+
+use crate::{
+    error::FetchError,
+    fetch::{FetchedPage, Timings, guard::elapsed_ms},
+};
+pub use stealth::Fingerprint;
+
+/// How the browser is launched and pooled.
+#[derive(Debug, Clone)]
+pub struct BrowserSettings {
+    pub executable: PathBuf,
+    /// Isolated contexts (jobs) at once.
+    pub contexts: usize,
+    /// Pages served before the browser is replaced.
+    pub pages_per_browser: usize,
+    pub allow_private: bool,
+}
+
+/// What to render.
+#[derive(Debug, Clone)]
+pub struct RenderRequest {
+    pub url: url::Url,
+    pub timeout: Duration,
+    pub wait_for: Option<String>,
+    pub wait_time: Duration,
+    pub screenshot: bool,
+    pub pdf: bool,
+    pub block: Vec<ResourceType>,
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// A rendered page and what was captured of it.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub page: FetchedPage,
+    pub screenshot: Option<Bytes>,
+    pub pdf: Option<Bytes>,
+    /// Requests refused by the interception (blocked classes and addresses).
+    pub blocked_requests: usize,
+}
+
+struct Running {
+    browser: Browser,
+    handler: tokio::task::JoinHandle<()>,
+    served: AtomicUsize,
+    _profile: TempProfile,
+}
+
+/// A fresh, empty user-data directory, removed with the browser.
+struct TempProfile(PathBuf);
+
+impl Drop for TempProfile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub struct BrowserPool {
+    settings: BrowserSettings,
+    current: Mutex<Option<Arc<Running>>>,
+    permits: Semaphore,
+}
+
+impl BrowserPool {
+    pub fn new(settings: BrowserSettings) -> Self {
+        let permits = Semaphore::new(settings.contexts.max(1));
+        Self {
+            settings,
+            current: Mutex::new(None),
+            permits,
+        }
+    }
+
+    async fn launch(&self) -> Result<Arc<Running>, FetchError> {
+        let profile =
+            std::env::temp_dir().join(format!("scrx-chromium-{}", uuid::Uuid::new_v4().simple()));
+        let config = BrowserConfig::builder()
+            .chrome_executable(&self.settings.executable)
+            .no_sandbox()
+            .user_data_dir(&profile)
+            .request_timeout(Duration::from_secs(30))
+            .args([
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+            ])
+            .build()
+            .map_err(FetchError::Browser)?;
+        let (browser, mut handler) = Browser::launch(config)
+            .await
+            .map_err(|e| FetchError::Browser(format!("launch: {e}")))?;
+        let handler = tokio::spawn(async move {
+            while let Some(event) = handler.next().await {
+                if event.is_err() {
+                    // One bad message is not fatal; the connection ending is.
+                    continue;
+                }
+            }
+        });
+        Ok(Arc::new(Running {
+            browser,
+            handler,
+            served: AtomicUsize::new(0),
+            _profile: TempProfile(profile),
+        }))
+    }
+
+    /// The live browser, launched or replaced as needed.
+    async fn browser(&self) -> Result<Arc<Running>, FetchError> {
+        let mut current = self.current.lock().await;
+        let usable = current.as_ref().is_some_and(|r| {
+            !r.handler.is_finished()
+                && r.served.load(Ordering::Relaxed) < self.settings.pages_per_browser
+        });
+        if !usable {
+            // The old browser (if any) closes when its last page is done with it.
+            *current = Some(self.launch().await?);
+        }
+        current
+            .clone()
+            .ok_or_else(|| FetchError::Browser("no browser".into()))
+    }
+
+    /// Renders `req` in a context of its own.
+    pub async fn render(&self, req: &RenderRequest) -> Result<Rendered, FetchError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| FetchError::Browser("browser pool closed".into()))?;
+        let running = self.browser().await?;
+        running.served.fetch_add(1, Ordering::Relaxed);
+        let context = running
+            .browser
+            .create_browser_context(CreateBrowserContextParams::default())
+            .await
+            .map_err(|e| FetchError::Browser(format!("context: {e}")))?;
+        let target = CreateTargetParams::builder()
+            .url("about:blank")
+            .browser_context_id(context.clone())
+            .build()
+            .map_err(FetchError::Browser)?;
+        let page = running
+            .browser
+            .new_page(target)
+            .await
+            .map_err(|e| FetchError::Browser(format!("page: {e}")))?;
+        let outcome = tokio::time::timeout(req.timeout, self.drive(&page, req)).await;
+        // Always clean up, whatever happened to the page.
+        let _ = page.close().await;
+        let _ = running.browser.dispose_browser_context(context).await;
+        match outcome {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout(req.timeout)),
+        }
+    }
+
+    async fn drive(&self, page: &Page, req: &RenderRequest) -> Result<Rendered, FetchError> {
+        let started = Instant::now();
+        let blocked = intercept::install(page, self.settings.allow_private, &req.block).await?;
+        if let Some(fp) = &req.fingerprint {
+            stealth::apply(page, fp).await?;
+        }
+        let navigating = Instant::now();
+        page.goto(req.url.as_str())
+            .await
+            .map_err(|e| FetchError::Network(format!("navigation: {e}")))?;
+        let ttfb = elapsed_ms(navigating);
+        if let Some(selector) = &req.wait_for {
+            wait_for_selector(page, selector).await?;
+        }
+        if !req.wait_time.is_zero() {
+            tokio::time::sleep(req.wait_time).await;
+        }
+        let render_ms = elapsed_ms(navigating);
+        let html = page
+            .content()
+            .await
+            .map_err(|e| FetchError::Browser(format!("content: {e}")))?;
+        let final_url = page
+            .url()
+            .await
+            .ok()
+            .flatten()
+            .and_then(|u| url::Url::parse(&u).ok())
+            .unwrap_or_else(|| req.url.clone());
+        let status: Option<i64> = page
+            .evaluate(
+                "(() => { const n = performance.getEntriesByType('navigation')[0]; \
+                  return n && n.responseStatus ? n.responseStatus : null; })()",
+            )
+            .await
+            .ok()
+            .and_then(|r| r.into_value().ok());
+        let screenshot = if req.screenshot {
+            let png = page
+                .screenshot(
+                    ScreenshotParams::builder()
+                        .format(CaptureScreenshotFormat::Png)
+                        .full_page(true)
+                        .build(),
+                )
+                .await
+                .map_err(|e| FetchError::Browser(format!("screenshot: {e}")))?;
+            Some(Bytes::from(png))
+        } else {
+            None
+        };
+        let pdf = if req.pdf {
+            let bytes = page
+                .pdf(PrintToPdfParams {
+                    print_background: Some(true),
+                    ..PrintToPdfParams::default()
+                })
+                .await
+                .map_err(|e| FetchError::Browser(format!("pdf: {e}")))?;
+            Some(Bytes::from(bytes))
+        } else {
+            None
+        };
+        let status = status.and_then(|s| u16::try_from(s).ok()).unwrap_or(200);
+        Ok(Rendered {
+            page: FetchedPage {
+                status,
+                final_url,
+                redirect_count: 0,
+                headers: Default::default(),
+                content_type: Some("text/html; charset=utf-8".into()),
+                body: Bytes::from(html),
+                timings: Timings {
+                    ttfb_ms: Some(ttfb),
+                    render_ms: Some(render_ms),
+                    total_ms: elapsed_ms(started),
+                    ..Timings::default()
+                },
+            },
+            screenshot,
+            pdf,
+            blocked_requests: blocked.load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// Polls (in the page, so no DOM node id can go stale) until `selector` matches.
+async fn wait_for_selector(page: &Page, selector: &str) -> Result<(), FetchError> {
+    let literal = serde_json::to_string(selector).unwrap_or_default();
+    let probe = format!("document.querySelector({literal}) !== null");
+    loop {
+        let found: bool = page
+            .evaluate(probe.as_str())
+            .await
+            .map_err(|e| FetchError::Invalid(format!("wait_for: {e}")))?
+            .into_value()
+            .unwrap_or(false);
+        if found {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,196 @@
+//! The browser engines against Debian's Chromium and pages served here.
+
+mod common;
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{Router, http::header, routing::get};
+use common::serve;
+use scraperx_core::domain::ResourceType;
+use scraperx_worker::browser::{BrowserPool, BrowserSettings, Fingerprint, RenderRequest};
+
+fn chromium() -> PathBuf {
+    std::env::var("SCRX_CHROMIUM")
+        .unwrap_or_else(|_| "/usr/bin/chromium".into())
+        .into()
+}
+
+fn pool(allow_private: bool) -> BrowserPool {
+    BrowserPool::new(BrowserSettings {
+        executable: chromium(),
+        contexts: 2,
+        pages_per_browser: 50,
+        allow_private,
+    })
+}
+
+const JS_PAGE: &str = r#"<html><head><title>Rendered</title></head><body>
+<div id="shell">loading</div><img src="/pixel.png">
+<script>setTimeout(() => { const d = document.createElement('div'); d.id = 'late';
+  d.textContent = 'rendered by script'; document.body.appendChild(d); }, 300);</script>
+</body></html>"#;
+
+const PROBE: &str = r#"<html><body><pre id="probe"></pre><script>
+document.getElementById('probe').textContent = JSON.stringify({
+  webdriver: navigator.webdriver, platform: navigator.platform, ua: navigator.userAgent,
+  languages: navigator.languages, tz: Intl.DateTimeFormat().resolvedOptions().timeZone,
+  width: screen.width, plugins: navigator.plugins.length });
+</script></body></html>"#;
+
+fn site(pixels: Arc<AtomicUsize>) -> Router {
+    Router::new()
+        .route(
+            "/js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/html")], JS_PAGE) }),
+        )
+        .route(
+            "/probe",
+            get(|| async { ([(header::CONTENT_TYPE, "text/html")], PROBE) }),
+        )
+        .route(
+            "/pixel.png",
+            get(move || {
+                pixels.fetch_add(1, Ordering::SeqCst);
+                async { ([(header::CONTENT_TYPE, "image/png")], Vec::<u8>::new()) }
+            }),
+        )
+}
+
+fn request(url: String) -> RenderRequest {
+    RenderRequest {
+        url: url.parse().expect("url"),
+        timeout: Duration::from_secs(20),
+        wait_for: None,
+        wait_time: Duration::ZERO,
+        screenshot: false,
+        pdf: false,
+        block: Vec::new(),
+        fingerprint: None,
+    }
+}
+
+#[tokio::test]
+async fn javascript_is_rendered_and_the_page_captured_as_png_and_pdf() {
+    let pixels = Arc::new(AtomicUsize::new(0));
+    let addr = serve(site(pixels.clone())).await;
+    let pool = pool(true);
+    let mut req = request(format!("http://{addr}/js"));
+    req.wait_for = Some("#late".into());
+    req.screenshot = true;
+    req.pdf = true;
+    let out = pool.render(&req).await.expect("render");
+    let html = String::from_utf8_lossy(&out.page.body).to_string();
+    assert!(html.contains("rendered by script"), "{html}");
+    assert_eq!(out.page.status, 200);
+    assert!(out.page.timings.render_ms.is_some());
+    let png = out.screenshot.expect("screenshot");
+    let img = image::load_from_memory(&png).expect("a PNG");
+    assert!(img.width() > 100 && img.height() > 100);
+    assert!(out.pdf.expect("pdf").starts_with(b"%PDF"));
+    assert_eq!(
+        pixels.load(Ordering::SeqCst),
+        1,
+        "images load unless blocked"
+    );
+}
+
+#[tokio::test]
+async fn blocked_resource_classes_never_leave_the_browser() {
+    let pixels = Arc::new(AtomicUsize::new(0));
+    let addr = serve(site(pixels.clone())).await;
+    let pool = pool(true);
+    let mut req = request(format!("http://{addr}/js"));
+    req.block = vec![ResourceType::Image];
+    let out = pool.render(&req).await.expect("render");
+    assert_eq!(pixels.load(Ordering::SeqCst), 0);
+    assert!(out.blocked_requests >= 1);
+}
+
+#[tokio::test]
+async fn a_page_cannot_reach_private_addresses_through_its_requests() {
+    let pixels = Arc::new(AtomicUsize::new(0));
+    let addr = serve(site(pixels.clone())).await;
+    let pool = pool(false);
+    // The document itself is not on the network; what it loads is.
+    let doc = format!(
+        "data:text/html,<img src=\"http://{addr}/pixel.png\"><img src=\"http://localhost:{}/pixel.png\">",
+        addr.port()
+    );
+    let out = pool.render(&request(doc)).await.expect("render");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        pixels.load(Ordering::SeqCst),
+        0,
+        "no request reached the private server"
+    );
+    assert_eq!(out.blocked_requests, 2);
+    // And a private page itself is refused.
+    let err = pool
+        .render(&request(format!("http://{addr}/js")))
+        .await
+        .expect_err("blocked");
+    assert!(
+        err.to_string().contains("navigation") || err.to_string().contains("Blocked"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn stealth_applies_a_coherent_fingerprint_before_page_scripts_run() {
+    let addr = serve(site(Arc::default())).await;
+    let pool = pool(true);
+    let plain = pool
+        .render(&request(format!("http://{addr}/probe")))
+        .await
+        .expect("render");
+    let plain_html = String::from_utf8_lossy(&plain.page.body).to_string();
+    assert!(
+        plain_html.contains("\"webdriver\":true"),
+        "headless Chromium announces itself: {plain_html}"
+    );
+
+    let fp = Fingerprint {
+        user_agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36".into(),
+        accept_language: "de-DE,de;q=0.9".into(),
+        platform: "Win32".into(),
+        languages: vec!["de-DE".into(), "de".into()],
+        screen_width: 1920,
+        screen_height: 1080,
+        device_pixel_ratio: 1.0,
+        timezone: "Europe/Berlin".into(),
+        locale: "de-DE".into(),
+        webgl_vendor: "Google Inc. (NVIDIA)".into(),
+        webgl_renderer: "ANGLE (NVIDIA)".into(),
+        hardware_concurrency: 8,
+        device_memory: 8,
+    };
+    let mut req = request(format!("http://{addr}/probe"));
+    req.fingerprint = Some(fp);
+    let out = pool.render(&req).await.expect("render");
+    let html = String::from_utf8_lossy(&out.page.body).to_string();
+    let start = html.find("<pre id=\"probe\">").expect("probe") + "<pre id=\"probe\">".len();
+    let end = start + html[start..].find("</pre>").expect("probe end");
+    let probe: serde_json::Value =
+        serde_json::from_str(&html[start..end].replace("&quot;", "\"")).expect("json");
+    assert!(
+        probe.get("webdriver").is_none() || probe["webdriver"].is_null(),
+        "{probe}"
+    );
+    assert_eq!(probe["platform"], "Win32");
+    assert!(
+        probe["ua"]
+            .as_str()
+            .is_some_and(|u| u.contains("Windows NT 10.0"))
+    );
+    assert_eq!(probe["languages"], serde_json::json!(["de-DE", "de"]));
+    assert_eq!(probe["tz"], "Europe/Berlin");
+    assert_eq!(probe["width"], 1920);
+    assert_eq!(probe["plugins"], 3);
+}

@@ -15,6 +15,9 @@ pub const ENV_INLINE_LIMIT: &str = "SCRX_INLINE_CONTENT_BYTES";
 pub const DEFAULT_INLINE_LIMIT: usize = 1024 * 1024;
 pub const ENV_QUEUE_NAMESPACE: &str = "SCRX_QUEUE_NAMESPACE";
 pub const ENV_GRACE_SECS: &str = "SCRX_WORKER_GRACE_SECS";
+pub const ENV_CHROMIUM: &str = "SCRX_CHROMIUM";
+pub const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
+pub const ENV_BROWSER_CONTEXTS: &str = "SCRX_BROWSER_CONTEXTS";
 pub const DEFAULT_GRACE_SECS: u64 = 30;
 
 #[derive(Debug, Clone)]
@@ -40,6 +43,12 @@ pub struct WorkerConfig {
     /// On SIGTERM: how long in-flight jobs may take before they are handed back.
     pub grace: Duration,
     pub user_agent: String,
+    /// Chromium for the browser and stealth engines and for auto escalation; None: this
+    /// worker runs plain HTTP only.
+    pub chromium: Option<std::path::PathBuf>,
+    /// Browser contexts (jobs) at once, and pages before the browser is replaced.
+    pub browser_contexts: usize,
+    pub pages_per_browser: usize,
     /// Also deliver webhooks (from the webhooks queue).
     pub deliver_webhooks: bool,
     /// Retry backoff: exponential from `retry_base`, capped at `retry_max`, full jitter.
@@ -62,6 +71,9 @@ impl Default for WorkerConfig {
             cancel_poll: Duration::from_millis(500),
             grace: Duration::from_secs(DEFAULT_GRACE_SECS),
             user_agent: concat!("ScraperX/", env!("CARGO_PKG_VERSION")).to_owned(),
+            chromium: None,
+            browser_contexts: 4,
+            pages_per_browser: 100,
             deliver_webhooks: true,
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
@@ -100,6 +112,18 @@ impl WorkerConfig {
         );
         let inline_limit = parse(&lookup, ENV_INLINE_LIMIT, d.inline_limit, &mut errors);
         let grace = parse(&lookup, ENV_GRACE_SECS, DEFAULT_GRACE_SECS, &mut errors);
+        let browser_contexts = parse(
+            &lookup,
+            ENV_BROWSER_CONTEXTS,
+            d.browser_contexts,
+            &mut errors,
+        );
+        let chromium = lookup(ENV_CHROMIUM)
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                let default = std::path::PathBuf::from(DEFAULT_CHROMIUM);
+                default.exists().then_some(default)
+            });
         if concurrency == 0 {
             errors.push(format!("{ENV_CONCURRENCY} must be at least 1"));
         }
@@ -115,6 +139,8 @@ impl WorkerConfig {
             inline_limit,
             queue_namespace: lookup(ENV_QUEUE_NAMESPACE).unwrap_or_default(),
             grace: Duration::from_secs(grace),
+            chromium,
+            browser_contexts,
             ..d
         })
     }

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod config;
+pub mod detect;
 pub mod error;
 pub mod extract;
 pub mod fetch;
@@ -78,6 +79,14 @@ impl Worker {
             config.retry_max,
         )
         .map_err(|e| scraperx_core::Error::Config(e.to_string()))?;
+        let browser = config.chromium.clone().map(|executable| {
+            Arc::new(browser::BrowserPool::new(browser::BrowserSettings {
+                executable,
+                contexts: config.browser_contexts,
+                pages_per_browser: config.pages_per_browser,
+                allow_private: config.allow_private_targets,
+            }))
+        });
         Ok(Self {
             deliverer: Arc::new(deliverer),
             webhooks: config.deliver_webhooks.then(|| webhook_queue.clone()),
@@ -88,6 +97,7 @@ impl Worker {
                 db: s.db,
                 content: s.content,
                 http,
+                browser,
             }),
             queues,
         })

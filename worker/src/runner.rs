@@ -26,7 +26,9 @@ use scraperx_core::{
 use sha2::{Digest, Sha256};
 
 use crate::{
+    browser::{BrowserPool, Fingerprint, RenderRequest},
     config::WorkerConfig,
+    detect::{Detection, detect},
     error::FetchError,
     extract::extract,
     fetch::{FetchRequest, FetchedPage, http::HttpFetcher},
@@ -54,10 +56,22 @@ pub struct Runner {
     pub content: ContentStore,
     pub publisher: Publisher,
     pub http: HttpFetcher,
+    /// The browser engines; None on an http-only worker.
+    pub browser: Option<std::sync::Arc<BrowserPool>>,
+}
+
+/// What the engines brought back.
+pub struct Fetched {
+    pub page: FetchedPage,
+    pub screenshot: Option<bytes::Bytes>,
+    pub pdf: Option<bytes::Bytes>,
+    /// The engine that produced the page (what is charged).
+    pub engine: Engine,
+    pub detection: Detection,
 }
 
 enum Attempt {
-    Done(Box<FetchedPage>),
+    Done(Box<Fetched>),
     Failed(FetchError),
     Canceled,
     LeaseLost,
@@ -168,12 +182,12 @@ impl Runner {
             () = self.watch_cancel(&job) => Attempt::Canceled,
             () = self.keep_lease(queue, &lease) => Attempt::LeaseLost,
             fetched = self.fetch(&job, timeout) => match fetched {
-                Ok(page) => Attempt::Done(Box::new(page)),
+                Ok(fetched) => Attempt::Done(Box::new(fetched)),
                 Err(e) => Attempt::Failed(e),
             },
         };
         match attempt {
-            Attempt::Done(page) => match self.complete(&job, *page).await {
+            Attempt::Done(fetched) => match self.complete(&job, *fetched).await {
                 Ok(()) => {
                     queue.ack(&lease).await?;
                     Ok(Outcome::Completed)
@@ -208,22 +222,15 @@ impl Runner {
         }
     }
 
-    async fn fetch(&self, job: &Job, timeout: Duration) -> Result<FetchedPage, FetchError> {
+    async fn fetch(&self, job: &Job, timeout: Duration) -> Result<Fetched, FetchError> {
         let url = url::Url::parse(&job.url).map_err(|e| FetchError::Invalid(e.to_string()))?;
-        let headers: BTreeMap<String, String> = job
-            .headers
-            .as_ref()
-            .and_then(|h| serde_json::from_value(h.0.clone()).ok())
-            .unwrap_or_default();
-        let request = FetchRequest {
-            url,
-            method: job.method,
-            headers,
-            body: job.body.clone(),
-            timeout,
+        let options = &job.options.0;
+        let start = match job.engine {
+            Engine::Auto if options.needs_browser() => Engine::Browser,
+            other => other,
         };
-        match job.engine {
-            Engine::Auto | Engine::Http => {
+        match start {
+            Engine::Http | Engine::Auto => {
                 self.event(
                     job,
                     EventType::EngineSelected,
@@ -231,13 +238,145 @@ impl Runner {
                     None,
                 )
                 .await;
-                self.http.fetch(&request).await
+                let page = self
+                    .http
+                    .fetch(&self.http_request(job, url.clone(), timeout))
+                    .await?;
+                let detection = detect(
+                    page.status,
+                    &page.headers,
+                    &String::from_utf8_lossy(&page.body),
+                );
+                let http = Fetched {
+                    page,
+                    screenshot: None,
+                    pdf: None,
+                    engine: Engine::Http,
+                    detection,
+                };
+                if start == Engine::Http || self.browser.is_none() {
+                    return Ok(http);
+                }
+                if !(http.detection.challenged() || http.detection.js_shell) {
+                    return Ok(http);
+                }
+                let reason = if http.detection.challenged() {
+                    "challenge"
+                } else {
+                    "javascript_shell"
+                };
+                self.escalated(job, "http", "browser", reason, &http.detection)
+                    .await;
+                let rendered = self.render(job, url.clone(), timeout, false).await?;
+                if !rendered.detection.challenged() {
+                    return Ok(rendered);
+                }
+                self.escalated(job, "browser", "stealth", "challenge", &rendered.detection)
+                    .await;
+                self.render(job, url, timeout, true).await
             }
-            Engine::Browser | Engine::Stealth => Err(FetchError::Browser(format!(
-                "this worker does not run the {} engine",
-                job.engine
-            ))),
+            Engine::Browser => self.render(job, url, timeout, false).await,
+            Engine::Stealth => self.render(job, url, timeout, true).await,
         }
+    }
+
+    fn http_request(&self, job: &Job, url: url::Url, timeout: Duration) -> FetchRequest {
+        let headers: BTreeMap<String, String> = job
+            .headers
+            .as_ref()
+            .and_then(|h| serde_json::from_value(h.0.clone()).ok())
+            .unwrap_or_default();
+        FetchRequest {
+            url,
+            method: job.method,
+            headers,
+            body: job.body.clone(),
+            timeout,
+        }
+    }
+
+    async fn escalated(&self, job: &Job, from: &str, to: &str, reason: &str, d: &Detection) {
+        self.event(
+            job,
+            EventType::Escalated,
+            serde_json::json!({ "from": from, "to": to, "reason": reason,
+                "protection": d.protection, "captcha": d.captcha, "score": d.score }),
+            None,
+        )
+        .await;
+    }
+
+    /// Renders in the browser; with `stealth`, under a fingerprint from the table.
+    async fn render(
+        &self,
+        job: &Job,
+        url: url::Url,
+        timeout: Duration,
+        stealth: bool,
+    ) -> Result<Fetched, FetchError> {
+        let Some(browser) = &self.browser else {
+            return Err(FetchError::Browser("this worker runs no browser".into()));
+        };
+        let engine = if stealth {
+            Engine::Stealth
+        } else {
+            Engine::Browser
+        };
+        self.event(
+            job,
+            EventType::EngineSelected,
+            serde_json::json!({ "engine": engine }),
+            None,
+        )
+        .await;
+        let picked = if stealth {
+            self.db.pick_fingerprint().await.ok().flatten()
+        } else {
+            None
+        };
+        let fingerprint = picked.as_ref().map(fingerprint_of);
+        if let (Some(row), Some(fp)) = (&picked, &fingerprint) {
+            self.event(
+                job,
+                EventType::FingerprintApplied,
+                serde_json::json!({ "fingerprint_id": row.id, "user_agent": fp.user_agent, "timezone": fp.timezone }),
+                None,
+            )
+            .await;
+        }
+        let options = &job.options.0;
+        let rendered = browser
+            .render(&RenderRequest {
+                url,
+                timeout,
+                wait_for: options.wait_for.clone(),
+                wait_time: Duration::from_millis(u64::from(options.wait_time)),
+                screenshot: options.screenshot,
+                pdf: options.pdf,
+                block: options.block_resources.clone(),
+                fingerprint,
+            })
+            .await?;
+        let detection = detect(
+            rendered.page.status,
+            &rendered.page.headers,
+            &String::from_utf8_lossy(&rendered.page.body),
+        );
+        if let Some(row) = &picked
+            && let Err(err) = self
+                .db
+                .record_fingerprint_use(row.id, !detection.challenged())
+                .await
+        {
+            tracing::warn!(error = %err, "fingerprint use not recorded");
+        }
+        Ok(Fetched {
+            page: rendered.page,
+            screenshot: rendered.screenshot,
+            pdf: rendered.pdf,
+            engine,
+            detection,
+        })
     }
 
     /// Resolves when the job is canceled (directly, or through its batch).
@@ -274,7 +413,14 @@ impl Runner {
         }
     }
 
-    async fn complete(&self, job: &Job, page: FetchedPage) -> Result<(), CompleteError> {
+    async fn complete(&self, job: &Job, fetched: Fetched) -> Result<(), CompleteError> {
+        let Fetched {
+            page,
+            screenshot,
+            pdf,
+            engine,
+            detection,
+        } = fetched;
         let t = page.timings;
         self.event(
             job,
@@ -305,8 +451,42 @@ impl Runner {
             download_time_ms: t.download_ms.and_then(|v| i32::try_from(v).ok()),
             render_time_ms: t.render_ms.and_then(|v| i32::try_from(v).ok()),
             total_time_ms: i32::try_from(t.total_ms).ok(),
+            protection_detected: detection.protection.map(str::to_owned),
+            captcha_encountered: detection.captcha.is_some(),
+            captcha_type: detection.captcha.map(str::to_owned),
             ..NewJobResult::default()
         };
+        let job_ref = JobRef {
+            org: job.organization_id,
+            job: job.id,
+            created_at: job.created_at,
+        };
+        if let Some(png) = screenshot {
+            let shot = self
+                .content
+                .store_screenshot(job_ref, png)
+                .await
+                .map_err(CompleteError::Store)?;
+            self.event(
+                job,
+                EventType::ScreenshotTaken,
+                serde_json::json!({ "width": shot.width, "height": shot.height, "bytes": shot.full.size }),
+                None,
+            )
+            .await;
+            result.screenshot_minio_bucket = Some(shot.full.bucket.name().to_owned());
+            result.screenshot_minio_key = Some(shot.full.key);
+            result.screenshot_thumbnail_key = Some(shot.thumbnail.key);
+        }
+        if let Some(bytes) = pdf {
+            let stored = self
+                .content
+                .store_pdf(job_ref, bytes)
+                .await
+                .map_err(CompleteError::Store)?;
+            result.pdf_minio_bucket = Some(stored.bucket.name().to_owned());
+            result.pdf_minio_key = Some(stored.key);
+        }
         if text_like && page.body.len() <= self.config.inline_limit {
             result.content_storage = Some(ContentStorage::Inline);
             result.content_inline = Some(String::from_utf8_lossy(&page.body).into_owned());
@@ -314,11 +494,7 @@ impl Runner {
             let stored = self
                 .content
                 .store_content(
-                    JobRef {
-                        org: job.organization_id,
-                        job: job.id,
-                        created_at: job.created_at,
-                    },
+                    job_ref,
                     page.body.clone(),
                     page.content_type
                         .as_deref()
@@ -370,7 +546,7 @@ impl Runner {
             .map_err(CompleteError::Store)?;
         let actual = self
             .db
-            .estimate_credits(used_engine(job.engine), job.proxy_tier, options)
+            .estimate_credits(engine, job.proxy_tier, options)
             .await
             .map_err(CompleteError::Store)?;
         self.db
@@ -425,6 +601,57 @@ impl Runner {
         self.publish(&done).await;
         queue.ack(lease).await?;
         Ok(outcome)
+    }
+}
+
+/// The stealth engine's view of a fingerprint row, with coherent defaults for gaps.
+fn fingerprint_of(row: &scraperx_core::pg::FingerprintRow) -> Fingerprint {
+    let nav = row
+        .navigator_properties
+        .as_ref()
+        .map(|n| n.0.clone())
+        .unwrap_or_default();
+    let webgl = row
+        .webgl_properties
+        .as_ref()
+        .map(|w| w.0.clone())
+        .unwrap_or_default();
+    let text = |v: &serde_json::Value, k: &str, d: &str| {
+        v.get(k).and_then(|x| x.as_str()).unwrap_or(d).to_owned()
+    };
+    let number =
+        |k: &str, d: u64| nav.get(k).and_then(serde_json::Value::as_u64).unwrap_or(d) as u32;
+    let locale = row.locale.clone().unwrap_or_else(|| "en-US".into());
+    let languages = nav
+        .get("languages")
+        .and_then(|l| serde_json::from_value(l.clone()).ok())
+        .unwrap_or_else(|| vec![locale.clone()]);
+    Fingerprint {
+        user_agent: row.user_agent.clone(),
+        accept_language: row
+            .accept_language
+            .clone()
+            .unwrap_or_else(|| format!("{locale},en;q=0.8")),
+        platform: text(&nav, "platform", "Win32"),
+        languages,
+        screen_width: row
+            .screen_width
+            .and_then(|w| u32::try_from(w).ok())
+            .unwrap_or(1920),
+        screen_height: row
+            .screen_height
+            .and_then(|h| u32::try_from(h).ok())
+            .unwrap_or(1080),
+        device_pixel_ratio: row.device_pixel_ratio.unwrap_or(1.0),
+        timezone: row
+            .timezone
+            .clone()
+            .unwrap_or_else(|| "America/New_York".into()),
+        locale,
+        webgl_vendor: text(&webgl, "vendor", "Google Inc."),
+        webgl_renderer: text(&webgl, "renderer", "ANGLE"),
+        hardware_concurrency: number("hardwareConcurrency", 8),
+        device_memory: number("deviceMemory", 8),
     }
 }
 

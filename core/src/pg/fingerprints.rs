@@ -1,0 +1,58 @@
+//! Browser fingerprints for the stealth engine: picked in rotation among the valid ones
+//! that work, with their use and success recorded.
+
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::Db;
+use crate::Result;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FingerprintRow {
+    pub id: Uuid,
+    pub user_agent: String,
+    pub accept_language: Option<String>,
+    pub locale: Option<String>,
+    pub timezone: Option<String>,
+    pub screen_width: Option<i32>,
+    pub screen_height: Option<i32>,
+    pub device_pixel_ratio: Option<f64>,
+    pub navigator_properties: Option<Json<Value>>,
+    pub webgl_properties: Option<Json<Value>>,
+    pub usage_count: i64,
+    pub success_rate: Option<f64>,
+}
+
+impl Db {
+    /// A valid, unexpired desktop fingerprint: the least recently used among those that
+    /// succeed at least half the time (or are untried).
+    pub async fn pick_fingerprint(&self) -> Result<Option<FingerprintRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, user_agent, accept_language, locale, timezone, screen_width, screen_height, \
+                    device_pixel_ratio::float8 AS device_pixel_ratio, navigator_properties, \
+                    webgl_properties, COALESCE(usage_count, 0) AS usage_count, \
+                    success_rate::float8 AS success_rate \
+             FROM fingerprints \
+             WHERE COALESCE(is_valid, TRUE) AND (expires_at IS NULL OR expires_at > NOW()) \
+               AND device_type = 'desktop' AND COALESCE(success_rate, 1) >= 0.5 \
+             ORDER BY last_used_at NULLS FIRST, random() LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Counts a use; the success rate is an exponential moving average (weight 0.1).
+    pub async fn record_fingerprint_use(&self, id: Uuid, success: bool) -> Result<()> {
+        sqlx::query(
+            "UPDATE fingerprints SET usage_count = COALESCE(usage_count, 0) + 1, last_used_at = NOW(), \
+                 success_rate = ROUND((COALESCE(success_rate, 1) * 0.9 + CASE WHEN $2 THEN 0.1 ELSE 0 END)::numeric, 4) \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(success)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,192 @@
+//! The engines inside the job lifecycle: browser captures, and auto escalating from http to
+//! browser to stealth when a page is an empty JavaScript shell or a challenge.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::{Router, http::header, routing::get};
+use common::{Harness, serve};
+use scraperx_core::{
+    config::S3Config,
+    content::{Bucket, ContentStore},
+    domain::{Engine, JobStatus},
+    pg::NewJob,
+};
+use sqlx::PgPool;
+
+const SHELL: &str = r#"<html><head><title>App</title></head><body><div id="root"></div>
+<script>document.getElementById('root').innerHTML = '<h1>Rendered catalog</h1><p>' + 'item '.repeat(60) + '</p>';</script>
+</body></html>"#;
+
+/// A challenge that only a browser without navigator.webdriver gets past.
+const GUARDED: &str = r#"<html><head><title>Shop</title></head><body>
+<div id="cf-browser-verification">Checking your browser</div>
+<script>if (!navigator.webdriver) { document.getElementById('cf-browser-verification').remove();
+  document.body.insertAdjacentHTML('beforeend', '<main><h1>Welcome, human</h1></main>'); }</script>
+</body></html>"#;
+
+async fn site() -> String {
+    let addr = serve(
+        Router::new()
+            .route(
+                "/shell",
+                get(|| async { ([(header::CONTENT_TYPE, "text/html")], SHELL) }),
+            )
+            .route(
+                "/guarded",
+                get(|| async { ([(header::CONTENT_TYPE, "text/html")], GUARDED) }),
+            ),
+    )
+    .await;
+    format!("http://{addr}")
+}
+
+fn browser_config(h: &Harness) -> scraperx_worker::WorkerConfig {
+    let mut c = h.config();
+    c.engines = vec![Engine::Http, Engine::Browser, Engine::Stealth];
+    c.chromium = Some(
+        std::env::var("SCRX_CHROMIUM")
+            .unwrap_or_else(|_| "/usr/bin/chromium".into())
+            .into(),
+    );
+    c.browser_contexts = 2;
+    c
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_browser_job_renders_and_stores_screenshot_thumbnail_and_pdf(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let base = site().await;
+    let org = h.org(50).await;
+    let mut job = NewJob::get(&format!("{base}/shell"));
+    job.engine = Engine::Browser;
+    job.options.screenshot = true;
+    job.options.pdf = true;
+    let id = h.submit(&org, job).await;
+    let (_stop, _w) = h.start(browser_config(&h));
+    let done = h.finished(id, Duration::from_secs(30)).await;
+    assert_eq!(
+        done.status,
+        JobStatus::Completed,
+        "{:?}",
+        done.error_message
+    );
+    let r = h.db.get_result(org.id, id).await.expect("result");
+    assert!(
+        r.content_inline
+            .as_deref()
+            .is_some_and(|c| c.contains("Rendered catalog"))
+    );
+    let store = ContentStore::new(&S3Config::from_env_for_role("API").expect("s3"));
+    let shot = store
+        .get(
+            Bucket::Screenshots,
+            &r.screenshot_minio_key.expect("screenshot"),
+        )
+        .await
+        .expect("png");
+    assert!(shot.bytes.starts_with(b"\x89PNG"));
+    let pdf = store
+        .get(Bucket::Pdfs, &r.pdf_minio_key.expect("pdf"))
+        .await
+        .expect("pdf");
+    assert!(pdf.bytes.starts_with(b"%PDF"));
+    let events = h.event_types(&org, id).await;
+    assert!(
+        events.iter().any(|e| e == "job.screenshot_taken"),
+        "{events:?}"
+    );
+    // browser 5 + screenshot 2 + pdf 3
+    assert_eq!(done.credits_charged, 10);
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn auto_escalates_a_javascript_shell_to_the_browser(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let base = site().await;
+    let org = h.org(50).await;
+    let id = h.submit(&org, NewJob::get(&format!("{base}/shell"))).await;
+    let (_stop, _w) = h.start(browser_config(&h));
+    let done = h.finished(id, Duration::from_secs(30)).await;
+    assert_eq!(
+        done.status,
+        JobStatus::Completed,
+        "{:?}",
+        done.error_message
+    );
+    let r = h.db.get_result(org.id, id).await.expect("result");
+    assert!(
+        r.content_inline
+            .as_deref()
+            .is_some_and(|c| c.contains("Rendered catalog"))
+    );
+    let events = h.db.list_job_events(org.id, id).await.expect("events");
+    let escalations: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type.to_string() == "job.escalated")
+        .collect();
+    assert_eq!(escalations.len(), 1);
+    let data = escalations[0].event_data.as_ref().expect("data");
+    assert_eq!(
+        (
+            data.0["from"].as_str(),
+            data.0["to"].as_str(),
+            data.0["reason"].as_str()
+        ),
+        (Some("http"), Some("browser"), Some("javascript_shell"))
+    );
+    assert_eq!(
+        done.credits_charged, 5,
+        "charged as the browser that did the work"
+    );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn auto_escalates_a_challenge_through_browser_to_stealth(pool: PgPool) {
+    let h = Harness::new(pool.clone()).await;
+    let base = site().await;
+    let org = h.org(50).await;
+    let id = h
+        .submit(&org, NewJob::get(&format!("{base}/guarded")))
+        .await;
+    let (_stop, _w) = h.start(browser_config(&h));
+    let done = h.finished(id, Duration::from_secs(40)).await;
+    assert_eq!(
+        done.status,
+        JobStatus::Completed,
+        "{:?}",
+        done.error_message
+    );
+    let r = h.db.get_result(org.id, id).await.expect("result");
+    assert!(
+        r.content_inline
+            .as_deref()
+            .is_some_and(|c| c.contains("Welcome, human")),
+        "{:?}",
+        r.content_inline
+    );
+    let events = h.db.list_job_events(org.id, id).await.expect("events");
+    let hops: Vec<String> = events
+        .iter()
+        .filter(|e| e.event_type.to_string() == "job.escalated")
+        .filter_map(|e| {
+            e.event_data
+                .as_ref()
+                .and_then(|d| d.0["to"].as_str().map(str::to_owned))
+        })
+        .collect();
+    assert_eq!(hops, ["browser", "stealth"]);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type.to_string() == "job.fingerprint_applied")
+    );
+    let used: i64 =
+        sqlx::query_scalar("SELECT COALESCE(SUM(usage_count), 0)::bigint FROM fingerprints")
+            .fetch_one(&pool)
+            .await
+            .expect("usage");
+    assert_eq!(used, 1, "the fingerprint's use is counted");
+    assert_eq!(done.credits_charged, 10, "charged as stealth");
+}

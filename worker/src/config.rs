@@ -18,6 +18,8 @@ pub const ENV_GRACE_SECS: &str = "SCRX_WORKER_GRACE_SECS";
 pub const ENV_CHROMIUM: &str = "SCRX_CHROMIUM";
 pub const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 pub const ENV_BROWSER_CONTEXTS: &str = "SCRX_BROWSER_CONTEXTS";
+pub const ENV_DOMAIN_CONCURRENCY: &str = "SCRX_DOMAIN_CONCURRENCY";
+pub const ENV_OBEY_ROBOTS: &str = "SCRX_OBEY_ROBOTS";
 pub const DEFAULT_GRACE_SECS: u64 = 30;
 
 #[derive(Debug, Clone)]
@@ -49,6 +51,10 @@ pub struct WorkerConfig {
     /// Browser contexts (jobs) at once, and pages before the browser is replaced.
     pub browser_contexts: usize,
     pub pages_per_browser: usize,
+    /// Requests in flight per target domain, across all workers.
+    pub per_domain_concurrency: u32,
+    /// Refuse paths that robots.txt disallows (its crawl-delay is always honoured).
+    pub obey_robots: bool,
     /// Also deliver webhooks (from the webhooks queue).
     pub deliver_webhooks: bool,
     /// Retry backoff: exponential from `retry_base`, capped at `retry_max`, full jitter.
@@ -74,6 +80,8 @@ impl Default for WorkerConfig {
             chromium: None,
             browser_contexts: 4,
             pages_per_browser: 100,
+            per_domain_concurrency: 8,
+            obey_robots: false,
             deliver_webhooks: true,
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
@@ -118,6 +126,13 @@ impl WorkerConfig {
             d.browser_contexts,
             &mut errors,
         );
+        let per_domain_concurrency = parse(
+            &lookup,
+            ENV_DOMAIN_CONCURRENCY,
+            d.per_domain_concurrency,
+            &mut errors,
+        );
+        let obey_robots = parse(&lookup, ENV_OBEY_ROBOTS, d.obey_robots, &mut errors);
         let chromium = lookup(ENV_CHROMIUM)
             .map(std::path::PathBuf::from)
             .or_else(|| {
@@ -141,6 +156,8 @@ impl WorkerConfig {
             grace: Duration::from_secs(grace),
             chromium,
             browser_contexts,
+            per_domain_concurrency,
+            obey_robots,
             ..d
         })
     }

@@ -8,6 +8,7 @@ pub mod detect;
 pub mod error;
 pub mod extract;
 pub mod fetch;
+pub mod politeness;
 pub mod runner;
 pub mod webhooks;
 
@@ -87,6 +88,14 @@ impl Worker {
                 allow_private: config.allow_private_targets,
             }))
         });
+        let politeness = politeness::Politeness::new(
+            politeness::PolitenessSettings {
+                per_domain_concurrency: config.per_domain_concurrency,
+                obey_robots: config.obey_robots,
+            },
+            s.redis.clone(),
+            s.db.clone(),
+        );
         Ok(Self {
             deliverer: Arc::new(deliverer),
             webhooks: config.deliver_webhooks.then(|| webhook_queue.clone()),
@@ -98,6 +107,7 @@ impl Worker {
                 content: s.content,
                 http,
                 browser,
+                politeness,
             }),
             queues,
         })

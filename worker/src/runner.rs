@@ -32,6 +32,7 @@ use crate::{
     error::FetchError,
     extract::extract,
     fetch::{FetchRequest, FetchedPage, http::HttpFetcher},
+    politeness::Politeness,
 };
 
 /// How a lease ended.
@@ -58,6 +59,7 @@ pub struct Runner {
     pub http: HttpFetcher,
     /// The browser engines; None on an http-only worker.
     pub browser: Option<std::sync::Arc<BrowserPool>>,
+    pub politeness: Politeness,
 }
 
 /// What the engines brought back.
@@ -222,11 +224,71 @@ impl Runner {
         }
     }
 
+    /// Fetches with the job's engine, politely, and records what the domain taught us.
     async fn fetch(&self, job: &Job, timeout: Duration) -> Result<Fetched, FetchError> {
         let url = url::Url::parse(&job.url).map_err(|e| FetchError::Invalid(e.to_string()))?;
+        let started = tokio::time::Instant::now();
+        let pass = self.politeness.admit(&url, &self.http, timeout).await?;
+        let remaining = timeout.saturating_sub(started.elapsed());
+        let fetched =
+            tokio::time::timeout(remaining, self.fetch_engines(job, url.clone(), remaining))
+                .await
+                .unwrap_or(Err(FetchError::Timeout(timeout)));
+        self.politeness.release(pass).await;
+        if let Some(domain) = url.host_str() {
+            let outcome = match &fetched {
+                Ok(f) => scraperx_core::pg::DomainOutcome {
+                    domain,
+                    success: !f.detection.challenged() && f.page.status < 400,
+                    response_ms: i32::try_from(f.page.timings.total_ms).ok(),
+                    protection: f.detection.protection,
+                    escalated_to: (job.engine == Engine::Auto && f.engine != Engine::Http)
+                        .then_some(f.engine),
+                    needed_javascript: f.detection.js_shell && f.engine != Engine::Http,
+                    rate_limited: f.page.status == 429,
+                },
+                Err(e) => scraperx_core::pg::DomainOutcome {
+                    domain,
+                    success: false,
+                    response_ms: None,
+                    protection: None,
+                    escalated_to: None,
+                    needed_javascript: false,
+                    rate_limited: matches!(e, FetchError::RetryableStatus(429)),
+                },
+            };
+            if let Err(err) = self.db.record_domain_outcome(&outcome).await {
+                tracing::warn!(%domain, error = %err, "domain intelligence not recorded");
+            }
+        }
+        fetched
+    }
+
+    async fn fetch_engines(
+        &self,
+        job: &Job,
+        url: url::Url,
+        timeout: Duration,
+    ) -> Result<Fetched, FetchError> {
         let options = &job.options.0;
+        // What the domain taught earlier jobs: start where HTTP alone did not do.
+        let learned = match (job.engine, &self.browser, url.host_str()) {
+            (Engine::Auto, Some(_), Some(domain)) => {
+                self.db.domain_intel(domain).await.ok().flatten().map(|i| {
+                    match i.recommended_engine {
+                        Engine::Auto | Engine::Http if i.requires_js_rendering => Engine::Browser,
+                        e => e,
+                    }
+                })
+            }
+            _ => None,
+        };
         let start = match job.engine {
             Engine::Auto if options.needs_browser() => Engine::Browser,
+            Engine::Auto => match learned {
+                Some(e @ (Engine::Browser | Engine::Stealth)) => e,
+                _ => Engine::Auto,
+            },
             other => other,
         };
         match start {

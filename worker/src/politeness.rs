@@ -1,0 +1,314 @@
+//! Politeness per domain: robots.txt fetched once a day and cached (its crawl-delay kept in
+//! `domain_intelligence`), a delay between request starts (the larger of the crawl-delay and
+//! the adaptive `recommended_delay_ms`, which doubles on a 429), and a cap on requests in
+//! flight, enforced in Redis so it holds across every worker. Disallowed paths are refused
+//! when the deployment obeys robots.txt.
+
+use std::{sync::OnceLock, time::Duration};
+
+use redis::{AsyncCommands, Script, aio::ConnectionManager};
+use scraperx_core::pg::Db;
+use url::Url;
+
+use crate::{
+    error::FetchError,
+    fetch::{FetchRequest, http::HttpFetcher},
+};
+
+pub const ROBOTS_TTL: Duration = Duration::from_secs(24 * 3_600);
+const ROBOTS_MAX_BYTES: usize = 512 * 1024;
+const USER_AGENT_TOKEN: &str = "ScraperX";
+
+fn gate_script() -> &'static Script {
+    static SCRIPT: OnceLock<Script> = OnceLock::new();
+    SCRIPT.get_or_init(|| Script::new(include_str!("lua/domain_gate.lua")))
+}
+
+#[derive(Debug, Clone)]
+pub struct PolitenessSettings {
+    /// Requests to one domain in flight at once, across all workers.
+    pub per_domain_concurrency: u32,
+    /// Refuse paths that robots.txt disallows.
+    pub obey_robots: bool,
+}
+
+#[derive(Clone)]
+pub struct Politeness {
+    settings: PolitenessSettings,
+    redis: ConnectionManager,
+    db: Db,
+}
+
+/// A held place in a domain's queue. Give it back with [`Politeness::release`]; a pass
+/// dropped on the way (a canceled or aborted job) gives itself back.
+pub struct Pass {
+    domain: String,
+    holder: String,
+    redis: Option<ConnectionManager>,
+}
+
+impl Drop for Pass {
+    fn drop(&mut self) {
+        let Some(mut redis) = self.redis.take() else {
+            return;
+        };
+        let (inflight, _, _) = keys(&self.domain);
+        let holder = std::mem::take(&mut self.holder);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _: Result<i64, _> = redis.zrem(&inflight, &holder).await;
+            });
+        }
+    }
+}
+
+fn keys(domain: &str) -> (String, String, String) {
+    (
+        format!("scrx:domain:{{d:{domain}}}:inflight"),
+        format!("scrx:domain:{{d:{domain}}}:next"),
+        format!("scrx:domain:{{d:{domain}}}:robots"),
+    )
+}
+
+impl Politeness {
+    pub fn new(settings: PolitenessSettings, redis: ConnectionManager, db: Db) -> Self {
+        Self {
+            settings,
+            redis,
+            db,
+        }
+    }
+
+    /// The robots.txt of `url`'s origin, from Redis or fetched (and its crawl-delay recorded).
+    async fn robots(&self, url: &Url, http: &HttpFetcher) -> Option<String> {
+        let domain = url.host_str()?.to_ascii_lowercase();
+        // robots.txt belongs to an origin: the port is part of it.
+        let origin = format!("{}:{}", domain, url.port_or_known_default().unwrap_or(80));
+        let (_, _, key) = keys(&origin);
+        let mut redis = self.redis.clone();
+        if let Ok(Some(cached)) = redis.get::<_, Option<String>>(&key).await {
+            return Some(cached);
+        }
+        let mut robots_url = url.clone();
+        robots_url.set_path("/robots.txt");
+        robots_url.set_query(None);
+        robots_url.set_fragment(None);
+        let fetched = http
+            .fetch(&FetchRequest {
+                url: robots_url,
+                method: scraperx_core::domain::HttpMethod::Get,
+                headers: Default::default(),
+                body: None,
+                timeout: Duration::from_secs(10),
+            })
+            .await;
+        // A missing or broken robots.txt allows everything.
+        let body = match fetched {
+            Ok(page) if page.status == 200 && page.body.len() <= ROBOTS_MAX_BYTES => {
+                String::from_utf8_lossy(&page.body).into_owned()
+            }
+            _ => String::new(),
+        };
+        let delay = crawl_delay(&body).map(|d| i32::try_from(d.as_millis()).unwrap_or(i32::MAX));
+        if let Err(err) = self.db.record_robots(&domain, delay).await {
+            tracing::warn!(%domain, error = %err, "robots.txt not recorded");
+        }
+        let _: Result<(), _> = redis.set_ex(&key, &body, ROBOTS_TTL.as_secs()).await;
+        Some(body)
+    }
+
+    /// Waits for a place to fetch `url` (at most `within`). Refused when robots.txt
+    /// disallows the path and the deployment obeys it.
+    pub async fn admit(
+        &self,
+        url: &Url,
+        http: &HttpFetcher,
+        within: Duration,
+    ) -> Result<Pass, FetchError> {
+        let Some(domain) = url.host_str().map(str::to_ascii_lowercase) else {
+            return Err(FetchError::Invalid("the URL has no host".into()));
+        };
+        let robots = self.robots(url, http).await.unwrap_or_default();
+        if self.settings.obey_robots && !allowed(&robots, url) {
+            return Err(FetchError::Blocked(format!(
+                "robots.txt disallows {}",
+                url.path()
+            )));
+        }
+        let intel = self.db.domain_intel(&domain).await.ok().flatten();
+        let delay_ms = intel
+            .as_ref()
+            .map(|i| {
+                i.recommended_delay_ms
+                    .max(i.robots_txt_crawl_delay.unwrap_or(0))
+            })
+            .unwrap_or(0)
+            .max(0);
+        let holder = uuid::Uuid::new_v4().to_string();
+        let (inflight, next, _) = keys(&domain);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let (granted, wait_ms): (i64, i64) = gate_script()
+                .key(&inflight)
+                .key(&next)
+                .arg(&holder)
+                .arg(self.settings.per_domain_concurrency.max(1))
+                .arg(delay_ms)
+                // A holder that died frees its place after its own timeout.
+                .arg(within.as_millis() as u64 + 5_000)
+                .invoke_async(&mut self.redis.clone())
+                .await
+                .map_err(|e| FetchError::Network(format!("politeness gate: {e}")))?;
+            if granted == 1 {
+                return Ok(Pass {
+                    domain,
+                    holder,
+                    redis: Some(self.redis.clone()),
+                });
+            }
+            let wait = Duration::from_millis(u64::try_from(wait_ms.max(10)).unwrap_or(10));
+            if tokio::time::Instant::now() + wait > deadline {
+                return Err(FetchError::Timeout(within));
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    pub async fn release(&self, mut pass: Pass) {
+        if let Some(mut redis) = pass.redis.take() {
+            let (inflight, _, _) = keys(&pass.domain);
+            let _: Result<i64, _> = redis.zrem(&inflight, &pass.holder).await;
+        }
+    }
+}
+
+/// A robots.txt rule: lower-case field and its value.
+type Rule = (String, String);
+/// The user agents a group names, and its rules.
+type Group = (Vec<String>, Vec<Rule>);
+
+/// The group of rules that applies to us: our own token's, else `*`'s.
+fn our_group(robots: &str) -> Vec<Rule> {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut in_agents = false;
+    for line in robots.lines() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        let Some((field, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (field, value) = (field.trim().to_ascii_lowercase(), value.trim().to_owned());
+        if field == "user-agent" {
+            if !in_agents {
+                groups.push((Vec::new(), Vec::new()));
+            }
+            in_agents = true;
+            if let Some(g) = groups.last_mut() {
+                g.0.push(value.to_ascii_lowercase());
+            }
+        } else {
+            in_agents = false;
+            if let Some(g) = groups.last_mut() {
+                g.1.push((field, value));
+            }
+        }
+    }
+    let token = USER_AGENT_TOKEN.to_ascii_lowercase();
+    groups
+        .iter()
+        .find(|g| {
+            g.0.iter()
+                .any(|a| token.starts_with(a.as_str()) && a != "*")
+        })
+        .or_else(|| groups.iter().find(|g| g.0.iter().any(|a| a == "*")))
+        .map(|g| g.1.clone())
+        .unwrap_or_default()
+}
+
+/// The crawl-delay asked of us, if any.
+pub fn crawl_delay(robots: &str) -> Option<Duration> {
+    our_group(robots)
+        .iter()
+        .find(|(f, _)| f == "crawl-delay")
+        .and_then(|(_, v)| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_millis((s.min(3_600.0) * 1_000.0) as u64))
+}
+
+/// Whether robots.txt lets us fetch `url`: the longest matching Allow or Disallow wins (Allow
+/// on a tie), with `*` and `$` wildcards (RFC 9309).
+pub fn allowed(robots: &str, url: &Url) -> bool {
+    let mut path = url.path().to_owned();
+    if let Some(q) = url.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    let mut best: Option<(usize, bool)> = None;
+    for (field, pattern) in our_group(robots) {
+        let allow = match field.as_str() {
+            "allow" => true,
+            "disallow" if pattern.is_empty() => continue,
+            "disallow" => false,
+            _ => continue,
+        };
+        if matches(&pattern, &path) {
+            let len = pattern.len();
+            if best.is_none_or(|(l, a)| len > l || (len == l && allow && !a)) {
+                best = Some((len, allow));
+            }
+        }
+    }
+    best.is_none_or(|(_, allow)| allow)
+}
+
+fn matches(pattern: &str, path: &str) -> bool {
+    let (pattern, anchored) = match pattern.strip_suffix('$') {
+        Some(p) => (p, true),
+        None => (pattern, false),
+    };
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let mut rest = path;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if let Some(at) = rest.find(part) {
+            rest = &rest[at + part.len()..];
+        } else {
+            return false;
+        }
+    }
+    !anchored || rest.is_empty() || parts.last().is_some_and(|p| p.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROBOTS: &str = "User-agent: *\nDisallow: /private\nAllow: /private/open\nCrawl-delay: 2\n\n\
+                          User-agent: ScraperX\nDisallow: /no-bots/\nDisallow: /*.pdf$\nCrawl-delay: 0.5\n";
+
+    fn url(p: &str) -> Url {
+        Url::parse(&format!("https://x.test{p}")).expect("url")
+    }
+
+    #[test]
+    fn our_own_group_wins_with_longest_match_and_wildcards() {
+        assert!(!allowed(ROBOTS, &url("/no-bots/page")));
+        assert!(!allowed(ROBOTS, &url("/files/a.pdf")));
+        assert!(allowed(ROBOTS, &url("/files/a.pdf?x=1")));
+        assert!(allowed(ROBOTS, &url("/private"))); // the * group does not apply to us
+        assert_eq!(crawl_delay(ROBOTS), Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn the_star_group_applies_when_we_are_not_named() {
+        let robots = "User-agent: *\nDisallow: /private\nAllow: /private/open\nCrawl-delay: 2\n";
+        assert!(!allowed(robots, &url("/private/x")));
+        assert!(allowed(robots, &url("/private/open/x")));
+        assert!(allowed(robots, &url("/")));
+        assert_eq!(crawl_delay(robots), Some(Duration::from_secs(2)));
+        assert!(allowed("", &url("/anything")));
+    }
+}

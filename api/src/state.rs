@@ -6,13 +6,14 @@ use redis::aio::ConnectionManager;
 use scraperx_core::{
     config::RedisConfig,
     content::ContentStore,
+    dispatch::QueueSet,
     domain::Engine,
     hot::{
         TtlConfig, cache::ResponseCache, pubsub::Publisher, rate_limit::RateLimiter,
         slots::ConcurrencySlots,
     },
     pg::Db,
-    queue::{JobQueue, QueueName},
+    queue::JobQueue,
 };
 
 use crate::{config::ApiConfig, metrics::ApiMetrics, usage::KeyUsage, watcher::JobWatcher};
@@ -35,7 +36,7 @@ pub struct Inner {
     pub usage: KeyUsage,
     pub watcher: JobWatcher,
     pub metrics: Arc<ApiMetrics>,
-    queues: [JobQueue; 3],
+    pub queues: QueueSet,
 }
 
 impl std::ops::Deref for AppState {
@@ -57,12 +58,6 @@ pub struct Services {
 impl AppState {
     /// Builds the state and starts the job-status subscription (inside a Tokio runtime).
     pub fn new(config: ApiConfig, s: Services) -> Self {
-        let queue = |name: QueueName| {
-            JobQueue::named(
-                s.redis.clone(),
-                &format!("{}{}", config.queue_namespace, name.as_str()),
-            )
-        };
         let (watcher, _task) = JobWatcher::spawn(s.redis_config.clone());
         Self {
             inner: Arc::new(Inner {
@@ -73,11 +68,7 @@ impl AppState {
                 usage: KeyUsage::default(),
                 watcher,
                 metrics: Arc::new(ApiMetrics::default()),
-                queues: [
-                    queue(QueueName::Http),
-                    queue(QueueName::Browser),
-                    queue(QueueName::Stealth),
-                ],
+                queues: QueueSet::new(s.redis.clone(), &config.queue_namespace),
                 config,
                 db: s.db,
                 redis: s.redis,
@@ -87,17 +78,9 @@ impl AppState {
         }
     }
 
-    /// The queue a job of `engine` starts on: auto starts with plain HTTP and escalates.
+    /// The queue a job of `engine` (with default options) starts on.
     pub fn queue_for(&self, engine: Engine) -> &JobQueue {
-        match engine {
-            Engine::Auto | Engine::Http => &self.queues[0],
-            Engine::Browser => &self.queues[1],
-            Engine::Stealth => &self.queues[2],
-        }
-    }
-
-    pub fn queues(&self) -> &[JobQueue] {
-        &self.queues
+        self.queues.for_engine(engine)
     }
 
     /// Tells subscribers (waiting scrapes, live streams, other replicas) that `job` changed.

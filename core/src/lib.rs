@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod content;
+pub mod dispatch;
 pub mod domain;
 mod error;
 pub mod hot;

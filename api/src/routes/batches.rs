@@ -180,10 +180,10 @@ pub async fn cancel_batch(
     let canceled = state.db.cancel_batch(auth.org_id, id).await?;
     for job in &canceled {
         state.publish_status(job).await;
-        if let Some(queue) = state
-            .queues()
-            .iter()
-            .find(|q| Some(q.name()) == job.queue_name.as_deref())
+        if let Some(queue) = job
+            .queue_name
+            .as_deref()
+            .and_then(|n| state.queues.by_name(n))
             && let Err(err) = queue.remove(&job.id.to_string()).await
         {
             tracing::warn!(job = %job.id, error = %err, "queue removal failed");

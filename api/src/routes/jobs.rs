@@ -156,7 +156,7 @@ pub async fn cancel_job(
     let job = state.db.cancel_job(auth.org_id, id).await?;
     if matches!(before.status, JobStatus::Pending | JobStatus::Queued) {
         state.db.settle_job_credits(job.id, 0).await?;
-        for queue in state.queues() {
+        for queue in state.queues.jobs() {
             match queue.remove(&id.to_string()).await {
                 Ok(Removal::Removed) => break,
                 Ok(_) => {}

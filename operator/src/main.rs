@@ -1,84 +1,98 @@
-//! `scraperx-operator`: the Kubernetes operator. Its controllers arrive with the operator
-//! issue; the database maintenance they will schedule runs today as a command:
+//! `scraperx-operator`: the Kubernetes operator.
 //!
-//!   scraperx-operator maintenance      create partitions ahead, drop expired partitions,
-//!                                      apply retention, delete expired results, aggregate
-//!                                      yesterday's usage, grant monthly credits, delete the
-//!                                      MinIO objects of deleted rows, give orphaned Redis
-//!                                      keys a TTL; prints JSON
+//!   scraperx-operator run            the ScrapeBatch and WorkerPool controllers, maintenance
+//!                                    while holding its Lease, and /healthz, /readyz, /metrics
+//!                                    on SCRX_OPERATOR_ADDR (default 0.0.0.0:8081)
+//!   scraperx-operator maintenance    every maintenance task once, now; prints JSON
 
-use anyhow::{Context, bail};
-use chrono::{Days, Utc};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
 use scraperx_core::{
     config::{PgConfig, RedisConfig, S3Config},
-    content, hot,
+    content::ContentStore,
+    dispatch::QueueSet,
+    hot,
     pg::Db,
 };
+use scraperx_operator::{Context, maintenance::Maintenance, metrics::Metrics};
 
-/// Months of partitions kept ready ahead of the current one.
-const PARTITION_MONTHS_AHEAD: i32 = 3;
-/// Outbox rows handled per page.
-const OBJECT_DELETION_PAGE: i64 = 500;
-/// Keys per SCAN page of the orphan sweep.
-const ORPHAN_SCAN_PAGE: u32 = 1_000;
+const ENV_ADDR: &str = "SCRX_OPERATOR_ADDR";
+const DEFAULT_ADDR: &str = "0.0.0.0:8081";
+const ENV_NAMESPACE: &str = "POD_NAMESPACE";
+const DEFAULT_NAMESPACE: &str = "default";
+const ENV_QUEUE_NAMESPACE: &str = "SCRX_QUEUE_NAMESPACE";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     scraperx_core::telemetry::init();
     match std::env::args().nth(1).as_deref() {
-        Some("maintenance") => maintenance().await,
-        other => bail!("unknown command {other:?}; expected `maintenance`"),
+        Some("run") => run().await,
+        Some("maintenance") => maintenance_once().await,
+        other => bail!("unknown command {other:?}; expected `run` or `maintenance`"),
     }
 }
 
-async fn maintenance() -> anyhow::Result<()> {
+async fn maintenance_parts() -> anyhow::Result<(Maintenance, Db, QueueSet)> {
     let db = Db::connect(&PgConfig::from_env()?)
         .await
         .context("connecting to PostgreSQL")?;
     db.migrate().await.context("applying migrations")?;
-    let partitions = db
-        .ensure_partitions(PARTITION_MONTHS_AHEAD)
-        .await
-        .context("creating partitions")?;
-    let dropped = db
-        .drop_old_partitions()
-        .await
-        .context("dropping old partitions")?;
-    let retention = db.apply_retention().await.context("applying retention")?;
-    let expired = db
-        .cleanup_expired_results()
-        .await
-        .context("deleting expired results")?;
-    let yesterday = Utc::now().date_naive() - Days::new(1);
-    let aggregated = db
-        .aggregate_daily_usage(yesterday)
-        .await
-        .context("aggregating usage")?;
-    let reset = db
-        .reset_monthly_credits()
-        .await
-        .context("monthly credit reset")?;
-    let store = content::ContentStore::new(&S3Config::from_env_for_role("ADMIN")?);
-    let objects = content::drain_object_deletions(&db, &store, OBJECT_DELETION_PAGE)
-        .await
-        .context("deleting objects of deleted rows")?;
     let redis = hot::connect(&RedisConfig::from_env())
         .await
         .context("connecting to Redis")?;
-    let orphans =
-        hot::orphans::repair_orphans(&redis, &hot::TtlConfig::from_env()?, ORPHAN_SCAN_PAGE)
-            .await
-            .context("repairing orphaned Redis keys")?;
-    let report = serde_json::json!({
-        "partitions": partitions,
-        "dropped_partitions": dropped,
-        "retention": retention,
-        "expired_results_deleted": expired,
-        "usage_aggregated": { "day": yesterday, "organizations": aggregated },
-        "credits_reset": reset,
-        "objects_deleted": objects,
-        "redis_orphans": { "scanned": orphans.scanned, "repaired": orphans.repaired },
-    });
+    let queues = QueueSet::new(
+        redis.clone(),
+        &std::env::var(ENV_QUEUE_NAMESPACE).unwrap_or_default(),
+    );
+    let store = ContentStore::new(&S3Config::from_env_for_role("ADMIN")?);
+    Ok((
+        Maintenance {
+            db: db.clone(),
+            queues: queues.clone(),
+            redis,
+            store,
+        },
+        db,
+        queues,
+    ))
+}
+
+async fn maintenance_once() -> anyhow::Result<()> {
+    let (maintenance, _, _) = maintenance_parts().await?;
+    let report = maintenance.run_all().await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+async fn run() -> anyhow::Result<()> {
+    let (maintenance, db, queues) = maintenance_parts().await?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes")?;
+    let ctx = Context::new(client.clone(), db, queues, Arc::new(Metrics::default()));
+    let ns = std::env::var(ENV_NAMESPACE).unwrap_or_else(|_| DEFAULT_NAMESPACE.into());
+    let identity = std::env::var("POD_NAME")
+        .unwrap_or_else(|_| format!("scraperx-operator-{}", uuid::Uuid::new_v4().simple()));
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let leader = tokio::spawn(scraperx_operator::maintenance::lead(
+        maintenance,
+        client,
+        ns,
+        identity,
+        stop,
+    ));
+    let addr = std::env::var(ENV_ADDR).unwrap_or_else(|_| DEFAULT_ADDR.into());
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let server = axum::serve(listener, scraperx_operator::server::router(ctx.clone()))
+        .with_graceful_shutdown(scraperx_core::signal::shutdown_signal());
+    tokio::select! {
+        () = scraperx_operator::run_controllers(ctx, None) => {}
+        served = server => served?,
+    }
+    let _ = stop_tx.send(true);
+    let _ = leader.await;
     Ok(())
 }

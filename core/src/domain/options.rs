@@ -20,7 +20,9 @@ text_enum! {
 
 /// One CSS-selector extraction rule: the text (or an attribute) of the first match, or of
 /// every match when `all` is set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct ExtractRule {
     pub selector: String,
@@ -30,7 +32,9 @@ pub struct ExtractRule {
     pub all: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields, default)]
 pub struct JobOptions {
     /// Render JavaScript (implies a browser engine when the engine is auto).

@@ -96,6 +96,36 @@ impl Db {
             .await?)
     }
 
+    /// The batch's jobs in any of `statuses`.
+    pub async fn batch_jobs_with_status(
+        &self,
+        org: OrgId,
+        batch: BatchId,
+        statuses: &[JobStatus],
+    ) -> Result<Vec<super::Job>> {
+        let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM scrape_jobs \
+             WHERE organization_id = $1 AND batch_id = $2 AND status = ANY($3) ORDER BY created_at"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(org)
+            .bind(batch)
+            .bind(&statuses)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// The organization a batch belongs to, if it has any job.
+    pub async fn batch_organization(&self, batch: BatchId) -> Result<Option<OrgId>> {
+        Ok(sqlx::query_scalar(
+            "SELECT organization_id FROM scrape_jobs WHERE batch_id = $1 LIMIT 1",
+        )
+        .bind(batch)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Counts of a batch of this organization; not found when it has no jobs.
     pub async fn batch_counts(&self, org: OrgId, batch: BatchId) -> Result<BatchCounts> {
         let rows: Vec<(JobStatus, i64)> = sqlx::query_as(

@@ -1,0 +1,262 @@
+//! The custom resources, group `scraperx.io`, version `v1alpha1`: [`ScrapeBatch`] and
+//! [`WorkerPool`]. Their OpenAPI schemas come from these types (schemars) with validation
+//! (ranges, lengths, enums), so the API server itself refuses a bad manifest. `crdgen`
+//! prints them; `crds/` holds the output, and a test fails when the two drift apart.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    api::core::v1::{EnvVar, ResourceRequirements},
+    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use scraperx_core::domain::{Engine, ExtractRule, ResourceType};
+use serde::{Deserialize, Serialize};
+
+/// A key of a ConfigMap holding URLs, one per line.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMapKeyRef {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// A key of a Secret holding the organization's API key (`sk_...`).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    #[serde(default = "default_api_key_field")]
+    pub key: String,
+}
+
+fn default_api_key_field() -> String {
+    "apiKey".into()
+}
+
+/// Scrape options shared by every URL of the batch (the REST API's, camel-cased).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchOptions {
+    #[serde(default)]
+    pub render_js: bool,
+    #[schemars(length(min = 1, max = 1024))]
+    pub wait_for: Option<String>,
+    #[schemars(range(min = 0, max = 60000))]
+    pub wait_time: Option<u32>,
+    #[schemars(range(min = 1000, max = 300000))]
+    pub timeout: Option<u32>,
+    #[serde(default)]
+    pub screenshot: bool,
+    #[serde(default)]
+    pub pdf: bool,
+    #[serde(default)]
+    pub markdown: bool,
+    pub extract: Option<BTreeMap<String, ExtractRule>>,
+    #[serde(default)]
+    pub block_resources: Vec<ResourceType>,
+    /// Request headers sent to every URL.
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "scraperx.io",
+    version = "v1alpha1",
+    kind = "ScrapeBatch",
+    namespaced,
+    status = "ScrapeBatchStatus",
+    shortname = "sb",
+    category = "scraperx",
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Progress","type":"string","jsonPath":".status.progress"}"#,
+    printcolumn = r#"{"name":"Succeeded","type":"integer","jsonPath":".status.succeeded"}"#,
+    printcolumn = r#"{"name":"Failed","type":"integer","jsonPath":".status.failed"}"#,
+    printcolumn = r#"{"name":"Running","type":"integer","jsonPath":".status.running","priority":1}"#,
+    printcolumn = r#"{"name":"Batch","type":"string","jsonPath":".status.batchId","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ScrapeBatchSpec {
+    /// URLs to scrape (http or https).
+    #[serde(default)]
+    #[schemars(length(max = 100000))]
+    pub urls: Vec<String>,
+    /// More URLs, one per line, from a ConfigMap key.
+    pub urls_from: Option<ConfigMapKeyRef>,
+    /// The organization, by a Secret holding one of its API keys.
+    pub organization_ref: SecretKeyRef,
+    #[serde(default = "default_engine")]
+    pub engine: Engine,
+    #[serde(default)]
+    pub options: BatchOptions,
+    /// 1 (lowest) to 10 (highest).
+    #[schemars(range(min = 1, max = 10))]
+    pub priority: Option<i32>,
+    /// Called as each job finishes.
+    #[schemars(length(max = 2048))]
+    pub webhook: Option<String>,
+    /// Attempts per URL before it fails.
+    #[schemars(range(min = 1, max = 10))]
+    pub max_attempts: Option<i32>,
+    /// Stop dispatching; the jobs stay and resume when this is cleared.
+    #[serde(default)]
+    pub suspend: bool,
+    /// Fail the batch (canceling what is left) this long after it started.
+    #[schemars(range(min = 1))]
+    pub active_deadline_seconds: Option<i64>,
+    /// Delete the batch this long after it finished.
+    #[schemars(range(min = 0))]
+    pub ttl_seconds_after_finished: Option<i64>,
+}
+
+fn default_engine() -> Engine {
+    Engine::Auto
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum BatchPhase {
+    #[default]
+    Pending,
+    Running,
+    Suspended,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScrapeBatchStatus {
+    pub phase: BatchPhase,
+    pub total: i64,
+    pub queued: i64,
+    pub running: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub canceled: i64,
+    /// Finished of total, e.g. "3/10".
+    pub progress: String,
+    pub start_time: Option<Time>,
+    pub completion_time: Option<Time>,
+    pub batch_id: Option<String>,
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolEngine {
+    Http,
+    Browser,
+    Stealth,
+}
+
+impl PoolEngine {
+    pub fn engine(self) -> Engine {
+        match self {
+            PoolEngine::Http => Engine::Http,
+            PoolEngine::Browser => Engine::Browser,
+            PoolEngine::Stealth => Engine::Stealth,
+        }
+    }
+}
+
+/// How fast a pool may grow or shrink.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingRules {
+    /// The highest recommendation (scale-down) or lowest (scale-up) over this window wins,
+    /// so an oscillating load does not make the pool flap.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 3600))]
+    pub stabilization_window_seconds: u32,
+    /// At most this many replicas added or removed per step.
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_step: u32,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BrowserSettings {
+    /// Browser contexts (concurrent jobs) per worker.
+    #[schemars(range(min = 1, max = 64))]
+    pub contexts_per_worker: Option<u32>,
+}
+
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "scraperx.io",
+    version = "v1alpha1",
+    kind = "WorkerPool",
+    namespaced,
+    status = "WorkerPoolStatus",
+    shortname = "wp",
+    category = "scraperx",
+    printcolumn = r#"{"name":"Engine","type":"string","jsonPath":".spec.engine"}"#,
+    printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".status.replicas"}"#,
+    printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredReplicas"}"#,
+    printcolumn = r#"{"name":"Queue","type":"integer","jsonPath":".status.queueDepth"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerPoolSpec {
+    pub engine: PoolEngine,
+    #[schemars(range(min = 0, max = 1000))]
+    pub min_replicas: u32,
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_replicas: u32,
+    /// Waiting plus in-flight jobs each replica should carry.
+    #[schemars(range(min = 1, max = 10000))]
+    pub target_jobs_per_replica: u32,
+    #[schemars(length(min = 1))]
+    pub image: String,
+    pub resources: Option<ResourceRequirements>,
+    #[serde(default)]
+    pub env: Vec<EnvVar>,
+    #[serde(default)]
+    pub browser: BrowserSettings,
+    #[serde(default = "default_scale_up")]
+    pub scale_up: ScalingRules,
+    #[serde(default = "default_scale_down")]
+    pub scale_down: ScalingRules,
+    /// Time a stopping worker gets to finish its jobs.
+    #[serde(default = "default_drain")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub drain_grace_period_seconds: u32,
+}
+
+fn default_scale_up() -> ScalingRules {
+    ScalingRules {
+        stabilization_window_seconds: 0,
+        max_step: 10,
+    }
+}
+
+fn default_scale_down() -> ScalingRules {
+    ScalingRules {
+        stabilization_window_seconds: 60,
+        max_step: 2,
+    }
+}
+
+fn default_drain() -> u32 {
+    30
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerPoolStatus {
+    pub replicas: u32,
+    pub desired_replicas: u32,
+    /// Waiting plus in flight on the pool's queue.
+    pub queue_depth: i64,
+    pub last_scale_time: Option<Time>,
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}

@@ -1,0 +1,71 @@
+//! The Kubernetes operator: the ScrapeBatch and WorkerPool controllers ([`batch`], [`pool`],
+//! with the scaling rules in [`scaler`]), leader-elected [`maintenance`], metrics and health.
+//! `crdgen` prints [`crd_yaml`].
+
+pub mod batch;
+pub mod context;
+pub mod crd;
+mod error;
+pub mod maintenance;
+pub mod metrics;
+pub mod pool;
+pub mod scaler;
+pub mod server;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::{
+    Api, CustomResourceExt,
+    runtime::{Controller, watcher},
+};
+
+pub use context::Context;
+pub use error::{Error, Result};
+
+use crate::crd::{ScrapeBatch, WorkerPool};
+
+/// The CRDs as YAML documents (what `crds/scraperx.yaml` holds).
+pub fn crd_yaml() -> Result<String> {
+    let mut out = String::new();
+    for crd in [ScrapeBatch::crd(), WorkerPool::crd()] {
+        out.push_str("---\n");
+        out.push_str(
+            &serde_yaml::to_string(&crd).map_err(|e| Error::Serialization(e.to_string()))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Runs both controllers until the process stops: over every namespace, or over one.
+pub async fn run_controllers(ctx: Arc<Context>, namespace: Option<&str>) {
+    fn api<K>(client: &kube::Client, ns: Option<&str>) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match ns {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let client = ctx.client.clone();
+    let batches = Controller::new(
+        api::<ScrapeBatch>(&client, namespace),
+        watcher::Config::default(),
+    )
+    .run(batch::reconcile, batch::error_policy, ctx.clone())
+    .for_each(|_| futures::future::ready(()));
+    let pools = Controller::new(
+        api::<WorkerPool>(&client, namespace),
+        watcher::Config::default(),
+    )
+    .owns(
+        api::<Deployment>(&client, namespace),
+        watcher::Config::default(),
+    )
+    .run(pool::reconcile, pool::error_policy, ctx)
+    .for_each(|_| futures::future::ready(()));
+    futures::join!(batches, pools);
+}

@@ -1,0 +1,285 @@
+//! The WorkerPool controller: owns a Deployment of workers for one engine (owner reference,
+//! server-side apply) and sets its replicas from the depth of that engine's Redis queue,
+//! read every second (see [`crate::scaler`] for the rules).
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::{
+    api::{
+        apps::v1::{Deployment, DeploymentSpec},
+        core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec},
+    },
+    apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, ObjectMeta, Time},
+    jiff::Timestamp,
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{
+        controller::Action,
+        events::{Event, EventType},
+    },
+};
+use tracing::instrument;
+
+use crate::{
+    Error, Result,
+    batch::FIELD_MANAGER,
+    context::Context,
+    crd::{WorkerPool, WorkerPoolStatus},
+    metrics::{PoolLabels, ScaleLabels},
+};
+
+/// How often the queue depth is read.
+pub const POLL: Duration = Duration::from_secs(1);
+
+pub fn deployment_name(pool: &WorkerPool) -> String {
+    format!("scraperx-worker-{}", pool.name_any())
+}
+
+fn deployment(pool: &WorkerPool, replicas: u32) -> Result<Deployment> {
+    let name = deployment_name(pool);
+    let labels = BTreeMap::from([
+        (
+            "app.kubernetes.io/name".to_owned(),
+            "scraperx-worker".to_owned(),
+        ),
+        ("app.kubernetes.io/instance".to_owned(), pool.name_any()),
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            "scraperx-operator".to_owned(),
+        ),
+    ]);
+    let owner = pool
+        .controller_owner_ref(&())
+        .ok_or_else(|| Error::Invalid("the pool has no uid yet".into()))?;
+    let spec = &pool.spec;
+    let mut env = vec![
+        EnvVar {
+            name: "SCRX_WORKER_ENGINES".into(),
+            value: Some(spec.engine.engine().as_str().into()),
+            ..EnvVar::default()
+        },
+        EnvVar {
+            name: "SCRX_WORKER_GRACE_SECS".into(),
+            value: Some(spec.drain_grace_period_seconds.to_string()),
+            ..EnvVar::default()
+        },
+    ];
+    if let Some(contexts) = spec.browser.contexts_per_worker {
+        env.push(EnvVar {
+            name: "SCRX_BROWSER_CONTEXTS".into(),
+            value: Some(contexts.to_string()),
+            ..EnvVar::default()
+        });
+    }
+    env.extend(spec.env.iter().cloned());
+    Ok(Deployment {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: pool.namespace(),
+            labels: Some(labels.clone()),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(DeploymentSpec {
+            replicas: Some(i32::try_from(replicas).unwrap_or(i32::MAX)),
+            selector: LabelSelector {
+                match_labels: Some(labels.clone()),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    // SIGTERM, then this long to finish or hand back the jobs in flight.
+                    termination_grace_period_seconds: Some(
+                        i64::from(spec.drain_grace_period_seconds) + 5,
+                    ),
+                    containers: vec![Container {
+                        name: "worker".into(),
+                        image: Some(spec.image.clone()),
+                        args: Some(vec!["run".into()]),
+                        env: Some(env),
+                        resources: spec.resources.clone(),
+                        ..Container::default()
+                    }],
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    })
+}
+
+fn condition(
+    kind: &str,
+    on: bool,
+    reason: &str,
+    message: String,
+    previous: &[Condition],
+) -> Condition {
+    let status = if on { "True" } else { "False" };
+    let since = previous
+        .iter()
+        .find(|c| c.type_ == kind && c.status == status)
+        .map_or_else(
+            || Time(Timestamp::now()),
+            |c| c.last_transition_time.clone(),
+        );
+    Condition {
+        type_: kind.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message,
+        last_transition_time: since,
+        observed_generation: None,
+    }
+}
+
+#[instrument(skip(pool, ctx), fields(pool = %pool.name_any()))]
+pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile("workerpool");
+    let ns = pool
+        .namespace()
+        .ok_or_else(|| Error::Invalid("WorkerPool must be namespaced".into()))?;
+    let spec = &pool.spec;
+    if spec.max_replicas < spec.min_replicas {
+        return Err(Error::Invalid("maxReplicas is below minReplicas".into()));
+    }
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+    let current = deployments
+        .get_opt(&deployment_name(&pool))
+        .await?
+        .and_then(|d| d.spec.and_then(|s| s.replicas))
+        .map_or(spec.min_replicas, |r| u32::try_from(r).unwrap_or(0));
+    let depth = ctx.queues.for_engine(spec.engine.engine()).depth().await?;
+    let key = format!("{ns}/{}", pool.name_any());
+    let decision = ctx.scalers.lock().await.entry(key).or_default().decide(
+        Instant::now(),
+        current,
+        depth.waiting,
+        depth.active,
+        spec,
+    );
+    deployments
+        .patch(
+            &deployment_name(&pool),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&deployment(&pool, decision.replicas)?),
+        )
+        .await?;
+
+    let labels = PoolLabels {
+        namespace: ns.clone(),
+        pool: pool.name_any(),
+    };
+    ctx.metrics
+        .queue_depth
+        .get_or_create(&labels)
+        .set(i64::try_from(depth.total()).unwrap_or(i64::MAX));
+    ctx.metrics
+        .desired_replicas
+        .get_or_create(&labels)
+        .set(i64::from(decision.replicas));
+    let previous = pool.status.clone().unwrap_or_default();
+    let mut last_scale_time = previous.last_scale_time.clone();
+    if decision.replicas != current {
+        let direction = if decision.replicas > current {
+            "up"
+        } else {
+            "down"
+        };
+        ctx.metrics
+            .scaling
+            .get_or_create(&ScaleLabels {
+                namespace: ns.clone(),
+                pool: pool.name_any(),
+                direction: direction.into(),
+            })
+            .inc();
+        last_scale_time = Some(Time(Timestamp::now()));
+        let ev = Event {
+            type_: EventType::Normal,
+            reason: if direction == "up" {
+                "ScaledUp".into()
+            } else {
+                "ScaledDown".into()
+            },
+            note: Some(format!(
+                "{current} -> {} replicas (queue: {} waiting, {} in flight)",
+                decision.replicas, depth.waiting, depth.active
+            )),
+            action: "Scale".into(),
+            secondary: None,
+        };
+        if let Err(err) = ctx.recorder.publish(&ev, &pool.object_ref(&())).await {
+            tracing::warn!(error = %err, "event not recorded");
+        }
+    }
+    let limited = decision.replicas != decision.raw;
+    let status = WorkerPoolStatus {
+        replicas: decision.replicas,
+        desired_replicas: decision.raw,
+        queue_depth: i64::try_from(depth.total()).unwrap_or(i64::MAX),
+        last_scale_time,
+        observed_generation: pool.metadata.generation,
+        conditions: vec![
+            condition(
+                "ScalingActive",
+                true,
+                "QueueDepth",
+                format!("{} waiting, {} in flight", depth.waiting, depth.active),
+                &previous.conditions,
+            ),
+            condition(
+                "ScalingLimited",
+                limited,
+                if limited {
+                    "StabilizationOrStep"
+                } else {
+                    "AtRecommendation"
+                },
+                format!(
+                    "recommended {}, running {}",
+                    decision.raw, decision.replicas
+                ),
+                &previous.conditions,
+            ),
+        ],
+    };
+    if previous != status {
+        let patch = serde_json::json!({
+            "apiVersion": "scraperx.io/v1alpha1",
+            "kind": "WorkerPool",
+            "status": status,
+        });
+        Api::<WorkerPool>::namespaced(ctx.client.clone(), &ns)
+            .patch_status(
+                &pool.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+    }
+    Ok(Action::requeue(POLL))
+}
+
+pub fn error_policy(_pool: Arc<WorkerPool>, err: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(error = %err, "workerpool reconcile failed");
+    ctx.metrics
+        .errors
+        .get_or_create(&crate::metrics::ErrorLabels {
+            controller: "workerpool".into(),
+            error: err.metric_label().into(),
+        })
+        .inc();
+    Action::requeue(Duration::from_secs(2))
+}

@@ -6,6 +6,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/scraperx-target}
 
 scripts/services.sh up
 eval "$(scripts/services.sh env)"
+# The operator's end-to-end tests run against a real kube-apiserver and etcd.
+e2e/control-plane.sh up
+eval "$(e2e/control-plane.sh env)"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

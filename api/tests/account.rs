@@ -270,3 +270,28 @@ async fn metrics_count_requests_by_route_and_refusals_by_code(pool: PgPool) {
     );
     assert!(text.contains("scraperx_api_http_request_duration_seconds_bucket"));
 }
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn key_usage_is_written_in_batches_not_per_request(pool: PgPool) {
+    let t = app(pool).await;
+    let o = org(&t.db, 10).await;
+    let k = key(&t.db, &o).await;
+    for _ in 0..5 {
+        assert_eq!(t.get(&k, "/v1/jobs").await.status, StatusCode::OK);
+    }
+    let before = t.db.list_api_keys(o.id).await.expect("keys").remove(0);
+    assert!(before.last_used_at.is_none(), "no write per request");
+    assert_eq!(
+        t.state.usage.flush(&t.db).await.expect("flush"),
+        1,
+        "one key, one row"
+    );
+    let after = t.db.list_api_keys(o.id).await.expect("keys").remove(0);
+    assert!(after.last_used_at.is_some());
+    let count: i64 = sqlx::query_scalar("SELECT usage_count FROM api_keys WHERE id = $1")
+        .bind(after.id)
+        .fetch_one(t.db.pool())
+        .await
+        .expect("count");
+    assert_eq!(count, 5);
+}

@@ -76,6 +76,43 @@ async fn scrape_waits_for_the_result_then_serves_repeats_from_the_cache(pool: Pg
         "the cache hit is free"
     );
 
+    // With Redis's copy gone, Postgres (and MinIO) still answer, and Redis is warmed again.
+    assert!(
+        t.state
+            .cache
+            .invalidate_url(&url)
+            .await
+            .expect("invalidate")
+            >= 1
+    );
+    let from_pg = t
+        .post(
+            &k,
+            "/v1/scrape",
+            json!({ "url": url, "engine": "http", "max_age": 60 }),
+        )
+        .await;
+    assert_eq!(
+        (
+            from_pg.body["cached"].as_bool(),
+            from_pg.body["credits_charged"].as_i64()
+        ),
+        (Some(true), Some(0)),
+        "{:?}",
+        from_pg.body
+    );
+    assert_eq!(from_pg.body["content"], r.body["content"]);
+    assert!(
+        t.state
+            .cache
+            .invalidate_url(&url)
+            .await
+            .expect("invalidate")
+            >= 1,
+        "warmed"
+    );
+    assert_eq!(t.db.credit_balance(o.id).await.expect("balance"), 99);
+
     // Another organization never sees this organization's cache.
     let other = org(&t.db, 100).await;
     let other_key = key(&t.db, &other).await;

@@ -64,18 +64,22 @@ pub async fn reconcile(sb: Arc<ScrapeBatch>, ctx: Arc<Context>) -> Result<Action
     let ns = sb
         .namespace()
         .ok_or_else(|| Error::Invalid("ScrapeBatch must be namespaced".into()))?;
+    let key = format!("scrapebatch/{ns}/{}", sb.name_any());
     let api: Api<ScrapeBatch> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, sb, |event| async {
+    let action = finalizer(&api, FINALIZER, sb, |event| async {
         match event {
             Finalizer::Apply(sb) => apply(&sb, &ctx).await,
             Finalizer::Cleanup(sb) => cleanup(&sb, &ctx).await,
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(e.to_string()))
+    .map_err(|e| Error::Finalizer(e.to_string()))?;
+    ctx.succeeded(&key);
+    Ok(action)
 }
 
-pub fn error_policy(_sb: Arc<ScrapeBatch>, err: &Error, ctx: Arc<Context>) -> Action {
+/// Retries a failed reconcile with exponential backoff (0.5 s, doubling, at most 5 min).
+pub fn error_policy(sb: Arc<ScrapeBatch>, err: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(error = %err, "scrapebatch reconcile failed");
     ctx.metrics
         .errors
@@ -84,7 +88,12 @@ pub fn error_policy(_sb: Arc<ScrapeBatch>, err: &Error, ctx: Arc<Context>) -> Ac
             error: err.metric_label().into(),
         })
         .inc();
-    Action::requeue(Duration::from_secs(5))
+    let key = format!(
+        "scrapebatch/{}/{}",
+        sb.namespace().unwrap_or_default(),
+        sb.name_any()
+    );
+    Action::requeue(ctx.backoff(&key))
 }
 
 async fn event(ctx: &Context, sb: &ScrapeBatch, kind: EventType, reason: &str, note: String) {
@@ -475,6 +484,12 @@ fn status_of(
     deadline_hit: bool,
 ) -> ScrapeBatchStatus {
     let generation = sb.metadata.generation;
+    // Once the deadline has failed the batch, it stays the reason.
+    let deadline_hit = deadline_hit
+        || previous
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Failed" && c.status == "True" && c.reason == "DeadlineExceeded");
     let finished = c.total > 0 && c.finished() == c.total;
     let failed = c.failed + c.timeout;
     let phase = if deadline_hit || (finished && (failed > 0 || c.canceled > 0)) {

@@ -269,10 +269,12 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
             )
             .await?;
     }
+    ctx.succeeded(&format!("workerpool/{ns}/{}", pool.name_any()));
     Ok(Action::requeue(POLL))
 }
 
-pub fn error_policy(_pool: Arc<WorkerPool>, err: &Error, ctx: Arc<Context>) -> Action {
+/// Retries a failed reconcile with exponential backoff (0.5 s, doubling, at most 5 min).
+pub fn error_policy(pool: Arc<WorkerPool>, err: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(error = %err, "workerpool reconcile failed");
     ctx.metrics
         .errors
@@ -281,5 +283,10 @@ pub fn error_policy(_pool: Arc<WorkerPool>, err: &Error, ctx: Arc<Context>) -> A
             error: err.metric_label().into(),
         })
         .inc();
-    Action::requeue(Duration::from_secs(2))
+    let key = format!(
+        "workerpool/{}/{}",
+        pool.namespace().unwrap_or_default(),
+        pool.name_any()
+    );
+    Action::requeue(ctx.backoff(&key))
 }

@@ -439,6 +439,41 @@ async fn deleting_a_batch_cancels_its_outstanding_jobs_and_credits_are_enforced(
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_batch_past_its_deadline_fails_and_is_deleted_after_its_ttl(pool: PgPool) {
+    let c = cluster(pool.clone()).await;
+    let org = c.org_secret(10).await;
+    let controllers = c.start();
+    c.create_batch(
+        "late",
+        json!({ "urls": ["https://a.test/1", "https://a.test/2"], "organizationRef": { "name": "scraperx-key" },
+                "engine": "http", "activeDeadlineSeconds": 1, "ttlSecondsAfterFinished": 3 }),
+    )
+    .await
+    .expect("create");
+    // Nothing runs the jobs: the deadline passes.
+    let sb = c
+        .wait_batch("late", Duration::from_secs(20), |sb| {
+            phase(sb) == Some(BatchPhase::Failed)
+        })
+        .await;
+    let status = sb.status.expect("status");
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Failed" && c.status == "True" && c.reason == "DeadlineExceeded")
+    );
+    assert_eq!((status.canceled, status.progress.as_str()), (2, "2/2"));
+    assert_eq!(
+        c.db.credit_balance(org).await.expect("balance"),
+        10,
+        "refunded"
+    );
+    c.gone("late", Duration::from_secs(20)).await;
+    controllers.abort();
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
 async fn a_worker_pool_follows_its_queue_within_seconds_and_scales_to_zero(pool: PgPool) {
     let c = cluster(pool).await;
     let controllers = c.start();
@@ -503,13 +538,23 @@ async fn a_worker_pool_follows_its_queue_within_seconds_and_scales_to_zero(pool:
         reacted <= Duration::from_millis(2_500),
         "reacted in {reacted:?}"
     );
-    let status = Api::<WorkerPool>::namespaced(c.client.clone(), &c.ns)
-        .get("http")
-        .await
-        .expect("pool")
-        .status
-        .expect("status");
-    assert_eq!(status.queue_depth, 7);
+    // The status follows the Deployment within the same reconcile.
+    let pools: Api<WorkerPool> = Api::namespaced(c.client.clone(), &c.ns);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = pools
+            .get("http")
+            .await
+            .expect("pool")
+            .status
+            .unwrap_or_default();
+        if status.queue_depth == 7 && status.replicas == 4 {
+            assert_eq!(status.desired_replicas, 4);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     while let Some(lease) = http
         .dequeue(Duration::from_secs(30))

@@ -16,7 +16,7 @@ use scraperx_core::{
     content::Bucket,
     domain::{JobId, JobStatus, OrgId},
     hot::cache::{CacheClass, CacheKey, CacheRequest, CachedResponse, ObjectRef},
-    pg::{Job, NewJob},
+    pg::{CacheMatch, Job, NewJob},
 };
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -85,13 +85,18 @@ pub async fn scrape(
     let max_age = req.max_age.map(Duration::from_secs);
     let new = req.into_new_job("", idempotency_header(&headers))?;
     let key = cache_key(&new, auth.org_id)?;
-    if let Some(max_age) = max_age
-        && let Some(hit) = state.cache.get(&key, Some(max_age)).await?
-    {
-        return Ok((
-            StatusCode::OK,
-            Json(from_cache(&state, hit.response).await?),
-        ));
+    if let Some(max_age) = max_age {
+        if let Some(hit) = state.cache.get(&key, Some(max_age)).await? {
+            state.metrics.cache_hits.inc();
+            return Ok((
+                StatusCode::OK,
+                Json(from_cache(&state, hit.response).await?),
+            ));
+        }
+        if let Some(answer) = from_postgres(&state, &auth, &new, &key, max_age).await? {
+            state.metrics.cache_hits.inc();
+            return Ok((StatusCode::OK, Json(answer)));
+        }
     }
     let slot = format!("scrape:{}", uuid::Uuid::new_v4());
     if !state
@@ -109,6 +114,45 @@ pub async fn scrape(
         tracing::warn!(error = %err, "slot release failed; it expires on its own");
     }
     outcome
+}
+
+/// The Postgres and MinIO tier of the cache: the latest matching completed job's result,
+/// put back into Redis for the next request.
+async fn from_postgres(
+    state: &AppState,
+    auth: &Auth,
+    new: &NewJob,
+    key: &CacheKey,
+    max_age: Duration,
+) -> ApiResult<Option<ScrapeResponse>> {
+    let since = Utc::now() - chrono::Duration::from_std(max_age).unwrap_or_default();
+    let found = state
+        .db
+        .find_cached_result(&CacheMatch {
+            org: auth.org_id,
+            url: &new.url,
+            engine: new.engine,
+            method: new.method,
+            options: &new.options,
+            headers: &new.headers,
+            body: new.body.as_deref(),
+            country: new.proxy_country.as_deref(),
+            since,
+        })
+        .await?;
+    let Some(row) = found else { return Ok(None) };
+    let object = row.content_minio_key.clone().map(|k| ObjectRef {
+        bucket: row
+            .content_minio_bucket
+            .clone()
+            .unwrap_or_else(|| Bucket::Content.name().to_owned()),
+        key: k,
+    });
+    let view = result_view(state, row).await?;
+    remember(state, key, &view, object).await;
+    let mut answer = finished_view(JobStatus::Completed, Some(view));
+    answer.cached = true;
+    Ok(Some(answer))
 }
 
 fn cache_key(new: &NewJob, org: OrgId) -> ApiResult<CacheKey> {
@@ -214,6 +258,36 @@ fn pending(job: Job) -> ScrapeResponse {
 fn finished(job: Job, result: Option<ResultView>) -> ScrapeResponse {
     let mut out = pending(job);
     out.status_url = None;
+    fill(&mut out, result);
+    out
+}
+
+/// A response with no job behind it (served from a cache tier).
+fn finished_view(status: JobStatus, result: Option<ResultView>) -> ScrapeResponse {
+    let mut out = ScrapeResponse {
+        status,
+        job_id: None,
+        cached: false,
+        credits_charged: 0,
+        status_code: None,
+        final_url: None,
+        headers: None,
+        content_type: None,
+        content: None,
+        content_url: None,
+        content_hash: None,
+        extracted: None,
+        screenshot_url: None,
+        pdf_url: None,
+        total_time_ms: None,
+        error: None,
+        status_url: None,
+    };
+    fill(&mut out, result);
+    out
+}
+
+fn fill(out: &mut ScrapeResponse, result: Option<ResultView>) {
     if let Some(r) = result {
         out.extracted = serde_json::to_value(&r.extracted).ok();
         out.status_code = r.status_code;
@@ -227,7 +301,6 @@ fn finished(job: Job, result: Option<ResultView>) -> ScrapeResponse {
         out.pdf_url = r.pdf_url;
         out.total_time_ms = r.total_time_ms;
     }
-    out
 }
 
 /// Puts a completed result in the response cache, for later requests with a max_age.

@@ -30,7 +30,7 @@ pub use jobs::{Job, JobCursor, JobFilter, JobPage, NewJob, StatusChange, Submiss
 pub use maintenance::{RetentionSummary, UsageSummary};
 pub use object_deletions::ObjectDeletion;
 pub use organizations::{NewOrganization, NewUser, Organization, User};
-pub use results::{JobResult, NewJobResult};
+pub use results::{CacheMatch, JobResult, NewJobResult};
 pub use webhooks::{WEBHOOK_EVENTS, Webhook, WebhookSettings, WebhookTarget};
 
 /// The schema, embedded from `migrations/` at build time.

@@ -177,3 +177,57 @@ impl Db {
             .ok_or(Error::NotFound { entity: "result" })
     }
 }
+
+/// What a finished job must match to stand in for a new request.
+#[derive(Debug, Clone)]
+pub struct CacheMatch<'a> {
+    pub org: OrgId,
+    pub url: &'a str,
+    pub engine: crate::domain::Engine,
+    pub method: crate::domain::HttpMethod,
+    pub options: &'a crate::domain::JobOptions,
+    pub headers: &'a serde_json::Value,
+    pub body: Option<&'a str>,
+    pub country: Option<&'a str>,
+    /// Completed no earlier than this.
+    pub since: DateTime<Utc>,
+}
+
+impl Db {
+    /// The result of this organization's latest completed job for the same URL and the same
+    /// result-changing options, finished since `since`: the Postgres tier of the response
+    /// cache (served by the dedup index on url_hash, organization_id, created_at).
+    pub async fn find_cached_result(&self, m: &CacheMatch<'_>) -> Result<Option<JobResult>> {
+        let options = serde_json::to_value(crate::domain::JobOptions {
+            timeout: 0,
+            ..m.options.clone()
+        })
+        .unwrap_or_default();
+        let sql = format!(
+            "SELECT {} FROM job_results r JOIN scrape_jobs j ON j.id = r.job_id \
+             WHERE j.organization_id = $1 AND j.url_hash = calculate_url_hash($2) AND j.url = $2 \
+               AND j.status = 'completed' AND j.completed_at >= $3 AND j.engine = $4 AND j.method = $5 \
+               AND (j.options - 'timeout') = ($6::jsonb - 'timeout') \
+               AND COALESCE(j.headers, '{{}}'::jsonb) = $7 AND j.body IS NOT DISTINCT FROM $8 \
+               AND j.proxy_country IS NOT DISTINCT FROM $9 \
+             ORDER BY j.completed_at DESC LIMIT 1",
+            RESULT_COLUMNS
+                .split(", ")
+                .map(|c| format!("r.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(m.org)
+            .bind(m.url)
+            .bind(m.since)
+            .bind(m.engine)
+            .bind(m.method)
+            .bind(options)
+            .bind(m.headers)
+            .bind(m.body)
+            .bind(m.country)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+}

@@ -234,25 +234,12 @@ async fn submit_and_wait(
 
 fn pending(job: Job) -> ScrapeResponse {
     let view = JobView::from(job);
-    ScrapeResponse {
-        status: view.status,
-        job_id: Some(view.id),
-        cached: false,
-        credits_charged: view.credits_charged,
-        status_code: None,
-        final_url: None,
-        headers: None,
-        content_type: None,
-        content: None,
-        content_url: None,
-        content_hash: None,
-        extracted: None,
-        screenshot_url: None,
-        pdf_url: None,
-        total_time_ms: None,
-        error: view.error,
-        status_url: Some(view.links.self_),
-    }
+    let mut out = finished_view(view.status, None);
+    out.job_id = Some(view.id);
+    out.credits_charged = view.credits_charged;
+    out.error = view.error;
+    out.status_url = Some(view.links.self_);
+    out
 }
 
 fn finished(job: Job, result: Option<ResultView>) -> ScrapeResponse {

@@ -18,6 +18,7 @@ pub mod hot;
 pub mod net;
 pub mod pg;
 pub mod queue;
+pub mod secrets;
 pub mod signal;
 pub mod telemetry;
 

@@ -55,6 +55,8 @@ pub struct WorkerConfig {
     pub per_domain_concurrency: u32,
     /// Refuse paths that robots.txt disallows (its crawl-delay is always honoured).
     pub obey_robots: bool,
+    /// Opens sealed proxy credentials (`SCRX_SECRETS_KEY`).
+    pub secrets: Option<scraperx_core::secrets::SecretBox>,
     /// Also deliver webhooks (from the webhooks queue).
     pub deliver_webhooks: bool,
     /// Retry backoff: exponential from `retry_base`, capped at `retry_max`, full jitter.
@@ -82,6 +84,7 @@ impl Default for WorkerConfig {
             pages_per_browser: 100,
             per_domain_concurrency: 8,
             obey_robots: false,
+            secrets: None,
             deliver_webhooks: true,
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
@@ -133,6 +136,10 @@ impl WorkerConfig {
             &mut errors,
         );
         let obey_robots = parse(&lookup, ENV_OBEY_ROBOTS, d.obey_robots, &mut errors);
+        let secrets = scraperx_core::secrets::SecretBox::from_env().unwrap_or_else(|e| {
+            errors.push(e.to_string());
+            None
+        });
         let chromium = lookup(ENV_CHROMIUM)
             .map(std::path::PathBuf::from)
             .or_else(|| {
@@ -158,6 +165,7 @@ impl WorkerConfig {
             browser_contexts,
             per_domain_concurrency,
             obey_robots,
+            secrets,
             ..d
         })
     }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod fetch;
 pub mod politeness;
+pub mod proxy;
 pub mod runner;
 pub mod webhooks;
 

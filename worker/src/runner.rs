@@ -300,10 +300,7 @@ impl Runner {
                     None,
                 )
                 .await;
-                let page = self
-                    .http
-                    .fetch(&self.http_request(job, url.clone(), timeout))
-                    .await?;
+                let page = self.fetch_http(job, url.clone(), timeout).await?;
                 let detection = detect(
                     page.status,
                     &page.headers,
@@ -340,6 +337,58 @@ impl Runner {
             Engine::Browser => self.render(job, url, timeout, false).await,
             Engine::Stealth => self.render(job, url, timeout, true).await,
         }
+    }
+
+    /// The http engine, through the job's proxy when one is configured for its tier; each
+    /// proxied use is logged with its bandwidth.
+    async fn fetch_http(
+        &self,
+        job: &Job,
+        url: url::Url,
+        timeout: Duration,
+    ) -> Result<FetchedPage, FetchError> {
+        let request = self.http_request(job, url, timeout);
+        let route = crate::proxy::route_for(&self.db, self.config.secrets.as_ref(), job).await?;
+        let Some(route) = route else {
+            return self.http.fetch(&request).await;
+        };
+        self.event(
+            job,
+            EventType::ProxyAssigned,
+            serde_json::json!({ "provider": route.provider, "tier": job.proxy_tier, "country": job.proxy_country }),
+            None,
+        )
+        .await;
+        let fetched = self.http.fetch_via(&request, Some(&route)).await;
+        let (bytes_in, ms) = match &fetched {
+            Ok(p) => (
+                p.body.len()
+                    + p.headers
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len() + 4)
+                        .sum::<usize>(),
+                i32::try_from(p.timings.total_ms).ok(),
+            ),
+            Err(_) => (0, None),
+        };
+        let usage = scraperx_core::pg::ProxyUse {
+            provider: route.provider,
+            job: job.id,
+            org: job.organization_id,
+            tier: job.proxy_tier,
+            country: job.proxy_country.clone(),
+            bytes_in: i64::try_from(bytes_in).unwrap_or(i64::MAX),
+            bytes_out: i64::try_from(
+                request.url.as_str().len() + request.body.as_ref().map_or(0, String::len),
+            )
+            .unwrap_or(0),
+            success: fetched.as_ref().is_ok_and(|p| p.status < 500),
+            response_ms: ms,
+        };
+        if let Err(err) = self.db.record_proxy_use(&usage).await {
+            tracing::warn!(error = %err, "proxy use not recorded");
+        }
+        fetched
     }
 
     fn http_request(&self, job: &Job, url: url::Url, timeout: Duration) -> FetchRequest {

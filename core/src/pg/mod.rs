@@ -12,6 +12,7 @@ mod jobs;
 mod maintenance;
 mod object_deletions;
 mod organizations;
+mod proxies;
 mod results;
 mod webhooks;
 
@@ -30,6 +31,7 @@ pub use jobs::{Job, JobCursor, JobFilter, JobPage, NewJob, StatusChange, Submiss
 pub use maintenance::{RetentionSummary, UsageSummary};
 pub use object_deletions::ObjectDeletion;
 pub use organizations::{NewOrganization, NewUser, Organization, User};
+pub use proxies::{NewProxyProvider, ProxyProvider, ProxyUse, UNHEALTHY_AFTER};
 pub use results::{CacheMatch, JobResult, NewJobResult};
 pub use webhooks::{WEBHOOK_EVENTS, Webhook, WebhookSettings, WebhookTarget};
 

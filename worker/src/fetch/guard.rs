@@ -85,6 +85,30 @@ pub fn check_url(url: &Url, allow_private: bool) -> Result<(), FetchError> {
     }
 }
 
+/// Resolves `url`'s host and refuses it unless every address is public (for proxied
+/// requests, whose connection goes to the proxy rather than the target).
+pub async fn check_resolved(url: &Url) -> Result<(), FetchError> {
+    let Some(host) = url.host_str() else {
+        return Err(FetchError::Invalid("the URL has no host".into()));
+    };
+    if matches!(url.host(), Some(Host::Ipv4(_) | Host::Ipv6(_))) {
+        return check_url(url, false);
+    }
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| FetchError::Network(format!("resolving {host}: {e}")))?
+        .collect();
+    match addrs.iter().find(|a| !is_public_ip(a.ip())) {
+        Some(bad) => Err(FetchError::Blocked(format!(
+            "{host} resolves to {}",
+            bad.ip()
+        ))),
+        None if addrs.is_empty() => Err(FetchError::Network(format!("{host} does not resolve"))),
+        None => Ok(()),
+    }
+}
+
 /// Whether a reqwest error was caused by the address rule.
 pub fn blocked_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut current = Some(err);

@@ -17,9 +17,9 @@ use scraperx_core::domain::HttpMethod;
 
 use super::{
     FetchRequest, FetchedPage, Timings,
-    guard::{GuardedResolver, TIMINGS, blocked_in_chain, check_url, elapsed_ms},
+    guard::{GuardedResolver, TIMINGS, blocked_in_chain, check_resolved, check_url, elapsed_ms},
 };
-use crate::error::FetchError;
+use crate::{error::FetchError, proxy::ProxyRoute};
 
 pub const MAX_REDIRECTS: u32 = 10;
 
@@ -28,6 +28,7 @@ pub struct HttpFetcher {
     client: reqwest::Client,
     allow_private: bool,
     max_bytes: usize,
+    user_agent: String,
 }
 
 impl HttpFetcher {
@@ -48,15 +49,50 @@ impl HttpFetcher {
             client,
             allow_private,
             max_bytes,
+            user_agent: user_agent.to_owned(),
         })
     }
 
     pub async fn fetch(&self, req: &FetchRequest) -> Result<FetchedPage, FetchError> {
+        self.fetch_via(req, None).await
+    }
+
+    /// A client that sends everything through `route`. The proxy itself is trusted
+    /// infrastructure (it may sit on a private address); the targets are checked here, by
+    /// resolving them before each hop, since the proxy resolves them on its side.
+    fn proxied(&self, route: &ProxyRoute) -> Result<reqwest::Client, FetchError> {
+        let mut proxy = reqwest::Proxy::all(&route.endpoint)
+            .map_err(|e| FetchError::Invalid(format!("proxy endpoint: {e}")))?;
+        if let (Some(u), Some(p)) = (&route.username, &route.password) {
+            proxy = proxy.basic_auth(u, p);
+        }
+        reqwest::Client::builder()
+            .user_agent(self.user_agent.as_str())
+            .redirect(reqwest::redirect::Policy::none())
+            .proxy(proxy)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| FetchError::Invalid(format!("proxied client: {e}")))
+    }
+
+    /// Fetches directly, or through `route`.
+    pub async fn fetch_via(
+        &self,
+        req: &FetchRequest,
+        route: Option<&ProxyRoute>,
+    ) -> Result<FetchedPage, FetchError> {
+        let client = match route {
+            Some(r) => self.proxied(r)?,
+            None => self.client.clone(),
+        };
         let timings = Arc::new(Mutex::new(Timings::default()));
         let started = Instant::now();
         let outcome = tokio::time::timeout(
             req.timeout,
-            TIMINGS.scope(timings.clone(), self.follow(req, timings.clone())),
+            TIMINGS.scope(
+                timings.clone(),
+                self.follow(&client, route.is_some(), req, timings.clone()),
+            ),
         )
         .await
         .map_err(|_| FetchError::Timeout(req.timeout))?;
@@ -68,6 +104,8 @@ impl HttpFetcher {
 
     async fn follow(
         &self,
+        client: &reqwest::Client,
+        proxied: bool,
         req: &FetchRequest,
         timings: Arc<Mutex<Timings>>,
     ) -> Result<FetchedPage, FetchError> {
@@ -79,8 +117,10 @@ impl HttpFetcher {
         let headers = to_headers(&req.headers)?;
         loop {
             check_url(&url, self.allow_private)?;
-            let mut builder = self
-                .client
+            if proxied && !self.allow_private {
+                check_resolved(&url).await?;
+            }
+            let mut builder = client
                 .request(method.clone(), url.clone())
                 .headers(headers.clone());
             if let Some(cookies) = jar.cookies(&url) {

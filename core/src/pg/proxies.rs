@@ -1,0 +1,176 @@
+//! Proxy providers: chosen by tier, country, health and priority; their credentials kept
+//! sealed ([`crate::secrets`]); every use logged with its bandwidth, and a provider whose
+//! last uses all failed marked unhealthy (and skipped until it is marked healthy again).
+
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::Db;
+use crate::{
+    Error, Result,
+    domain::{JobId, OrgId, ProxyTier},
+    secrets::SecretBox,
+};
+
+/// Failed uses in a row after which a provider is marked unhealthy.
+pub const UNHEALTHY_AFTER: i64 = 5;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProxyProvider {
+    pub id: Uuid,
+    pub name: String,
+    pub endpoint: String,
+    pub auth_type: String,
+    pub auth_credentials_encrypted: Option<Vec<u8>>,
+    pub supports_sessions: bool,
+    /// Non-secret settings, e.g. `username_template`.
+    pub credentials: Json<Value>,
+}
+
+/// A new provider; `username` and `password` are sealed before they are stored.
+#[derive(Debug, Clone)]
+pub struct NewProxyProvider<'a> {
+    pub name: &'a str,
+    pub tier: ProxyTier,
+    pub endpoint: &'a str,
+    pub countries: Vec<String>,
+    pub username: Option<&'a str>,
+    pub password: Option<&'a str>,
+    pub priority: i32,
+    /// How the username carries country and session, e.g. `{username}-country-{country}-session-{session}`.
+    pub username_template: Option<&'a str>,
+}
+
+/// One use of a provider.
+#[derive(Debug, Clone)]
+pub struct ProxyUse {
+    pub provider: Uuid,
+    pub job: JobId,
+    pub org: OrgId,
+    pub tier: ProxyTier,
+    pub country: Option<String>,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+    pub success: bool,
+    pub response_ms: Option<i32>,
+}
+
+fn endpoint_column(tier: ProxyTier) -> &'static str {
+    match tier {
+        ProxyTier::Datacenter => "datacenter_endpoint",
+        ProxyTier::Residential => "residential_endpoint",
+        ProxyTier::Mobile => "mobile_endpoint",
+        ProxyTier::Isp => "isp_endpoint",
+    }
+}
+
+impl Db {
+    pub async fn create_proxy_provider(
+        &self,
+        new: &NewProxyProvider<'_>,
+        seal: &SecretBox,
+    ) -> Result<Uuid> {
+        let secret = match (new.username, new.password) {
+            (Some(u), Some(p)) => Some(
+                seal.seal(
+                    serde_json::json!({ "username": u, "password": p })
+                        .to_string()
+                        .as_bytes(),
+                )?,
+            ),
+            (None, None) => None,
+            _ => {
+                return Err(Error::validation(
+                    "password",
+                    "username and password go together",
+                ));
+            }
+        };
+        let column = endpoint_column(new.tier);
+        let sql = format!(
+            "INSERT INTO proxy_providers (name, display_name, auth_type, credentials, auth_credentials_encrypted, \
+                 {column}, countries, priority) \
+             VALUES ($1, $1, $2, $3, $4, $5, $6, $7) RETURNING id"
+        );
+        Ok(sqlx::query_scalar(&sql)
+            .bind(new.name)
+            .bind(if secret.is_some() { "basic" } else { "none" })
+            .bind(Json(
+                serde_json::json!({ "username_template": new.username_template }),
+            ))
+            .bind(secret)
+            .bind(new.endpoint)
+            .bind(Json(&new.countries))
+            .bind(new.priority)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// The best healthy, active provider serving `tier` (and `country`, when given): highest
+    /// priority, then best success rate, then least used today.
+    pub async fn pick_proxy(
+        &self,
+        tier: ProxyTier,
+        country: Option<&str>,
+    ) -> Result<Option<ProxyProvider>> {
+        let column = endpoint_column(tier);
+        let sql = format!(
+            "SELECT id, name, {column} AS endpoint, COALESCE(auth_type, 'none') AS auth_type, \
+                    auth_credentials_encrypted, COALESCE(supports_sessions, TRUE) AS supports_sessions, credentials \
+             FROM proxy_providers \
+             WHERE COALESCE(is_active, TRUE) AND COALESCE(is_healthy, TRUE) AND {column} IS NOT NULL \
+               AND ($1::text IS NULL OR countries = '[]'::jsonb OR countries ? $1) \
+             ORDER BY COALESCE(priority, 5) DESC, success_rate DESC NULLS FIRST, bandwidth_used_today_gb \
+             LIMIT 1"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(country)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Logs a use, adds its bandwidth, updates the success rate, and marks the provider
+    /// unhealthy when its last [`UNHEALTHY_AFTER`] uses all failed.
+    pub async fn record_proxy_use(&self, u: &ProxyUse) -> Result<()> {
+        let gb = (u.bytes_in + u.bytes_out) as f64 / 1_073_741_824.0;
+        sqlx::query(
+            "WITH log AS ( \
+                 INSERT INTO proxy_usage_logs (provider_id, job_id, organization_id, proxy_tier, country, \
+                     bytes_in, bytes_out, success, response_time_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)) \
+             UPDATE proxy_providers SET \
+                 bandwidth_used_today_gb = COALESCE(bandwidth_used_today_gb, 0) + $10, \
+                 bandwidth_used_month_gb = COALESCE(bandwidth_used_month_gb, 0) + $10, \
+                 success_rate = ROUND((COALESCE(success_rate, 1) * 0.9 + CASE WHEN $8 THEN 0.1 ELSE 0 END)::numeric, 4), \
+                 avg_response_time_ms = COALESCE(ROUND(avg_response_time_ms * 0.8 + $9 * 0.2)::int, $9, avg_response_time_ms) \
+             WHERE id = $1",
+        )
+        .bind(u.provider)
+        .bind(u.job)
+        .bind(u.org)
+        .bind(u.tier)
+        .bind(&u.country)
+        .bind(u.bytes_in)
+        .bind(u.bytes_out)
+        .bind(u.success)
+        .bind(u.response_ms)
+        .bind(gb)
+        .execute(&self.pool)
+        .await?;
+        if !u.success {
+            sqlx::query(
+                "UPDATE proxy_providers SET is_healthy = FALSE, last_health_check_at = NOW(), \
+                     health_check_error = 'the last uses all failed' \
+                 WHERE id = $1 AND $2 <= (SELECT COUNT(*) FROM ( \
+                     SELECT success FROM proxy_usage_logs WHERE provider_id = $1 \
+                     ORDER BY created_at DESC, id DESC LIMIT $2) recent WHERE NOT success)",
+            )
+            .bind(u.provider)
+            .bind(UNHEALTHY_AFTER)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+}

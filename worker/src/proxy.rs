@@ -1,0 +1,156 @@
+//! Proxies for the http engine: a provider from `proxy_providers` by the job's tier and
+//! country (healthy, active, by priority), its credentials opened from their sealed form only
+//! here, the job's `proxy_session_id` carried in the username for sticky sessions, and each
+//! use logged with its bandwidth. With no provider configured for the tier, the worker
+//! connects directly.
+
+use scraperx_core::{
+    pg::{Db, Job, ProxyProvider},
+    secrets::SecretBox,
+};
+use uuid::Uuid;
+
+use crate::error::FetchError;
+
+/// Where a job's requests go.
+#[derive(Clone)]
+pub struct ProxyRoute {
+    pub provider: Uuid,
+    /// `http://host:port` of the provider's endpoint for the tier.
+    pub endpoint: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ProxyRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyRoute")
+            .field("provider", &self.provider)
+            .field("endpoint", &self.endpoint)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The username a provider expects for this job: its template filled in, or the plain
+/// username with `-country-<cc>` and `-session-<id>` appended.
+pub fn username_for(
+    base: &str,
+    template: Option<&str>,
+    country: Option<&str>,
+    session: Option<&str>,
+    sessions: bool,
+) -> String {
+    let session = session.filter(|_| sessions);
+    match template {
+        Some(t) => t
+            .replace("{username}", base)
+            .replace(
+                "{country}",
+                &country.unwrap_or_default().to_ascii_lowercase(),
+            )
+            .replace("{session}", session.unwrap_or_default()),
+        None => {
+            let mut name = base.to_owned();
+            if let Some(c) = country {
+                name.push_str(&format!("-country-{}", c.to_ascii_lowercase()));
+            }
+            if let Some(s) = session {
+                name.push_str(&format!("-session-{s}"));
+            }
+            name
+        }
+    }
+}
+
+fn route_of(
+    p: ProxyProvider,
+    job: &Job,
+    secrets: Option<&SecretBox>,
+) -> Result<ProxyRoute, FetchError> {
+    let (username, password) = match &p.auth_credentials_encrypted {
+        None => (None, None),
+        Some(sealed) => {
+            let secrets = secrets.ok_or_else(|| {
+                FetchError::Invalid(format!(
+                    "provider {} has sealed credentials and no SCRX_SECRETS_KEY is set",
+                    p.name
+                ))
+            })?;
+            let opened = secrets
+                .open(sealed)
+                .map_err(|e| FetchError::Invalid(format!("provider {}: {e}", p.name)))?;
+            let creds: serde_json::Value = serde_json::from_slice(&opened).map_err(|_| {
+                FetchError::Invalid(format!("provider {}: credentials unreadable", p.name))
+            })?;
+            let field = |k: &str| creds.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            (field("username"), field("password"))
+        }
+    };
+    let template = p
+        .credentials
+        .0
+        .get("username_template")
+        .and_then(|t| t.as_str());
+    let username = username.map(|u| {
+        username_for(
+            &u,
+            template,
+            job.proxy_country.as_deref(),
+            job.proxy_session_id.as_deref(),
+            p.supports_sessions,
+        )
+    });
+    let endpoint = if p.endpoint.contains("://") {
+        p.endpoint.clone()
+    } else {
+        format!("http://{}", p.endpoint)
+    };
+    Ok(ProxyRoute {
+        provider: p.id,
+        endpoint,
+        username,
+        password,
+    })
+}
+
+/// The route for `job`, or None to connect directly.
+pub async fn route_for(
+    db: &Db,
+    secrets: Option<&SecretBox>,
+    job: &Job,
+) -> Result<Option<ProxyRoute>, FetchError> {
+    let provider = db
+        .pick_proxy(job.proxy_tier, job.proxy_country.as_deref())
+        .await
+        .map_err(|e| FetchError::Network(format!("proxy providers unavailable: {e}")))?;
+    provider.map(|p| route_of(p, job, secrets)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_carry_country_and_sticky_session() {
+        assert_eq!(
+            username_for("u", None, Some("DE"), Some("s1"), true),
+            "u-country-de-session-s1"
+        );
+        assert_eq!(
+            username_for("u", None, None, Some("s1"), false),
+            "u",
+            "no sessions: no suffix"
+        );
+        assert_eq!(
+            username_for(
+                "u",
+                Some("{username}_cc-{country}_sid-{session}"),
+                Some("US"),
+                Some("x"),
+                true
+            ),
+            "u_cc-us_sid-x"
+        );
+    }
+}

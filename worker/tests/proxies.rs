@@ -1,0 +1,190 @@
+//! Proxies: a local forward proxy with basic auth stands between the worker and the pages.
+
+mod common;
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{Router, routing::get};
+use base64::Engine as _;
+use common::{Harness, serve};
+use scraperx_core::{
+    domain::{JobStatus, ProxyTier},
+    pg::{NewJob, NewProxyProvider},
+    secrets::SecretBox,
+};
+use sqlx::PgPool;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// An HTTP forward proxy: checks `Proxy-Authorization` against `password`, records the
+/// usernames it sees, and relays one request per connection.
+async fn forward_proxy(password: &'static str) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head).to_string();
+                let mut lines = text.split("\r\n");
+                let request_line = lines.next().unwrap_or_default().to_owned();
+                let mut parts = request_line.split(' ');
+                let (method, target) = (parts.next().unwrap_or("GET"), parts.next().unwrap_or("/"));
+                let auth = lines
+                    .clone()
+                    .find_map(|l| {
+                        l.strip_prefix("proxy-authorization: Basic ")
+                            .or_else(|| l.strip_prefix("Proxy-Authorization: Basic "))
+                    })
+                    .and_then(|b| {
+                        base64::engine::general_purpose::STANDARD
+                            .decode(b.trim())
+                            .ok()
+                    })
+                    .map(|b| String::from_utf8_lossy(&b).to_string())
+                    .unwrap_or_default();
+                let (user, pass) = auth.split_once(':').unwrap_or(("", ""));
+                if pass != password {
+                    let _ = client.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n").await;
+                    return;
+                }
+                log.lock().expect("lock").push(user.to_owned());
+                let url = url::Url::parse(target).expect("absolute-form target");
+                let origin = format!(
+                    "{}:{}",
+                    url.host_str().unwrap_or_default(),
+                    url.port_or_known_default().unwrap_or(80)
+                );
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(origin).await else {
+                    return;
+                };
+                let mut forwarded = format!(
+                    "{method} {} HTTP/1.1\r\n",
+                    &url[url::Position::BeforePath..]
+                );
+                for line in lines.filter(|l| !l.is_empty()) {
+                    let lower = line.to_ascii_lowercase();
+                    if !lower.starts_with("proxy-") && !lower.starts_with("connection:") {
+                        forwarded.push_str(line);
+                        forwarded.push_str("\r\n");
+                    }
+                }
+                forwarded.push_str("Connection: close\r\n\r\n");
+                if upstream.write_all(forwarded.as_bytes()).await.is_err() {
+                    return;
+                }
+                let _ = tokio::io::copy(&mut upstream, &mut client).await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn jobs_go_through_a_healthy_provider_with_sticky_sessions_and_bandwidth_is_logged(
+    pool: PgPool,
+) {
+    let h = Harness::new(pool.clone()).await;
+    let site =
+        serve(Router::new().route("/page", get(|| async { "<title>via proxy</title>" }))).await;
+    let (proxy, seen) = forward_proxy("s3cret-pass").await;
+    let key = SecretBox::new(&[9u8; 32]);
+    let provider =
+        h.db.create_proxy_provider(
+            &NewProxyProvider {
+                name: "local",
+                tier: ProxyTier::Datacenter,
+                endpoint: &format!("http://{proxy}"),
+                countries: vec![],
+                username: Some("user"),
+                password: Some("s3cret-pass"),
+                priority: 5,
+                username_template: None,
+            },
+            &key,
+        )
+        .await
+        .expect("provider");
+    let sealed: Vec<u8> =
+        sqlx::query_scalar("SELECT auth_credentials_encrypted FROM proxy_providers WHERE id = $1")
+            .bind(provider)
+            .fetch_one(&pool)
+            .await
+            .expect("sealed");
+    assert!(
+        !sealed.windows(11).any(|w| w == b"s3cret-pass"),
+        "stored sealed"
+    );
+
+    let org = h.org(10).await;
+    let mut job = NewJob::get(&format!("http://{site}/page"));
+    job.engine = scraperx_core::domain::Engine::Http;
+    job.proxy_session_id = Some("cart-42".into());
+    let id = h.submit(&org, job).await;
+    let mut config = h.config();
+    config.secrets = Some(key);
+    let (_stop, _w) = h.start(config);
+    let done = h.finished(id, Duration::from_secs(10)).await;
+    assert_eq!(
+        done.status,
+        JobStatus::Completed,
+        "{:?}",
+        done.error_message
+    );
+    assert_eq!(
+        seen.lock().expect("lock").as_slice(),
+        ["user-session-cart-42"]
+    );
+    let (bytes_in, success): (i64, bool) = sqlx::query_as(
+        "SELECT bytes_in, success FROM proxy_usage_logs WHERE provider_id = $1 AND job_id = $2",
+    )
+    .bind(provider)
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .expect("usage");
+    assert!(bytes_in > 0 && success);
+    assert!(
+        h.event_types(&org, id)
+            .await
+            .iter()
+            .any(|e| e == "job.proxy_assigned")
+    );
+
+    // An unhealthy provider is skipped: the next job connects directly.
+    sqlx::query("UPDATE proxy_providers SET is_healthy = FALSE WHERE id = $1")
+        .bind(provider)
+        .execute(&pool)
+        .await
+        .expect("unhealthy");
+    let direct = h
+        .submit(&org, NewJob::get(&format!("http://{site}/page")))
+        .await;
+    assert_eq!(
+        h.finished(direct, Duration::from_secs(10)).await.status,
+        JobStatus::Completed
+    );
+    assert_eq!(
+        seen.lock().expect("lock").len(),
+        1,
+        "the proxy saw nothing new"
+    );
+}

@@ -19,6 +19,10 @@ pub const ENV_CHROMIUM: &str = "SCRX_CHROMIUM";
 pub const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 pub const ENV_BROWSER_CONTEXTS: &str = "SCRX_BROWSER_CONTEXTS";
 pub const ENV_DOMAIN_CONCURRENCY: &str = "SCRX_DOMAIN_CONCURRENCY";
+pub const ENV_LEASE_MS: &str = "SCRX_WORKER_LEASE_MS";
+pub const ENV_ADDR: &str = "SCRX_WORKER_ADDR";
+pub const DEFAULT_ADDR: &str = "0.0.0.0:8082";
+pub const ENV_REGION: &str = "SCRX_REGION";
 pub const ENV_OBEY_ROBOTS: &str = "SCRX_OBEY_ROBOTS";
 pub const DEFAULT_GRACE_SECS: u64 = 30;
 
@@ -55,6 +59,11 @@ pub struct WorkerConfig {
     pub per_domain_concurrency: u32,
     /// Refuse paths that robots.txt disallows (its crawl-delay is always honoured).
     pub obey_robots: bool,
+    /// Where `/healthz` and `/metrics` are served.
+    pub addr: std::net::SocketAddr,
+    /// Reported in heartbeats.
+    pub region: String,
+    pub heartbeat: Duration,
     /// Opens sealed proxy credentials (`SCRX_SECRETS_KEY`).
     pub secrets: Option<scraperx_core::secrets::SecretBox>,
     /// Also deliver webhooks (from the webhooks queue).
@@ -84,6 +93,9 @@ impl Default for WorkerConfig {
             pages_per_browser: 100,
             per_domain_concurrency: 8,
             obey_robots: false,
+            addr: std::net::SocketAddr::from(([0, 0, 0, 0], 8082)),
+            region: "local".into(),
+            heartbeat: Duration::from_secs(10),
             secrets: None,
             deliver_webhooks: true,
             retry_base: Duration::from_secs(1),
@@ -136,6 +148,13 @@ impl WorkerConfig {
             &mut errors,
         );
         let obey_robots = parse(&lookup, ENV_OBEY_ROBOTS, d.obey_robots, &mut errors);
+        let lease_ms = parse(
+            &lookup,
+            ENV_LEASE_MS,
+            d.lease.as_millis() as u64,
+            &mut errors,
+        );
+        let addr = parse(&lookup, ENV_ADDR, d.addr, &mut errors);
         let secrets = scraperx_core::secrets::SecretBox::from_env().unwrap_or_else(|e| {
             errors.push(e.to_string());
             None
@@ -166,6 +185,9 @@ impl WorkerConfig {
             per_domain_concurrency,
             obey_robots,
             secrets,
+            lease: Duration::from_millis(lease_ms.max(300)),
+            addr,
+            region: lookup(ENV_REGION).unwrap_or(d.region.clone()),
             ..d
         })
     }

@@ -8,20 +8,22 @@ pub mod detect;
 pub mod error;
 pub mod extract;
 pub mod fetch;
+pub mod ops;
 pub mod politeness;
 pub mod proxy;
 pub mod runner;
 pub mod webhooks;
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use redis::aio::ConnectionManager;
 use scraperx_core::{
     content::ContentStore,
     domain::Engine,
     hot::pubsub::Publisher,
+    hot::pubsub::WorkerState,
     pg::Db,
-    queue::{JobQueue, QueueName},
+    queue::{JobQueue, Lease, QueueName},
 };
 use tokio::sync::watch;
 
@@ -39,6 +41,8 @@ pub struct Services {
 
 pub struct Worker {
     runner: Arc<Runner>,
+    metrics: Arc<ops::WorkerMetrics>,
+    hot: scraperx_core::hot::metrics::Metrics,
     deliverer: Arc<webhooks::Deliverer>,
     queues: Vec<JobQueue>,
     webhooks: Option<JobQueue>,
@@ -98,6 +102,11 @@ impl Worker {
             s.db.clone(),
         );
         Ok(Self {
+            metrics: Arc::new(ops::WorkerMetrics::default()),
+            hot: scraperx_core::hot::metrics::Metrics::new(
+                s.redis.clone(),
+                scraperx_core::hot::TtlConfig::default(),
+            ),
             deliverer: Arc::new(deliverer),
             webhooks: config.deliver_webhooks.then(|| webhook_queue.clone()),
             runner: Arc::new(Runner {
@@ -118,15 +127,41 @@ impl Worker {
         &self.runner.config
     }
 
+    pub fn metrics(&self) -> Arc<ops::WorkerMetrics> {
+        self.metrics.clone()
+    }
+
     /// Runs until `stop` turns true (or its sender is dropped), then drains: running jobs get the grace period to
     /// finish; what is still running after it is left to its lease and redelivered.
     pub async fn run(&self, stop: watch::Receiver<bool>) {
+        let identity = ops::Identity {
+            worker_id: self.runner.config.worker_id.clone(),
+            pool: self
+                .runner
+                .config
+                .engines
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            region: self.runner.config.region.clone(),
+        };
+        ops::announce(&self.runner.publisher, &identity, WorkerState::Started, 0).await;
+        let beating = tokio::spawn(ops::heartbeats(
+            self.hot.clone(),
+            identity.clone(),
+            self.metrics.clone(),
+            self.runner.config.heartbeat,
+        ));
+        // Leases being worked on, to hand back if the grace period runs out.
+        let in_flight: Arc<std::sync::Mutex<HashMap<String, (JobQueue, Lease)>>> = Arc::default();
         // Owned here: if this future is dropped (the process dies), every slot goes with it.
         let mut slots = tokio::task::JoinSet::new();
         for slot in 0..self.runner.config.concurrency {
             let (runner, queues, mut stop) =
                 (self.runner.clone(), self.queues.clone(), stop.clone());
             let (deliverer, hooks) = (self.deliverer.clone(), self.webhooks.clone());
+            let (metrics, in_flight) = (self.metrics.clone(), in_flight.clone());
             slots.spawn(async move {
                 let mut next = slot;
                 // A dropped sender counts as a stop.
@@ -153,7 +188,21 @@ impl Worker {
                             Ok(Some(lease)) => {
                                 worked = true;
                                 let id = lease.id.clone();
-                                match runner.run(queue, lease).await {
+                                if let Ok(mut m) = in_flight.lock() {
+                                    m.insert(id.clone(), (queue.clone(), lease.clone()));
+                                }
+                                metrics.started();
+                                let started = std::time::Instant::now();
+                                let outcome = runner.run(queue, lease).await;
+                                let label = match &outcome {
+                                    Ok(o) => format!("{o:?}").to_ascii_lowercase(),
+                                    Err(_) => "error".to_owned(),
+                                };
+                                metrics.finished(queue.name(), &label, started.elapsed());
+                                if let Ok(mut m) = in_flight.lock() {
+                                    m.remove(&id);
+                                }
+                                match outcome {
                                     Ok(outcome) => tracing::info!(job = %id, ?outcome, "job done"),
                                     Err(err) => tracing::warn!(job = %id, error = %err, "job left to its lease"),
                                 }
@@ -177,14 +226,38 @@ impl Worker {
         }
         let mut stop_signal = stop.clone();
         let _ = stop_signal.wait_for(|s| *s).await;
+        let running = self
+            .metrics
+            .running
+            .load(std::sync::atomic::Ordering::Relaxed);
+        ops::announce(
+            &self.runner.publisher,
+            &identity,
+            WorkerState::Draining,
+            running,
+        )
+        .await;
         let grace = self.runner.config.grace;
         let drained =
             tokio::time::timeout(grace, async { while slots.join_next().await.is_some() {} }).await;
         if drained.is_err() {
+            slots.abort_all();
+            while slots.join_next().await.is_some() {}
+            let left: Vec<(JobQueue, Lease)> = in_flight
+                .lock()
+                .map(|mut m| m.drain().map(|(_, v)| v).collect())
+                .unwrap_or_default();
             tracing::warn!(
                 ?grace,
-                "jobs still running after the grace period; their leases will expire and they will be redelivered"
+                jobs = left.len(),
+                "grace period over; handing the running jobs back"
             );
+            for (queue, lease) in left {
+                self.runner.hand_back(&queue, &lease).await;
+            }
         }
+        beating.abort();
+        let _ = self.hot.remove_worker(&identity.worker_id).await;
+        ops::announce(&self.runner.publisher, &identity, WorkerState::Stopped, 0).await;
     }
 }

@@ -1,6 +1,7 @@
 //! `scraperx-worker`: takes jobs from the Redis queues and runs them.
 //!
-//!   scraperx-worker run        run until SIGTERM or Ctrl-C, then drain (SCRX_WORKER_GRACE_SECS)
+//!   scraperx-worker run        run until SIGTERM or Ctrl-C, then drain (SCRX_WORKER_GRACE_SECS);
+//!                              /healthz and /metrics on SCRX_WORKER_ADDR (default 0.0.0.0:8082)
 //!   scraperx-worker check      PostgreSQL reachable and its schema at this build's version
 
 use anyhow::{Context, bail};
@@ -42,6 +43,16 @@ async fn run() -> anyhow::Result<()> {
     tokio::spawn(async move {
         scraperx_core::signal::shutdown_signal().await;
         let _ = stop_tx.send(true);
+    });
+    let addr = worker.config().addr;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let ops = scraperx_worker::ops::router(worker.metrics());
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, ops).await {
+            tracing::error!(error = %err, "health and metrics server stopped");
+        }
     });
     tracing::info!(worker = %worker.config().worker_id, engines = ?worker.config().engines, "worker running");
     worker.run(stop).await;

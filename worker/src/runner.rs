@@ -225,6 +225,25 @@ impl Runner {
     }
 
     /// Fetches with the job's engine, politely, and records what the domain taught us.
+    /// Gives an unfinished job back at shutdown: `running → queued` (a `worker_shutdown`
+    /// event) and onto its queue at once, instead of waiting for the lease to lapse.
+    pub async fn hand_back(&self, queue: &JobQueue, lease: &Lease) {
+        if let Ok(entry) = serde_json::from_str::<QueuedJob>(&lease.payload)
+            && let Ok(job) = self.db.get_job_unscoped(entry.job_id).await
+            && job.status == JobStatus::Running
+        {
+            let mut change = self.change(JobStatus::Queued);
+            change.event_data = serde_json::json!({ "reason": "worker_shutdown" });
+            match self.db.transition_job(job.id, &change).await {
+                Ok(back) => self.publish(&back).await,
+                Err(err) => tracing::warn!(job = %job.id, error = %err, "hand-back not recorded"),
+            }
+        }
+        if let Err(err) = queue.retry(lease, Duration::ZERO).await {
+            tracing::warn!(job = %lease.id, error = %err, "hand-back failed; the lease will lapse");
+        }
+    }
+
     async fn fetch(&self, job: &Job, timeout: Duration) -> Result<Fetched, FetchError> {
         let url = url::Url::parse(&job.url).map_err(|e| FetchError::Invalid(e.to_string()))?;
         let started = tokio::time::Instant::now();

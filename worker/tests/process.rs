@@ -1,0 +1,159 @@
+//! The worker binary as a process: SIGKILL mid-job loses nothing (another worker re-runs the
+//! job, charged once), SIGTERM hands running jobs back after the grace period, and the
+//! process serves /healthz and /metrics; heartbeats show it alive.
+
+mod common;
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use axum::{Router, routing::get};
+use common::{Harness, serve};
+use scraperx_core::{domain::JobStatus, pg::NewJob};
+use sqlx::PgPool;
+
+fn spawn_worker(pool: &PgPool, h: &Harness, port: u16, lease_ms: u64, grace_secs: u64) -> Child {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let db = pool
+        .connect_options()
+        .get_database()
+        .expect("test database")
+        .to_owned();
+    let url = match base.rfind('/') {
+        Some(i) => format!("{}/{db}", &base[..i]),
+        None => base,
+    };
+    Command::new(env!("CARGO_BIN_EXE_scraperx-worker"))
+        .arg("run")
+        .env("DATABASE_URL", url)
+        .env("SCRX_QUEUE_NAMESPACE", &h.namespace)
+        .env("SCRX_ALLOW_PRIVATE_TARGETS", "true")
+        .env("SCRX_WORKER_CONCURRENCY", "1")
+        .env("SCRX_WORKER_LEASE_MS", lease_ms.to_string())
+        .env("SCRX_WORKER_GRACE_SECS", grace_secs.to_string())
+        .env("SCRX_WORKER_ADDR", format!("127.0.0.1:{port}"))
+        .env(
+            "S3_ACCESS_KEY",
+            std::env::var("S3_WORKER_ACCESS_KEY").unwrap_or_default(),
+        )
+        .env(
+            "S3_SECRET_KEY",
+            std::env::var("S3_WORKER_SECRET_KEY").unwrap_or_default(),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("worker binary")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+async fn slow_site() -> String {
+    let addr = serve(Router::new().route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            "<title>slow</title>"
+        }),
+    ))
+    .await;
+    format!("http://{addr}/slow")
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_worker_killed_with_sigkill_mid_job_loses_nothing_and_charges_once(pool: PgPool) {
+    let h = Harness::new(pool.clone()).await;
+    let org = h.org(10).await;
+    let mut job = NewJob::get(&slow_site().await);
+    job.engine = scraperx_core::domain::Engine::Http;
+    let id = h.submit(&org, job).await;
+    let port = free_port();
+    let mut victim = spawn_worker(&pool, &h, port, 1_000, 30);
+    h.running(id).await;
+    // The process answers while it works.
+    let health = reqwest_get(&format!("http://127.0.0.1:{port}/healthz")).await;
+    assert_eq!(health, "ok");
+    let metrics = reqwest_get(&format!("http://127.0.0.1:{port}/metrics")).await;
+    assert!(
+        metrics.contains("scraperx_worker_jobs_in_flight 1"),
+        "{metrics}"
+    );
+    let live = scraperx_core::hot::metrics::Metrics::new(
+        h.redis.clone(),
+        scraperx_core::hot::TtlConfig::default(),
+    )
+    .live_workers()
+    .await
+    .expect("heartbeats");
+    assert!(
+        live.iter()
+            .any(|w| w.pool == "http" && w.status == "active"),
+        "{live:?}"
+    );
+    victim.kill().expect("SIGKILL");
+    victim.wait().expect("reaped");
+    let (_stop, _rescuer) = h.start(h.config());
+    let done = h.finished(id, Duration::from_secs(20)).await;
+    assert_eq!((done.status, done.attempts), (JobStatus::Completed, 2));
+    assert_eq!(
+        h.db.credit_balance(org.id).await.expect("balance"),
+        9,
+        "charged once"
+    );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn sigterm_hands_running_jobs_back_after_the_grace_period(pool: PgPool) {
+    let h = Harness::new(pool.clone()).await;
+    let org = h.org(10).await;
+    let mut job = NewJob::get(&slow_site().await);
+    job.engine = scraperx_core::domain::Engine::Http;
+    let id = h.submit(&org, job).await;
+    let mut worker = spawn_worker(&pool, &h, free_port(), 30_000, 1);
+    h.running(id).await;
+    let pid = worker.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || worker.wait())
+        .await
+        .expect("join")
+        .expect("exit");
+    assert!(status.success(), "a clean exit: {status:?}");
+    // Handed back at once, not left to a 30 s lease.
+    let job = h.db.get_job_unscoped(id).await.expect("job");
+    assert_eq!(job.status, JobStatus::Queued);
+    let depth = h
+        .queue(scraperx_core::queue::QueueName::Http)
+        .depth()
+        .await
+        .expect("depth");
+    assert_eq!((depth.waiting, depth.active), (1, 0));
+    let events = h.db.list_job_events(org.id, id).await.expect("events");
+    assert!(events.iter().any(|e| {
+        e.event_data
+            .as_ref()
+            .is_some_and(|d| d.0["reason"] == "worker_shutdown")
+    }));
+}
+
+async fn reqwest_get(url: &str) -> String {
+    reqwest::get(url)
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text")
+}

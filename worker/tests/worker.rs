@@ -80,6 +80,21 @@ fn site(hits: Arc<AtomicUsize>) -> Router {
             "/gone",
             get(|| async { (StatusCode::NOT_FOUND, "no such page") }),
         )
+        .route(
+            "/file.bin",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/octet-stream")],
+                    binary(),
+                )
+            }),
+        )
+}
+
+fn binary() -> Vec<u8> {
+    (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect()
 }
 
 fn job(url: String) -> NewJob {
@@ -359,4 +374,37 @@ async fn a_worker_killed_mid_job_loses_nothing_and_the_job_is_charged_once(pool:
         9,
         "charged once"
     );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn binary_responses_go_to_object_storage_untouched(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let addr = serve(site(Arc::default())).await;
+    let org = h.org(10).await;
+    let id = h.submit(&org, job(format!("http://{addr}/file.bin"))).await;
+    let (_stop, _handle) = h.start(h.config());
+    let done = h.finished(id, Duration::from_secs(10)).await;
+    assert_eq!(
+        done.status,
+        JobStatus::Completed,
+        "{:?}",
+        done.error_message
+    );
+    let result = h.db.get_result(org.id, id).await.expect("result");
+    assert!(
+        result.content_inline.is_none() && result.extracted_title.is_none(),
+        "{:?} {:?} {:?}",
+        result.content_type,
+        result.extracted_title,
+        result.content_inline.as_ref().map(String::len)
+    );
+    assert_eq!(
+        result.content_type.as_deref(),
+        Some("application/octet-stream")
+    );
+    let key = result.content_minio_key.expect("in MinIO");
+    assert!(key.ends_with("/content.bin"), "{key}");
+    let api = ContentStore::new(&S3Config::from_env_for_role("API").expect("s3"));
+    let back = api.get(Bucket::Content, &key).await.expect("object");
+    assert_eq!(back.bytes.as_ref(), binary().as_slice());
 }

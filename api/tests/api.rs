@@ -511,6 +511,13 @@ async fn the_openapi_document_lists_every_route_and_health_answers(pool: PgPool)
     let t = app(pool).await;
     let doc = t.get_anon("/v1/openapi.json").await;
     assert_eq!(doc.status, StatusCode::OK);
+    // The document is a valid OpenAPI 3.1 document (it parses as one, strictly typed).
+    let parsed = oas3::from_json(doc.body.to_string()).expect("a valid OpenAPI 3.1 document");
+    assert!(
+        parsed
+            .components
+            .is_some_and(|c| c.security_schemes.contains_key("api_key"))
+    );
     assert!(
         doc.body["openapi"]
             .as_str()

@@ -43,6 +43,16 @@ async fn scrape_waits_for_the_result_then_serves_repeats_from_the_cache(pool: Pg
         t.get(&k, &format!("/v1/jobs/{id}")).await.body["status"],
         "completed"
     );
+    let result = t.get(&k, &format!("/v1/jobs/{id}/result")).await;
+    assert_eq!(result.status, StatusCode::OK, "{:?}", result.body);
+    assert_eq!(result.body["status_code"], 200);
+    assert_eq!(result.body["extracted"]["title"], "Test page");
+    assert!(
+        result.body["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("<h1>hello</h1>"))
+    );
+    assert!(result.body["total_time_ms"].is_number());
     assert_eq!(r.body["status"], "completed");
     assert!(
         r.body["content"]

@@ -64,6 +64,8 @@ pub struct WorkerConfig {
     /// Reported in heartbeats.
     pub region: String,
     pub heartbeat: Duration,
+    /// Solves CAPTCHAs in the browser engines; None (the default): they are only detected.
+    pub captcha_solver: Option<crate::captcha::SolverHandle>,
     /// Opens sealed proxy credentials (`SCRX_SECRETS_KEY`).
     pub secrets: Option<scraperx_core::secrets::SecretBox>,
     /// Also deliver webhooks (from the webhooks queue).
@@ -96,6 +98,7 @@ impl Default for WorkerConfig {
             addr: std::net::SocketAddr::from(([0, 0, 0, 0], 8082)),
             region: "local".into(),
             heartbeat: Duration::from_secs(10),
+            captcha_solver: None,
             secrets: None,
             deliver_webhooks: true,
             retry_base: Duration::from_secs(1),
@@ -159,6 +162,12 @@ impl WorkerConfig {
             errors.push(e.to_string());
             None
         });
+        let captcha_solver = crate::captcha::HttpSolver::from_env()
+            .unwrap_or_else(|e| {
+                errors.push(e.to_string());
+                None
+            })
+            .map(|s| crate::captcha::SolverHandle(std::sync::Arc::new(s)));
         let chromium = lookup(ENV_CHROMIUM)
             .map(std::path::PathBuf::from)
             .or_else(|| {
@@ -185,6 +194,7 @@ impl WorkerConfig {
             per_domain_concurrency,
             obey_robots,
             secrets,
+            captcha_solver,
             lease: Duration::from_millis(lease_ms.max(300)),
             addr,
             region: lookup(ENV_REGION).unwrap_or(d.region.clone()),

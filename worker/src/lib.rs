@@ -3,6 +3,7 @@
 //! lets the running ones finish within the grace period, then hands the rest back.
 
 pub mod browser;
+pub mod captcha;
 pub mod config;
 pub mod detect;
 pub mod error;

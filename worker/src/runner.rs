@@ -70,6 +70,7 @@ pub struct Fetched {
     /// The engine that produced the page (what is charged).
     pub engine: Engine,
     pub detection: Detection,
+    pub captcha: Option<crate::captcha::CaptchaOutcome>,
 }
 
 enum Attempt {
@@ -225,6 +226,54 @@ impl Runner {
     }
 
     /// Fetches with the job's engine, politely, and records what the domain taught us.
+    /// Records what happened to a CAPTCHA: detected (and with no solver, left), or solving
+    /// and then solved or failed.
+    async fn captcha_events(
+        &self,
+        job: &Job,
+        detection: &Detection,
+        outcome: Option<&crate::captcha::CaptchaOutcome>,
+    ) {
+        match outcome {
+            Some(c) => {
+                self.event(
+                    job,
+                    EventType::CaptchaSolving,
+                    serde_json::json!({ "type": c.kind }),
+                    None,
+                )
+                .await;
+                let (kind, data) = if c.solved {
+                    (
+                        EventType::CaptchaSolved,
+                        serde_json::json!({ "type": c.kind }),
+                    )
+                } else {
+                    (
+                        EventType::CaptchaFailed,
+                        serde_json::json!({ "type": c.kind, "error": c.error }),
+                    )
+                };
+                self.event(job, kind, data, Some(c.solve_ms)).await;
+            }
+            None if detection.captcha.is_some() => {
+                let solver = if self.config.captcha_solver.is_some() {
+                    "not on a browser page"
+                } else {
+                    "none configured"
+                };
+                self.event(
+                    job,
+                    EventType::CaptchaDetected,
+                    serde_json::json!({ "type": detection.captcha, "solver": solver }),
+                    None,
+                )
+                .await;
+            }
+            None => {}
+        }
+    }
+
     /// Gives an unfinished job back at shutdown: `running → queued` (a `worker_shutdown`
     /// event) and onto its queue at once, instead of waiting for the lease to lapse.
     pub async fn hand_back(&self, queue: &JobQueue, lease: &Lease) {
@@ -331,6 +380,7 @@ impl Runner {
                     pdf: None,
                     engine: Engine::Http,
                     detection,
+                    captcha: None,
                 };
                 if start == Engine::Http || self.browser.is_none() {
                     return Ok(http);
@@ -485,6 +535,7 @@ impl Runner {
                 pdf: options.pdf,
                 block: options.block_resources.clone(),
                 fingerprint,
+                solver: self.config.captcha_solver.clone(),
             })
             .await?;
         let detection = detect(
@@ -506,6 +557,7 @@ impl Runner {
             pdf: rendered.pdf,
             engine,
             detection,
+            captcha: rendered.captcha,
         })
     }
 
@@ -550,7 +602,9 @@ impl Runner {
             pdf,
             engine,
             detection,
+            captcha,
         } = fetched;
+        self.captcha_events(job, &detection, captcha.as_ref()).await;
         let t = page.timings;
         self.event(
             job,
@@ -582,8 +636,16 @@ impl Runner {
             render_time_ms: t.render_ms.and_then(|v| i32::try_from(v).ok()),
             total_time_ms: i32::try_from(t.total_ms).ok(),
             protection_detected: detection.protection.map(str::to_owned),
-            captcha_encountered: detection.captcha.is_some(),
-            captcha_type: detection.captcha.map(str::to_owned),
+            captcha_encountered: detection.captcha.is_some() || captcha.is_some(),
+            captcha_type: captcha
+                .as_ref()
+                .map(|c| c.kind.clone())
+                .or_else(|| detection.captcha.map(str::to_owned)),
+            captcha_solved: captcha.as_ref().is_some_and(|c| c.solved),
+            captcha_solve_time_ms: captcha
+                .as_ref()
+                .and_then(|c| i32::try_from(c.solve_ms).ok()),
+            detection_score: Some(detection.score),
             ..NewJobResult::default()
         };
         let job_ref = JobRef {

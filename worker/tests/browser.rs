@@ -73,6 +73,7 @@ fn request(url: String) -> RenderRequest {
         pdf: false,
         block: Vec::new(),
         fingerprint: None,
+        solver: None,
     }
 }
 

@@ -47,6 +47,9 @@ pub struct NewJobResult {
     pub protection_detected: Option<String>,
     pub captcha_encountered: bool,
     pub captcha_type: Option<String>,
+    pub captcha_solved: bool,
+    pub captcha_solve_time_ms: Option<i32>,
+    pub detection_score: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -112,9 +115,11 @@ impl Db {
                  extracted_markdown, screenshot_minio_bucket, screenshot_minio_key, \
                  screenshot_thumbnail_key, pdf_minio_bucket, pdf_minio_key, dns_time_ms, \
                  connect_time_ms, tls_time_ms, ttfb_ms, download_time_ms, render_time_ms, \
-                 total_time_ms, protection_detected, captcha_encountered, captcha_type) \
+                 total_time_ms, protection_detected, captcha_encountered, captcha_type, captcha_solved, \
+                 captcha_solve_time_ms, detection_score) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35) \
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, \
+                 $36, $37, $38::float8::numeric(5,4)) \
              RETURNING {RESULT_COLUMNS}"
         );
         let row: JobResult = sqlx::query_as(&sql)
@@ -153,6 +158,9 @@ impl Db {
             .bind(&result.protection_detected)
             .bind(result.captcha_encountered)
             .bind(&result.captcha_type)
+            .bind(result.captcha_solved)
+            .bind(result.captcha_solve_time_ms)
+            .bind(result.detection_score)
             .fetch_one(&mut *tx)
             .await?;
         sqlx::query("UPDATE scrape_jobs SET result_id = $2 WHERE id = $1")

@@ -33,6 +33,7 @@ use scraperx_core::domain::ResourceType;
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::{
+    captcha::{self, CaptchaOutcome, SolverHandle},
     error::FetchError,
     fetch::{FetchedPage, Timings, guard::elapsed_ms},
 };
@@ -60,6 +61,8 @@ pub struct RenderRequest {
     pub pdf: bool,
     pub block: Vec<ResourceType>,
     pub fingerprint: Option<Fingerprint>,
+    /// Solves a CAPTCHA widget found on the page; None: leave it.
+    pub solver: Option<SolverHandle>,
 }
 
 /// A rendered page and what was captured of it.
@@ -70,6 +73,8 @@ pub struct Rendered {
     pub pdf: Option<Bytes>,
     /// Requests refused by the interception (blocked classes and addresses).
     pub blocked_requests: usize,
+    /// A widget met with a solver configured, and how solving went.
+    pub captcha: Option<CaptchaOutcome>,
 }
 
 struct Running {
@@ -209,6 +214,10 @@ impl BrowserPool {
         if !req.wait_time.is_zero() {
             tokio::time::sleep(req.wait_time).await;
         }
+        let captcha = match &req.solver {
+            Some(solver) => solve_on_page(page, solver, &req.url).await,
+            None => None,
+        };
         let render_ms = elapsed_ms(navigating);
         let html = page
             .content()
@@ -274,8 +283,61 @@ impl BrowserPool {
             screenshot,
             pdf,
             blocked_requests: blocked.load(Ordering::Relaxed),
+            captcha,
         })
     }
+}
+
+/// Finds a CAPTCHA widget, has it solved, and hands the token to the page.
+async fn solve_on_page(
+    page: &Page,
+    solver: &SolverHandle,
+    url: &url::Url,
+) -> Option<CaptchaOutcome> {
+    let widget: serde_json::Value = page
+        .evaluate(captcha::FIND_WIDGET)
+        .await
+        .ok()?
+        .into_value()
+        .ok()?;
+    let kind = widget.get("kind")?.as_str()?.to_owned();
+    let challenge = captcha::Challenge {
+        kind: kind.clone(),
+        site_key: widget.get("key")?.as_str()?.to_owned(),
+        page_url: url.to_string(),
+    };
+    let started = Instant::now();
+    let outcome = match solver.0.solve(&challenge).await {
+        Ok(token) => {
+            let callback = widget.get("callback").and_then(|c| c.as_str());
+            let injected = page
+                .evaluate(captcha::inject(&kind, &token, callback))
+                .await;
+            // Let the page act on the token (a callback, a form post).
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            match injected {
+                Ok(_) => CaptchaOutcome {
+                    kind,
+                    solved: true,
+                    solve_ms: elapsed_ms(started),
+                    error: None,
+                },
+                Err(e) => CaptchaOutcome {
+                    kind,
+                    solved: false,
+                    solve_ms: elapsed_ms(started),
+                    error: Some(e.to_string()),
+                },
+            }
+        }
+        Err(e) => CaptchaOutcome {
+            kind,
+            solved: false,
+            solve_ms: elapsed_ms(started),
+            error: Some(e.to_string()),
+        },
+    };
+    Some(outcome)
 }
 
 /// Polls (in the page, so no DOM node id can go stale) until `selector` matches.

@@ -1,0 +1,150 @@
+//! CAPTCHAs: detected and left when no solver is configured; solved through the pluggable
+//! interface when one is (here a local endpoint speaking the solver protocol), the token
+//! handed to the page's callback.
+
+mod common;
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    http::header,
+    routing::{get, post},
+};
+use common::{Harness, serve};
+use scraperx_core::{
+    domain::{Engine, JobStatus},
+    pg::NewJob,
+};
+use scraperx_worker::captcha::{HttpSolver, SolverHandle};
+use sqlx::PgPool;
+
+const GATED: &str = r#"<html><head><title>gated</title></head><body>
+<div class="g-recaptcha" data-sitekey="site-key-123" data-callback="onSolved"></div>
+<script>function onSolved(token) { document.body.insertAdjacentHTML('beforeend', '<h1>passed ' + token + '</h1>'); }</script>
+</body></html>"#;
+
+async fn site(asked: Arc<Mutex<Vec<serde_json::Value>>>) -> String {
+    let addr = serve(
+        Router::new()
+            .route(
+                "/gated",
+                get(|| async { ([(header::CONTENT_TYPE, "text/html")], GATED) }),
+            )
+            .route(
+                "/solve",
+                post(move |body: String| {
+                    let asked = asked.clone();
+                    async move {
+                        asked
+                            .lock()
+                            .expect("lock")
+                            .push(serde_json::from_str(&body).unwrap_or_default());
+                        (
+                            [(header::CONTENT_TYPE, "application/json")],
+                            r#"{"token":"tok-123"}"#,
+                        )
+                    }
+                }),
+            ),
+    )
+    .await;
+    format!("http://{addr}")
+}
+
+fn config(h: &Harness) -> scraperx_worker::WorkerConfig {
+    let mut c = h.config();
+    c.engines = vec![Engine::Http, Engine::Browser];
+    c.chromium = Some(
+        std::env::var("SCRX_CHROMIUM")
+            .unwrap_or_else(|_| "/usr/bin/chromium".into())
+            .into(),
+    );
+    c
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_captcha_is_solved_through_the_configured_solver_and_recorded(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let base = site(asked.clone()).await;
+    let org = h.org(50).await;
+    let mut job = NewJob::get(&format!("{base}/gated"));
+    job.engine = Engine::Browser;
+    let id = h.submit(&org, job).await;
+    let mut c = config(&h);
+    let solver = HttpSolver::new(
+        format!("{base}/solve").parse().expect("url"),
+        "key".into(),
+        Duration::from_secs(10),
+    )
+    .expect("solver");
+    c.captcha_solver = Some(SolverHandle(Arc::new(solver)));
+    let (_stop, _w) = h.start(c);
+    let done = h.finished(id, Duration::from_secs(30)).await;
+    assert_eq!(
+        done.status,
+        JobStatus::Completed,
+        "{:?}",
+        done.error_message
+    );
+    let r = h.db.get_result(org.id, id).await.expect("result");
+    assert!(
+        r.content_inline
+            .as_deref()
+            .is_some_and(|c| c.contains("passed tok-123")),
+        "{:?}",
+        r.content_inline
+    );
+    let asked = asked.lock().expect("lock").clone();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(
+        (asked[0]["type"].as_str(), asked[0]["site_key"].as_str()),
+        (Some("recaptcha"), Some("site-key-123"))
+    );
+    let events = h.event_types(&org, id).await;
+    assert!(
+        events.iter().any(|e| e == "job.captcha_solving")
+            && events.iter().any(|e| e == "job.captcha_solved"),
+        "{events:?}"
+    );
+    let solved: (bool, bool, Option<String>) = sqlx::query_as(
+        "SELECT captcha_encountered, captcha_solved, captcha_type FROM job_results WHERE job_id = $1",
+    )
+    .bind(id)
+    .fetch_one(h.db.pool())
+    .await
+    .expect("row");
+    assert_eq!(solved, (true, true, Some("recaptcha".into())));
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn without_a_solver_a_captcha_is_detected_and_left_and_the_result_says_so(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let base = site(Arc::default()).await;
+    let org = h.org(50).await;
+    let mut job = NewJob::get(&format!("{base}/gated"));
+    job.engine = Engine::Browser;
+    let id = h.submit(&org, job).await;
+    let (_stop, _w) = h.start(config(&h));
+    let done = h.finished(id, Duration::from_secs(30)).await;
+    assert_eq!(done.status, JobStatus::Completed);
+    let events = h.db.list_job_events(org.id, id).await.expect("events");
+    let detected = events
+        .iter()
+        .find(|e| e.event_type.to_string() == "job.captcha_detected")
+        .and_then(|e| e.event_data.as_ref().map(|d| d.0.clone()))
+        .expect("detected");
+    assert_eq!(detected["solver"], "none configured");
+    let solved: (bool, bool) = sqlx::query_as(
+        "SELECT captcha_encountered, captcha_solved FROM job_results WHERE job_id = $1",
+    )
+    .bind(id)
+    .fetch_one(h.db.pool())
+    .await
+    .expect("row");
+    assert_eq!(solved, (true, false));
+}

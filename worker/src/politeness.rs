@@ -136,6 +136,11 @@ impl Politeness {
             )));
         }
         let intel = self.db.domain_intel(&domain).await.ok().flatten();
+        // The larger of the adaptive delay and robots.txt's crawl-delay (read from the body
+        // itself, so a cached robots.txt counts even before the database has it).
+        let robots_delay = crawl_delay(&robots)
+            .map(|d| i32::try_from(d.as_millis()).unwrap_or(i32::MAX))
+            .unwrap_or(0);
         let delay_ms = intel
             .as_ref()
             .map(|i| {
@@ -143,6 +148,7 @@ impl Politeness {
                     .max(i.robots_txt_crawl_delay.unwrap_or(0))
             })
             .unwrap_or(0)
+            .max(robots_delay)
             .max(0);
         let holder = uuid::Uuid::new_v4().to_string();
         let (inflight, next, _) = keys(&domain);

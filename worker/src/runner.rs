@@ -429,17 +429,27 @@ impl Runner {
         )
         .await;
         let fetched = self.http.fetch_via(&request, Some(&route)).await;
-        let (bytes_in, ms) = match &fetched {
-            Ok(p) => (
-                p.body.len()
-                    + p.headers
-                        .iter()
-                        .map(|(k, v)| k.len() + v.len() + 4)
-                        .sum::<usize>(),
-                i32::try_from(p.timings.total_ms).ok(),
-            ),
-            Err(_) => (0, None),
-        };
+        let sent = request.url.as_str().len() + request.body.as_ref().map_or(0, String::len);
+        self.log_proxy_use(job, &route, fetched.as_ref().ok(), sent)
+            .await;
+        fetched
+    }
+
+    /// Logs a proxied fetch with its bandwidth (what came back, what was sent).
+    async fn log_proxy_use(
+        &self,
+        job: &Job,
+        route: &crate::proxy::ProxyRoute,
+        page: Option<&FetchedPage>,
+        sent: usize,
+    ) {
+        let bytes_in = page.map_or(0, |p| {
+            p.body.len()
+                + p.headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 4)
+                    .sum::<usize>()
+        });
         let usage = scraperx_core::pg::ProxyUse {
             provider: route.provider,
             job: job.id,
@@ -447,17 +457,13 @@ impl Runner {
             tier: job.proxy_tier,
             country: job.proxy_country.clone(),
             bytes_in: i64::try_from(bytes_in).unwrap_or(i64::MAX),
-            bytes_out: i64::try_from(
-                request.url.as_str().len() + request.body.as_ref().map_or(0, String::len),
-            )
-            .unwrap_or(0),
-            success: fetched.as_ref().is_ok_and(|p| p.status < 500),
-            response_ms: ms,
+            bytes_out: i64::try_from(sent.max(job.url.len())).unwrap_or(0),
+            success: page.is_some_and(|p| p.status < 500),
+            response_ms: page.and_then(|p| i32::try_from(p.timings.total_ms).ok()),
         };
         if let Err(err) = self.db.record_proxy_use(&usage).await {
             tracing::warn!(error = %err, "proxy use not recorded");
         }
-        fetched
     }
 
     fn http_request(&self, job: &Job, url: url::Url, timeout: Duration) -> FetchRequest {
@@ -524,6 +530,31 @@ impl Runner {
             )
             .await;
         }
+        // Browsers can use providers that authorise by address; one that needs credentials
+        // is skipped (the page is fetched directly), and the event says so.
+        let proxy = crate::proxy::route_for(&self.db, self.config.secrets.as_ref(), job).await?;
+        let proxy = match proxy {
+            Some(route) if route.username.is_some() => {
+                self.event(
+                    job,
+                    EventType::ProxyAssigned,
+                    serde_json::json!({ "provider": route.provider, "skipped": "the browser engines cannot answer proxy credentials yet" }),
+                    None,
+                )
+                .await;
+                None
+            }
+            other => other,
+        };
+        if let Some(route) = &proxy {
+            self.event(
+                job,
+                EventType::ProxyAssigned,
+                serde_json::json!({ "provider": route.provider, "tier": job.proxy_tier, "engine": engine }),
+                None,
+            )
+            .await;
+        }
         let options = &job.options.0;
         let rendered = browser
             .render(&RenderRequest {
@@ -536,8 +567,14 @@ impl Runner {
                 block: options.block_resources.clone(),
                 fingerprint,
                 solver: self.config.captcha_solver.clone(),
+                proxy: proxy.clone(),
             })
-            .await?;
+            .await;
+        if let Some(route) = &proxy {
+            self.log_proxy_use(job, route, rendered.as_ref().ok().map(|r| &r.page), 0)
+                .await;
+        }
+        let rendered = rendered?;
         let detection = detect(
             rendered.page.status,
             &rendered.page.headers,

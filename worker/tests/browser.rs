@@ -74,6 +74,7 @@ fn request(url: String) -> RenderRequest {
         block: Vec::new(),
         fingerprint: None,
         solver: None,
+        proxy: None,
     }
 }
 

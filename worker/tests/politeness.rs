@@ -54,6 +54,16 @@ fn site(seen: Seen, robots: &'static str) -> Router {
         )
 }
 
+/// Drops a robots.txt cached for this port by an earlier test's server (ports are reused).
+async fn forget_robots(h: &Harness, addr: std::net::SocketAddr) {
+    let _: i64 = redis::AsyncCommands::del(
+        &mut h.redis.clone(),
+        format!("scrx:domain:{{d:127.0.0.1:{}}}:robots", addr.port()),
+    )
+    .await
+    .expect("clear");
+}
+
 fn job(url: String) -> NewJob {
     let mut j = NewJob::get(&url);
     j.engine = Engine::Http;
@@ -65,6 +75,7 @@ async fn the_crawl_delay_spaces_request_starts_and_is_recorded(pool: PgPool) {
     let h = Harness::new(pool).await;
     let seen = Seen::default();
     let addr = serve(site(seen.clone(), "User-agent: *\nCrawl-delay: 1\n")).await;
+    forget_robots(&h, addr).await;
     let org = h.org(10).await;
     let ids = [
         h.submit(&org, job(format!("http://{addr}/page"))).await,
@@ -104,6 +115,7 @@ async fn the_crawl_delay_spaces_request_starts_and_is_recorded(pool: PgPool) {
 async fn disallowed_paths_are_refused_when_the_deployment_obeys_robots(pool: PgPool) {
     let h = Harness::new(pool).await;
     let addr = serve(site(Seen::default(), "User-agent: *\nDisallow: /secret/\n")).await;
+    forget_robots(&h, addr).await;
     let org = h.org(10).await;
     let id = h
         .submit(&org, job(format!("http://{addr}/secret/page")))

@@ -62,8 +62,8 @@ async fn forward_proxy(password: &'static str) -> (SocketAddr, Arc<Mutex<Vec<Str
                     .map(|b| String::from_utf8_lossy(&b).to_string())
                     .unwrap_or_default();
                 let (user, pass) = auth.split_once(':').unwrap_or(("", ""));
-                if pass != password {
-                    let _ = client.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n").await;
+                if !password.is_empty() && pass != password {
+                    let _ = client.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"scraperx-test\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
                     return;
                 }
                 log.lock().expect("lock").push(user.to_owned());
@@ -187,4 +187,79 @@ async fn jobs_go_through_a_healthy_provider_with_sticky_sessions_and_bandwidth_i
         1,
         "the proxy saw nothing new"
     );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn browser_jobs_go_through_an_address_authorised_proxy(pool: PgPool) {
+    let h = Harness::new(pool.clone()).await;
+    let site = serve(Router::new().route(
+        "/page",
+        get(|| async {
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/html")],
+                "<title>rendered via proxy</title><p>hi</p>",
+            )
+        }),
+    ))
+    .await;
+    // A provider that authorises by address: no credentials.
+    let (proxy, seen) = forward_proxy("").await;
+    let key = SecretBox::new(&[3u8; 32]);
+    let provider =
+        h.db.create_proxy_provider(
+            &NewProxyProvider {
+                name: "local-browser",
+                tier: ProxyTier::Residential,
+                endpoint: &format!("http://{proxy}"),
+                countries: vec!["DE".into()],
+                username: None,
+                password: None,
+                priority: 5,
+                username_template: None,
+            },
+            &key,
+        )
+        .await
+        .expect("provider");
+    let org = h.org(50).await;
+    let mut job = NewJob::get(&format!("http://{site}/page"));
+    job.engine = scraperx_core::domain::Engine::Browser;
+    job.proxy_tier = ProxyTier::Residential;
+    job.proxy_country = Some("DE".into());
+    let id = h.submit(&org, job).await;
+    let mut config = h.config();
+    config.secrets = Some(key);
+    config.engines = vec![scraperx_core::domain::Engine::Browser];
+    config.chromium = Some(
+        std::env::var("SCRX_CHROMIUM")
+            .unwrap_or_else(|_| "/usr/bin/chromium".into())
+            .into(),
+    );
+    let (_stop, _w) = h.start(config);
+    let done = h.finished(id, Duration::from_secs(30)).await;
+    assert_eq!(
+        done.status,
+        JobStatus::Completed,
+        "{:?}",
+        done.error_message
+    );
+    let r = h.db.get_result(org.id, id).await.expect("result");
+    assert!(
+        r.content_inline
+            .as_deref()
+            .is_some_and(|c| c.contains("rendered via proxy"))
+    );
+    assert!(
+        !seen.lock().expect("lock").is_empty(),
+        "the page came through the proxy"
+    );
+    let logged: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM proxy_usage_logs WHERE provider_id = $1 AND job_id = $2",
+    )
+    .bind(provider)
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .expect("usage");
+    assert_eq!(logged, 1);
 }

@@ -36,6 +36,7 @@ use crate::{
     captcha::{self, CaptchaOutcome, SolverHandle},
     error::FetchError,
     fetch::{FetchedPage, Timings, guard::elapsed_ms},
+    proxy::ProxyRoute,
 };
 pub use stealth::Fingerprint;
 
@@ -63,6 +64,10 @@ pub struct RenderRequest {
     pub fingerprint: Option<Fingerprint>,
     /// Solves a CAPTCHA widget found on the page; None: leave it.
     pub solver: Option<SolverHandle>,
+    /// Sends the page's requests through this proxy (its own browser context's setting).
+    /// Only providers that authorise by address (no username and password) can serve the
+    /// browser engines: answering a proxy's credential challenge is not built yet.
+    pub proxy: Option<ProxyRoute>,
 }
 
 /// A rendered page and what was captured of it.
@@ -172,9 +177,15 @@ impl BrowserPool {
             .map_err(|_| FetchError::Browser("browser pool closed".into()))?;
         let running = self.browser().await?;
         running.served.fetch_add(1, Ordering::Relaxed);
+        let context_params = CreateBrowserContextParams {
+            proxy_server: req.proxy.as_ref().map(|p| p.endpoint.clone()),
+            // Never go around the proxy, loopback included (the address rule still applies).
+            proxy_bypass_list: req.proxy.as_ref().map(|_| "<-loopback>".to_owned()),
+            ..CreateBrowserContextParams::default()
+        };
         let context = running
             .browser
-            .create_browser_context(CreateBrowserContextParams::default())
+            .create_browser_context(context_params)
             .await
             .map_err(|e| FetchError::Browser(format!("context: {e}")))?;
         let target = CreateTargetParams::builder()

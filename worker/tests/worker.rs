@@ -154,6 +154,12 @@ async fn an_http_job_completes_with_redirects_extraction_timings_and_one_charge(
             .is_some_and(|m| m.contains("# Products"))
     );
     assert!(result.total_time_ms.is_some_and(|t| t >= 0));
+    let ttfb: Option<i32> = sqlx::query_scalar("SELECT ttfb_ms FROM job_results WHERE job_id = $1")
+        .bind(id)
+        .fetch_one(h.db.pool())
+        .await
+        .expect("ttfb");
+    assert!(ttfb.is_some());
     let events = h.event_types(&org, id).await;
     for expected in [
         "job.created",
@@ -407,4 +413,30 @@ async fn binary_responses_go_to_object_storage_untouched(pool: PgPool) {
     let api = ContentStore::new(&S3Config::from_env_for_role("API").expect("s3"));
     let back = api.get(Bucket::Content, &key).await.expect("object");
     assert_eq!(back.bytes.as_ref(), binary().as_slice());
+}
+
+#[tokio::test]
+async fn a_new_connection_is_timed_and_a_reused_one_is_not() {
+    use scraperx_worker::fetch::{FetchRequest, http::HttpFetcher};
+    let addr = serve(site(Arc::default())).await;
+    let fetcher = HttpFetcher::new("test", true, 1 << 20).expect("fetcher");
+    let request = FetchRequest {
+        url: format!("http://{addr}/page").parse().expect("url"),
+        method: scraperx_core::domain::HttpMethod::Get,
+        headers: Default::default(),
+        body: None,
+        timeout: Duration::from_secs(5),
+    };
+    let first = fetcher.fetch(&request).await.expect("first");
+    let t = first.timings;
+    assert!(
+        t.connect_ms.is_some() && t.ttfb_ms.is_some() && t.download_ms.is_some(),
+        "{t:?}"
+    );
+    assert!(t.total_ms >= t.connect_ms.unwrap_or(0));
+    let again = fetcher.fetch(&request).await.expect("second");
+    assert_eq!(
+        again.timings.connect_ms, None,
+        "the pooled connection was reused"
+    );
 }

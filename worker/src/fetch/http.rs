@@ -17,7 +17,10 @@ use scraperx_core::domain::HttpMethod;
 
 use super::{
     FetchRequest, FetchedPage, Timings,
-    guard::{GuardedResolver, TIMINGS, blocked_in_chain, check_resolved, check_url, elapsed_ms},
+    guard::{
+        GuardedResolver, TIMINGS, TimedConnects, blocked_in_chain, check_resolved, check_url,
+        elapsed_ms,
+    },
 };
 use crate::{error::FetchError, proxy::ProxyRoute};
 
@@ -41,6 +44,7 @@ impl HttpFetcher {
             .user_agent(user_agent)
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+            .connector_layer(TimedConnects)
             .pool_max_idle_per_host(16)
             .connect_timeout(Duration::from_secs(10))
             .build()

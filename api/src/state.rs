@@ -85,14 +85,7 @@ impl AppState {
 
     /// Tells subscribers (waiting scrapes, live streams, other replicas) that `job` changed.
     pub async fn publish_status(&self, job: &scraperx_core::pg::Job) {
-        let message = scraperx_core::hot::pubsub::JobStatusMessage {
-            job_id: job.id,
-            organization_id: job.organization_id,
-            batch_id: job.batch_id,
-            status: job.status,
-            error_code: job.error_code.clone(),
-            at: chrono::Utc::now(),
-        };
+        let message = scraperx_core::hot::pubsub::JobStatusMessage::from(job);
         if let Err(err) = self.publisher.publish(&message).await {
             tracing::warn!(job = %job.id, error = %err, "status not published");
         }

@@ -5,20 +5,11 @@
 
 use scraperx_core::{
     dispatch,
-    domain::{BatchId, Engine},
+    domain::BatchId,
     pg::{Job, NewJob, Submission},
 };
 
 use crate::{auth::Auth, error::ApiResult, state::AppState, target};
-
-/// The engine a job starts with: auto goes to the browser straight away when the options
-/// need one (rendering, waiting for a selector, screenshots, PDFs).
-pub fn starting_engine(job: &NewJob) -> Engine {
-    match job.engine {
-        Engine::Auto if job.options.needs_browser() => Engine::Browser,
-        other => other,
-    }
-}
 
 /// Submits `jobs`; results in input order. `fields` names each job's URL field for errors.
 pub async fn submit(
@@ -44,7 +35,7 @@ pub async fn submit(
                 .metrics
                 .jobs_submitted
                 .get_or_create(&crate::metrics::EngineLabel {
-                    engine: starting_engine(new).as_str().to_owned(),
+                    engine: new.engine.starting(&new.options).as_str().to_owned(),
                 })
                 .inc();
         }

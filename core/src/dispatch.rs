@@ -41,11 +41,42 @@ impl QueueSet {
     /// The queue a job of `engine` starts on: auto starts over plain HTTP, or in the browser
     /// when its options need one.
     pub fn for_job(&self, engine: Engine, options: &JobOptions) -> &JobQueue {
-        match engine {
-            Engine::Auto if options.needs_browser() => &self.browser,
+        match engine.starting(options) {
             Engine::Auto | Engine::Http => &self.http,
             Engine::Browser => &self.browser,
             Engine::Stealth => &self.stealth,
+        }
+    }
+
+    /// The queue that holds (or should hold) `job`: the one it was queued on, else the one
+    /// it starts on.
+    pub fn queue_of(&self, job: &Job) -> &JobQueue {
+        job.queue_name
+            .as_deref()
+            .and_then(|n| self.by_name(n))
+            .unwrap_or_else(|| self.for_job(job.engine, &job.options.0))
+    }
+
+    /// Puts `job` on its queue; false when the queue holds it already (in any state).
+    pub async fn enqueue_job(&self, job: &Job) -> Result<bool> {
+        let priority = u8::try_from(job.priority.clamp(1, 10)).unwrap_or(5);
+        self.queue_of(job)
+            .enqueue(
+                &job.id.to_string(),
+                &QueuedJob { job_id: job.id }.to_payload(),
+                priority,
+                Duration::ZERO,
+            )
+            .await
+    }
+
+    /// Takes jobs that will not run (canceled, suspended) off their queues. Best effort: a
+    /// job left behind is dropped by the worker that leases it, which reads Postgres first.
+    pub async fn unqueue(&self, jobs: &[Job]) {
+        for job in jobs {
+            if let Err(err) = self.queue_of(job).remove(&job.id.to_string()).await {
+                tracing::warn!(job = %job.id, error = %err, "queue removal failed");
+            }
         }
     }
 
@@ -66,6 +97,18 @@ impl QueueSet {
     }
 }
 
+/// Cancels a batch's jobs that have not started (refunded) and takes them off their queues.
+pub async fn cancel_batch(
+    db: &Db,
+    queues: &QueueSet,
+    org: crate::domain::OrgId,
+    batch: crate::domain::BatchId,
+) -> Result<Vec<Job>> {
+    let canceled = db.cancel_batch(org, batch).await?;
+    queues.unqueue(&canceled).await;
+    Ok(canceled)
+}
+
 /// Marks `jobs` (freshly created, pending) queued and enqueues them; each job passed in is
 /// updated to what Postgres now holds. Returns how many were queued.
 pub async fn dispatch(db: &Db, queues: &QueueSet, jobs: &mut [&mut Job]) -> Result<usize> {
@@ -76,9 +119,6 @@ pub async fn dispatch(db: &Db, queues: &QueueSet, jobs: &mut [&mut Job]) -> Resu
     }
     let mut queued = 0;
     for (name, idx) in by_queue {
-        let Some(queue) = queues.by_name(&name) else {
-            continue;
-        };
         let ids: Vec<JobId> = idx.iter().map(|&i| jobs[i].id).collect();
         let moved = db.mark_jobs_queued(&ids, &name).await?;
         let now = Utc::now();
@@ -90,22 +130,13 @@ pub async fn dispatch(db: &Db, queues: &QueueSet, jobs: &mut [&mut Job]) -> Resu
             job.status = JobStatus::Queued;
             job.queued_at = Some(now);
             job.queue_name = Some(name.clone());
-            enqueue(queue, job).await;
+            if let Err(err) = queues.enqueue_job(job).await {
+                tracing::warn!(job = %job.id, error = %err, "enqueue failed; the re-enqueue sweep will retry");
+            }
             queued += 1;
         }
     }
     Ok(queued)
-}
-
-async fn enqueue(queue: &JobQueue, job: &Job) {
-    let priority = u8::try_from(job.priority.clamp(1, 10)).unwrap_or(5);
-    let payload = QueuedJob { job_id: job.id }.to_payload();
-    if let Err(err) = queue
-        .enqueue(&job.id.to_string(), &payload, priority, Duration::ZERO)
-        .await
-    {
-        tracing::warn!(job = %job.id, error = %err, "enqueue failed; the re-enqueue sweep will retry");
-    }
 }
 
 /// Re-enqueues jobs Postgres holds as queued (for longer than `grace`) that no queue holds:
@@ -113,24 +144,14 @@ async fn enqueue(queue: &JobQueue, job: &Job) {
 /// batches are left alone. Returns how many were put back.
 pub async fn requeue_lost(db: &Db, queues: &QueueSet, grace: Duration, limit: i64) -> Result<u64> {
     let candidates = db.queued_jobs_older_than(grace, limit).await?;
+    requeue(queues, &candidates).await
+}
+
+/// Puts jobs back on their queues (idempotently); returns how many were missing there.
+pub async fn requeue(queues: &QueueSet, jobs: &[Job]) -> Result<u64> {
     let mut restored = 0;
-    for job in candidates {
-        let queue = job
-            .queue_name
-            .as_deref()
-            .and_then(|n| queues.by_name(n))
-            .unwrap_or_else(|| queues.for_job(job.engine, &job.options.0));
-        let priority = u8::try_from(job.priority.clamp(1, 10)).unwrap_or(5);
-        // enqueue is a no-op (false) for an id the queue already holds in any state.
-        if queue
-            .enqueue(
-                &job.id.to_string(),
-                &QueuedJob { job_id: job.id }.to_payload(),
-                priority,
-                Duration::ZERO,
-            )
-            .await?
-        {
+    for job in jobs {
+        if queues.enqueue_job(job).await? {
             restored += 1;
         }
     }

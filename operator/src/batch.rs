@@ -24,10 +24,9 @@ use kube::{
     },
 };
 use scraperx_core::{
-    dispatch::dispatch,
+    dispatch::{cancel_batch, dispatch, requeue},
     domain::{BatchId, JobOptions, JobStatus, hash_api_key},
     pg::{ApiKeyAuth, BatchCounts, Job, NewJob},
-    queue::QueuedJob,
 };
 use tracing::instrument;
 
@@ -348,15 +347,12 @@ async fn apply(sb: &ScrapeBatch, ctx: &Context) -> Result<Action> {
     if sb.spec.suspend {
         if !was_suspended {
             let held = ctx.db.set_batch_suspended(org, batch, true).await?;
-            for job in held.iter().filter(|j| j.status == JobStatus::Queued) {
-                if let Some(q) = job
-                    .queue_name
-                    .as_deref()
-                    .and_then(|n| ctx.queues.by_name(n))
-                {
-                    q.remove(&job.id.to_string()).await?;
-                }
-            }
+            let queued: Vec<Job> = held
+                .iter()
+                .filter(|j| j.status == JobStatus::Queued)
+                .cloned()
+                .collect();
+            ctx.queues.unqueue(&queued).await;
             event(
                 ctx,
                 sb,
@@ -368,22 +364,12 @@ async fn apply(sb: &ScrapeBatch, ctx: &Context) -> Result<Action> {
         }
     } else {
         if was_suspended {
-            ctx.db.set_batch_suspended(org, batch, false).await?;
-            let queued = ctx
-                .db
-                .batch_jobs_with_status(org, batch, &[JobStatus::Queued])
-                .await?;
-            for job in &queued {
-                let q = ctx.queues.for_job(job.engine, &job.options.0);
-                let priority = u8::try_from(job.priority.clamp(1, 10)).unwrap_or(5);
-                q.enqueue(
-                    &job.id.to_string(),
-                    &QueuedJob { job_id: job.id }.to_payload(),
-                    priority,
-                    Duration::ZERO,
-                )
-                .await?;
-            }
+            let released = ctx.db.set_batch_suspended(org, batch, false).await?;
+            let queued: Vec<Job> = released
+                .into_iter()
+                .filter(|j| j.status == JobStatus::Queued)
+                .collect();
+            requeue(&ctx.queues, &queued).await?;
             event(
                 ctx,
                 sb,
@@ -413,16 +399,7 @@ async fn apply(sb: &ScrapeBatch, ctx: &Context) -> Result<Action> {
         && !finished
         && Timestamp::now().as_second() - start.0.as_second() > limit
     {
-        let canceled = ctx.db.cancel_batch(org, batch).await?;
-        for job in &canceled {
-            if let Some(q) = job
-                .queue_name
-                .as_deref()
-                .and_then(|n| ctx.queues.by_name(n))
-            {
-                q.remove(&job.id.to_string()).await?;
-            }
-        }
+        let canceled = cancel_batch(&ctx.db, &ctx.queues, org, batch).await?;
         event(
             ctx,
             sb,
@@ -569,16 +546,7 @@ async fn cleanup(sb: &ScrapeBatch, ctx: &Context) -> Result<Action> {
     let Some(org) = ctx.db.batch_organization(batch).await? else {
         return Ok(Action::await_change());
     };
-    let canceled = ctx.db.cancel_batch(org, batch).await?;
-    for job in &canceled {
-        if let Some(q) = job
-            .queue_name
-            .as_deref()
-            .and_then(|n| ctx.queues.by_name(n))
-        {
-            q.remove(&job.id.to_string()).await?;
-        }
-    }
+    let canceled = cancel_batch(&ctx.db, &ctx.queues, org, batch).await?;
     event(
         ctx,
         sb,

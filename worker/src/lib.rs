@@ -20,11 +20,11 @@ use std::{collections::HashMap, sync::Arc};
 use redis::aio::ConnectionManager;
 use scraperx_core::{
     content::ContentStore,
-    domain::Engine,
+    dispatch::QueueSet,
     hot::pubsub::Publisher,
     hot::pubsub::WorkerState,
     pg::Db,
-    queue::{JobQueue, Lease, QueueName},
+    queue::{JobQueue, Lease},
 };
 use tokio::sync::watch;
 
@@ -49,14 +49,6 @@ pub struct Worker {
     webhooks: Option<JobQueue>,
 }
 
-fn queue_name(engine: Engine) -> QueueName {
-    match engine {
-        Engine::Auto | Engine::Http => QueueName::Http,
-        Engine::Browser => QueueName::Browser,
-        Engine::Stealth => QueueName::Stealth,
-    }
-}
-
 impl Worker {
     pub fn new(config: WorkerConfig, s: Services) -> scraperx_core::Result<Self> {
         let http = HttpFetcher::new(
@@ -65,20 +57,13 @@ impl Worker {
             config.max_response_bytes,
         )
         .map_err(|e| scraperx_core::Error::Config(e.to_string()))?;
+        let set = QueueSet::new(s.redis.clone(), &config.queue_namespace);
         let queues = config
             .engines
             .iter()
-            .map(|&e| {
-                JobQueue::named(
-                    s.redis.clone(),
-                    &format!("{}{}", config.queue_namespace, queue_name(e).as_str()),
-                )
-            })
+            .map(|&e| set.for_engine(e).clone())
             .collect();
-        let webhook_queue = JobQueue::named(
-            s.redis.clone(),
-            &format!("{}{}", config.queue_namespace, QueueName::Webhooks.as_str()),
-        );
+        let webhook_queue = set.webhooks().clone();
         let deliverer = webhooks::Deliverer::new(
             s.db.clone(),
             config.allow_private_targets,

@@ -14,7 +14,6 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use chrono::Utc;
 use scraperx_core::{
     Error,
     content::{ContentStore, JobRef},
@@ -86,15 +85,7 @@ impl Runner {
         if job.is_final() {
             crate::webhooks::announce(&self.db, &self.webhooks, job).await;
         }
-        let message = JobStatusMessage {
-            job_id: job.id,
-            organization_id: job.organization_id,
-            batch_id: job.batch_id,
-            status: job.status,
-            error_code: job.error_code.clone(),
-            at: Utc::now(),
-        };
-        if let Err(err) = self.publisher.publish(&message).await {
+        if let Err(err) = self.publisher.publish(&JobStatusMessage::from(job)).await {
             tracing::warn!(job = %job.id, error = %err, "status not published");
         }
     }
@@ -351,8 +342,7 @@ impl Runner {
             }
             _ => None,
         };
-        let start = match job.engine {
-            Engine::Auto if options.needs_browser() => Engine::Browser,
+        let start = match job.engine.starting(options) {
             Engine::Auto => match learned {
                 Some(e @ (Engine::Browser | Engine::Stealth)) => e,
                 _ => Engine::Auto,

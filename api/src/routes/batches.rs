@@ -7,6 +7,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use scraperx_core::{
+    dispatch,
     domain::{BatchId, JobId, JobStatus},
     pg::BatchCounts,
 };
@@ -176,18 +177,9 @@ pub async fn cancel_batch(
     Path(id): Path<BatchId>,
 ) -> ApiResult<Json<BatchView>> {
     auth.require(scopes::SCRAPE_WRITE)?;
-    state.db.batch_counts(auth.org_id, id).await?;
-    let canceled = state.db.cancel_batch(auth.org_id, id).await?;
+    let canceled = dispatch::cancel_batch(&state.db, &state.queues, auth.org_id, id).await?;
     for job in &canceled {
         state.publish_status(job).await;
-        if let Some(queue) = job
-            .queue_name
-            .as_deref()
-            .and_then(|n| state.queues.by_name(n))
-            && let Err(err) = queue.remove(&job.id.to_string()).await
-        {
-            tracing::warn!(job = %job.id, error = %err, "queue removal failed");
-        }
     }
     let counts = state.db.batch_counts(auth.org_id, id).await?;
     Ok(Json(batch_view(id, counts, None)))

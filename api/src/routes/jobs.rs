@@ -11,7 +11,6 @@ use scraperx_core::{
     content::Bucket,
     domain::{BatchId, JobId, JobStatus},
     pg::{JobCursor, JobFilter, JobResult},
-    queue::Removal,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -152,20 +151,11 @@ pub async fn cancel_job(
     Path(id): Path<JobId>,
 ) -> ApiResult<Json<JobView>> {
     auth.require(scopes::SCRAPE_WRITE)?;
-    let before = state.db.get_job(auth.org_id, id).await?;
     let job = state.db.cancel_job(auth.org_id, id).await?;
-    if matches!(before.status, JobStatus::Pending | JobStatus::Queued) {
-        state.db.settle_job_credits(job.id, 0).await?;
-        for queue in state.queues.jobs() {
-            match queue.remove(&id.to_string()).await {
-                Ok(Removal::Removed) => break,
-                Ok(_) => {}
-                // The worker finds the job canceled in Postgres and drops it.
-                Err(err) => tracing::warn!(job = %id, error = %err, "queue removal failed"),
-            }
-        }
+    // A running job stays on its lease: its worker sees the cancel and stops.
+    if job.started_at.is_none() {
+        state.queues.unqueue(std::slice::from_ref(&job)).await;
     }
-    let job = state.db.get_job(auth.org_id, job.id).await?;
     state.publish_status(&job).await;
     Ok(Json(job.into()))
 }

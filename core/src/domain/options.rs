@@ -132,6 +132,17 @@ impl JobOptions {
     }
 }
 
+impl super::Engine {
+    /// The engine a job starts with: auto goes straight to the browser when its options
+    /// need one (rendering, waiting for a selector, screenshots, PDFs).
+    pub fn starting(self, options: &JobOptions) -> Self {
+        match self {
+            super::Engine::Auto if options.needs_browser() => super::Engine::Browser,
+            other => other,
+        }
+    }
+}
+
 fn check_selector(field: &str, selector: &str) -> Result<()> {
     if selector.trim().is_empty() {
         return Err(Error::validation(field, "must not be empty"));

@@ -32,6 +32,19 @@ pub struct JobStatusMessage {
     pub at: DateTime<Utc>,
 }
 
+impl From<&crate::pg::Job> for JobStatusMessage {
+    fn from(job: &crate::pg::Job) -> Self {
+        Self {
+            job_id: job.id,
+            organization_id: job.organization_id,
+            batch_id: job.batch_id,
+            status: job.status,
+            error_code: job.error_code.clone(),
+            at: Utc::now(),
+        }
+    }
+}
+
 /// Counts of a batch, on the batch's channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -533,11 +533,23 @@ impl Db {
     /// recording its job event in the same transaction.
     pub async fn transition_job(&self, id: JobId, change: &StatusChange) -> Result<Job> {
         let mut tx = self.pool.begin().await?;
+        let job = self.transition_in(&mut tx, id, change).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// [`Db::transition_job`] inside a caller's transaction.
+    async fn transition_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        id: JobId,
+        change: &StatusChange,
+    ) -> Result<Job> {
         let current: Option<(JobStatus, i32, i32)> = sqlx::query_as(
             "SELECT status, attempts, max_attempts FROM scrape_jobs WHERE id = $1 FOR UPDATE",
         )
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let (from, attempts, max_attempts) = current.ok_or(Error::NotFound { entity: "job" })?;
         from.transition(change.to, attempts, max_attempts)?;
@@ -565,7 +577,7 @@ impl Db {
             .bind(&change.queue_name)
             .bind(&change.error_code)
             .bind(&change.error_message)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
         let mut data = change.event_data.clone();
         if let serde_json::Value::Object(map) = &mut data {
@@ -576,21 +588,47 @@ impl Db {
             }
         }
         insert_status_event(
-            &mut tx,
+            tx,
             &job,
             EventType::for_status(change.to),
             data,
             change.worker_id.as_deref(),
         )
         .await?;
-        tx.commit().await?;
         Ok(job)
     }
 
-    /// Cancels a job of this organization (another organization's job is not found).
+    /// Cancels a job of this organization (another organization's job is not found). A job
+    /// that had not started is refunded in the same transaction, as `cancel_batch` refunds;
+    /// a running one is settled by its worker, which sees the cancel.
     pub async fn cancel_job(&self, org: OrgId, id: JobId) -> Result<Job> {
-        let job = self.get_job(org, id).await?;
-        self.transition_job(job.id, &StatusChange::to(JobStatus::Canceled))
-            .await
+        let owned: Option<JobId> =
+            sqlx::query_scalar("SELECT id FROM scrape_jobs WHERE id = $1 AND organization_id = $2")
+                .bind(id)
+                .bind(org)
+                .fetch_optional(&self.pool)
+                .await?;
+        let id = owned.ok_or(Error::NotFound { entity: "job" })?;
+        let mut tx = self.pool.begin().await?;
+        let job = self
+            .transition_in(&mut tx, id, &StatusChange::to(JobStatus::Canceled))
+            .await?;
+        let refunded = sqlx::query_scalar::<_, i64>(
+            "UPDATE scrape_jobs SET credits_charged = 0, credits_settled_at = NOW() \
+             WHERE id = $1 AND started_at IS NULL AND credits_settled_at IS NULL \
+             RETURNING COALESCE(credits_estimated, 0)",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(amount) = refunded.filter(|a| *a > 0) {
+            sqlx::query("SELECT add_credits($1, $2)")
+                .bind(org)
+                .bind(amount)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.get_job(org, job.id).await
     }
 }

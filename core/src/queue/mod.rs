@@ -62,7 +62,7 @@ pub struct QueuedJob {
 
 impl QueuedJob {
     pub fn to_payload(self) -> String {
-        format!("{{\"job_id\":\"{}\"}}", self.job_id)
+        serde_json::to_string(&self).unwrap_or_default()
     }
 }
 

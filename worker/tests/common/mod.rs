@@ -8,10 +8,11 @@ use axum::Router;
 use scraperx_core::{
     config::{RedisConfig, S3Config},
     content::{self, ContentStore},
+    dispatch::{QueueSet, dispatch},
     domain::{Engine, JobId, Plan},
     hot,
     pg::{Db, Job, NewJob, NewOrganization, Organization},
-    queue::{JobQueue, QueueName, QueuedJob},
+    queue::{JobQueue, QueueName},
 };
 use scraperx_worker::{Services, Worker, WorkerConfig};
 use sqlx::PgPool;
@@ -85,11 +86,18 @@ impl Harness {
         (tx, handle)
     }
 
+    pub fn queues(&self) -> QueueSet {
+        QueueSet::new(self.redis.clone(), &self.namespace)
+    }
+
     pub fn queue(&self, name: QueueName) -> JobQueue {
-        JobQueue::named(
-            self.redis.clone(),
-            &format!("{}{}", self.namespace, name.as_str()),
-        )
+        let set = self.queues();
+        match name {
+            QueueName::Webhooks => set.webhooks().clone(),
+            QueueName::Browser => set.for_engine(Engine::Browser).clone(),
+            QueueName::Stealth => set.for_engine(Engine::Stealth).clone(),
+            _ => set.for_engine(Engine::Http).clone(),
+        }
     }
 
     pub async fn org(&self, credits: i64) -> Organization {
@@ -100,34 +108,18 @@ impl Harness {
         self.db.create_organization(&new).await.expect("org")
     }
 
-    /// Submits and queues a job the way the API does.
+    /// Submits and queues a job the way the API does (core's dispatch).
     pub async fn submit(&self, org: &Organization, job: NewJob) -> JobId {
-        let queue = self.queue(match job.engine {
-            Engine::Browser => QueueName::Browser,
-            Engine::Stealth => QueueName::Stealth,
-            _ => QueueName::Http,
-        });
-        let id = self
+        let mut created = self
             .db
             .submit_job(org.id, None, &job)
             .await
             .expect("submit")
-            .job()
-            .id;
-        self.db
-            .mark_jobs_queued(&[id], queue.name())
+            .into_job();
+        dispatch(&self.db, &self.queues(), &mut [&mut created])
             .await
-            .expect("queued");
-        queue
-            .enqueue(
-                &id.to_string(),
-                &QueuedJob { job_id: id }.to_payload(),
-                5,
-                Duration::ZERO,
-            )
-            .await
-            .expect("enqueue");
-        id
+            .expect("dispatch");
+        created.id
     }
 
     /// Waits until a worker has started the job.

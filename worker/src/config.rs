@@ -95,7 +95,9 @@ impl Default for WorkerConfig {
             pages_per_browser: 100,
             per_domain_concurrency: 8,
             obey_robots: false,
-            addr: std::net::SocketAddr::from(([0, 0, 0, 0], 8082)),
+            addr: DEFAULT_ADDR
+                .parse()
+                .unwrap_or(std::net::SocketAddr::from(([0, 0, 0, 0], 8082))),
             region: "local".into(),
             heartbeat: Duration::from_secs(10),
             captcha_solver: None,

@@ -212,10 +212,7 @@ impl Worker {
         }
         let mut stop_signal = stop.clone();
         let _ = stop_signal.wait_for(|s| *s).await;
-        let running = self
-            .metrics
-            .running
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let running = usize::try_from(self.metrics.in_flight.get()).unwrap_or(0);
         ops::announce(
             &self.runner.publisher,
             &identity,

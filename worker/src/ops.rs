@@ -2,13 +2,7 @@
 //! durations, jobs in flight), heartbeats to Redis with a TTL and status messages on pub/sub,
 //! and `/healthz` and `/metrics`.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use axum::{Router, extract::State, routing::get};
 use chrono::Utc;
@@ -38,8 +32,6 @@ pub struct WorkerMetrics {
     pub jobs: Family<JobLabels, Counter>,
     pub duration: Histogram,
     pub in_flight: Gauge,
-    /// The same count, for heartbeats.
-    pub running: AtomicUsize,
 }
 
 impl Default for WorkerMetrics {
@@ -64,7 +56,6 @@ impl Default for WorkerMetrics {
             jobs,
             duration,
             in_flight,
-            running: AtomicUsize::new(0),
         }
     }
 }
@@ -80,12 +71,10 @@ impl WorkerMetrics {
 
     pub fn started(&self) {
         self.in_flight.inc();
-        self.running.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn finished(&self, queue: &str, outcome: &str, took: Duration) {
         self.in_flight.dec();
-        self.running.fetch_sub(1, Ordering::Relaxed);
         self.duration.observe(took.as_secs_f64());
         self.jobs
             .get_or_create(&JobLabels {
@@ -142,8 +131,7 @@ pub async fn heartbeats(
             pool: id.pool.clone(),
             region: id.region.clone(),
             status: "active".into(),
-            current_jobs: u32::try_from(metrics.running.load(Ordering::Relaxed))
-                .unwrap_or(u32::MAX),
+            current_jobs: u32::try_from(metrics.in_flight.get()).unwrap_or(u32::MAX),
             last_heartbeat: Utc::now().timestamp(),
         };
         if let Err(err) = hot.heartbeat(&beat).await {

@@ -45,6 +45,8 @@ pub struct Pass {
     domain: String,
     holder: String,
     redis: Option<ConnectionManager>,
+    /// What earlier jobs taught about the domain, read once at admission.
+    pub intel: Option<scraperx_core::pg::DomainIntel>,
 }
 
 impl Drop for Pass {
@@ -170,6 +172,7 @@ impl Politeness {
                     domain,
                     holder,
                     redis: Some(self.redis.clone()),
+                    intel,
                 });
             }
             let wait = Duration::from_millis(u64::try_from(wait_ms.max(10)).unwrap_or(10));

@@ -289,10 +289,12 @@ impl Runner {
         let started = tokio::time::Instant::now();
         let pass = self.politeness.admit(&url, &self.http, timeout).await?;
         let remaining = timeout.saturating_sub(started.elapsed());
-        let fetched =
-            tokio::time::timeout(remaining, self.fetch_engines(job, url.clone(), remaining))
-                .await
-                .unwrap_or(Err(FetchError::Timeout(timeout)));
+        let fetched = tokio::time::timeout(
+            remaining,
+            self.fetch_engines(job, url.clone(), remaining, pass.intel.as_ref()),
+        )
+        .await
+        .unwrap_or(Err(FetchError::Timeout(timeout)));
         self.politeness.release(pass).await;
         if let Some(domain) = url.host_str() {
             let outcome = match &fetched {
@@ -328,18 +330,15 @@ impl Runner {
         job: &Job,
         url: url::Url,
         timeout: Duration,
+        intel: Option<&scraperx_core::pg::DomainIntel>,
     ) -> Result<Fetched, FetchError> {
         let options = &job.options.0;
         // What the domain taught earlier jobs: start where HTTP alone did not do.
-        let learned = match (job.engine, &self.browser, url.host_str()) {
-            (Engine::Auto, Some(_), Some(domain)) => {
-                self.db.domain_intel(domain).await.ok().flatten().map(|i| {
-                    match i.recommended_engine {
-                        Engine::Auto | Engine::Http if i.requires_js_rendering => Engine::Browser,
-                        e => e,
-                    }
-                })
-            }
+        let learned = match (job.engine, &self.browser, intel) {
+            (Engine::Auto, Some(_), Some(i)) => Some(match i.recommended_engine {
+                Engine::Auto | Engine::Http if i.requires_js_rendering => Engine::Browser,
+                e => e,
+            }),
             _ => None,
         };
         let start = match job.engine.starting(options) {
@@ -594,16 +593,8 @@ impl Runner {
         tick.tick().await;
         loop {
             tick.tick().await;
-            if let Ok(current) = self.db.get_job_unscoped(job.id).await {
-                let requested = current
-                    .metadata
-                    .as_ref()
-                    .and_then(|m| m.0.get("cancel_requested"))
-                    .and_then(serde_json::Value::as_bool)
-                    .unwrap_or(false);
-                if current.status == JobStatus::Canceled || requested {
-                    return;
-                }
+            if self.db.cancel_requested(job.id).await.unwrap_or(false) {
+                return;
             }
         }
     }

@@ -598,6 +598,19 @@ impl Db {
         Ok(job)
     }
 
+    /// Whether a running job should stop: it was canceled, or its batch asked it to stop.
+    /// Two columns, polled by workers while a job runs.
+    pub async fn cancel_requested(&self, id: JobId) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT status = 'canceled' OR COALESCE((metadata->>'cancel_requested')::boolean, FALSE) \
+             FROM scrape_jobs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or(true))
+    }
+
     /// Cancels a job of this organization (another organization's job is not found). A job
     /// that had not started is refunded in the same transaction, as `cancel_batch` refunds;
     /// a running one is settled by its worker, which sees the cancel.

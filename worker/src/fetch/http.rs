@@ -26,12 +26,17 @@ use crate::{error::FetchError, proxy::ProxyRoute};
 
 pub const MAX_REDIRECTS: u32 = 10;
 
+/// Proxied clients by endpoint and username: built once, so connections to a proxy pool.
+type ProxiedClients =
+    Arc<Mutex<std::collections::HashMap<(String, Option<String>), reqwest::Client>>>;
+
 #[derive(Clone)]
 pub struct HttpFetcher {
     client: reqwest::Client,
     allow_private: bool,
     max_bytes: usize,
     user_agent: String,
+    proxied: ProxiedClients,
 }
 
 impl HttpFetcher {
@@ -54,6 +59,7 @@ impl HttpFetcher {
             allow_private,
             max_bytes,
             user_agent: user_agent.to_owned(),
+            proxied: ProxiedClients::default(),
         })
     }
 
@@ -65,6 +71,18 @@ impl HttpFetcher {
     /// infrastructure (it may sit on a private address); the targets are checked here, by
     /// resolving them before each hop, since the proxy resolves them on its side.
     fn proxied(&self, route: &ProxyRoute) -> Result<reqwest::Client, FetchError> {
+        let key = (route.endpoint.clone(), route.username.clone());
+        if let Some(client) = self.proxied.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(client);
+        }
+        let client = self.build_proxied(route)?;
+        if let Ok(mut m) = self.proxied.lock() {
+            m.insert(key, client.clone());
+        }
+        Ok(client)
+    }
+
+    fn build_proxied(&self, route: &ProxyRoute) -> Result<reqwest::Client, FetchError> {
         let mut proxy = reqwest::Proxy::all(&route.endpoint)
             .map_err(|e| FetchError::Invalid(format!("proxy endpoint: {e}")))?;
         if let (Some(u), Some(p)) = (&route.username, &route.password) {
@@ -74,6 +92,7 @@ impl HttpFetcher {
             .user_agent(self.user_agent.as_str())
             .redirect(reqwest::redirect::Policy::none())
             .proxy(proxy)
+            .connector_layer(TimedConnects)
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| FetchError::Invalid(format!("proxied client: {e}")))

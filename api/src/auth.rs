@@ -13,7 +13,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use scraperx_core::{
-    domain::{ApiKeyId, OrgId, Plan, hash_api_key},
+    domain::{ApiKeyId, OrgId, hash_api_key},
     hot::rate_limit::{Decision, Limit, Scope, Window},
     pg::ApiKeyAuth,
 };
@@ -38,7 +38,6 @@ pub mod scopes {
 pub struct Auth {
     pub key_id: ApiKeyId,
     pub org_id: OrgId,
-    pub plan: Plan,
     pub max_concurrent: u32,
     pub max_batch_size: u32,
     scopes: Vec<String>,
@@ -51,7 +50,6 @@ impl Auth {
         Self {
             key_id: key.key_id,
             org_id: key.organization_id,
-            plan: key.plan_id,
             max_concurrent: positive(
                 key.max_concurrent_override
                     .unwrap_or(key.max_concurrent_jobs),

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// Bodies larger than this are refused before parsing.
+/// Bodies larger than this are refused before parsing (applied as the router's body limit).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 pub struct ApiJson<T>(pub T);

@@ -76,6 +76,10 @@ pub fn app(state: AppState) -> Router {
     let (router, api) = routes(state.clone());
     router
         .route("/v1/openapi.json", get(move || async move { Json(api) }))
+        // The JSON extractor reads the body whole: bound it (a batch of many URLs is large).
+        .layer(axum::extract::DefaultBodyLimit::max(
+            extract::MAX_BODY_BYTES,
+        ))
         .route("/metrics", get(metrics::serve).with_state(state))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
 }

@@ -27,7 +27,6 @@ pub struct Inner {
     pub config: ApiConfig,
     pub db: Db,
     pub redis: ConnectionManager,
-    pub redis_config: RedisConfig,
     pub content: ContentStore,
     pub limiter: RateLimiter,
     pub slots: ConcurrencySlots,
@@ -72,7 +71,6 @@ impl AppState {
                 config,
                 db: s.db,
                 redis: s.redis,
-                redis_config: s.redis_config,
                 content: s.content,
             }),
         }

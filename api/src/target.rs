@@ -2,7 +2,7 @@
 //! private targets) a host that resolves only to public addresses. The workers check again
 //! on every connection and redirect; this check refuses obvious cases at submission.
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use futures::{StreamExt, TryStreamExt};
 use scraperx_core::net::is_public_ip;
@@ -23,7 +23,9 @@ pub async fn check_targets(
     auth: &Auth,
     urls: &[(String, &str)],
 ) -> ApiResult<()> {
-    let mut hosts: BTreeSet<(String, u16, String)> = BTreeSet::new();
+    // One lookup per host and port, whatever the number of URLs on it; the first URL's
+    // field names an error.
+    let mut hosts: BTreeMap<(String, u16), String> = BTreeMap::new();
     for (field, raw) in urls {
         let url = Url::parse(raw)
             .map_err(|e| ApiError::validation(field.as_str(), format!("not a valid URL: {e}")))?;
@@ -43,13 +45,15 @@ pub async fn check_targets(
             }
             Some(Host::Domain(d)) => {
                 let port = url.port_or_known_default().unwrap_or(80);
-                hosts.insert((d.to_owned(), port, field.clone()));
+                hosts
+                    .entry((d.to_owned(), port))
+                    .or_insert_with(|| field.clone());
             }
             _ => {}
         }
     }
     futures::stream::iter(hosts)
-        .map(|(host, port, field)| async move {
+        .map(|((host, port), field)| async move {
             let resolved = tokio::time::timeout(
                 RESOLVE_TIMEOUT,
                 tokio::net::lookup_host((host.as_str(), port)),

@@ -23,6 +23,7 @@ pub struct QueueSet {
     browser: JobQueue,
     stealth: JobQueue,
     webhooks: JobQueue,
+    namespace: String,
 }
 
 impl QueueSet {
@@ -35,6 +36,7 @@ impl QueueSet {
             browser: q(QueueName::Browser),
             stealth: q(QueueName::Stealth),
             webhooks: q(QueueName::Webhooks),
+            namespace: namespace.to_owned(),
         }
     }
 
@@ -86,6 +88,11 @@ impl QueueSet {
 
     pub fn jobs(&self) -> [&JobQueue; 3] {
         [&self.http, &self.browser, &self.stealth]
+    }
+
+    /// The name prefix; workers must be given the same (`SCRX_QUEUE_NAMESPACE`).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
     }
 
     pub fn webhooks(&self) -> &JobQueue {

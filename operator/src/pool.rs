@@ -41,7 +41,7 @@ pub fn deployment_name(pool: &WorkerPool) -> String {
     format!("scraperx-worker-{}", pool.name_any())
 }
 
-fn deployment(pool: &WorkerPool, replicas: u32) -> Result<Deployment> {
+fn deployment(pool: &WorkerPool, replicas: u32, queue_namespace: &str) -> Result<Deployment> {
     let name = deployment_name(pool);
     let labels = BTreeMap::from([
         (
@@ -70,6 +70,14 @@ fn deployment(pool: &WorkerPool, replicas: u32) -> Result<Deployment> {
             ..EnvVar::default()
         },
     ];
+    // The workers read the queues the pool is scaled on.
+    if !queue_namespace.is_empty() {
+        env.push(EnvVar {
+            name: "SCRX_QUEUE_NAMESPACE".into(),
+            value: Some(queue_namespace.into()),
+            ..EnvVar::default()
+        });
+    }
     if let Some(contexts) = spec.browser.contexts_per_worker {
         env.push(EnvVar {
             name: "SCRX_BROWSER_CONTEXTS".into(),
@@ -173,7 +181,11 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
         .patch(
             &deployment_name(&pool),
             &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&deployment(&pool, decision.replicas)?),
+            &Patch::Apply(&deployment(
+                &pool,
+                decision.replicas,
+                ctx.queues.namespace(),
+            )?),
         )
         .await?;
 

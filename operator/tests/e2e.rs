@@ -506,6 +506,18 @@ async fn a_worker_pool_follows_its_queue_within_seconds_and_scales_to_zero(pool:
         .get("scraperx-worker-http")
         .await
         .expect("deployment");
+    let env = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .map(|p| p.containers[0].env.clone().unwrap_or_default())
+        .unwrap_or_default();
+    assert!(
+        env.iter()
+            .any(|e| e.name == "SCRX_QUEUE_NAMESPACE"
+                && e.value.as_deref() == Some(c.queue_ns.as_str())),
+        "the workers read the queue the pool scales on: {env:?}"
+    );
     let owner = &d.metadata.owner_references.expect("owned")[0];
     assert_eq!(
         (owner.kind.as_str(), owner.controller),

@@ -25,6 +25,8 @@ pub const DEFAULT_ADDR: &str = "0.0.0.0:8082";
 pub const ENV_REGION: &str = "SCRX_REGION";
 pub const ENV_OBEY_ROBOTS: &str = "SCRX_OBEY_ROBOTS";
 pub const DEFAULT_GRACE_SECS: u64 = 30;
+/// A PEM file of CA certificates the http engine trusts besides Mozilla's roots.
+pub const ENV_EXTRA_CA_FILE: &str = "SCRX_EXTRA_CA_FILE";
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -49,6 +51,8 @@ pub struct WorkerConfig {
     /// On SIGTERM: how long in-flight jobs may take before they are handed back.
     pub grace: Duration,
     pub user_agent: String,
+    /// Trusted by the http engine besides Mozilla's roots (`SCRX_EXTRA_CA_FILE`).
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Chromium for the browser and stealth engines and for auto escalation; None: this
     /// worker runs plain HTTP only.
     pub chromium: Option<std::path::PathBuf>,
@@ -90,6 +94,7 @@ impl Default for WorkerConfig {
             cancel_poll: Duration::from_millis(500),
             grace: Duration::from_secs(DEFAULT_GRACE_SECS),
             user_agent: concat!("ScraperX/", env!("CARGO_PKG_VERSION")).to_owned(),
+            extra_roots: Vec::new(),
             chromium: None,
             browser_contexts: 4,
             pages_per_browser: 100,
@@ -176,6 +181,14 @@ impl WorkerConfig {
                 let default = std::path::PathBuf::from(DEFAULT_CHROMIUM);
                 default.exists().then_some(default)
             });
+        let extra_roots = match lookup(ENV_EXTRA_CA_FILE) {
+            None => Vec::new(),
+            Some(path) => crate::fetch::tls::read_roots(std::path::Path::new(&path))
+                .unwrap_or_else(|e| {
+                    errors.push(format!("{ENV_EXTRA_CA_FILE}: {e}"));
+                    Vec::new()
+                }),
+        };
         if concurrency == 0 {
             errors.push(format!("{ENV_CONCURRENCY} must be at least 1"));
         }
@@ -192,6 +205,7 @@ impl WorkerConfig {
             queue_namespace: lookup(ENV_QUEUE_NAMESPACE).unwrap_or_default(),
             grace: Duration::from_secs(grace),
             chromium,
+            extra_roots,
             browser_contexts,
             per_domain_concurrency,
             obey_robots,

@@ -55,6 +55,7 @@ impl Worker {
             &config.user_agent,
             config.allow_private_targets,
             config.max_response_bytes,
+            &config.extra_roots,
         )
         .map_err(|e| scraperx_core::Error::Config(e.to_string()))?;
         let set = QueueSet::new(s.redis.clone(), &config.queue_namespace);

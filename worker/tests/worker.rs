@@ -419,7 +419,7 @@ async fn binary_responses_go_to_object_storage_untouched(pool: PgPool) {
 async fn a_new_connection_is_timed_and_a_reused_one_is_not() {
     use scraperx_worker::fetch::{FetchRequest, http::HttpFetcher};
     let addr = serve(site(Arc::default())).await;
-    let fetcher = HttpFetcher::new("test", true, 1 << 20).expect("fetcher");
+    let fetcher = HttpFetcher::new("test", true, 1 << 20, &[]).expect("fetcher");
     let request = FetchRequest {
         url: format!("http://{addr}/page").parse().expect("url"),
         method: scraperx_core::domain::HttpMethod::Get,
@@ -438,5 +438,132 @@ async fn a_new_connection_is_timed_and_a_reused_one_is_not() {
     assert_eq!(
         again.timings.connect_ms, None,
         "the pooled connection was reused"
+    );
+}
+
+/// A TLS server for `localhost` under a CA of its own, answering every request on a
+/// connection with `body`; returns its port, the CA's PEM, and the ALPN it negotiated.
+async fn tls_site(body: &'static str) -> (u16, String, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().expect("leaf key");
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("leaf params")
+        .signed_by(&leaf_key, &issuer)
+        .expect("leaf");
+    let key = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).expect("key");
+    let mut config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf.der().clone()], key)
+    .expect("server config");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let negotiated = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = negotiated.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, seen) = (acceptor.clone(), seen.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let alpn = tls.get_ref().1.alpn_protocol().unwrap_or_default().to_vec();
+                seen.lock().expect("lock").push(alpn);
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                loop {
+                    let Ok(n) = tls.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    head.extend_from_slice(&buf[..n]);
+                    if head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        head.clear();
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if tls.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (port, ca.pem(), negotiated)
+}
+
+#[tokio::test]
+async fn tls_is_timed_apart_from_tcp_and_trusts_the_deployments_ca() {
+    use scraperx_worker::fetch::{FetchRequest, http::HttpFetcher, tls::read_roots};
+    let (port, ca_pem, negotiated) = tls_site("<title>over tls</title>").await;
+    let request = FetchRequest {
+        url: format!("https://localhost:{port}/page")
+            .parse()
+            .expect("url"),
+        method: scraperx_core::domain::HttpMethod::Get,
+        headers: Default::default(),
+        body: None,
+        timeout: Duration::from_secs(5),
+    };
+    // Without the CA, the certificate is refused.
+    let untrusting = HttpFetcher::new("test", true, 1 << 20, &[]).expect("fetcher");
+    let refused = untrusting
+        .fetch(&request)
+        .await
+        .expect_err("unknown issuer");
+    assert!(
+        matches!(refused, scraperx_worker::error::FetchError::Network(_)),
+        "{refused:?}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("scrx-ca-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).expect("write ca");
+    let roots = read_roots(&ca_file).expect("roots");
+    let _ = std::fs::remove_dir_all(&dir);
+    let fetcher = HttpFetcher::new("test", true, 1 << 20, &roots).expect("fetcher");
+    let page = fetcher.fetch(&request).await.expect("fetched over TLS");
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("over tls"));
+    let t = page.timings;
+    assert!(
+        t.dns_ms.is_some() && t.connect_ms.is_some() && t.tls_ms.is_some(),
+        "DNS, TCP and TLS each measured: {t:?}"
+    );
+    let parts = t.dns_ms.unwrap_or(0)
+        + t.connect_ms.unwrap_or(0)
+        + t.tls_ms.unwrap_or(0)
+        + t.ttfb_ms.unwrap_or(0)
+        + t.download_ms.unwrap_or(0);
+    assert!(parts <= t.total_ms + 1, "the parts fit in the total: {t:?}");
+    assert_eq!(
+        negotiated.lock().expect("lock").last().map(Vec::as_slice),
+        Some(b"http/1.1".as_slice()),
+        "ALPN was offered"
+    );
+
+    let again = fetcher.fetch(&request).await.expect("second");
+    assert_eq!(
+        (again.timings.connect_ms, again.timings.tls_ms),
+        (None, None),
+        "the pooled TLS connection was reused"
     );
 }

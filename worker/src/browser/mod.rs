@@ -35,7 +35,7 @@ use tokio::sync::{Mutex, Semaphore};
 use crate::{
     captcha::{self, CaptchaOutcome, SolverHandle},
     error::FetchError,
-    fetch::{FetchedPage, Timings, guard::elapsed_ms},
+    fetch::{FetchedPage, Timings, timing::elapsed_ms},
     proxy::ProxyRoute,
 };
 pub use stealth::Fingerprint;

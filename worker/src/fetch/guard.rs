@@ -4,23 +4,14 @@
 //! first request and on every redirect hop alike. IP literals never reach a resolver and
 //! are checked by [`check_url`].
 
-use std::{
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::Instant,
-};
+use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use scraperx_core::net::is_public_ip;
 use url::{Host, Url};
 
-use super::Timings;
+use super::timing::{TIMINGS, elapsed_ms};
 use crate::error::FetchError;
-
-tokio::task_local! {
-    /// The timings of the fetch running in this task, filled by the resolver.
-    pub static TIMINGS: Arc<Mutex<Timings>>;
-}
 
 /// Refused by the address rule; found in reqwest's error chain to tell it apart.
 #[derive(Debug, thiserror::Error)]
@@ -59,10 +50,6 @@ impl Resolve for GuardedResolver {
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
-}
-
-pub fn elapsed_ms(since: Instant) -> u32 {
-    u32::try_from(since.elapsed().as_millis()).unwrap_or(u32::MAX)
 }
 
 /// Checks a URL before each hop: http(s) only, and an IP literal must be public.
@@ -119,60 +106,4 @@ pub fn blocked_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<Strin
         current = e.source();
     }
     None
-}
-
-/// Times each new connection (TCP and, for https, TLS) for the fetch running in this task.
-/// The resolver's own time is counted as DNS, so it is taken out of the connect time.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TimedConnects;
-
-impl<S> tower::Layer<S> for TimedConnects {
-    type Service = TimedConnect<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        TimedConnect(inner)
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct TimedConnect<S>(S);
-
-impl<S, R> tower::Service<R> for TimedConnect<S>
-where
-    S: tower::Service<R>,
-    S::Future: Send + 'static,
-    S::Response: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future =
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), S::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: R) -> Self::Future {
-        let timings = TIMINGS.try_with(Arc::clone).ok();
-        let connecting = self.0.call(req);
-        Box::pin(async move {
-            let started = Instant::now();
-            let dns_before = timings
-                .as_ref()
-                .and_then(|t| t.lock().ok().and_then(|t| t.dns_ms))
-                .unwrap_or(0);
-            let conn = connecting.await;
-            if let Some(t) = timings
-                && let Ok(mut t) = t.lock()
-            {
-                let dns_during = t.dns_ms.unwrap_or(0).saturating_sub(dns_before);
-                let took = elapsed_ms(started).saturating_sub(dns_during);
-                t.connect_ms = Some(t.connect_ms.unwrap_or(0) + took);
-            }
-            conn
-        })
-    }
 }

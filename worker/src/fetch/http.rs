@@ -17,10 +17,9 @@ use scraperx_core::domain::HttpMethod;
 
 use super::{
     FetchRequest, FetchedPage, Timings,
-    guard::{
-        GuardedResolver, TIMINGS, TimedConnects, blocked_in_chain, check_resolved, check_url,
-        elapsed_ms,
-    },
+    guard::{GuardedResolver, blocked_in_chain, check_resolved, check_url},
+    timing::{TIMINGS, TimedConnects, elapsed_ms},
+    tls,
 };
 use crate::{error::FetchError, proxy::ProxyRoute};
 
@@ -36,16 +35,21 @@ pub struct HttpFetcher {
     allow_private: bool,
     max_bytes: usize,
     user_agent: String,
+    tls: rustls::ClientConfig,
     proxied: ProxiedClients,
 }
 
 impl HttpFetcher {
+    /// `extra_roots` are trusted besides Mozilla's roots (a deployment's private CAs).
     pub fn new(
         user_agent: &str,
         allow_private: bool,
         max_bytes: usize,
+        extra_roots: &[rustls::pki_types::CertificateDer<'static>],
     ) -> Result<Self, FetchError> {
+        let tls = tls::client_config(extra_roots)?;
         let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls.clone())
             .user_agent(user_agent)
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver { allow_private }))
@@ -59,6 +63,7 @@ impl HttpFetcher {
             allow_private,
             max_bytes,
             user_agent: user_agent.to_owned(),
+            tls,
             proxied: ProxiedClients::default(),
         })
     }
@@ -89,6 +94,7 @@ impl HttpFetcher {
             proxy = proxy.basic_auth(u, p);
         }
         reqwest::Client::builder()
+            .use_preconfigured_tls(self.tls.clone())
             .user_agent(self.user_agent.as_str())
             .redirect(reqwest::redirect::Policy::none())
             .proxy(proxy)
@@ -152,9 +158,13 @@ impl HttpFetcher {
             if let Some(b) = &body {
                 builder = builder.body(b.clone());
             }
+            let setup_before = setup_ms(&timings);
             let sent = Instant::now();
             let response = builder.send().await.map_err(classify)?;
-            let ttfb = elapsed_ms(sent);
+            // Time to first byte counts from the request leaving: a connection made for it
+            // (DNS, TCP, TLS) is already counted in its own fields.
+            let ttfb =
+                elapsed_ms(sent).saturating_sub(setup_ms(&timings).saturating_sub(setup_before));
             let mut set_cookies = response.headers().get_all(header::SET_COOKIE).iter();
             jar.set_cookies(&mut set_cookies, &url);
             let status = response.status();
@@ -223,6 +233,13 @@ impl HttpFetcher {
         }
         Ok(body.freeze())
     }
+}
+
+/// DNS, connect and TLS time so far.
+fn setup_ms(timings: &Mutex<Timings>) -> u32 {
+    timings.lock().map_or(0, |t| {
+        t.dns_ms.unwrap_or(0) + t.connect_ms.unwrap_or(0) + t.tls_ms.unwrap_or(0)
+    })
 }
 
 fn to_method(m: HttpMethod) -> Method {

@@ -3,6 +3,8 @@
 
 pub mod guard;
 pub mod http;
+pub mod timing;
+pub mod tls;
 
 use std::{collections::BTreeMap, time::Duration};
 

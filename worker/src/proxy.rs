@@ -1,4 +1,5 @@
-//! Proxies for the http engine: a provider from `proxy_providers` by the job's tier and
+//! Proxies for every engine (the browser reaches its provider through
+//! [`crate::browser::relay`]): a provider from `proxy_providers` by the job's tier and
 //! country (healthy, active, by priority), its credentials opened from their sealed form only
 //! here, the job's `proxy_session_id` carried in the username for sticky sessions, and each
 //! use logged with its bandwidth. With no provider configured for the tier, the worker

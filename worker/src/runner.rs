@@ -418,35 +418,38 @@ impl Runner {
         )
         .await;
         let fetched = self.http.fetch_via(&request, Some(&route)).await;
-        let sent = request.url.as_str().len() + request.body.as_ref().map_or(0, String::len);
-        self.log_proxy_use(job, &route, fetched.as_ref().ok(), sent)
-            .await;
-        fetched
-    }
-
-    /// Logs a proxied fetch with its bandwidth (what came back, what was sent).
-    async fn log_proxy_use(
-        &self,
-        job: &Job,
-        route: &crate::proxy::ProxyRoute,
-        page: Option<&FetchedPage>,
-        sent: usize,
-    ) {
-        let bytes_in = page.map_or(0, |p| {
+        // reqwest does not expose the bytes on the wire: what came back and what was sent.
+        let page = fetched.as_ref().ok();
+        let received = page.map_or(0, |p| {
             p.body.len()
                 + p.headers
                     .iter()
                     .map(|(k, v)| k.len() + v.len() + 4)
                     .sum::<usize>()
         });
+        let sent = request.url.as_str().len() + request.body.as_ref().map_or(0, String::len);
+        self.log_proxy_use(job, &route, page, received as u64, sent as u64)
+            .await;
+        fetched
+    }
+
+    /// Logs a proxied fetch with its bandwidth (bytes received and sent).
+    async fn log_proxy_use(
+        &self,
+        job: &Job,
+        route: &crate::proxy::ProxyRoute,
+        page: Option<&FetchedPage>,
+        received: u64,
+        sent: u64,
+    ) {
         let usage = scraperx_core::pg::ProxyUse {
             provider: route.provider,
             job: job.id,
             org: job.organization_id,
             tier: job.proxy_tier,
             country: job.proxy_country.clone(),
-            bytes_in: i64::try_from(bytes_in).unwrap_or(i64::MAX),
-            bytes_out: i64::try_from(sent.max(job.url.len())).unwrap_or(0),
+            bytes_in: i64::try_from(received).unwrap_or(i64::MAX),
+            bytes_out: i64::try_from(sent).unwrap_or(i64::MAX),
             success: page.is_some_and(|p| p.status < 500),
             response_ms: page.and_then(|p| i32::try_from(p.timings.total_ms).ok()),
         };
@@ -519,31 +522,22 @@ impl Runner {
             )
             .await;
         }
-        // Browsers can use providers that authorise by address; one that needs credentials
-        // is skipped (the page is fetched directly), and the event says so.
+        // The browser reaches the provider through a relay of the job's own, which adds the
+        // credentials and counts the bytes.
         let proxy = crate::proxy::route_for(&self.db, self.config.secrets.as_ref(), job).await?;
-        let proxy = match proxy {
-            Some(route) if route.username.is_some() => {
+        let relay = match &proxy {
+            Some(route) => {
                 self.event(
                     job,
                     EventType::ProxyAssigned,
-                    serde_json::json!({ "provider": route.provider, "skipped": "the browser engines cannot answer proxy credentials yet" }),
+                    serde_json::json!({ "provider": route.provider, "tier": job.proxy_tier, "engine": engine }),
                     None,
                 )
                 .await;
-                None
+                Some(crate::browser::relay::ProxyRelay::start(route).await?)
             }
-            other => other,
+            None => None,
         };
-        if let Some(route) = &proxy {
-            self.event(
-                job,
-                EventType::ProxyAssigned,
-                serde_json::json!({ "provider": route.provider, "tier": job.proxy_tier, "engine": engine }),
-                None,
-            )
-            .await;
-        }
         let options = &job.options.0;
         let rendered = browser
             .render(&RenderRequest {
@@ -556,13 +550,15 @@ impl Runner {
                 block: options.block_resources.clone(),
                 fingerprint,
                 solver: self.config.captcha_solver.clone(),
-                proxy: proxy.clone(),
+                proxy_server: relay.as_ref().map(|r| r.endpoint()),
             })
             .await;
-        if let Some(route) = &proxy {
-            self.log_proxy_use(job, route, rendered.as_ref().ok().map(|r| &r.page), 0)
-                .await;
+        if let (Some(route), Some(relay)) = (&proxy, &relay) {
+            let (down, up) = relay.traffic();
+            let page = rendered.as_ref().ok().map(|r| &r.page);
+            self.log_proxy_use(job, route, page, down, up).await;
         }
+        drop(relay);
         let rendered = rendered?;
         let detection = detect(
             rendered.page.status,

@@ -74,7 +74,7 @@ fn request(url: String) -> RenderRequest {
         block: Vec::new(),
         fingerprint: None,
         solver: None,
-        proxy: None,
+        proxy_server: None,
     }
 }
 

@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An HTTP forward proxy: checks `Proxy-Authorization` against `password`, records the
-/// usernames it sees, and relays one request per connection.
+/// usernames it sees, and relays one request per connection or opens a `CONNECT` tunnel.
 async fn forward_proxy(password: &'static str) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -67,6 +67,19 @@ async fn forward_proxy(password: &'static str) -> (SocketAddr, Arc<Mutex<Vec<Str
                     return;
                 }
                 log.lock().expect("lock").push(user.to_owned());
+                if method == "CONNECT" {
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    if client
+                        .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                        .await
+                        .is_ok()
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                    return;
+                }
                 let url = url::Url::parse(target).expect("absolute-form target");
                 let origin = format!(
                     "{}:{}",
@@ -190,7 +203,7 @@ async fn jobs_go_through_a_healthy_provider_with_sticky_sessions_and_bandwidth_i
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
-async fn browser_jobs_go_through_an_address_authorised_proxy(pool: PgPool) {
+async fn browser_jobs_go_through_a_proxy_that_wants_credentials(pool: PgPool) {
     let h = Harness::new(pool.clone()).await;
     let site = serve(Router::new().route(
         "/page",
@@ -202,8 +215,9 @@ async fn browser_jobs_go_through_an_address_authorised_proxy(pool: PgPool) {
         }),
     ))
     .await;
-    // A provider that authorises by address: no credentials.
-    let (proxy, seen) = forward_proxy("").await;
+    // The provider wants a username and password; Chromium never sees them (the relay
+    // adds them), and a request without them is refused with 407.
+    let (proxy, seen) = forward_proxy("browser-pass").await;
     let key = SecretBox::new(&[3u8; 32]);
     let provider =
         h.db.create_proxy_provider(
@@ -212,8 +226,8 @@ async fn browser_jobs_go_through_an_address_authorised_proxy(pool: PgPool) {
                 tier: ProxyTier::Residential,
                 endpoint: &format!("http://{proxy}"),
                 countries: vec!["DE".into()],
-                username: None,
-                password: None,
+                username: Some("buser"),
+                password: Some("browser-pass"),
                 priority: 5,
                 username_template: None,
             },
@@ -226,6 +240,7 @@ async fn browser_jobs_go_through_an_address_authorised_proxy(pool: PgPool) {
     job.engine = scraperx_core::domain::Engine::Browser;
     job.proxy_tier = ProxyTier::Residential;
     job.proxy_country = Some("DE".into());
+    job.proxy_session_id = Some("tab-7".into());
     let id = h.submit(&org, job).await;
     let mut config = h.config();
     config.secrets = Some(key);
@@ -249,17 +264,88 @@ async fn browser_jobs_go_through_an_address_authorised_proxy(pool: PgPool) {
             .as_deref()
             .is_some_and(|c| c.contains("rendered via proxy"))
     );
+    let users = seen.lock().expect("lock").clone();
+    assert!(!users.is_empty(), "the page came through the proxy");
     assert!(
-        !seen.lock().expect("lock").is_empty(),
-        "the page came through the proxy"
+        users
+            .iter()
+            .all(|u| u.starts_with("buser") && u.contains("session-tab-7")),
+        "every request carried the job's credentials: {users:?}"
     );
-    let logged: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM proxy_usage_logs WHERE provider_id = $1 AND job_id = $2",
+    let (bytes_in, bytes_out, success): (i64, i64, bool) = sqlx::query_as(
+        "SELECT bytes_in, bytes_out, success FROM proxy_usage_logs WHERE provider_id = $1 AND job_id = $2",
     )
     .bind(provider)
     .bind(id)
     .fetch_one(&pool)
     .await
     .expect("usage");
-    assert_eq!(logged, 1);
+    assert!(success);
+    assert!(
+        bytes_in > 40 && bytes_out > 40,
+        "the bytes through the proxy were counted: {bytes_in} in, {bytes_out} out"
+    );
+    assert!(
+        !h.event_types(&org, id)
+            .await
+            .iter()
+            .any(|e| e == "job.failed"),
+    );
+}
+
+#[tokio::test]
+async fn the_browser_relay_tunnels_with_credentials_and_counts_bytes() {
+    use scraperx_worker::{browser::relay::ProxyRelay, proxy::ProxyRoute};
+    let site = serve(Router::new().route("/t", get(|| async { "through the tunnel" }))).await;
+    let (proxy, seen) = forward_proxy("tunnel-pass").await;
+    let route = |password: &str| ProxyRoute {
+        provider: uuid::Uuid::new_v4(),
+        endpoint: format!("http://{proxy}"),
+        username: Some("tuser".into()),
+        password: Some(password.into()),
+    };
+    let relay = ProxyRelay::start(&route("tunnel-pass"))
+        .await
+        .expect("relay");
+    let relay_addr = relay.endpoint().trim_start_matches("http://").to_owned();
+
+    // What Chromium does for https: CONNECT, then its own bytes through the tunnel.
+    let mut conn = tokio::net::TcpStream::connect(&relay_addr)
+        .await
+        .expect("relay");
+    conn.write_all(format!("CONNECT {site} HTTP/1.1\r\nHost: {site}\r\n\r\n").as_bytes())
+        .await
+        .expect("connect");
+    let mut established = [0u8; 39];
+    conn.read_exact(&mut established)
+        .await
+        .expect("established");
+    assert!(established.starts_with(b"HTTP/1.1 200"));
+    conn.write_all(
+        format!("GET /t HTTP/1.1\r\nHost: {site}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("request");
+    let mut response = String::new();
+    conn.read_to_string(&mut response).await.expect("response");
+    assert!(response.contains("through the tunnel"), "{response}");
+    assert_eq!(seen.lock().expect("lock").as_slice(), ["tuser"]);
+    let (down, up) = relay.traffic();
+    assert!(
+        down as usize > response.len() && up > 0,
+        "counted {down} down, {up} up"
+    );
+
+    // Wrong credentials: the proxy's 407 reaches the browser, and nothing goes through.
+    let refused = ProxyRelay::start(&route("wrong")).await.expect("relay");
+    let addr = refused.endpoint().trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.expect("relay");
+    conn.write_all(format!("GET http://{site}/t HTTP/1.1\r\nHost: {site}\r\n\r\n").as_bytes())
+        .await
+        .expect("request");
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 407"), "{answer}");
+    assert!(answer.contains("Connection: close"), "{answer}");
+    assert_eq!(seen.lock().expect("lock").len(), 1);
 }

@@ -8,6 +8,7 @@
 //! cannot reach private addresses through scripts, images or redirects either.
 
 mod intercept;
+pub mod relay;
 pub mod stealth;
 
 use std::{
@@ -36,7 +37,6 @@ use crate::{
     captcha::{self, CaptchaOutcome, SolverHandle},
     error::FetchError,
     fetch::{FetchedPage, Timings, timing::elapsed_ms},
-    proxy::ProxyRoute,
 };
 pub use stealth::Fingerprint;
 
@@ -64,10 +64,9 @@ pub struct RenderRequest {
     pub fingerprint: Option<Fingerprint>,
     /// Solves a CAPTCHA widget found on the page; None: leave it.
     pub solver: Option<SolverHandle>,
-    /// Sends the page's requests through this proxy (its own browser context's setting).
-    /// Only providers that authorise by address (no username and password) can serve the
-    /// browser engines: answering a proxy's credential challenge is not built yet.
-    pub proxy: Option<ProxyRoute>,
+    /// Sends the page's requests through this proxy, `http://host:port` without
+    /// credentials (its own browser context's setting): a job's [`relay::ProxyRelay`].
+    pub proxy_server: Option<String>,
 }
 
 /// A rendered page and what was captured of it.
@@ -178,9 +177,9 @@ impl BrowserPool {
         let running = self.browser().await?;
         running.served.fetch_add(1, Ordering::Relaxed);
         let context_params = CreateBrowserContextParams {
-            proxy_server: req.proxy.as_ref().map(|p| p.endpoint.clone()),
+            proxy_server: req.proxy_server.clone(),
             // Never go around the proxy, loopback included (the address rule still applies).
-            proxy_bypass_list: req.proxy.as_ref().map(|_| "<-loopback>".to_owned()),
+            proxy_bypass_list: req.proxy_server.as_ref().map(|_| "<-loopback>".to_owned()),
             ..CreateBrowserContextParams::default()
         };
         let context = running

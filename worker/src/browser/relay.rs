@@ -1,0 +1,376 @@
+//! A per-job relay between Chromium and an upstream HTTP proxy. Chromium cannot take proxy
+//! credentials in its settings, and answering its challenge over CDP would hand the same
+//! credentials to any site that asks for a login. So the browser context talks to this
+//! relay on loopback, without credentials, and the relay adds `Proxy-Authorization` on the
+//! way out (the approach of Apify's proxy-chain). The credentials never enter the browser.
+//!
+//! `CONNECT` tunnels (https and wss) are passed through once the request is rewritten; a
+//! plain-http request is sent with `Connection: close` and its response marked the same,
+//! so every request on a connection carries the credentials. Both directions are counted:
+//! the bandwidth logged for the provider is what actually went through it.
+
+use std::{
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use base64::Engine as _;
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf},
+    net::{TcpListener, TcpStream},
+    task::JoinSet,
+};
+
+use crate::{error::FetchError, proxy::ProxyRoute};
+
+/// A request or response head larger than this is refused.
+const MAX_HEAD: usize = 64 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bytes through the upstream proxy.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Received from the proxy.
+    pub down: AtomicU64,
+    /// Sent to the proxy.
+    pub up: AtomicU64,
+}
+
+/// A running relay; it stops (connections included) when dropped.
+pub struct ProxyRelay {
+    addr: SocketAddr,
+    traffic: Arc<Traffic>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ProxyRelay {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+#[derive(Clone)]
+struct Upstream {
+    host: String,
+    port: u16,
+    /// The `Proxy-Authorization` value, when the provider takes credentials.
+    authorization: Option<Arc<str>>,
+}
+
+impl ProxyRelay {
+    /// Listens on a fresh loopback port and relays to `route`'s endpoint (`http://` only).
+    pub async fn start(route: &ProxyRoute) -> Result<Self, FetchError> {
+        let endpoint = url::Url::parse(&route.endpoint)
+            .map_err(|e| FetchError::Invalid(format!("proxy endpoint: {e}")))?;
+        if endpoint.scheme() != "http" {
+            return Err(FetchError::Invalid(format!(
+                "the browser engines relay to http:// proxies, not {}://",
+                endpoint.scheme()
+            )));
+        }
+        let host = endpoint
+            .host_str()
+            .ok_or_else(|| FetchError::Invalid("proxy endpoint has no host".into()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = endpoint.port_or_known_default().unwrap_or(80);
+        let authorization = route.username.as_ref().map(|user| {
+            let pair = format!("{user}:{}", route.password.as_deref().unwrap_or_default());
+            Arc::from(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ))
+        });
+        let upstream = Upstream {
+            host,
+            port,
+            authorization,
+        };
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| FetchError::Browser(format!("proxy relay: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| FetchError::Browser(format!("proxy relay: {e}")))?;
+        let traffic = Arc::new(Traffic::default());
+        let counted = traffic.clone();
+        let accept = tokio::spawn(async move {
+            // Dropped with the accept loop: every connection ends with the relay.
+            let mut connections = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((client, _)) = accepted else { continue };
+                        let (upstream, counted) = (upstream.clone(), counted.clone());
+                        connections.spawn(async move {
+                            if let Err(err) = relay(client, &upstream, &counted).await {
+                                tracing::debug!(error = %err, "proxy relay connection ended");
+                            }
+                        });
+                    }
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
+            }
+        });
+        Ok(Self {
+            addr,
+            traffic,
+            accept,
+        })
+    }
+
+    /// Where the browser context sends its requests.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Bytes (received, sent) through the upstream proxy so far.
+    pub fn traffic(&self) -> (u64, u64) {
+        (
+            self.traffic.down.load(Ordering::Relaxed),
+            self.traffic.up.load(Ordering::Relaxed),
+        )
+    }
+}
+
+async fn relay(
+    mut client: TcpStream,
+    upstream: &Upstream,
+    traffic: &Arc<Traffic>,
+) -> io::Result<()> {
+    let (head, early) = read_head(&mut client).await?;
+    let request = rewrite_request(&head, upstream.authorization.as_deref())?;
+    let connecting = TcpStream::connect((upstream.host.as_str(), upstream.port));
+    let proxy = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "proxy connect timed out"))??;
+    let _ = proxy.set_nodelay(true);
+    let mut proxy = Counted {
+        inner: proxy,
+        traffic: traffic.clone(),
+    };
+    proxy.write_all(&request.head).await?;
+    proxy.write_all(&early).await?;
+    if !request.tunnel {
+        let (head, early) = read_head(&mut proxy).await?;
+        client.write_all(&closing_response(&head)?).await?;
+        client.write_all(&early).await?;
+    }
+    tokio::io::copy_bidirectional(&mut client, &mut proxy).await?;
+    Ok(())
+}
+
+/// Reads up to the end of a head (`\r\n\r\n`); returns the head and any bytes read past it.
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed before the end of the head",
+            ));
+        }
+        let searched_from = buf.len().saturating_sub(3);
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(at) = buf[searched_from..]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+        {
+            let end = searched_from + at + 4;
+            let rest = buf.split_off(end);
+            return Ok((buf, rest));
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "head too large"));
+        }
+    }
+}
+
+/// A request head ready for the upstream proxy.
+#[derive(Debug, PartialEq, Eq)]
+struct Rewritten {
+    head: Vec<u8>,
+    /// A `CONNECT`: after the head, bytes pass through untouched.
+    tunnel: bool,
+}
+
+/// Hop-by-hop headers between the browser and the relay; never forwarded.
+fn hop_by_hop(name: &str) -> bool {
+    [
+        "proxy-authorization",
+        "proxy-connection",
+        "connection",
+        "keep-alive",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+}
+
+fn split_head(head: &[u8]) -> io::Result<(&str, Vec<&str>)> {
+    let text = std::str::from_utf8(head)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "head is not UTF-8"))?;
+    let mut lines = text.trim_end_matches("\r\n").split("\r\n");
+    let first = lines.next().unwrap_or_default();
+    let headers = lines
+        .filter(|l| {
+            let name = l.split(':').next().unwrap_or_default().trim();
+            !l.is_empty() && !hop_by_hop(name)
+        })
+        .collect();
+    Ok((first, headers))
+}
+
+/// A head: its first line, the kept headers, then `added` header lines.
+fn assemble(first: &str, headers: &[&str], added: &[String]) -> Vec<u8> {
+    let mut out = String::with_capacity(256);
+    for line in std::iter::once(first)
+        .chain(headers.iter().copied())
+        .chain(added.iter().map(String::as_str))
+    {
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// The browser's request with the provider's credentials, and for plain http a
+/// `Connection: close` so the next request comes on a new connection (with credentials).
+fn rewrite_request(head: &[u8], authorization: Option<&str>) -> io::Result<Rewritten> {
+    let (request_line, headers) = split_head(head)?;
+    let method = request_line.split(' ').next().unwrap_or_default();
+    if method.is_empty() || request_line.split(' ').count() != 3 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "malformed request line",
+        ));
+    }
+    let tunnel = method.eq_ignore_ascii_case("CONNECT");
+    let mut added: Vec<String> = authorization
+        .map(|auth| format!("Proxy-Authorization: {auth}"))
+        .into_iter()
+        .collect();
+    if !tunnel {
+        added.push("Connection: close".into());
+    }
+    Ok(Rewritten {
+        head: assemble(request_line, &headers, &added),
+        tunnel,
+    })
+}
+
+/// The proxy's response head, marked so the browser does not reuse the connection.
+fn closing_response(head: &[u8]) -> io::Result<Vec<u8>> {
+    let (status_line, headers) = split_head(head)?;
+    let added = ["Connection: close".into(), "Proxy-Connection: close".into()];
+    Ok(assemble(status_line, &headers, &added))
+}
+
+/// The upstream connection, counting what goes each way.
+struct Counted {
+    inner: TcpStream,
+    traffic: Arc<Traffic>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len().saturating_sub(before);
+        self.traffic.down.fetch_add(read as u64, Ordering::Relaxed);
+        polled
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &polled {
+            self.traffic.up.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_requests_get_credentials_and_close() {
+        let head = b"GET http://example.com/a HTTP/1.1\r\nHost: example.com\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\nAccept: */*\r\n\r\n";
+        let out = rewrite_request(head, Some("Basic dTpw")).expect("rewritten");
+        let text = String::from_utf8(out.head).expect("utf8");
+        assert!(!out.tunnel);
+        assert_eq!(
+            text,
+            "GET http://example.com/a HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\nProxy-Authorization: Basic dTpw\r\nConnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn connect_requests_become_tunnels_with_credentials() {
+        let head = b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nProxy-Connection: keep-alive\r\n\r\n";
+        let out = rewrite_request(head, Some("Basic dTpw")).expect("rewritten");
+        assert!(out.tunnel);
+        assert_eq!(
+            String::from_utf8(out.head).expect("utf8"),
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nProxy-Authorization: Basic dTpw\r\n\r\n"
+        );
+        let bare = rewrite_request(head, None).expect("rewritten");
+        assert!(!String::from_utf8_lossy(&bare.head).contains("Proxy-Authorization"));
+    }
+
+    #[test]
+    fn malformed_heads_are_refused_and_responses_marked_closing() {
+        assert!(rewrite_request(b"GARBAGE\r\n\r\n", None).is_err());
+        assert!(rewrite_request(&[0xff, 0xfe, b'\r', b'\n', b'\r', b'\n'], None).is_err());
+        let response = closing_response(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n",
+        )
+        .expect("response");
+        assert_eq!(
+            String::from_utf8(response).expect("utf8"),
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\nProxy-Connection: close\r\n\r\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn heads_are_split_from_what_follows() {
+        let (mut a, mut b) = tokio::io::duplex(64);
+        tokio::spawn(async move {
+            let _ = a
+                .write_all(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc")
+                .await;
+        });
+        let (head, rest) = read_head(&mut b).await.expect("head");
+        assert!(head.ends_with(b"\r\n\r\n"));
+        assert_eq!(rest, b"abc");
+    }
+}

@@ -502,3 +502,53 @@ async fn enterprise_submissions_run_into_overage_instead_of_refusal(pool: PgPool
             .expect("overage");
     assert_eq!((balance(&pool, o.id).await, overage), (0, 1));
 }
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn finishing_moves_and_settles_together_or_not_at_all(pool: PgPool) {
+    let db = Db::from_pool(pool.clone());
+    let o = org(&db, "finish", 10).await;
+    let mut new = job("https://example.com/");
+    new.engine = Engine::Browser;
+    let j = db
+        .submit_job(o.id, None, &new)
+        .await
+        .expect("submit")
+        .into_job();
+    assert_eq!(balance(&pool, o.id).await, 5);
+
+    // Not a final status: refused before anything moves.
+    let err = db
+        .finish_job(j.id, &StatusChange::to(JobStatus::Queued), 0)
+        .await
+        .expect_err("not final");
+    assert!(matches!(err, Error::Validation { .. }), "{err:?}");
+    // A move the state machine refuses (pending cannot complete) settles nothing either.
+    db.finish_job(j.id, &StatusChange::to(JobStatus::Completed), 3)
+        .await
+        .expect_err("pending cannot complete");
+    let unsettled: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT credits_settled_at FROM scrape_jobs WHERE id = $1")
+            .bind(j.id)
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+    assert!(unsettled.is_none(), "rolled back with the refused move");
+    assert_eq!(balance(&pool, o.id).await, 5);
+
+    db.transition_job(j.id, &StatusChange::to(JobStatus::Queued))
+        .await
+        .expect("queue");
+    db.transition_job(j.id, &StatusChange::to(JobStatus::Running))
+        .await
+        .expect("run");
+    let (done, settlement) = db
+        .finish_job(j.id, &StatusChange::to(JobStatus::Completed), 3)
+        .await
+        .expect("finish");
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!((settlement.charged, settlement.refunded), (3, 2));
+    assert_eq!(balance(&pool, o.id).await, 7);
+    let again = db.settle_job_credits(j.id, 3).await.expect("settle again");
+    assert!(again.already_settled);
+    assert_eq!(balance(&pool, o.id).await, 7, "charged once");
+}

@@ -138,8 +138,8 @@ impl Runner {
                     .await?
             }
             _ if job.is_final() => {
-                // A worker that died between the final move and the settlement left the
-                // credits reserved: settle them now (once, whoever gets there first).
+                // Finished elsewhere without a settlement (a final move made outside
+                // `finish_job`): settle now (once, whoever gets there first).
                 if job.credits_settled_at.is_none() {
                     let actual = if job.status == JobStatus::Completed {
                         self.db
@@ -193,18 +193,14 @@ impl Runner {
             Attempt::Canceled => {
                 let current = self.db.get_job_unscoped(job.id).await?;
                 let done = if current.status == JobStatus::Running {
-                    self.db
-                        .transition_job(
-                            job.id,
-                            &self
-                                .change(JobStatus::Canceled)
-                                .error("canceled", "canceled while running"),
-                        )
-                        .await?
+                    let change = self
+                        .change(JobStatus::Canceled)
+                        .error("canceled", "canceled while running");
+                    self.db.finish_job(job.id, &change, 0).await?.0
                 } else {
+                    self.db.settle_job_credits(job.id, 0).await?;
                     current
                 };
-                self.db.settle_job_credits(job.id, 0).await?;
                 self.publish(&done).await;
                 queue.ack(&lease).await?;
                 Ok(Outcome::Canceled)
@@ -745,18 +741,14 @@ impl Runner {
             .record_result(job.id, &result)
             .await
             .map_err(CompleteError::Store)?;
-        let done = self
-            .db
-            .transition_job(job.id, &self.change(JobStatus::Completed))
-            .await
-            .map_err(CompleteError::Store)?;
         let actual = self
             .db
             .estimate_credits(engine, job.proxy_tier, options)
             .await
             .map_err(CompleteError::Store)?;
-        self.db
-            .settle_job_credits(job.id, actual)
+        let (done, _) = self
+            .db
+            .finish_job(job.id, &self.change(JobStatus::Completed), actual)
             .await
             .map_err(CompleteError::Store)?;
         self.publish(&done).await;
@@ -798,12 +790,9 @@ impl Runner {
             FetchError::Timeout(_) => (JobStatus::Timeout, Outcome::TimedOut),
             _ => (JobStatus::Failed, Outcome::Failed),
         };
-        let done = self
-            .db
-            .transition_job(job.id, &self.change(status).error(err.code(), &message))
-            .await?;
         // Failed work is not charged.
-        self.db.settle_job_credits(job.id, 0).await?;
+        let change = self.change(status).error(err.code(), &message);
+        let (done, _) = self.db.finish_job(job.id, &change, 0).await?;
         self.publish(&done).await;
         queue.ack(lease).await?;
         Ok(outcome)

@@ -81,17 +81,30 @@ impl Db {
     /// taken. When the organization cannot cover a higher actual cost, the charge stays at
     /// the reservation. Settling again changes nothing.
     pub async fn settle_job_credits(&self, job: JobId, actual: i64) -> Result<Settlement> {
+        let mut tx = self.pool.begin().await?;
+        let settlement = settle_in(&mut tx, job, actual).await?;
+        tx.commit().await?;
+        Ok(settlement)
+    }
+}
+
+/// [`Db::settle_job_credits`] inside a caller's transaction.
+pub(super) async fn settle_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    job: JobId,
+    actual: i64,
+) -> Result<Settlement> {
+    {
         if actual < 0 {
             return Err(Error::validation("actual", "must not be negative"));
         }
-        let mut tx = self.pool.begin().await?;
         let row: Option<(OrgId, i64, i64, bool)> = sqlx::query_as(
             "SELECT organization_id, COALESCE(credits_estimated, 0), COALESCE(credits_charged, 0), \
                     credits_settled_at IS NOT NULL \
              FROM scrape_jobs WHERE id = $1 FOR UPDATE",
         )
         .bind(job)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let (org, reserved, charged, settled) = row.ok_or(Error::NotFound { entity: "job" })?;
         if settled {
@@ -108,13 +121,13 @@ impl Db {
             sqlx::query("SELECT add_credits($1, $2)")
                 .bind(org)
                 .bind(refunded)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         } else if actual > reserved {
             let covered: bool = sqlx::query_scalar("SELECT deduct_credits($1, $2)")
                 .bind(org)
                 .bind(actual - reserved)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?;
             if covered {
                 extra = actual - reserved;
@@ -131,9 +144,8 @@ impl Db {
         .bind(job)
         .bind(final_charge)
         .bind(reserved)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
         Ok(Settlement {
             charged: final_charge,
             refunded,

@@ -538,6 +538,28 @@ impl Db {
         Ok(job)
     }
 
+    /// Moves a job to a final status and settles its credits to `actual` in one
+    /// transaction: a worker that dies can leave the job running (and it is run again) or
+    /// finished and settled, never finished with its reservation open.
+    pub async fn finish_job(
+        &self,
+        id: JobId,
+        change: &StatusChange,
+        actual: i64,
+    ) -> Result<(Job, super::credits::Settlement)> {
+        if !change.to.is_finished() {
+            return Err(Error::validation(
+                "status",
+                "finishing needs a final status",
+            ));
+        }
+        let mut tx = self.pool.begin().await?;
+        let job = self.transition_in(&mut tx, id, change).await?;
+        let settlement = super::credits::settle_in(&mut tx, id, actual).await?;
+        tx.commit().await?;
+        Ok((job, settlement))
+    }
+
     /// [`Db::transition_job`] inside a caller's transaction.
     async fn transition_in(
         &self,

@@ -17,6 +17,20 @@ fn job(url: &str) -> NewJob {
     NewJob::get(url)
 }
 
+/// A job for `engine`, submitted (and its credits reserved) for `org`.
+async fn submitted(
+    db: &Db,
+    org: scraperx_core::domain::OrgId,
+    engine: Engine,
+) -> scraperx_core::pg::Job {
+    let mut new = job("https://example.com/");
+    new.engine = engine;
+    db.submit_job(org, None, &new)
+        .await
+        .expect("submit")
+        .into_job()
+}
+
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
 async fn submitting_a_job_reserves_its_estimated_credits(pool: PgPool) {
     let db = Db::from_pool(pool.clone());
@@ -367,13 +381,7 @@ async fn another_organizations_job_is_not_found(pool: PgPool) {
 async fn a_job_runs_retries_and_completes_with_one_settlement(pool: PgPool) {
     let db = Db::from_pool(pool.clone());
     let o = org(&db, "life", 20).await;
-    let mut new = job("https://example.com/");
-    new.engine = Engine::Auto;
-    let j = db
-        .submit_job(o.id, None, &new)
-        .await
-        .expect("submit")
-        .into_job();
+    let j = submitted(&db, o.id, Engine::Auto).await;
     assert_eq!(balance(&pool, o.id).await, 19);
 
     let q = db
@@ -458,24 +466,14 @@ async fn a_job_runs_retries_and_completes_with_one_settlement(pool: PgPool) {
 async fn a_failed_job_is_refunded_and_the_cap_on_extra_charges_holds(pool: PgPool) {
     let db = Db::from_pool(pool.clone());
     let o = org(&db, "refund", 10).await;
-    let mut new = job("https://example.com/");
-    new.engine = Engine::Browser;
-    let j = db
-        .submit_job(o.id, None, &new)
-        .await
-        .expect("submit")
-        .into_job();
+    let j = submitted(&db, o.id, Engine::Browser).await;
     assert_eq!(balance(&pool, o.id).await, 5);
     let s = db.settle_job_credits(j.id, 0).await.expect("refund");
     assert_eq!((s.charged, s.refunded), (0, 5));
     assert_eq!(balance(&pool, o.id).await, 10);
 
     let poor = org(&db, "poor", 1).await;
-    let j = db
-        .submit_job(poor.id, None, &job("https://example.com/"))
-        .await
-        .expect("submit")
-        .into_job();
+    let j = submitted(&db, poor.id, Engine::Http).await;
     let s = db.settle_job_credits(j.id, 10).await.expect("settle");
     assert_eq!(
         (s.charged, s.extra),
@@ -507,13 +505,7 @@ async fn enterprise_submissions_run_into_overage_instead_of_refusal(pool: PgPool
 async fn finishing_moves_and_settles_together_or_not_at_all(pool: PgPool) {
     let db = Db::from_pool(pool.clone());
     let o = org(&db, "finish", 10).await;
-    let mut new = job("https://example.com/");
-    new.engine = Engine::Browser;
-    let j = db
-        .submit_job(o.id, None, &new)
-        .await
-        .expect("submit")
-        .into_job();
+    let j = submitted(&db, o.id, Engine::Browser).await;
     assert_eq!(balance(&pool, o.id).await, 5);
 
     // Not a final status: refused before anything moves.

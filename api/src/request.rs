@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use scraperx_core::{
-    domain::{Engine, ExtractRule, HttpMethod, JobOptions, ProxyTier, ResourceType},
+    domain::{Engine, ExtractRule, HttpMethod, JobOptions, ProxyTier, ResourceType, WaitUntil},
     pg::NewJob,
 };
 use serde::Deserialize;
@@ -37,6 +37,8 @@ pub struct ScrapeRequest {
     pub wait_for: Option<String>,
     /// Extra wait after load, in milliseconds.
     pub wait_time: Option<u32>,
+    /// What counts as loaded in a browser: `load` (default), `networkidle0` or `networkidle2`.
+    pub wait_until: Option<WaitUntil>,
     /// Whole-job timeout, in milliseconds (1,000 to 300,000; default 30,000).
     pub timeout: Option<u32>,
     /// Full-page PNG screenshot.
@@ -92,6 +94,7 @@ impl ScrapeRequest {
             render_js,
             wait_for,
             wait_time,
+            wait_until,
             timeout,
             screenshot,
             pdf,
@@ -123,6 +126,7 @@ impl ScrapeRequest {
             render_js: self.render_js.unwrap_or(defaults.render_js),
             wait_for: self.wait_for,
             wait_time: self.wait_time.unwrap_or(defaults.wait_time),
+            wait_until: self.wait_until.unwrap_or_default(),
             timeout: self.timeout.unwrap_or(defaults.timeout),
             screenshot: self.screenshot.unwrap_or(false),
             pdf: self.pdf.unwrap_or(false),

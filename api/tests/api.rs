@@ -265,6 +265,10 @@ async fn bad_input_gets_422_naming_the_field(pool: PgPool) {
         (json!({ "url": page(1), "country": "Germany" }), "country"),
         (json!({ "url": page(1), "engine": "quantum" }), "engine"),
         (
+            json!({ "url": page(1), "wait_until": "soon" }),
+            "wait_until",
+        ),
+        (
             json!({ "url": page(1), "webhook_url": "javascript:alert(1)" }),
             "webhook_url",
         ),

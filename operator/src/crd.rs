@@ -11,7 +11,7 @@ use k8s_openapi::{
 };
 use kube::CustomResource;
 use schemars::JsonSchema;
-use scraperx_core::domain::{Engine, ExtractRule, ResourceType};
+use scraperx_core::domain::{Engine, ExtractRule, ResourceType, WaitUntil};
 use serde::{Deserialize, Serialize};
 
 /// A key of a ConfigMap holding URLs, one per line.
@@ -48,6 +48,8 @@ pub struct BatchOptions {
     pub wait_for: Option<String>,
     #[schemars(range(min = 0, max = 60000))]
     pub wait_time: Option<u32>,
+    /// What counts as loaded in a browser: load (default), networkidle0 or networkidle2.
+    pub wait_until: Option<WaitUntil>,
     #[schemars(range(min = 1000, max = 300000))]
     pub timeout: Option<u32>,
     #[serde(default)]

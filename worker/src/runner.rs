@@ -541,6 +541,7 @@ impl Runner {
                 timeout,
                 wait_for: options.wait_for.clone(),
                 wait_time: Duration::from_millis(u64::from(options.wait_time)),
+                wait_until: options.wait_until,
                 screenshot: options.screenshot,
                 pdf: options.pdf,
                 block: options.block_resources.clone(),

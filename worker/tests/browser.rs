@@ -69,6 +69,7 @@ fn request(url: String) -> RenderRequest {
         timeout: Duration::from_secs(20),
         wait_for: None,
         wait_time: Duration::ZERO,
+        wait_until: scraperx_core::domain::WaitUntil::Load,
         screenshot: false,
         pdf: false,
         block: Vec::new(),
@@ -195,4 +196,47 @@ async fn stealth_applies_a_coherent_fingerprint_before_page_scripts_run() {
     assert_eq!(probe["tz"], "Europe/Berlin");
     assert_eq!(probe["width"], 1920);
     assert_eq!(probe["plugins"], 3);
+}
+
+const LATE_FETCH: &str = r#"<html><body><div id="out">waiting</div><script>
+setTimeout(() => fetch('/slow').then(r => r.text()).then(t => {
+  document.getElementById('out').textContent = t; }), 50);
+</script></body></html>"#;
+
+#[tokio::test]
+async fn network_idle_waits_for_requests_made_after_load() {
+    let addr = serve(
+        Router::new()
+            .route(
+                "/late",
+                get(|| async { ([(header::CONTENT_TYPE, "text/html")], LATE_FETCH) }),
+            )
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(600)).await;
+                    "arrived over the network"
+                }),
+            ),
+    )
+    .await;
+    let pool = pool(true);
+    let at_load = pool
+        .render(&request(format!("http://{addr}/late")))
+        .await
+        .expect("render at load");
+    assert!(
+        !String::from_utf8_lossy(&at_load.page.body).contains("arrived over the network"),
+        "the load event comes before the late request ends"
+    );
+    let mut req = request(format!("http://{addr}/late"));
+    req.wait_until = scraperx_core::domain::WaitUntil::NetworkIdle0;
+    let idle = pool.render(&req).await.expect("render at network idle");
+    let html = String::from_utf8_lossy(&idle.page.body).to_string();
+    assert!(html.contains("arrived over the network"), "{html}");
+    assert!(
+        idle.page.timings.render_ms.unwrap_or(0) >= 600,
+        "{:?}",
+        idle.page.timings
+    );
 }

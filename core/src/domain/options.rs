@@ -18,6 +18,34 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// When the browser engines consider a page loaded: at its `load` event, or once the
+    /// network has been quiet for half a second after it (no request in flight, or at most
+    /// two, as Puppeteer's `networkidle0` and `networkidle2`).
+    #[derive(Default)]
+    pub enum WaitUntil {
+        #[default]
+        Load => "load",
+        NetworkIdle0 => "networkidle0",
+        NetworkIdle2 => "networkidle2",
+    }
+}
+
+impl WaitUntil {
+    pub fn is_load(&self) -> bool {
+        *self == Self::Load
+    }
+
+    /// Requests that may stay in flight while the network counts as idle.
+    pub fn idle_allowance(self) -> Option<usize> {
+        match self {
+            Self::Load => None,
+            Self::NetworkIdle0 => Some(0),
+            Self::NetworkIdle2 => Some(2),
+        }
+    }
+}
+
 /// One CSS-selector extraction rule: the text (or an attribute) of the first match, or of
 /// every match when `all` is set.
 #[derive(
@@ -43,6 +71,9 @@ pub struct JobOptions {
     pub wait_for: Option<String>,
     /// Extra wait after load, in milliseconds.
     pub wait_time: u32,
+    /// What counts as loaded (browser engines); left out of the stored document when `load`.
+    #[serde(skip_serializing_if = "WaitUntil::is_load")]
+    pub wait_until: WaitUntil,
     /// Whole-job timeout, in milliseconds.
     pub timeout: u32,
     /// Full-page PNG screenshot.
@@ -61,6 +92,7 @@ impl Default for JobOptions {
             render_js: false,
             wait_for: None,
             wait_time: 0,
+            wait_until: WaitUntil::Load,
             timeout: Self::DEFAULT_TIMEOUT_MS,
             screenshot: false,
             pdf: false,
@@ -128,7 +160,11 @@ impl JobOptions {
 
     /// Whether fetching needs a real browser (rendering, waiting on the DOM, capturing).
     pub fn needs_browser(&self) -> bool {
-        self.render_js || self.wait_for.is_some() || self.screenshot || self.pdf
+        self.render_js
+            || self.wait_for.is_some()
+            || !self.wait_until.is_load()
+            || self.screenshot
+            || self.pdf
     }
 }
 

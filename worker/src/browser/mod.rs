@@ -7,6 +7,7 @@
 //! blocked resource classes fail, and so do targets outside the address rule, so a page
 //! cannot reach private addresses through scripts, images or redirects either.
 
+mod idle;
 mod intercept;
 pub mod relay;
 pub mod stealth;
@@ -30,7 +31,7 @@ use chromiumoxide::{
     page::ScreenshotParams,
 };
 use futures::StreamExt;
-use scraperx_core::domain::ResourceType;
+use scraperx_core::domain::{ResourceType, WaitUntil};
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::{
@@ -58,6 +59,8 @@ pub struct RenderRequest {
     pub timeout: Duration,
     pub wait_for: Option<String>,
     pub wait_time: Duration,
+    /// What counts as loaded: the load event, or the network quiet after it.
+    pub wait_until: WaitUntil,
     pub screenshot: bool,
     pub pdf: bool,
     pub block: Vec<ResourceType>,
@@ -213,11 +216,18 @@ impl BrowserPool {
         if let Some(fp) = &req.fingerprint {
             stealth::apply(page, fp).await?;
         }
+        let network = match req.wait_until.idle_allowance() {
+            Some(allowance) => Some(idle::NetworkWatch::start(page, allowance).await?),
+            None => None,
+        };
         let navigating = Instant::now();
         page.goto(req.url.as_str())
             .await
             .map_err(|e| FetchError::Network(format!("navigation: {e}")))?;
         let ttfb = elapsed_ms(navigating);
+        if let Some(network) = network {
+            network.idle().await;
+        }
         if let Some(selector) = &req.wait_for {
             wait_for_selector(page, selector).await?;
         }

@@ -126,6 +126,21 @@ impl Runner {
         };
         let job = match job.status {
             JobStatus::Queued => job,
+            JobStatus::Running if job.attempts >= job.max_attempts => {
+                // Its last attempt took its worker down (or the worker died on it): a page
+                // that kills workers is not run forever.
+                let change = self.change(JobStatus::Failed).error(
+                    "worker_lost",
+                    &format!(
+                        "the worker running this job stopped during all {} attempts",
+                        job.max_attempts
+                    ),
+                );
+                let (done, _) = self.db.finish_job(job.id, &change, 0).await?;
+                self.publish(&done).await;
+                queue.ack(&lease).await?;
+                return Ok(Outcome::Failed);
+            }
             JobStatus::Running => {
                 // Redelivered: the previous holder died. Take it over.
                 let mut change = self.change(JobStatus::Queued);
@@ -154,6 +169,9 @@ impl Runner {
                     };
                     self.db.settle_job_credits(job.id, actual).await?;
                 }
+                // Its worker may have died before announcing it: announce again (the
+                // webhook deliveries have stable ids, so none is queued twice).
+                self.publish(&job).await;
                 queue.ack(&lease).await?;
                 return Ok(Outcome::Dropped);
             }
@@ -180,7 +198,7 @@ impl Runner {
                 Err(e) => Attempt::Failed(e),
             },
         };
-        match attempt {
+        let finished = match attempt {
             Attempt::Done(fetched) => match self.complete(&job, *fetched).await {
                 Ok(()) => {
                     queue.ack(&lease).await?;
@@ -190,26 +208,43 @@ impl Runner {
                 Err(CompleteError::Store(e)) => Err(e),
             },
             Attempt::Failed(e) => self.fail(queue, &lease, &job, e).await,
-            Attempt::Canceled => {
-                let current = self.db.get_job_unscoped(job.id).await?;
-                let done = if current.status == JobStatus::Running {
-                    let change = self
-                        .change(JobStatus::Canceled)
-                        .error("canceled", "canceled while running");
-                    self.db.finish_job(job.id, &change, 0).await?.0
-                } else {
-                    self.db.settle_job_credits(job.id, 0).await?;
-                    current
-                };
-                self.publish(&done).await;
-                queue.ack(&lease).await?;
-                Ok(Outcome::Canceled)
-            }
+            Attempt::Canceled => self.canceled(queue, &lease, &job).await,
             Attempt::LeaseLost => {
                 tracing::warn!(job = %job.id, "lease lost; another worker has the job");
                 Ok(Outcome::Released)
             }
+        };
+        match finished {
+            // Canceled while it was being finished: it stays canceled.
+            Err(Error::InvalidTransition {
+                from: JobStatus::Canceled,
+                ..
+            }) => self.canceled(queue, &lease, &job).await,
+            other => other,
         }
+    }
+
+    /// Ends a job whose cancel was seen: canceled now if it still runs, settled without
+    /// charge, announced, acknowledged.
+    async fn canceled(
+        &self,
+        queue: &JobQueue,
+        lease: &Lease,
+        job: &Job,
+    ) -> scraperx_core::Result<Outcome> {
+        let current = self.db.get_job_unscoped(job.id).await?;
+        let done = if current.status == JobStatus::Running {
+            let change = self
+                .change(JobStatus::Canceled)
+                .error("canceled", "canceled while running");
+            self.db.finish_job(job.id, &change, 0).await?.0
+        } else {
+            self.db.settle_job_credits(job.id, 0).await?;
+            current
+        };
+        self.publish(&done).await;
+        queue.ack(lease).await?;
+        Ok(Outcome::Canceled)
     }
 
     /// Fetches with the job's engine, politely, and records what the domain taught us.

@@ -74,8 +74,12 @@ pub async fn announce(db: &Db, queue: &JobQueue, job: &Job) {
         deliveries.push(None);
     }
     for webhook_id in deliveries {
+        // The same job, event and endpoint always make the same delivery id: announcing
+        // again (a worker died before acknowledging the job) queues no second entry, and
+        // a receiver can drop a repeat by the body's `id`.
+        let endpoint = webhook_id.map_or_else(|| "job".to_owned(), |w| w.to_string());
         let d = Delivery {
-            id: uuid::Uuid::now_v7(),
+            id: uuid::Uuid::new_v5(&job.id.as_uuid(), format!("{event}:{endpoint}").as_bytes()),
             event: event.to_owned(),
             job_id: job.id,
             webhook_id,
@@ -117,6 +121,7 @@ impl Deliverer {
         retry_max: Duration,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(std::sync::Arc::new(GuardedResolver { allow_private }))
             .user_agent(concat!("ScraperX-Webhooks/", env!("CARGO_PKG_VERSION")))

@@ -181,3 +181,58 @@ async fn a_jobs_own_webhook_url_is_signed_with_its_secret(pool: PgPool) {
         body
     ));
 }
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_job_finished_by_a_worker_that_died_before_announcing_it_is_still_announced(
+    pool: PgPool,
+) {
+    use scraperx_core::{
+        domain::{Engine, JobStatus},
+        pg::StatusChange,
+        queue::QueueName,
+    };
+    let h = Harness::new(pool).await;
+    let (receiver, base) = setup(0).await;
+    let org = h.org(10).await;
+    let mut job = NewJob::get(&format!("{base}/page"));
+    job.engine = Engine::Http;
+    job.webhook_url = Some(format!("{base}/hook"));
+    job.webhook_secret = Some("per-job-secret-123".into());
+    let id = h.submit(&org, job).await;
+    // A worker takes the job, finishes it in Postgres, and dies before announcing it or
+    // acknowledging its lease.
+    let lease = h
+        .queue(QueueName::Http)
+        .dequeue(Duration::from_millis(300))
+        .await
+        .expect("dequeue")
+        .expect("the job");
+    assert!(lease.payload.contains(&id.to_string()));
+    h.db.transition_job(id, &StatusChange::to(JobStatus::Running).worker("dead"))
+        .await
+        .expect("running");
+    h.db.finish_job(
+        id,
+        &StatusChange::to(JobStatus::Completed).worker("dead"),
+        1,
+    )
+    .await
+    .expect("finished");
+
+    // The lease lapses, another worker gets the entry and announces the job.
+    let (_stop, _w) = h.start(h.config());
+    let calls = wait_for_calls(&receiver, 1).await;
+    let body: serde_json::Value = serde_json::from_slice(&calls[0].1).expect("json");
+    assert_eq!(body["type"], "job.completed", "{body}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.calls.lock().expect("lock").len(),
+        1,
+        "announced once"
+    );
+    assert_eq!(
+        h.db.credit_balance(org.id).await.expect("balance"),
+        9,
+        "charged once"
+    );
+}

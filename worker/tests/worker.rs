@@ -567,3 +567,36 @@ async fn tls_is_timed_apart_from_tcp_and_trusts_the_deployments_ca() {
         "the pooled TLS connection was reused"
     );
 }
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_job_that_lost_its_worker_on_every_attempt_fails_and_is_refunded(pool: PgPool) {
+    use scraperx_core::{pg::StatusChange, queue::QueueName};
+    let h = Harness::new(pool).await;
+    let addr = serve(site(Arc::default())).await;
+    let org = h.org(10).await;
+    let mut job = NewJob::get(&format!("http://{addr}/page"));
+    job.engine = scraperx_core::domain::Engine::Http;
+    job.max_attempts = 1;
+    let id = h.submit(&org, job).await;
+    // Its one attempt: a worker takes it and dies (the lease is never acknowledged).
+    h.queue(QueueName::Http)
+        .dequeue(Duration::from_millis(300))
+        .await
+        .expect("dequeue")
+        .expect("the job");
+    h.db.transition_job(id, &StatusChange::to(JobStatus::Running).worker("dead"))
+        .await
+        .expect("running");
+    assert_eq!(h.db.credit_balance(org.id).await.expect("balance"), 9);
+
+    let (_stop, _w) = h.start(h.config());
+    let done = h.finished(id, Duration::from_secs(10)).await;
+    assert_eq!(done.status, JobStatus::Failed);
+    assert_eq!(done.error_code.as_deref(), Some("worker_lost"));
+    assert_eq!(done.attempts, 1, "not run again");
+    assert_eq!(
+        h.db.credit_balance(org.id).await.expect("balance"),
+        10,
+        "refunded"
+    );
+}

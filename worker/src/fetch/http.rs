@@ -48,7 +48,9 @@ impl HttpFetcher {
         extra_roots: &[rustls::pki_types::CertificateDer<'static>],
     ) -> Result<Self, FetchError> {
         let tls = tls::client_config(extra_roots)?;
+        // Never an environment proxy: the address rule holds on the connection made here.
         let client = reqwest::Client::builder()
+            .no_proxy()
             .use_preconfigured_tls(tls.clone())
             .user_agent(user_agent)
             .redirect(reqwest::redirect::Policy::none())

@@ -1,0 +1,355 @@
+//! The worker's speed and memory against the real services and pages served here:
+//!
+//!     eval "$(scripts/services.sh env)"
+//!     cargo bench -p scraperx-worker --bench pipeline
+//!
+//! 1. the http engine alone (fetch of a 60 KB page, pooled connections);
+//! 2. extraction of that page (title, text, links, images, rules, markdown);
+//! 3. whole http jobs end to end: Postgres, Redis, MinIO, extraction, settlement;
+//! 4. the browser engine (rendering in isolated contexts), with Chromium's memory.
+//!
+//! Prints figures; asserts nothing about speed.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+
+use axum::{Router, extract::Path, http::header, routing::get};
+use common::{Harness, serve};
+use futures::future::join_all;
+use scraperx_core::domain::{ExtractRule, HttpMethod, JobOptions};
+use scraperx_worker::{
+    browser::{BrowserPool, BrowserSettings, RenderRequest},
+    extract::extract,
+    fetch::{FetchRequest, http::HttpFetcher},
+};
+use sqlx::{Connection, PgConnection, postgres::PgPoolOptions};
+
+/// A realistic article page of about 60 KB.
+fn article(n: u32) -> String {
+    let mut html = format!(
+        "<html><head><title>Article {n}</title></head><body><nav><a href='/'>home</a></nav><main><h1>Article {n}</h1>"
+    );
+    for p in 0..120 {
+        html.push_str(&format!(
+            "<h2>Section {p}</h2><p>Paragraph {p} of article {n}: the quick brown fox jumps over \
+             the lazy dog, and <a href='/page/{}'>a link onwards</a> with \
+             <img src='/img/{p}.png' alt='figure {p}'> a figure and some <b>bold</b> text \
+             that goes on for a while to look like prose.</p>",
+            p + n
+        ));
+    }
+    html.push_str("</main><footer>footer</footer></body></html>");
+    html
+}
+
+fn site() -> Router {
+    Router::new().route(
+        "/page/{n}",
+        get(|Path(n): Path<u32>| async move {
+            (
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                article(n),
+            )
+        }),
+    )
+}
+
+/// Runs `op` `n` times over `concurrency` tasks; prints ops/s and latency percentiles.
+async fn measure<F, Fut>(name: &str, n: usize, concurrency: usize, op: F)
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let started = Instant::now();
+    let per_task = n / concurrency;
+    let tasks = (0..concurrency).map(|t| {
+        let op = op.clone();
+        tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(per_task);
+            for i in 0..per_task {
+                let s = Instant::now();
+                op(t * per_task + i).await;
+                lat.push(s.elapsed());
+            }
+            lat
+        })
+    });
+    let mut lat: Vec<Duration> = join_all(tasks)
+        .await
+        .into_iter()
+        .flat_map(|r| r.expect("task"))
+        .collect();
+    let total = started.elapsed();
+    lat.sort_unstable();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "{name:<46} {:>8.0} ops/s   p50 {:>8.2?}  p99 {:>8.2?}  ({} ops, {concurrency} tasks)",
+        lat.len() as f64 / total.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+        lat.len()
+    );
+}
+
+fn proc_field(pid: &str, file: &str, key: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Resident memory of this process, in MiB.
+fn own_rss_mib() -> f64 {
+    proc_field("self", "status", "VmRSS:").unwrap_or(0) as f64 / 1024.0
+}
+
+/// Resident memory in MiB of the processes whose command line contains `needle`, and of
+/// all their descendants (Chromium's renderers, GPU and utility processes).
+fn tree_rss_mib(needle: &str) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let pids: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|pid| pid.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    let parent = |pid: &str| proc_field(pid, "status", "PPid:").map(|p| p.to_string());
+    let roots: std::collections::HashSet<String> = pids
+        .iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                .unwrap_or(false)
+        })
+        .cloned()
+        .collect();
+    let in_tree = |pid: &String| {
+        let mut current = Some(pid.clone());
+        for _ in 0..16 {
+            match current {
+                Some(p) if roots.contains(&p) => return true,
+                Some(p) if p != "0" && p != "1" => current = parent(&p),
+                _ => return false,
+            }
+        }
+        false
+    };
+    let kib: u64 = pids
+        .iter()
+        .filter(|pid| in_tree(pid))
+        .map(|pid| proc_field(pid, "status", "VmRSS:").unwrap_or(0))
+        .sum();
+    kib as f64 / 1024.0
+}
+
+async fn http_engine(addr: std::net::SocketAddr) {
+    let fetcher = HttpFetcher::new("bench", true, 1 << 24, &[]).expect("fetcher");
+    let request = move |i: usize| FetchRequest {
+        url: format!("http://{addr}/page/{}", i % 500)
+            .parse()
+            .expect("url"),
+        method: HttpMethod::Get,
+        headers: BTreeMap::new(),
+        body: None,
+        timeout: Duration::from_secs(10),
+    };
+    measure("http engine: fetch 60 KB page", 4000, 32, move |i| {
+        let (fetcher, req) = (fetcher.clone(), request(i));
+        async move {
+            let page = fetcher.fetch(&req).await.expect("fetch");
+            assert_eq!(page.status, 200);
+        }
+    })
+    .await;
+}
+
+fn extraction() {
+    let html = article(7);
+    let base: url::Url = "http://example.com/page/7".parse().expect("base");
+    let rules: BTreeMap<String, ExtractRule> = [(
+        "headings".to_owned(),
+        ExtractRule {
+            selector: "h2".into(),
+            attribute: None,
+            all: true,
+        },
+    )]
+    .into();
+    for (name, markdown) in [
+        ("extraction (60 KB: text, links, images, rules)", false),
+        ("extraction + markdown", true),
+    ] {
+        let n = 300;
+        let mut lat = Vec::with_capacity(n);
+        let started = Instant::now();
+        for _ in 0..n {
+            let s = Instant::now();
+            let out = extract(&html, &base, Some(&rules), markdown).expect("extract");
+            assert!(out.links.len() >= 120);
+            lat.push(s.elapsed());
+        }
+        lat.sort_unstable();
+        println!(
+            "{name:<46} {:>8.0} ops/s   p50 {:>8.2?}  p99 {:>8.2?}  ({n} ops, 1 thread)",
+            n as f64 / started.elapsed().as_secs_f64(),
+            lat[n / 2],
+            lat[n * 99 / 100],
+        );
+    }
+}
+
+async fn end_to_end(addr: std::net::SocketAddr) {
+    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL (scripts/services.sh env)");
+    let name = format!("scrx_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&url).await.expect("postgres");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let bench_url = match url.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("DATABASE_URL has no database name"),
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(40)
+        .connect(&bench_url)
+        .await
+        .expect("bench database");
+    scraperx_core::pg::MIGRATOR
+        .run(&pool)
+        .await
+        .expect("migrate");
+    let h = Harness::new(pool.clone()).await;
+    let jobs = 1000;
+    let org = h.org(10 * jobs as i64).await;
+    let concurrency = 32;
+    let mut config = h.config();
+    config.concurrency = concurrency;
+    config.per_domain_concurrency = concurrency as u32;
+    config.idle_poll = Duration::from_millis(5);
+    let rss_before = own_rss_mib();
+    let (stop, worker) = h.start(config);
+    let started = Instant::now();
+    for chunk in (0..jobs).collect::<Vec<_>>().chunks(100) {
+        let submitted = chunk.iter().map(|i| {
+            let mut job = scraperx_core::pg::NewJob::get(&format!("http://{addr}/page/{i}"));
+            job.engine = scraperx_core::domain::Engine::Http;
+            job.options = JobOptions {
+                markdown: true,
+                ..JobOptions::default()
+            };
+            h.submit(&org, job)
+        });
+        join_all(submitted).await;
+    }
+    let submitted_in = started.elapsed();
+    loop {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM scrape_jobs WHERE status = 'completed' AND credits_settled_at IS NOT NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+        if done as usize >= jobs {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "jobs stuck");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = started.elapsed();
+    println!(
+        "{:<46} {:>8.0} jobs/s  ({jobs} jobs in {took:.2?}, submitted in {submitted_in:.2?}, {concurrency} slots)",
+        "http jobs end to end (fetch, extract, store)",
+        jobs as f64 / took.as_secs_f64(),
+    );
+    println!(
+        "{:<46} {:>8.1} MiB before, {:.1} MiB after {jobs} jobs",
+        "bench process resident memory",
+        rss_before,
+        own_rss_mib()
+    );
+    drop(stop);
+    let _ = worker.await;
+    pool.close().await;
+    let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await;
+}
+
+async fn browser(addr: std::net::SocketAddr) {
+    let Some(chromium) = std::env::var("SCRX_CHROMIUM")
+        .ok()
+        .or_else(|| Some("/usr/bin/chromium".into()))
+        .filter(|p| std::path::Path::new(p).exists())
+    else {
+        println!("browser engine: no Chromium, skipped");
+        return;
+    };
+    let contexts = 4;
+    let pool = std::sync::Arc::new(BrowserPool::new(BrowserSettings {
+        executable: chromium.into(),
+        contexts,
+        pages_per_browser: 1000,
+        allow_private: true,
+    }));
+    let request = move |i: usize| RenderRequest {
+        url: format!("http://{addr}/page/{}", i % 500)
+            .parse()
+            .expect("url"),
+        timeout: Duration::from_secs(30),
+        wait_for: None,
+        wait_time: Duration::ZERO,
+        wait_until: Default::default(),
+        screenshot: false,
+        pdf: false,
+        block: vec![scraperx_core::domain::ResourceType::Image],
+        fingerprint: None,
+        solver: None,
+        proxy_server: None,
+    };
+    let launched = Instant::now();
+    pool.render(&request(0)).await.expect("first render");
+    println!(
+        "{:<46} {:>8.2?}",
+        "browser: launch + first page",
+        launched.elapsed()
+    );
+    let p = pool.clone();
+    measure(
+        "browser engine: render 60 KB page",
+        200,
+        contexts,
+        move |i| {
+            let (pool, req) = (p.clone(), request(i));
+            async move {
+                let out = pool.render(&req).await.expect("render");
+                assert_eq!(out.page.status, 200);
+            }
+        },
+    )
+    .await;
+    println!(
+        "{:<46} {:>8.1} MiB ({contexts} contexts, after 200 pages)",
+        "Chromium resident memory (all its processes)",
+        tree_rss_mib("scrx-chromium-")
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let addr = serve(site()).await;
+    http_engine(addr).await;
+    extraction();
+    end_to_end(addr).await;
+    browser(addr).await;
+}

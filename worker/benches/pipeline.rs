@@ -12,6 +12,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../../core/benches/support/measure.rs"]
+mod measure;
 
 use std::{
     collections::BTreeMap,
@@ -21,6 +23,7 @@ use std::{
 use axum::{Router, extract::Path, http::header, routing::get};
 use common::{Harness, serve};
 use futures::future::join_all;
+use measure::measure;
 use scraperx_core::domain::{ExtractRule, HttpMethod, JobOptions};
 use scraperx_worker::{
     browser::{BrowserPool, BrowserSettings, RenderRequest},
@@ -57,43 +60,6 @@ fn site() -> Router {
             )
         }),
     )
-}
-
-/// Runs `op` `n` times over `concurrency` tasks; prints ops/s and latency percentiles.
-async fn measure<F, Fut>(name: &str, n: usize, concurrency: usize, op: F)
-where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let started = Instant::now();
-    let per_task = n / concurrency;
-    let tasks = (0..concurrency).map(|t| {
-        let op = op.clone();
-        tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(per_task);
-            for i in 0..per_task {
-                let s = Instant::now();
-                op(t * per_task + i).await;
-                lat.push(s.elapsed());
-            }
-            lat
-        })
-    });
-    let mut lat: Vec<Duration> = join_all(tasks)
-        .await
-        .into_iter()
-        .flat_map(|r| r.expect("task"))
-        .collect();
-    let total = started.elapsed();
-    lat.sort_unstable();
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    println!(
-        "{name:<46} {:>8.0} ops/s   p50 {:>8.2?}  p99 {:>8.2?}  ({} ops, {concurrency} tasks)",
-        lat.len() as f64 / total.as_secs_f64(),
-        pct(0.50),
-        pct(0.99),
-        lat.len()
-    );
 }
 
 fn proc_field(pid: &str, file: &str, key: &str) -> Option<u64> {

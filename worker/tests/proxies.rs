@@ -307,27 +307,9 @@ async fn the_browser_relay_tunnels_with_credentials_and_counts_bytes() {
     let relay = ProxyRelay::start(&route("tunnel-pass"))
         .await
         .expect("relay");
-    let relay_addr = relay.endpoint().trim_start_matches("http://").to_owned();
 
     // What Chromium does for https: CONNECT, then its own bytes through the tunnel.
-    let mut conn = tokio::net::TcpStream::connect(&relay_addr)
-        .await
-        .expect("relay");
-    conn.write_all(format!("CONNECT {site} HTTP/1.1\r\nHost: {site}\r\n\r\n").as_bytes())
-        .await
-        .expect("connect");
-    let mut established = [0u8; 39];
-    conn.read_exact(&mut established)
-        .await
-        .expect("established");
-    assert!(established.starts_with(b"HTTP/1.1 200"));
-    conn.write_all(
-        format!("GET /t HTTP/1.1\r\nHost: {site}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .expect("request");
-    let mut response = String::new();
-    conn.read_to_string(&mut response).await.expect("response");
+    let response = through_tunnel(&relay.endpoint(), site).await;
     assert!(response.contains("through the tunnel"), "{response}");
     assert_eq!(seen.lock().expect("lock").as_slice(), ["tuser"]);
     let (down, up) = relay.traffic();
@@ -348,4 +330,68 @@ async fn the_browser_relay_tunnels_with_credentials_and_counts_bytes() {
     assert!(answer.starts_with("HTTP/1.1 407"), "{answer}");
     assert!(answer.contains("Connection: close"), "{answer}");
     assert_eq!(seen.lock().expect("lock").len(), 1);
+}
+
+#[tokio::test]
+async fn the_direct_relay_connects_only_to_addresses_that_pass_the_rule() {
+    use scraperx_worker::browser::relay::ProxyRelay;
+    let site = serve(Router::new().route("/t", get(|| async { "private page" }))).await;
+    let ask = |relay: String, request: String| async move {
+        let mut conn = tokio::net::TcpStream::connect(relay.trim_start_matches("http://"))
+            .await
+            .expect("relay");
+        conn.write_all(request.as_bytes()).await.expect("request");
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).await.expect("answer");
+        answer
+    };
+    let plain = format!(
+        "GET http://localhost:{}/t HTTP/1.1\r\nHost: localhost:{}\r\nProxy-Connection: keep-alive\r\n\r\n",
+        site.port(),
+        site.port()
+    );
+    let tunnel = format!("CONNECT {site} HTTP/1.1\r\nHost: {site}\r\n\r\n");
+
+    // Under the rule, a name resolving to loopback is refused on the connection itself.
+    let strict = ProxyRelay::direct(false).await.expect("relay");
+    let refused = ask(strict.endpoint(), plain.clone()).await;
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    assert!(refused.contains("non-public address"), "{refused}");
+    let refused = ask(strict.endpoint(), tunnel.clone()).await;
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+
+    // Where private targets are allowed, the same requests go through.
+    let open = ProxyRelay::direct(true).await.expect("relay");
+    let answer = ask(open.endpoint(), plain).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("Connection: close") && answer.ends_with("private page"),
+        "{answer}"
+    );
+    let response = through_tunnel(&open.endpoint(), site).await;
+    assert!(response.ends_with("private page"), "{response}");
+}
+
+/// Opens a tunnel to `site` through the relay at `relay`, asks for `/t` inside it, and
+/// returns the response.
+async fn through_tunnel(relay: &str, site: SocketAddr) -> String {
+    let mut conn = tokio::net::TcpStream::connect(relay.trim_start_matches("http://"))
+        .await
+        .expect("relay");
+    conn.write_all(format!("CONNECT {site} HTTP/1.1\r\nHost: {site}\r\n\r\n").as_bytes())
+        .await
+        .expect("connect");
+    let mut established = [0u8; 39];
+    conn.read_exact(&mut established)
+        .await
+        .expect("established");
+    assert!(established.starts_with(b"HTTP/1.1 200"));
+    conn.write_all(
+        format!("GET /t HTTP/1.1\r\nHost: {site}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("request");
+    let mut response = String::new();
+    conn.read_to_string(&mut response).await.expect("response");
+    response
 }

@@ -5,7 +5,10 @@
 //!
 //! Every request the page makes is paused (the Fetch domain) and checked before it leaves:
 //! blocked resource classes fail, and so do targets outside the address rule, so a page
-//! cannot reach private addresses through scripts, images or redirects either.
+//! cannot reach private addresses through scripts, images or redirects either. Then the
+//! connection itself is made by the job's relay ([`relay`]), which checks the address it
+//! connects to: a name that re-resolves to a private address between the two checks (DNS
+//! rebinding) is refused there.
 
 mod idle;
 mod intercept;
@@ -179,10 +182,20 @@ impl BrowserPool {
             .map_err(|_| FetchError::Browser("browser pool closed".into()))?;
         let running = self.browser().await?;
         running.served.fetch_add(1, Ordering::Relaxed);
+        // Without a provider, a direct relay makes the context's connections itself, each
+        // one under the address rule (Chromium then never resolves a name on its own).
+        let direct = match (&req.proxy_server, self.settings.allow_private) {
+            (None, false) => Some(relay::ProxyRelay::direct(false).await?),
+            _ => None,
+        };
+        let proxy_server = req
+            .proxy_server
+            .clone()
+            .or_else(|| direct.as_ref().map(relay::ProxyRelay::endpoint));
         let context_params = CreateBrowserContextParams {
-            proxy_server: req.proxy_server.clone(),
-            // Never go around the proxy, loopback included (the address rule still applies).
-            proxy_bypass_list: req.proxy_server.as_ref().map(|_| "<-loopback>".to_owned()),
+            // Never go around the relay or proxy, loopback included.
+            proxy_bypass_list: proxy_server.as_ref().map(|_| "<-loopback>".to_owned()),
+            proxy_server,
             ..CreateBrowserContextParams::default()
         };
         let context = running
@@ -204,6 +217,7 @@ impl BrowserPool {
         // Always clean up, whatever happened to the page.
         let _ = page.close().await;
         let _ = running.browser.dispose_browser_context(context).await;
+        drop(direct);
         match outcome {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout(req.timeout)),

@@ -1,13 +1,17 @@
-//! A per-job relay between Chromium and an upstream HTTP proxy. Chromium cannot take proxy
-//! credentials in its settings, and answering its challenge over CDP would hand the same
-//! credentials to any site that asks for a login. So the browser context talks to this
-//! relay on loopback, without credentials, and the relay adds `Proxy-Authorization` on the
-//! way out (the approach of Apify's proxy-chain). The credentials never enter the browser.
+//! A per-job relay on loopback that every request of a browser context goes through.
 //!
-//! `CONNECT` tunnels (https and wss) are passed through once the request is rewritten; a
-//! plain-http request is sent with `Connection: close` and its response marked the same,
-//! so every request on a connection carries the credentials. Both directions are counted:
-//! the bandwidth logged for the provider is what actually went through it.
+//! - **To a proxy provider.** Chromium cannot take proxy credentials in its settings, and
+//!   answering its challenge over CDP would hand the same credentials to any site that asks
+//!   for a login. The relay adds `Proxy-Authorization` on the way out (the approach of
+//!   Apify's proxy-chain), so the credentials never enter the browser.
+//! - **Direct.** The relay resolves and connects to the targets itself, under the address
+//!   rule. Chromium hands a proxy host names and never resolves them, so the address
+//!   checked is the address connected to, and DNS rebinding fails.
+//!
+//! `CONNECT` tunnels (https and wss) are passed through; a plain-http request is sent with
+//! `Connection: close` and its response marked the same, so every request gets its own
+//! connection (and credentials). Bytes through the upstream are counted both ways: the
+//! bandwidth logged for a provider is what actually went through it.
 
 use std::{
     io,
@@ -27,6 +31,8 @@ use tokio::{
     net::{TcpListener, TcpStream},
     task::JoinSet,
 };
+
+use scraperx_core::net::is_public_ip;
 
 use crate::{error::FetchError, proxy::ProxyRoute};
 
@@ -57,11 +63,16 @@ impl Drop for ProxyRelay {
 }
 
 #[derive(Clone)]
-struct Upstream {
-    host: String,
-    port: u16,
-    /// The `Proxy-Authorization` value, when the provider takes credentials.
-    authorization: Option<Arc<str>>,
+enum Upstream {
+    /// An HTTP proxy; the credentials go in `Proxy-Authorization`.
+    Proxy {
+        host: String,
+        port: u16,
+        authorization: Option<Arc<str>>,
+    },
+    /// The targets themselves: the relay resolves each one and connects only to addresses
+    /// that pass the address rule, so what the browser reaches is what was checked.
+    Direct { allow_private: bool },
 }
 
 impl ProxyRelay {
@@ -89,11 +100,22 @@ impl ProxyRelay {
                 base64::engine::general_purpose::STANDARD.encode(pair)
             ))
         });
-        let upstream = Upstream {
+        Self::listen(Upstream::Proxy {
             host,
             port,
             authorization,
-        };
+        })
+        .await
+    }
+
+    /// A relay that connects to the targets itself (no proxy), each connection under the
+    /// address rule: Chromium sends it host names, never resolving them itself, so a name
+    /// that re-resolves to a private address (DNS rebinding) is refused on the connection.
+    pub async fn direct(allow_private: bool) -> Result<Self, FetchError> {
+        Self::listen(Upstream::Direct { allow_private }).await
+    }
+
+    async fn listen(upstream: Upstream) -> Result<Self, FetchError> {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(|e| FetchError::Browser(format!("proxy relay: {e}")))?;
@@ -132,7 +154,7 @@ impl ProxyRelay {
         format!("http://{}", self.addr)
     }
 
-    /// Bytes (received, sent) through the upstream proxy so far.
+    /// Bytes (received, sent) through the upstream so far.
     pub fn traffic(&self) -> (u64, u64) {
         (
             self.traffic.down.load(Ordering::Relaxed),
@@ -147,25 +169,151 @@ async fn relay(
     traffic: &Arc<Traffic>,
 ) -> io::Result<()> {
     let (head, early) = read_head(&mut client).await?;
-    let request = rewrite_request(&head, upstream.authorization.as_deref())?;
-    let connecting = TcpStream::connect((upstream.host.as_str(), upstream.port));
-    let proxy = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "proxy connect timed out"))??;
-    let _ = proxy.set_nodelay(true);
-    let mut proxy = Counted {
-        inner: proxy,
+    let (request, upstream) = match upstream {
+        Upstream::Proxy {
+            host,
+            port,
+            authorization,
+        } => {
+            let request = rewrite_request(&head, authorization.as_deref())?;
+            let connecting = TcpStream::connect((host.as_str(), *port));
+            let proxy = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+                .await
+                .map_err(|_| {
+                    io::Error::new(io::ErrorKind::TimedOut, "proxy connect timed out")
+                })??;
+            (request, proxy)
+        }
+        Upstream::Direct { allow_private } => {
+            let target = direct_target(&head)?;
+            match connect_checked(&target.host, target.port, *allow_private).await {
+                Ok(stream) => {
+                    if target.request.tunnel {
+                        client
+                            .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                            .await?;
+                    }
+                    (target.request, stream)
+                }
+                Err(refusal) => {
+                    let answer = format!(
+                        "HTTP/1.1 {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                        refusal.status,
+                        refusal.reason.len(),
+                        refusal.reason
+                    );
+                    client.write_all(answer.as_bytes()).await?;
+                    return Ok(());
+                }
+            }
+        }
+    };
+    let _ = upstream.set_nodelay(true);
+    let mut upstream = Counted {
+        inner: upstream,
         traffic: traffic.clone(),
     };
-    proxy.write_all(&request.head).await?;
-    proxy.write_all(&early).await?;
+    // Empty for a tunnel made here: the CONNECT was answered, not forwarded.
+    upstream.write_all(&request.head).await?;
+    upstream.write_all(&early).await?;
     if !request.tunnel {
-        let (head, early) = read_head(&mut proxy).await?;
+        let (head, early) = read_head(&mut upstream).await?;
         client.write_all(&closing_response(&head)?).await?;
         client.write_all(&early).await?;
     }
-    tokio::io::copy_bidirectional(&mut client, &mut proxy).await?;
+    tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
     Ok(())
+}
+
+/// Where a direct request goes, and what to send there first.
+struct DirectTarget {
+    host: String,
+    port: u16,
+    request: Rewritten,
+}
+
+/// The target of a browser's request to the direct relay: `CONNECT host:port` (https, wss;
+/// nothing to forward), or an absolute-form `GET http://host/path` rewritten to the origin
+/// form with `Connection: close`.
+fn direct_target(head: &[u8]) -> io::Result<DirectTarget> {
+    let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_owned());
+    let (request_line, headers) = split_head(head)?;
+    let parts: Vec<&str> = request_line.split(' ').collect();
+    let [method, target, version] = parts.as_slice() else {
+        return Err(invalid("malformed request line"));
+    };
+    if method.eq_ignore_ascii_case("CONNECT") {
+        let (host, port) = target
+            .rsplit_once(':')
+            .ok_or_else(|| invalid("CONNECT without a port"))?;
+        let port = port.parse().map_err(|_| invalid("CONNECT port"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        return Ok(DirectTarget {
+            host,
+            port,
+            request: Rewritten {
+                head: Vec::new(),
+                tunnel: true,
+            },
+        });
+    }
+    let url = url::Url::parse(target).map_err(|_| invalid("not an absolute-form target"))?;
+    if url.scheme() != "http" {
+        return Err(invalid("only http is relayed without a tunnel"));
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| invalid("no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let line = format!("{method} {} {version}", &url[url::Position::BeforePath..]);
+    Ok(DirectTarget {
+        host,
+        port,
+        request: Rewritten {
+            head: assemble(&line, &headers, &["Connection: close".to_owned()]),
+            tunnel: false,
+        },
+    })
+}
+
+/// Why the direct relay did not connect, as the HTTP answer the browser gets.
+struct Refusal {
+    status: &'static str,
+    reason: String,
+}
+
+/// Resolves `host` and connects to the first address that answers, when every address
+/// passes the address rule.
+async fn connect_checked(host: &str, port: u16, allow_private: bool) -> Result<TcpStream, Refusal> {
+    let unreachable = |reason: String| Refusal {
+        status: "502 Bad Gateway",
+        reason,
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| unreachable(format!("{host} does not resolve: {e}")))?
+        .collect();
+    if !allow_private && let Some(bad) = addrs.iter().find(|a| !is_public_ip(a.ip())) {
+        return Err(Refusal {
+            status: "403 Forbidden",
+            reason: format!("{host} resolves to a non-public address {}", bad.ip()),
+        });
+    }
+    let mut last = format!("{host} has no address");
+    for addr in addrs {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = format!("{addr}: {e}"),
+            Err(_) => last = format!("{addr}: timed out"),
+        }
+    }
+    Err(unreachable(last))
 }
 
 /// Reads up to the end of a head (`\r\n\r\n`); returns the head and any bytes read past it.

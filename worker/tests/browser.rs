@@ -240,3 +240,32 @@ async fn network_idle_waits_for_requests_made_after_load() {
         idle.page.timings
     );
 }
+
+#[tokio::test]
+async fn a_browser_that_dies_is_replaced_and_one_that_served_its_pages_is_recycled() {
+    let addr = serve(site(Arc::default())).await;
+    let pool = BrowserPool::new(BrowserSettings {
+        executable: chromium(),
+        contexts: 1,
+        pages_per_browser: 2,
+        allow_private: true,
+    });
+    let url = format!("http://{addr}/probe");
+    pool.render(&request(url.clone())).await.expect("first");
+    let first = pool.browser_pid().await.expect("a browser");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &first.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after_crash = pool.render(&request(url.clone())).await;
+    assert!(after_crash.is_ok(), "{:?}", after_crash.err());
+    let second = pool.browser_pid().await.expect("a browser");
+    assert_ne!(first, second, "relaunched after the crash");
+    pool.render(&request(url.clone())).await.expect("third");
+    assert_eq!(pool.browser_pid().await, Some(second), "same browser");
+    pool.render(&request(url)).await.expect("fourth");
+    let third = pool.browser_pid().await.expect("a browser");
+    assert_ne!(second, third, "recycled after its pages");
+}

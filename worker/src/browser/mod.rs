@@ -44,6 +44,10 @@ use crate::{
 };
 pub use stealth::Fingerprint;
 
+/// A bound on the calls around a page (opening a context and page, closing them): past it
+/// the browser counts as hung and is replaced.
+const BROWSER_CALL: Duration = Duration::from_secs(10);
+
 /// How the browser is launched and pooled.
 #[derive(Debug, Clone)]
 pub struct BrowserSettings {
@@ -90,8 +94,38 @@ pub struct Rendered {
 struct Running {
     browser: Browser,
     handler: tokio::task::JoinHandle<()>,
+    /// Chromium's process, watched to replace a browser that died.
+    pid: Option<u32>,
+    /// A call to it went unanswered: replace it.
+    broken: std::sync::atomic::AtomicBool,
     served: AtomicUsize,
     _profile: TempProfile,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // The browser process goes with `browser` (kill on drop); its event loop with it.
+        self.handler.abort();
+    }
+}
+
+impl Running {
+    /// Whether Chromium still runs: its process is neither gone nor a zombie, and its
+    /// connection still has a reader.
+    fn alive(&self) -> bool {
+        if self.handler.is_finished() || self.broken.load(Ordering::Relaxed) {
+            return false;
+        }
+        let Some(pid) = self.pid else {
+            return true;
+        };
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            // The state follows the parenthesised command name.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| !matches!(state, "Z" | "X" | "x"))
+        })
+    }
 }
 
 /// A fresh, empty user-data directory, removed with the browser.
@@ -138,9 +172,10 @@ impl BrowserPool {
             ])
             .build()
             .map_err(FetchError::Browser)?;
-        let (browser, mut handler) = Browser::launch(config)
+        let (mut browser, mut handler) = Browser::launch(config)
             .await
             .map_err(|e| FetchError::Browser(format!("launch: {e}")))?;
+        let pid = browser.get_mut_child().and_then(|c| c.inner.id());
         let handler = tokio::spawn(async move {
             while let Some(event) = handler.next().await {
                 if event.is_err() {
@@ -152,6 +187,8 @@ impl BrowserPool {
         Ok(Arc::new(Running {
             browser,
             handler,
+            pid,
+            broken: Default::default(),
             served: AtomicUsize::new(0),
             _profile: TempProfile(profile),
         }))
@@ -161,8 +198,7 @@ impl BrowserPool {
     async fn browser(&self) -> Result<Arc<Running>, FetchError> {
         let mut current = self.current.lock().await;
         let usable = current.as_ref().is_some_and(|r| {
-            !r.handler.is_finished()
-                && r.served.load(Ordering::Relaxed) < self.settings.pages_per_browser
+            r.alive() && r.served.load(Ordering::Relaxed) < self.settings.pages_per_browser
         });
         if !usable {
             // The old browser (if any) closes when its last page is done with it.
@@ -171,6 +207,11 @@ impl BrowserPool {
         current
             .clone()
             .ok_or_else(|| FetchError::Browser("no browser".into()))
+    }
+
+    /// The process id of the current browser, if one runs.
+    pub async fn browser_pid(&self) -> Option<u32> {
+        self.current.lock().await.as_ref().and_then(|r| r.pid)
     }
 
     /// Renders `req` in a context of its own.
@@ -198,25 +239,42 @@ impl BrowserPool {
             proxy_server,
             ..CreateBrowserContextParams::default()
         };
-        let context = running
-            .browser
-            .create_browser_context(context_params)
-            .await
-            .map_err(|e| FetchError::Browser(format!("context: {e}")))?;
-        let target = CreateTargetParams::builder()
-            .url("about:blank")
-            .browser_context_id(context.clone())
-            .build()
-            .map_err(FetchError::Browser)?;
-        let page = running
-            .browser
-            .new_page(target)
-            .await
-            .map_err(|e| FetchError::Browser(format!("page: {e}")))?;
+        let opening = async {
+            let context = running
+                .browser
+                .create_browser_context(context_params)
+                .await
+                .map_err(|e| FetchError::Browser(format!("context: {e}")))?;
+            let target = CreateTargetParams::builder()
+                .url("about:blank")
+                .browser_context_id(context.clone())
+                .build()
+                .map_err(FetchError::Browser)?;
+            let page = running
+                .browser
+                .new_page(target)
+                .await
+                .map_err(|e| FetchError::Browser(format!("page: {e}")))?;
+            Ok::<_, FetchError>((context, page))
+        };
+        let (context, page) = match tokio::time::timeout(BROWSER_CALL, opening).await {
+            Ok(opened) => opened?,
+            Err(_) => {
+                running.broken.store(true, Ordering::Relaxed);
+                return Err(FetchError::Browser(
+                    "Chromium stopped answering; it is replaced".into(),
+                ));
+            }
+        };
         let outcome = tokio::time::timeout(req.timeout, self.drive(&page, req)).await;
-        // Always clean up, whatever happened to the page.
-        let _ = page.close().await;
-        let _ = running.browser.dispose_browser_context(context).await;
+        // Always clean up, whatever happened to the page; a browser that cannot is replaced.
+        let cleanup = async {
+            let _ = page.close().await;
+            let _ = running.browser.dispose_browser_context(context).await;
+        };
+        if tokio::time::timeout(BROWSER_CALL, cleanup).await.is_err() {
+            running.broken.store(true, Ordering::Relaxed);
+        }
         drop(direct);
         match outcome {
             Ok(result) => result,

@@ -624,7 +624,9 @@ async fn metrics_count_unique_urls_outcomes_and_latency_percentiles() {
         (Some(500.0), Some(950.0), Some(990.0))
     );
     let unique = metrics.unique_urls(at.date_naive()).await.expect("unique");
-    assert!(unique >= 40, "{unique}");
+    // HyperLogLog estimates (Redis: 0.81% standard error), and other runs may share the
+    // day: at least the 40 URLs, give or take the estimate's error.
+    assert!(unique >= 38, "{unique}");
 }
 
 fn rand_u16() -> u16 {

@@ -168,7 +168,7 @@ fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Result<Ve
         render_js: o.render_js,
         wait_for: o.wait_for.clone(),
         wait_time: o.wait_time.unwrap_or(defaults.wait_time),
-        wait_until: o.wait_until.unwrap_or_default(),
+        wait_until: o.wait_until,
         timeout: o.timeout.unwrap_or(defaults.timeout),
         screenshot: o.screenshot,
         pdf: o.pdf,

@@ -49,7 +49,8 @@ pub struct BatchOptions {
     #[schemars(range(min = 0, max = 60000))]
     pub wait_time: Option<u32>,
     /// What counts as loaded in a browser: load (default), networkidle0 or networkidle2.
-    pub wait_until: Option<WaitUntil>,
+    #[serde(default)]
+    pub wait_until: WaitUntil,
     #[schemars(range(min = 1000, max = 300000))]
     pub timeout: Option<u32>,
     #[serde(default)]

@@ -17,6 +17,10 @@ use crate::error::FetchError;
 #[derive(Clone)]
 pub struct ProxyRoute {
     pub provider: Uuid,
+    /// The provider's name, recorded with the result.
+    pub name: String,
+    /// The endpoint's address, when it resolves.
+    pub ip: Option<std::net::IpAddr>,
     /// `http://host:port` of the provider's endpoint for the tier.
     pub endpoint: String,
     pub username: Option<String>,
@@ -27,6 +31,7 @@ impl std::fmt::Debug for ProxyRoute {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProxyRoute")
             .field("provider", &self.provider)
+            .field("name", &self.name)
             .field("endpoint", &self.endpoint)
             .field("username", &self.username)
             .finish_non_exhaustive()
@@ -109,6 +114,8 @@ fn route_of(
     };
     Ok(ProxyRoute {
         provider: p.id,
+        name: p.name,
+        ip: None,
         endpoint,
         username,
         password,
@@ -125,7 +132,45 @@ pub async fn route_for(
         .pick_proxy(job.proxy_tier, job.proxy_country.as_deref())
         .await
         .map_err(|e| FetchError::Network(format!("proxy providers unavailable: {e}")))?;
-    provider.map(|p| route_of(p, job, secrets)).transpose()
+    let Some(mut route) = provider.map(|p| route_of(p, job, secrets)).transpose()? else {
+        return Ok(None);
+    };
+    route.ip = endpoint_ip(&route.endpoint).await;
+    Ok(Some(route))
+}
+
+/// The address a proxy endpoint resolves to (the first one).
+async fn endpoint_ip(endpoint: &str) -> Option<std::net::IpAddr> {
+    let url = url::Url::parse(endpoint).ok()?;
+    let port = url.port_or_known_default()?;
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(ip.into()),
+        url::Host::Ipv6(ip) => Some(ip.into()),
+        url::Host::Domain(host) => tokio::net::lookup_host((host, port))
+            .await
+            .ok()?
+            .next()
+            .map(|a| a.ip()),
+    }
+}
+
+/// What the result records of the proxy a page came through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyUsed {
+    pub provider: String,
+    pub ip: Option<std::net::IpAddr>,
+    /// The exit country asked for.
+    pub country: Option<String>,
+}
+
+impl ProxyRoute {
+    pub fn used(&self, job: &Job) -> ProxyUsed {
+        ProxyUsed {
+            provider: self.name.clone(),
+            ip: self.ip,
+            country: job.proxy_country.clone(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -448,7 +448,14 @@ impl Runner {
             None,
         )
         .await;
-        let fetched = self.http.fetch_via(&request, Some(&route)).await;
+        let fetched = self
+            .http
+            .fetch_via(&request, Some(&route))
+            .await
+            .map(|mut page| {
+                page.proxy = Some(route.used(job));
+                page
+            });
         // reqwest does not expose the bytes on the wire: what came back and what was sent.
         let page = fetched.as_ref().ok();
         let received = page.map_or(0, |p| {
@@ -591,7 +598,8 @@ impl Runner {
             self.log_proxy_use(job, route, page, down, up).await;
         }
         drop(relay);
-        let rendered = rendered?;
+        let mut rendered = rendered?;
+        rendered.page.proxy = proxy.as_ref().map(|route| route.used(job));
         let detection = detect(
             rendered.page.status,
             &rendered.page.headers,
@@ -692,6 +700,17 @@ impl Runner {
                 .as_ref()
                 .and_then(|c| i32::try_from(c.solve_ms).ok()),
             detection_score: Some(detection.score),
+            status_text: reqwest::StatusCode::from_u16(page.status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .map(str::to_owned),
+            cookies: (!page.cookies.is_empty())
+                .then(|| serde_json::to_value(&page.cookies).ok())
+                .flatten(),
+            content_encoding: page.content_encoding.clone(),
+            proxy_ip: page.proxy.as_ref().and_then(|p| p.ip),
+            proxy_country: page.proxy.as_ref().and_then(|p| p.country.clone()),
+            proxy_provider: page.proxy.as_ref().map(|p| p.provider.clone()),
             ..NewJobResult::default()
         };
         let job_ref = JobRef {
@@ -715,8 +734,11 @@ impl Runner {
             result.screenshot_minio_bucket = Some(shot.full.bucket.name().to_owned());
             result.screenshot_minio_key = Some(shot.full.key);
             result.screenshot_thumbnail_key = Some(shot.thumbnail.key);
+            result.screenshot_width = i32::try_from(shot.width).ok();
+            result.screenshot_height = i32::try_from(shot.height).ok();
         }
         if let Some(bytes) = pdf {
+            result.pdf_page_count = Some(pdf_pages(&bytes));
             let stored = self
                 .content
                 .store_pdf(job_ref, bytes)
@@ -833,6 +855,25 @@ impl Runner {
         queue.ack(lease).await?;
         Ok(outcome)
     }
+}
+
+/// Pages in a PDF: its page objects (`/Type /Page`, not the `/Pages` tree nodes), which
+/// Chromium writes uncompressed.
+fn pdf_pages(pdf: &[u8]) -> i32 {
+    let mut pages = 0;
+    let mut rest = pdf;
+    while let Some(at) = rest.windows(5).position(|w| w == b"/Type") {
+        rest = &rest[at + 5..];
+        let after = rest
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(0);
+        let tail = &rest[after..];
+        if tail.starts_with(b"/Page") && !tail.starts_with(b"/Pages") {
+            pages += 1;
+        }
+    }
+    pages
 }
 
 /// The stealth engine's view of a fingerprint row, with coherent defaults for gaps.

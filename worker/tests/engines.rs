@@ -92,6 +92,22 @@ async fn a_browser_job_renders_and_stores_screenshot_thumbnail_and_pdf(pool: PgP
         .await
         .expect("pdf");
     assert!(pdf.bytes.starts_with(b"%PDF"));
+    let (width, height, pages, thumbnail): (Option<i32>, Option<i32>, Option<i32>, Option<String>) =
+        sqlx::query_as(
+            "SELECT screenshot_width, screenshot_height, pdf_page_count, screenshot_thumbnail_key \
+             FROM job_results WHERE job_id = $1",
+        )
+        .bind(id)
+        .fetch_one(h.db.pool())
+        .await
+        .expect("capture columns");
+    assert!(width.is_some_and(|w| w > 100) && height.is_some_and(|h| h > 100));
+    assert_eq!(pages, Some(1), "one short page");
+    let thumb = store
+        .get(Bucket::Screenshots, &thumbnail.expect("thumbnail key"))
+        .await
+        .expect("thumbnail");
+    assert!(thumb.bytes.starts_with(b"\x89PNG"));
     let events = h.event_types(&org, id).await;
     assert!(
         events.iter().any(|e| e == "job.screenshot_taken"),

@@ -272,6 +272,22 @@ async fn browser_jobs_go_through_a_proxy_that_wants_credentials(pool: PgPool) {
             .all(|u| u.starts_with("buser") && u.contains("session-tab-7")),
         "every request carried the job's credentials: {users:?}"
     );
+    let (provider_name, proxy_country, proxy_ip): (Option<String>, Option<String>, Option<String>) =
+        sqlx::query_as(
+            "SELECT proxy_provider, proxy_country, host(proxy_ip) FROM job_results WHERE job_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .expect("proxy columns");
+    assert_eq!(
+        (
+            provider_name.as_deref(),
+            proxy_country.as_deref(),
+            proxy_ip.as_deref()
+        ),
+        (Some("local-browser"), Some("DE"), Some("127.0.0.1"))
+    );
     let (bytes_in, bytes_out, success): (i64, i64, bool) = sqlx::query_as(
         "SELECT bytes_in, bytes_out, success FROM proxy_usage_logs WHERE provider_id = $1 AND job_id = $2",
     )
@@ -300,6 +316,8 @@ async fn the_browser_relay_tunnels_with_credentials_and_counts_bytes() {
     let (proxy, seen) = forward_proxy("tunnel-pass").await;
     let route = |password: &str| ProxyRoute {
         provider: uuid::Uuid::new_v4(),
+        name: "tunnel".into(),
+        ip: None,
         endpoint: format!("http://{proxy}"),
         username: Some("tuser".into()),
         password: Some(password.into()),

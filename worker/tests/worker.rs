@@ -31,11 +31,16 @@ const PAGE: &str = r#"<html><head><title>Catalog</title></head><body>
 fn site(hits: Arc<AtomicUsize>) -> Router {
     let flaky_hits = hits.clone();
     Router::new()
+        .route("/page", get(gzipped_page))
         .route(
-            "/page",
-            get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE) }),
+            "/r1",
+            get(|| async {
+                (
+                    [(header::SET_COOKIE, "visited=r1; Path=/; HttpOnly")],
+                    Redirect::temporary("/r2"),
+                )
+            }),
         )
-        .route("/r1", get(|| async { Redirect::temporary("/r2") }))
         .route("/r2", get(|| async { Redirect::to("/page") }))
         .route("/loop", get(|| async { Redirect::temporary("/loop") }))
         .route(
@@ -89,6 +94,28 @@ fn site(hits: Arc<AtomicUsize>) -> Router {
                 )
             }),
         )
+}
+
+/// The page, gzip-compressed when the client accepts it.
+async fn gzipped_page(headers: axum::http::HeaderMap) -> axum::response::Response {
+    use std::io::Write;
+    let accepts = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("gzip"));
+    if !accepts {
+        return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE).into_response();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(PAGE.as_bytes()).expect("gzip");
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_ENCODING, "gzip"),
+        ],
+        gz.finish().expect("gzip"),
+    )
+        .into_response()
 }
 
 fn binary() -> Vec<u8> {
@@ -154,12 +181,28 @@ async fn an_http_job_completes_with_redirects_extraction_timings_and_one_charge(
             .is_some_and(|m| m.contains("# Products"))
     );
     assert!(result.total_time_ms.is_some_and(|t| t >= 0));
-    let ttfb: Option<i32> = sqlx::query_scalar("SELECT ttfb_ms FROM job_results WHERE job_id = $1")
-        .bind(id)
-        .fetch_one(h.db.pool())
-        .await
-        .expect("ttfb");
+    let (ttfb, status_text, encoding, cookies): (
+        Option<i32>,
+        Option<String>,
+        Option<String>,
+        Option<serde_json::Value>,
+    ) = sqlx::query_as(
+        "SELECT ttfb_ms, status_text, content_encoding, cookies FROM job_results WHERE job_id = $1",
+    )
+    .bind(id)
+    .fetch_one(h.db.pool())
+    .await
+    .expect("result columns");
     assert!(ttfb.is_some());
+    assert_eq!(status_text.as_deref(), Some("OK"));
+    assert_eq!(
+        encoding.as_deref(),
+        Some("gzip"),
+        "served compressed, stored decoded"
+    );
+    let cookies = cookies.expect("cookies");
+    assert_eq!(cookies[0]["name"], "visited", "{cookies}");
+    assert_eq!(cookies[0]["http_only"], true, "{cookies}");
     let events = h.event_types(&org, id).await;
     for expected in [
         "job.created",

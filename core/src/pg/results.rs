@@ -50,6 +50,20 @@ pub struct NewJobResult {
     pub captcha_solved: bool,
     pub captcha_solve_time_ms: Option<i32>,
     pub detection_score: Option<f64>,
+    /// The status line's reason phrase (`OK`, `Not Found`).
+    pub status_text: Option<String>,
+    /// The cookies the site set, as a JSON array.
+    pub cookies: Option<serde_json::Value>,
+    /// The response's `Content-Encoding` as sent.
+    pub content_encoding: Option<String>,
+    pub screenshot_width: Option<i32>,
+    pub screenshot_height: Option<i32>,
+    pub pdf_page_count: Option<i32>,
+    /// The proxy the page came through: its address, the exit country asked for, and the
+    /// provider's name.
+    pub proxy_ip: Option<std::net::IpAddr>,
+    pub proxy_country: Option<String>,
+    pub proxy_provider: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -116,10 +130,12 @@ impl Db {
                  screenshot_thumbnail_key, pdf_minio_bucket, pdf_minio_key, dns_time_ms, \
                  connect_time_ms, tls_time_ms, ttfb_ms, download_time_ms, render_time_ms, \
                  total_time_ms, protection_detected, captcha_encountered, captcha_type, captcha_solved, \
-                 captcha_solve_time_ms, detection_score) \
+                 captcha_solve_time_ms, detection_score, status_text, cookies, content_encoding, \
+                 screenshot_width, screenshot_height, pdf_page_count, proxy_ip, proxy_country, \
+                 proxy_provider) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
                  $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, \
-                 $36, $37, $38::float8::numeric(5,4)) \
+                 $36, $37, $38::float8::numeric(5,4), $39, $40, $41, $42, $43, $44, $45::inet, $46, $47) \
              RETURNING {RESULT_COLUMNS}"
         );
         let row: JobResult = sqlx::query_as(&sql)
@@ -161,6 +177,15 @@ impl Db {
             .bind(result.captcha_solved)
             .bind(result.captcha_solve_time_ms)
             .bind(result.detection_score)
+            .bind(&result.status_text)
+            .bind(&result.cookies)
+            .bind(&result.content_encoding)
+            .bind(result.screenshot_width)
+            .bind(result.screenshot_height)
+            .bind(result.pdf_page_count)
+            .bind(result.proxy_ip.map(|ip| ip.to_string()))
+            .bind(&result.proxy_country)
+            .bind(&result.proxy_provider)
             .fetch_one(&mut *tx)
             .await?;
         sqlx::query("UPDATE scrape_jobs SET result_id = $2 WHERE id = $1")

@@ -357,6 +357,12 @@ impl BrowserPool {
             None
         };
         let status = status.and_then(|s| u16::try_from(s).ok()).unwrap_or(200);
+        // The context's own jar: only this job's cookies are in it.
+        let cookies = page
+            .get_cookies()
+            .await
+            .map(|all| all.into_iter().map(cookie_of).collect())
+            .unwrap_or_default();
         Ok(Rendered {
             page: FetchedPage {
                 status,
@@ -364,6 +370,10 @@ impl BrowserPool {
                 redirect_count: 0,
                 headers: Default::default(),
                 content_type: Some("text/html; charset=utf-8".into()),
+                // Chromium decoded the document; its coding is not seen here.
+                content_encoding: None,
+                cookies,
+                proxy: None,
                 body: Bytes::from(html),
                 timings: Timings {
                     ttfb_ms: Some(ttfb),
@@ -377,6 +387,22 @@ impl BrowserPool {
             blocked_requests: blocked.load(Ordering::Relaxed),
             captcha,
         })
+    }
+}
+
+/// A cookie of the browser's jar as recorded in the result.
+fn cookie_of(c: chromiumoxide::cdp::browser_protocol::network::Cookie) -> crate::fetch::Cookie {
+    crate::fetch::Cookie {
+        name: c.name,
+        value: c.value,
+        domain: Some(c.domain.trim_start_matches('.').to_owned()),
+        path: Some(c.path),
+        // Session cookies carry -1.
+        expires: (!c.session && c.expires > 0.0).then(|| format!("{}", c.expires as i64)),
+        max_age: None,
+        secure: c.secure,
+        http_only: c.http_only,
+        same_site: c.same_site.map(|s| s.as_ref().to_owned()),
     }
 }
 

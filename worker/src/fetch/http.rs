@@ -16,7 +16,7 @@ use reqwest::{
 use scraperx_core::domain::HttpMethod;
 
 use super::{
-    FetchRequest, FetchedPage, Timings,
+    FetchRequest, FetchedPage, Timings, decode,
     guard::{GuardedResolver, blocked_in_chain, check_resolved, check_url},
     timing::{TIMINGS, TimedConnects, elapsed_ms},
     tls,
@@ -51,6 +51,10 @@ impl HttpFetcher {
         // Never an environment proxy: the address rule holds on the connection made here.
         let client = reqwest::Client::builder()
             .no_proxy()
+            // Bodies are decoded here (`decode`): the real coding is kept, the size capped.
+            .no_gzip()
+            .no_brotli()
+            .no_deflate()
             .use_preconfigured_tls(tls.clone())
             .user_agent(user_agent)
             .redirect(reqwest::redirect::Policy::none())
@@ -96,6 +100,9 @@ impl HttpFetcher {
             proxy = proxy.basic_auth(u, p);
         }
         reqwest::Client::builder()
+            .no_gzip()
+            .no_brotli()
+            .no_deflate()
             .use_preconfigured_tls(self.tls.clone())
             .user_agent(self.user_agent.as_str())
             .redirect(reqwest::redirect::Policy::none())
@@ -145,7 +152,14 @@ impl HttpFetcher {
         let mut method = to_method(req.method);
         let mut body = req.body.clone();
         let mut redirects = 0;
-        let headers = to_headers(&req.headers)?;
+        let mut headers = to_headers(&req.headers)?;
+        if !headers.contains_key(header::ACCEPT_ENCODING) {
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static(decode::ACCEPT_ENCODING),
+            );
+        }
+        let mut cookies = Vec::new();
         loop {
             check_url(&url, self.allow_private)?;
             if proxied && !self.allow_private {
@@ -167,8 +181,13 @@ impl HttpFetcher {
             // (DNS, TCP, TLS) is already counted in its own fields.
             let ttfb =
                 elapsed_ms(sent).saturating_sub(setup_ms(&timings).saturating_sub(setup_before));
-            let mut set_cookies = response.headers().get_all(header::SET_COOKIE).iter();
-            jar.set_cookies(&mut set_cookies, &url);
+            let set = response.headers().get_all(header::SET_COOKIE);
+            cookies.extend(
+                set.iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .filter_map(super::Cookie::parse),
+            );
+            jar.set_cookies(&mut set.iter(), &url);
             let status = response.status();
             if status.is_redirection()
                 && let Some(next) = response
@@ -202,7 +221,16 @@ impl HttpFetcher {
             let headers = flatten(response.headers());
             let content_type = headers.get("content-type").cloned();
             let downloading = Instant::now();
-            let body = self.read_capped(response).await?;
+            let raw = self.read_capped(response).await?;
+            let content_encoding = headers.get("content-encoding").cloned();
+            let (coding, max) = (content_encoding.clone(), self.max_bytes);
+            let body = if content_encoding.is_some() {
+                tokio::task::spawn_blocking(move || decode::decode(coding.as_deref(), raw, max))
+                    .await
+                    .map_err(|e| FetchError::Network(format!("decoding: {e}")))??
+            } else {
+                raw
+            };
             if let Ok(mut t) = timings.lock() {
                 t.download_ms = Some(elapsed_ms(downloading));
             }
@@ -212,8 +240,11 @@ impl HttpFetcher {
                 redirect_count: redirects,
                 headers,
                 content_type,
+                content_encoding,
+                cookies,
                 body,
                 timings: Timings::default(),
+                proxy: None,
             });
         }
     }

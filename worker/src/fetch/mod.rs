@@ -1,6 +1,7 @@
 //! Fetching pages. [`http::HttpFetcher`] is the plain-HTTP engine; the browser engines live
 //! in [`crate::browser`].
 
+pub mod decode;
 pub mod guard;
 pub mod http;
 pub mod timing;
@@ -45,8 +46,73 @@ pub struct FetchedPage {
     /// Lower-case names; repeated headers joined with ", ".
     pub headers: BTreeMap<String, String>,
     pub content_type: Option<String>,
+    /// The response's `Content-Encoding` (the body here is decoded).
+    pub content_encoding: Option<String>,
+    /// Cookies the site set along the way (every hop, or the browser context's jar).
+    pub cookies: Vec<Cookie>,
     pub body: Bytes,
     pub timings: Timings,
+    /// The proxy it came through; None for a direct fetch.
+    pub proxy: Option<crate::proxy::ProxyUsed>,
+}
+
+/// A cookie the site set, as recorded in the result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cookie {
+    pub name: String,
+    pub value: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// `Expires` as sent, or the browser's expiry in seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
+    pub secure: bool,
+    pub http_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub same_site: Option<String>,
+}
+
+impl Cookie {
+    /// Reads a `Set-Cookie` header value; None when it has no `name=value`.
+    pub fn parse(header: &str) -> Option<Self> {
+        let mut parts = header.split(';');
+        let (name, value) = parts.next()?.split_once('=')?;
+        let name = name.trim();
+        if name.is_empty() {
+            return None;
+        }
+        let mut cookie = Cookie {
+            name: name.to_owned(),
+            value: value.trim().trim_matches('"').to_owned(),
+            domain: None,
+            path: None,
+            expires: None,
+            max_age: None,
+            secure: false,
+            http_only: false,
+            same_site: None,
+        };
+        for attribute in parts {
+            let (key, val) = attribute
+                .split_once('=')
+                .map_or((attribute.trim(), ""), |(k, v)| (k.trim(), v.trim()));
+            match key.to_ascii_lowercase().as_str() {
+                "domain" => cookie.domain = Some(val.trim_start_matches('.').to_owned()),
+                "path" => cookie.path = Some(val.to_owned()),
+                "expires" => cookie.expires = Some(val.to_owned()),
+                "max-age" => cookie.max_age = val.parse().ok(),
+                "secure" => cookie.secure = true,
+                "httponly" => cookie.http_only = true,
+                "samesite" => cookie.same_site = Some(val.to_owned()),
+                _ => {}
+            }
+        }
+        Some(cookie)
+    }
 }
 
 impl FetchedPage {

@@ -438,6 +438,9 @@ impl Runner {
     ) -> Result<FetchedPage, FetchError> {
         let request = self.http_request(job, url, timeout);
         let route = crate::proxy::route_for(&self.db, self.config.secrets.as_ref(), job).await?;
+        let sent = serde_json::json!({ "engine": "http", "method": job.method, "url": request.url.as_str(),
+            "proxied": route.is_some() });
+        self.event(job, EventType::RequestSent, sent, None).await;
         let Some(route) = route else {
             return self.http.fetch(&request).await;
         };
@@ -577,6 +580,8 @@ impl Runner {
             None => None,
         };
         let options = &job.options.0;
+        let sent = serde_json::json!({ "engine": engine, "url": url.as_str(), "proxied": proxy.is_some() });
+        self.event(job, EventType::RequestSent, sent, None).await;
         let rendered = browser
             .render(&RenderRequest {
                 url,

@@ -15,8 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use scraperx_core::{
-    domain::{JobId, WebhookId},
-    pg::{Db, Job},
+    domain::{EventType, JobId, WebhookId},
+    pg::{Db, Job, NewJobEvent},
     queue::{JobQueue, Lease, retry_delay},
 };
 use serde::{Deserialize, Serialize};
@@ -86,12 +86,31 @@ pub async fn announce(db: &Db, queue: &JobQueue, job: &Job) {
             created_at: Utc::now(),
         };
         let payload = serde_json::to_string(&d).unwrap_or_default();
-        if let Err(err) = queue
+        match queue
             .enqueue(&d.id.to_string(), &payload, 5, Duration::ZERO)
             .await
         {
-            tracing::warn!(job = %job.id, error = %err, "webhook delivery not queued");
+            Ok(_) => {
+                let data = serde_json::json!({ "delivery": d.id, "event": event, "webhook_id": webhook_id });
+                record(db, job, EventType::WebhookQueued, data, None).await;
+            }
+            Err(err) => tracing::warn!(job = %job.id, error = %err, "webhook delivery not queued"),
         }
+    }
+}
+
+/// Records a webhook event on the job's timeline; a failure to record is only logged.
+async fn record(db: &Db, job: &Job, kind: EventType, data: serde_json::Value, ms: Option<u32>) {
+    let event = NewJobEvent {
+        job_id: job.id,
+        organization_id: job.organization_id,
+        event_type: kind,
+        event_data: data,
+        duration_ms: ms.and_then(|m| i32::try_from(m).ok()),
+        worker_id: None,
+    };
+    if let Err(err) = db.record_event(&event).await {
+        tracing::warn!(job = %job.id, error = %err, "webhook event not recorded");
     }
 }
 
@@ -192,7 +211,22 @@ impl Deliverer {
             }},
         }))
         .unwrap_or_default();
+        let started = std::time::Instant::now();
         let delivered = self.post(&url, secret.as_deref(), &body, timeout_ms).await;
+        let took = crate::fetch::timing::elapsed_ms(started);
+        let will_retry = i64::from(lease.deliveries) <= i64::from(retries);
+        let (kind, data) = match &delivered {
+            Ok(()) => (
+                EventType::WebhookSent,
+                serde_json::json!({ "delivery": d.id, "webhook_id": d.webhook_id, "attempt": lease.deliveries }),
+            ),
+            Err(reason) => (
+                EventType::WebhookFailed,
+                serde_json::json!({ "delivery": d.id, "webhook_id": d.webhook_id, "attempt": lease.deliveries,
+                    "error": reason, "will_retry": will_retry }),
+            ),
+        };
+        record(&self.db, &job, kind, data, Some(took)).await;
         if let Some(id) = d.webhook_id {
             let still_active = self
                 .db
@@ -209,7 +243,7 @@ impl Deliverer {
                 queue.ack(&lease).await?;
                 Ok(DeliveryOutcome::Delivered)
             }
-            Err(reason) if i64::from(lease.deliveries) <= i64::from(retries) => {
+            Err(reason) if will_retry => {
                 let delay = retry_delay(lease.deliveries, self.retry_base, self.retry_max);
                 tracing::info!(delivery = %d.id, %reason, ?delay, "webhook delivery failed; retrying");
                 queue.retry(&lease, delay).await?;

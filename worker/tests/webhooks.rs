@@ -122,6 +122,22 @@ async fn a_finished_job_is_announced_signed_and_retried_until_delivered(pool: Pg
         "the success ended the streak"
     );
     assert!(state.last_success_at.is_some() && state.last_failure_at.is_some());
+    // The job's timeline tells the delivery's story: queued, failed twice, sent.
+    let webhook_events: Vec<String> = h
+        .event_types(&org, id)
+        .await
+        .into_iter()
+        .filter(|e| e.starts_with("webhook."))
+        .collect();
+    assert_eq!(
+        webhook_events,
+        [
+            "webhook.queued",
+            "webhook.failed",
+            "webhook.failed",
+            "webhook.sent"
+        ]
+    );
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]

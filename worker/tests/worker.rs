@@ -209,6 +209,7 @@ async fn an_http_job_completes_with_redirects_extraction_timings_and_one_charge(
         "job.queued",
         "job.started",
         "job.engine_selected",
+        "job.request_sent",
         "job.response_received",
         "job.content_extracted",
         "job.completed",

@@ -91,14 +91,7 @@ impl Runner {
     }
 
     async fn event(&self, job: &Job, kind: EventType, data: serde_json::Value, ms: Option<u32>) {
-        let event = NewJobEvent {
-            job_id: job.id,
-            organization_id: job.organization_id,
-            event_type: kind,
-            event_data: data,
-            duration_ms: ms.and_then(|m| i32::try_from(m).ok()),
-            worker_id: Some(self.config.worker_id.clone()),
-        };
+        let event = NewJobEvent::of(job, kind, data, ms, Some(&self.config.worker_id));
         if let Err(err) = self.db.record_event(&event).await {
             tracing::warn!(job = %job.id, error = %err, "event not recorded");
         }

@@ -101,14 +101,7 @@ pub async fn announce(db: &Db, queue: &JobQueue, job: &Job) {
 
 /// Records a webhook event on the job's timeline; a failure to record is only logged.
 async fn record(db: &Db, job: &Job, kind: EventType, data: serde_json::Value, ms: Option<u32>) {
-    let event = NewJobEvent {
-        job_id: job.id,
-        organization_id: job.organization_id,
-        event_type: kind,
-        event_data: data,
-        duration_ms: ms.and_then(|m| i32::try_from(m).ok()),
-        worker_id: None,
-    };
+    let event = NewJobEvent::of(job, kind, data, ms, None);
     if let Err(err) = db.record_event(&event).await {
         tracing::warn!(job = %job.id, error = %err, "webhook event not recorded");
     }

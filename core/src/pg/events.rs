@@ -31,6 +31,26 @@ pub struct NewJobEvent {
     pub worker_id: Option<String>,
 }
 
+impl NewJobEvent {
+    /// An event of `job`, taking `ms` (when timed), recorded by `worker` (when one did).
+    pub fn of(
+        job: &super::Job,
+        kind: EventType,
+        data: serde_json::Value,
+        ms: Option<u32>,
+        worker: Option<&str>,
+    ) -> Self {
+        Self {
+            job_id: job.id,
+            organization_id: job.organization_id,
+            event_type: kind,
+            event_data: data,
+            duration_ms: ms.and_then(|m| i32::try_from(m).ok()),
+            worker_id: worker.map(str::to_owned),
+        }
+    }
+}
+
 pub(crate) async fn insert_status_event(
     tx: &mut Transaction<'_, Postgres>,
     job: &Job,

@@ -23,29 +23,41 @@ impl Detection {
     }
 }
 
-const PROTECTIONS: [(&str, &[&str]); 4] = [
-    (
-        "cloudflare",
-        &[
+/// A vendor's markers. `block` markers belong to its challenge and block pages; `presence`
+/// markers (its cookies, its script on ordinary pages) only say the vendor is there.
+struct Vendor {
+    name: &'static str,
+    block: &'static [&'static str],
+    presence: &'static [&'static str],
+}
+
+const VENDORS: [Vendor; 4] = [
+    Vendor {
+        name: "cloudflare",
+        block: &[
             "cf-browser-verification",
-            "challenge-platform",
             "cf_chl_",
             "just a moment...",
-            "cf-mitigated",
+            "cf-mitigated: challenge",
+            "attention required! | cloudflare",
         ],
-    ),
-    (
-        "akamai",
-        &["_abck", "ak_bmsc", "akamai-bot", "reference #18."],
-    ),
-    (
-        "datadome",
-        &["datadome", "captcha-delivery.com", "dd_cookie"],
-    ),
-    (
-        "perimeterx",
-        &["px-captcha", "_pxappid", "perimeterx", "human challenge"],
-    ),
+        presence: &["challenge-platform", "__cf_bm", "cf-ray:"],
+    },
+    Vendor {
+        name: "akamai",
+        block: &["reference #18.", "akamai-bot"],
+        presence: &["_abck", "ak_bmsc", "bm_sz"],
+    },
+    Vendor {
+        name: "datadome",
+        block: &["captcha-delivery.com", "dd_cookie_test"],
+        presence: &["datadome"],
+    },
+    Vendor {
+        name: "perimeterx",
+        block: &["px-captcha", "human challenge", "press & hold"],
+        presence: &["_pxappid", "perimeterx", "_px3"],
+    },
 ];
 
 const CAPTCHAS: [(&str, &str); 3] = [
@@ -54,7 +66,12 @@ const CAPTCHAS: [(&str, &str); 3] = [
     ("turnstile", "cf-turnstile"),
 ];
 
-/// Looks at the status, headers and body of a response.
+/// A page with more visible text than this is content, not a challenge page.
+const CONTENT_TEXT: usize = 1_500;
+
+/// Looks at the status, headers and body of a response. A block marker, or a vendor's or a
+/// CAPTCHA's presence on a refusal (403, 429, 503) or on a page with little else on it, is
+/// a challenge; presence alone on an ordinary page is recorded, not escalated.
 pub fn detect(status: u16, headers: &BTreeMap<String, String>, body: &str) -> Detection {
     let lower = body.to_ascii_lowercase();
     let header_text = headers
@@ -63,43 +80,55 @@ pub fn detect(status: u16, headers: &BTreeMap<String, String>, body: &str) -> De
         .collect::<Vec<_>>()
         .join("\n")
         .to_ascii_lowercase();
+    let seen = |m: &&&str| lower.contains(**m) || header_text.contains(**m);
+    let refused = matches!(status, 403 | 429 | 503);
+    let text = visible_text(&lower);
+    let bare = text.len() < CONTENT_TEXT;
     let mut d = Detection::default();
-    for (name, markers) in PROTECTIONS {
-        let hits = markers
-            .iter()
-            .filter(|m| lower.contains(*m) || header_text.contains(*m))
-            .count();
-        if hits > 0 {
-            d.protection = Some(name);
-            d.score = d.score.max(0.3 + 0.2 * hits as f64);
+    for vendor in &VENDORS {
+        let blocks = vendor.block.iter().filter(seen).count();
+        let present = vendor.presence.iter().filter(seen).count();
+        if blocks + present == 0 {
+            continue;
         }
+        let score = if blocks > 0 {
+            0.6 + 0.1 * blocks as f64
+        } else if refused {
+            0.7
+        } else {
+            0.1 + 0.1 * present.min(3) as f64
+        };
+        if score > d.score || d.protection.is_none() {
+            d.protection = Some(vendor.name);
+        }
+        d.score = d.score.max(score);
     }
     for (name, marker) in CAPTCHAS {
         if lower.contains(marker) {
             d.captcha = Some(name);
-            d.score = d.score.max(0.8);
+            // A widget on a form among content is part of the page, not in its way.
+            d.score = d.score.max(if bare || refused { 0.8 } else { 0.4 });
         }
     }
-    if d.protection.is_some() && matches!(status, 403 | 429 | 503) {
+    if d.protection.is_some() && refused {
         d.score = d.score.max(0.9);
     }
     d.score = d.score.min(1.0);
-    d.js_shell = is_js_shell(&lower);
+    d.js_shell = is_js_shell(&lower, &text);
     d
 }
 
-/// Little visible text, scripts present, and a typical mount point.
-fn is_js_shell(lower: &str) -> bool {
+/// The visible text of a page (outside tags and scripts), whitespace dropped.
+fn visible_text(lower: &str) -> String {
     let body = lower.find("<body").map_or(lower, |i| &lower[i..]);
-    let scripts = body.matches("<script").count();
     let mut text = String::new();
     let mut in_tag = false;
     let mut in_script = false;
     let mut rest = body;
     while let Some(c) = rest.chars().next() {
-        if rest.starts_with("<script") {
+        if rest.starts_with("<script") || rest.starts_with("<style") {
             in_script = true;
-        } else if rest.starts_with("</script") {
+        } else if rest.starts_with("</script") || rest.starts_with("</style") {
             in_script = false;
         }
         match c {
@@ -110,6 +139,13 @@ fn is_js_shell(lower: &str) -> bool {
         }
         rest = &rest[c.len_utf8()..];
     }
+    text
+}
+
+/// Little visible text, scripts present, and a typical mount point.
+fn is_js_shell(lower: &str, text: &str) -> bool {
+    let body = lower.find("<body").map_or(lower, |i| &lower[i..]);
+    let scripts = body.matches("<script").count();
     let mount = [
         "id=\"root\"",
         "id=\"app\"",
@@ -162,5 +198,46 @@ mod tests {
         );
         let plain = detect(200, &none, &article);
         assert_eq!(plain, Detection::default());
+    }
+
+    #[test]
+    fn a_vendors_presence_on_an_ordinary_page_is_noted_not_escalated() {
+        let none = BTreeMap::new();
+        let article = format!(
+            "<html><body><article>{}</article>\
+             <script src=\"/cdn-cgi/challenge-platform/scripts/jsd/main.js\"></script></body></html>",
+            "words of a long article ".repeat(100)
+        );
+        let cookies: BTreeMap<String, String> =
+            [("set-cookie".to_owned(), "__cf_bm=abc; path=/".to_owned())].into();
+        let ordinary = detect(200, &cookies, &article);
+        assert_eq!(ordinary.protection, Some("cloudflare"));
+        assert!(!ordinary.challenged(), "{ordinary:?}");
+        let refused = detect(403, &cookies, "<html><body>Forbidden</body></html>");
+        assert!(refused.challenged(), "{refused:?}");
+
+        let akamai_cookie: BTreeMap<String, String> =
+            [("set-cookie".to_owned(), "_abck=xyz; path=/".to_owned())].into();
+        assert!(!detect(200, &akamai_cookie, &article).challenged());
+        let blocked = detect(
+            403,
+            &none,
+            "<html><body>Access Denied. Reference #18.2f3e4b5c</body></html>",
+        );
+        assert_eq!(
+            (blocked.protection, blocked.challenged()),
+            (Some("akamai"), true)
+        );
+
+        let contact = format!(
+            "<html><body><article>{}</article><form><div class=\"g-recaptcha\" data-sitekey=\"k\"></div></form></body></html>",
+            "our shop sells many things ".repeat(100)
+        );
+        let form = detect(200, &none, &contact);
+        assert_eq!(form.captcha, Some("recaptcha"));
+        assert!(
+            !form.challenged(),
+            "a CAPTCHA on a form among content: {form:?}"
+        );
     }
 }

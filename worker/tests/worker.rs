@@ -82,6 +82,17 @@ fn site(hits: Arc<AtomicUsize>) -> Router {
             }),
         )
         .route(
+            "/challenge",
+            get(|| async {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::CONTENT_TYPE, "text/html")],
+                    "<html><head><title>Just a moment...</title></head><body>\
+                     <div id=\"cf-browser-verification\">Checking your browser</div></body></html>",
+                )
+            }),
+        )
+        .route(
             "/gone",
             get(|| async { (StatusCode::NOT_FOUND, "no such page") }),
         )
@@ -643,4 +654,38 @@ async fn a_job_that_lost_its_worker_on_every_attempt_fails_and_is_refunded(pool:
         10,
         "refunded"
     );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_challenge_page_served_as_a_503_is_recognised_not_retried(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let addr = serve(site(hits)).await;
+    let org = h.org(10).await;
+    let id = h
+        .submit(&org, job(format!("http://{addr}/challenge")))
+        .await;
+    let (_stop, _w) = h.start(h.config());
+    let done = h.finished(id, Duration::from_secs(10)).await;
+    // An http-only job cannot get past it: the challenge page is its result, marked so.
+    assert_eq!(
+        done.status,
+        JobStatus::Completed,
+        "{:?}",
+        done.error_message
+    );
+    assert_eq!(
+        done.attempts, 1,
+        "a challenge is not retried like an outage"
+    );
+    let (status, protection, score): (Option<i32>, Option<String>, Option<f64>) = sqlx::query_as(
+        "SELECT status_code, protection_detected, detection_score::float8 FROM job_results WHERE job_id = $1",
+    )
+    .bind(id)
+    .fetch_one(h.db.pool())
+    .await
+    .expect("result");
+    assert_eq!(status, Some(503));
+    assert_eq!(protection.as_deref(), Some("cloudflare"));
+    assert!(score.is_some_and(|s| s >= 0.9), "{score:?}");
 }

@@ -211,9 +211,6 @@ impl HttpFetcher {
                 url = next;
                 continue;
             }
-            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                return Err(FetchError::RetryableStatus(status.as_u16()));
-            }
             if let Ok(mut t) = timings.lock() {
                 t.ttfb_ms = Some(ttfb);
             }
@@ -233,6 +230,18 @@ impl HttpFetcher {
             };
             if let Ok(mut t) = timings.lock() {
                 t.download_ms = Some(elapsed_ms(downloading));
+            }
+            // A refusal is retried, unless it is a challenge page: that one is the auto
+            // engine's to get past (and the result's to show).
+            if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
+                && !crate::detect::detect(
+                    status.as_u16(),
+                    &headers,
+                    &String::from_utf8_lossy(&body),
+                )
+                .challenged()
+            {
+                return Err(FetchError::RetryableStatus(status.as_u16()));
             }
             return Ok(FetchedPage {
                 status: status.as_u16(),

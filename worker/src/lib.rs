@@ -88,12 +88,13 @@ impl Worker {
             s.redis.clone(),
             s.db.clone(),
         );
+        let hot = scraperx_core::hot::metrics::Metrics::new(
+            s.redis.clone(),
+            scraperx_core::hot::TtlConfig::default(),
+        );
         Ok(Self {
             metrics: Arc::new(ops::WorkerMetrics::default()),
-            hot: scraperx_core::hot::metrics::Metrics::new(
-                s.redis.clone(),
-                scraperx_core::hot::TtlConfig::default(),
-            ),
+            hot: hot.clone(),
             deliverer: Arc::new(deliverer),
             webhooks: config.deliver_webhooks.then(|| webhook_queue.clone()),
             runner: Arc::new(Runner {
@@ -105,6 +106,7 @@ impl Worker {
                 http,
                 browser,
                 politeness,
+                counters: hot.clone(),
             }),
             queues,
         })

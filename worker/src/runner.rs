@@ -59,6 +59,8 @@ pub struct Runner {
     /// The browser engines; None on an http-only worker.
     pub browser: Option<std::sync::Arc<BrowserPool>>,
     pub politeness: Politeness,
+    /// The platform's request counters in Redis (outcomes, latency, unique URLs).
+    pub counters: scraperx_core::hot::metrics::Metrics,
 }
 
 /// What the engines brought back.
@@ -84,9 +86,28 @@ impl Runner {
     async fn publish(&self, job: &Job) {
         if job.is_final() {
             crate::webhooks::announce(&self.db, &self.webhooks, job).await;
+            self.count(job).await;
         }
         if let Err(err) = self.publisher.publish(&JobStatusMessage::from(job)).await {
             tracing::warn!(job = %job.id, error = %err, "status not published");
+        }
+    }
+
+    /// Counts a finished job in the request counters.
+    async fn count(&self, job: &Job) {
+        let latency = match (job.started_at, job.completed_at) {
+            (Some(start), Some(end)) => (end - start).to_std().unwrap_or_default(),
+            _ => Duration::ZERO,
+        };
+        let sample = scraperx_core::hot::metrics::RequestSample {
+            url: &job.url,
+            success: job.status == JobStatus::Completed,
+            latency,
+            sample_id: &format!("{}-{}", job.id, job.attempts),
+            at: chrono::Utc::now(),
+        };
+        if let Err(err) = self.counters.record(&sample).await {
+            tracing::warn!(job = %job.id, error = %err, "request counters not updated");
         }
     }
 

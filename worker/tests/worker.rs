@@ -205,6 +205,20 @@ async fn an_http_job_completes_with_redirects_extraction_timings_and_one_charge(
     .await
     .expect("result columns");
     assert!(ttfb.is_some());
+    let counters = scraperx_core::hot::metrics::Metrics::new(
+        h.redis.clone(),
+        scraperx_core::hot::TtlConfig::default(),
+    );
+    let minute = scraperx_core::hot::metrics::epoch_minute(chrono::Utc::now());
+    let mut counted = 0;
+    for m in [minute - 1, minute] {
+        counted += counters
+            .outcomes_in_minute(m)
+            .await
+            .expect("outcomes")
+            .success;
+    }
+    assert!(counted >= 1, "the finished job was counted");
     assert_eq!(status_text.as_deref(), Some("OK"));
     assert_eq!(
         encoding.as_deref(),

@@ -23,13 +23,20 @@ pub enum FetchError {
     Invalid(String),
     #[error("browser error: {0}")]
     Browser(String),
+    /// The job asked for a proxy tier that no healthy provider serves right now.
+    #[error("no proxy available: {0}")]
+    ProxyUnavailable(String),
 }
 
 impl FetchError {
     pub fn retryable(&self) -> bool {
         matches!(
             self,
-            Self::Network(_) | Self::Timeout(_) | Self::RetryableStatus(_) | Self::Browser(_)
+            Self::Network(_)
+                | Self::Timeout(_)
+                | Self::RetryableStatus(_)
+                | Self::Browser(_)
+                | Self::ProxyUnavailable(_)
         )
     }
 
@@ -45,6 +52,7 @@ impl FetchError {
             Self::TooLarge(_) => "response_too_large",
             Self::Invalid(_) => "invalid_request",
             Self::Browser(_) => "browser_error",
+            Self::ProxyUnavailable(_) => "proxy_unavailable",
         }
     }
 }

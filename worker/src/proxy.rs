@@ -2,10 +2,12 @@
 //! [`crate::browser::relay`]): a provider from `proxy_providers` by the job's tier and
 //! country (healthy, active, by priority), its credentials opened from their sealed form only
 //! here, the job's `proxy_session_id` carried in the username for sticky sessions, and each
-//! use logged with its bandwidth. With no provider configured for the tier, the worker
-//! connects directly.
+//! use logged with its bandwidth. With no healthy provider, a datacenter job connects
+//! directly (the worker's own address is a datacenter one); residential, mobile and ISP jobs
+//! fail as `proxy_unavailable` (retried, then refunded), never served from the wrong network.
 
 use scraperx_core::{
+    domain::ProxyTier,
     pg::{Db, Job, ProxyProvider},
     secrets::SecretBox,
 };
@@ -133,7 +135,18 @@ pub async fn route_for(
         .await
         .map_err(|e| FetchError::Network(format!("proxy providers unavailable: {e}")))?;
     let Some(mut route) = provider.map(|p| route_of(p, job, secrets)).transpose()? else {
-        return Ok(None);
+        // The worker's own egress is a datacenter address; the other tiers are what the
+        // customer asked (and pays) for, so they are never quietly served without one.
+        return match job.proxy_tier {
+            ProxyTier::Datacenter => Ok(None),
+            tier => Err(FetchError::ProxyUnavailable(format!(
+                "no healthy {tier} provider{}",
+                job.proxy_country
+                    .as_deref()
+                    .map(|c| format!(" for {c}"))
+                    .unwrap_or_default()
+            ))),
+        };
     };
     route.ip = endpoint_ip(&route.endpoint).await;
     Ok(Some(route))

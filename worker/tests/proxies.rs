@@ -413,3 +413,32 @@ async fn through_tunnel(relay: &str, site: SocketAddr) -> String {
     conn.read_to_string(&mut response).await.expect("response");
     response
 }
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_residential_job_without_a_provider_fails_instead_of_going_direct(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let site = serve(Router::new().route("/page", get(|| async { "<title>direct</title>" }))).await;
+    let org = h.org(20).await;
+    let mut job = NewJob::get(&format!("http://{site}/page"));
+    job.engine = scraperx_core::domain::Engine::Http;
+    job.proxy_tier = ProxyTier::Residential;
+    job.proxy_country = Some("FR".into());
+    job.max_attempts = 1;
+    let id = h.submit(&org, job).await;
+    let (_stop, _w) = h.start(h.config());
+    let done = h.finished(id, Duration::from_secs(10)).await;
+    assert_eq!(done.status, JobStatus::Failed);
+    assert_eq!(done.error_code.as_deref(), Some("proxy_unavailable"));
+    assert!(
+        done.error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("residential") && m.contains("FR")),
+        "{:?}",
+        done.error_message
+    );
+    assert_eq!(
+        h.db.credit_balance(org.id).await.expect("balance"),
+        20,
+        "refunded"
+    );
+}

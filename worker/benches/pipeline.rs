@@ -267,6 +267,7 @@ async fn browser(addr: std::net::SocketAddr) {
         contexts,
         pages_per_browser: 1000,
         allow_private: true,
+        max_bytes: 20 << 20,
     }));
     let request = move |i: usize| RenderRequest {
         url: format!("http://{addr}/page/{}", i % 500)

@@ -78,6 +78,7 @@ impl Worker {
                 contexts: config.browser_contexts,
                 pages_per_browser: config.pages_per_browser,
                 allow_private: config.allow_private_targets,
+                max_bytes: config.max_response_bytes,
             }))
         });
         let politeness = politeness::Politeness::new(

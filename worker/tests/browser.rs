@@ -28,6 +28,7 @@ fn pool(allow_private: bool) -> BrowserPool {
         contexts: 2,
         pages_per_browser: 50,
         allow_private,
+        max_bytes: 2 << 20,
     })
 }
 
@@ -249,6 +250,7 @@ async fn a_browser_that_dies_is_replaced_and_one_that_served_its_pages_is_recycl
         contexts: 1,
         pages_per_browser: 2,
         allow_private: true,
+        max_bytes: 2 << 20,
     });
     let url = format!("http://{addr}/probe");
     pool.render(&request(url.clone())).await.expect("first");
@@ -268,4 +270,27 @@ async fn a_browser_that_dies_is_replaced_and_one_that_served_its_pages_is_recycl
     pool.render(&request(url)).await.expect("fourth");
     let third = pool.browser_pid().await.expect("a browser");
     assert_ne!(second, third, "recycled after its pages");
+}
+
+#[tokio::test]
+async fn a_page_that_grows_past_the_cap_fails_as_too_large() {
+    let addr = serve(Router::new().route(
+        "/grow",
+        get(|| async {
+            (
+                [(header::CONTENT_TYPE, "text/html")],
+                "<html><body><script>document.body.insertAdjacentHTML('beforeend', \
+                 '<p>' + 'x'.repeat(3 * 1024 * 1024) + '</p>');</script></body></html>",
+            )
+        }),
+    ))
+    .await;
+    let err = pool(true)
+        .render(&request(format!("http://{addr}/grow")))
+        .await
+        .expect_err("3 MB against a 2 MB cap");
+    assert!(
+        matches!(err, scraperx_worker::error::FetchError::TooLarge(_)),
+        "{err:?}"
+    );
 }

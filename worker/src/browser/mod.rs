@@ -57,6 +57,8 @@ pub struct BrowserSettings {
     /// Pages served before the browser is replaced.
     pub pages_per_browser: usize,
     pub allow_private: bool,
+    /// The page's HTML, its screenshot and its PDF may each be at most this large.
+    pub max_bytes: usize,
 }
 
 /// What to render.
@@ -315,6 +317,10 @@ impl BrowserPool {
             .content()
             .await
             .map_err(|e| FetchError::Browser(format!("content: {e}")))?;
+        let cap = self.settings.max_bytes;
+        if html.len() > cap {
+            return Err(FetchError::TooLarge(cap));
+        }
         let final_url = page
             .url()
             .await
@@ -340,6 +346,9 @@ impl BrowserPool {
                 )
                 .await
                 .map_err(|e| FetchError::Browser(format!("screenshot: {e}")))?;
+            if png.len() > cap {
+                return Err(FetchError::TooLarge(cap));
+            }
             Some(Bytes::from(png))
         } else {
             None
@@ -352,6 +361,9 @@ impl BrowserPool {
                 })
                 .await
                 .map_err(|e| FetchError::Browser(format!("pdf: {e}")))?;
+            if bytes.len() > cap {
+                return Err(FetchError::TooLarge(cap));
+            }
             Some(Bytes::from(bytes))
         } else {
             None

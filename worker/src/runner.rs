@@ -429,17 +429,33 @@ impl Runner {
                 };
                 self.escalated(job, "http", "browser", reason, &http.detection)
                     .await;
-                let rendered = self.render(job, url.clone(), timeout, false).await?;
-                if !rendered.detection.challenged() {
-                    return Ok(rendered);
-                }
-                self.escalated(job, "browser", "stealth", "challenge", &rendered.detection)
-                    .await;
-                self.render(job, url, timeout, true).await
+                self.browser_then_stealth(job, url, timeout).await
+            }
+            // An auto job that starts in the browser (its options or its domain say so)
+            // still escalates to stealth past a challenge; a job that chose the browser
+            // gets the browser.
+            Engine::Browser if job.engine == Engine::Auto => {
+                self.browser_then_stealth(job, url, timeout).await
             }
             Engine::Browser => self.render(job, url, timeout, false).await,
             Engine::Stealth => self.render(job, url, timeout, true).await,
         }
+    }
+
+    /// The browser, and stealth past a challenge.
+    async fn browser_then_stealth(
+        &self,
+        job: &Job,
+        url: url::Url,
+        timeout: Duration,
+    ) -> Result<Fetched, FetchError> {
+        let rendered = self.render(job, url.clone(), timeout, false).await?;
+        if !rendered.detection.challenged() {
+            return Ok(rendered);
+        }
+        self.escalated(job, "browser", "stealth", "challenge", &rendered.detection)
+            .await;
+        self.render(job, url, timeout, true).await
     }
 
     /// The http engine, through the job's proxy when one is configured for its tier; each

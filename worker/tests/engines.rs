@@ -206,3 +206,27 @@ async fn auto_escalates_a_challenge_through_browser_to_stealth(pool: PgPool) {
     assert_eq!(used, 1, "the fingerprint's use is counted");
     assert_eq!(done.credits_charged, 10, "charged as stealth");
 }
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn an_auto_job_that_starts_in_the_browser_still_escalates_to_stealth(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let base = site().await;
+    let org = h.org(50).await;
+    let mut job = NewJob::get(&format!("{base}/guarded"));
+    // Rendering asked for: auto starts in the browser, skipping plain HTTP.
+    job.options.render_js = true;
+    let id = h.submit(&org, job).await;
+    let (_stop, _w) = h.start(browser_config(&h));
+    let content = h.completed_content(&org, id, Duration::from_secs(40)).await;
+    assert!(content.contains("Welcome, human"), "{content}");
+    let events = h.db.list_job_events(org.id, id).await.expect("events");
+    let hops: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e.event_type.to_string() == "job.escalated")
+        .filter_map(|e| {
+            let d = &e.event_data.as_ref()?.0;
+            Some((d["from"].as_str()?.to_owned(), d["to"].as_str()?.to_owned()))
+        })
+        .collect();
+    assert_eq!(hops, [("browser".to_owned(), "stealth".to_owned())]);
+}

@@ -150,6 +150,28 @@ impl Harness {
         }
     }
 
+    /// Waits for the job to complete and returns its stored content (inline).
+    pub async fn completed_content(
+        &self,
+        org: &Organization,
+        id: JobId,
+        within: Duration,
+    ) -> String {
+        let done = self.finished(id, within).await;
+        assert_eq!(
+            done.status,
+            scraperx_core::domain::JobStatus::Completed,
+            "{:?}",
+            done.error_message
+        );
+        self.db
+            .get_result(org.id, id)
+            .await
+            .expect("result")
+            .content_inline
+            .unwrap_or_default()
+    }
+
     pub async fn event_types(&self, org: &Organization, id: JobId) -> Vec<String> {
         self.db
             .list_job_events(org.id, id)

@@ -72,6 +72,10 @@ pub struct Fetched {
     pub engine: Engine,
     pub detection: Detection,
     pub captcha: Option<crate::captcha::CaptchaOutcome>,
+    /// What the stages escalated from taught: the plain-HTTP page was an empty
+    /// JavaScript shell, and the protection seen on the way (the last page may show none).
+    pub http_was_shell: bool,
+    pub protection_seen: Option<&'static str>,
 }
 
 enum Attempt {
@@ -347,10 +351,10 @@ impl Runner {
                     domain,
                     success: !f.detection.challenged() && f.page.status < 400,
                     response_ms: i32::try_from(f.page.timings.total_ms).ok(),
-                    protection: f.detection.protection,
+                    protection: f.detection.protection.or(f.protection_seen),
                     escalated_to: (job.engine == Engine::Auto && f.engine != Engine::Http)
                         .then_some(f.engine),
-                    needed_javascript: f.detection.js_shell && f.engine != Engine::Http,
+                    needed_javascript: f.http_was_shell && f.engine != Engine::Http,
                     rate_limited: f.page.status == 429,
                 },
                 Err(e) => scraperx_core::pg::DomainOutcome {
@@ -415,6 +419,8 @@ impl Runner {
                     engine: Engine::Http,
                     detection,
                     captcha: None,
+                    http_was_shell: false,
+                    protection_seen: None,
                 };
                 if start == Engine::Http || self.browser.is_none() {
                     return Ok(http);
@@ -429,7 +435,10 @@ impl Runner {
                 };
                 self.escalated(job, "http", "browser", reason, &http.detection)
                     .await;
-                self.browser_then_stealth(job, url, timeout).await
+                let mut rendered = self.browser_then_stealth(job, url, timeout).await?;
+                rendered.http_was_shell = http.detection.js_shell;
+                rendered.protection_seen = rendered.protection_seen.or(http.detection.protection);
+                Ok(rendered)
             }
             // An auto job that starts in the browser (its options or its domain say so)
             // still escalates to stealth past a challenge; a job that chose the browser
@@ -455,7 +464,9 @@ impl Runner {
         }
         self.escalated(job, "browser", "stealth", "challenge", &rendered.detection)
             .await;
-        self.render(job, url, timeout, true).await
+        let mut stealth = self.render(job, url, timeout, true).await?;
+        stealth.protection_seen = rendered.detection.protection;
+        Ok(stealth)
     }
 
     /// The http engine, through the job's proxy when one is configured for its tier; each
@@ -655,6 +666,8 @@ impl Runner {
             engine,
             detection,
             captcha: rendered.captcha,
+            http_was_shell: false,
+            protection_seen: None,
         })
     }
 
@@ -692,6 +705,8 @@ impl Runner {
             engine,
             detection,
             captcha,
+            protection_seen,
+            ..
         } = fetched;
         self.captcha_events(job, &detection, captcha.as_ref()).await;
         let t = page.timings;
@@ -724,7 +739,7 @@ impl Runner {
             download_time_ms: t.download_ms.and_then(|v| i32::try_from(v).ok()),
             render_time_ms: t.render_ms.and_then(|v| i32::try_from(v).ok()),
             total_time_ms: i32::try_from(t.total_ms).ok(),
-            protection_detected: detection.protection.map(str::to_owned),
+            protection_detected: detection.protection.or(protection_seen).map(str::to_owned),
             captcha_encountered: detection.captcha.is_some() || captcha.is_some(),
             captcha_type: captcha
                 .as_ref()

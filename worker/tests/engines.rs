@@ -156,6 +156,14 @@ async fn auto_escalates_a_javascript_shell_to_the_browser(pool: PgPool) {
         done.credits_charged, 5,
         "charged as the browser that did the work"
     );
+    let (js, engine): (bool, String) = sqlx::query_as(
+        "SELECT requires_js_rendering, recommended_engine FROM domain_intelligence LIMIT 1",
+    )
+    .fetch_one(h.db.pool())
+    .await
+    .expect("domain intelligence");
+    assert!(js, "the domain is known to need JavaScript");
+    assert_eq!(engine, "browser");
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
@@ -193,6 +201,17 @@ async fn auto_escalates_a_challenge_through_browser_to_stealth(pool: PgPool) {
         })
         .collect();
     assert_eq!(hops, ["browser", "stealth"]);
+    let (protection,): (Option<String>,) =
+        sqlx::query_as("SELECT protection_detected FROM job_results WHERE job_id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("result");
+    assert_eq!(
+        protection.as_deref(),
+        Some("cloudflare"),
+        "the protection got past is still recorded"
+    );
     assert!(
         events
             .iter()

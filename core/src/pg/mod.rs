@@ -31,7 +31,7 @@ pub use jobs::{Job, JobCursor, JobFilter, JobPage, NewJob, StatusChange, Submiss
 pub use maintenance::{RetentionSummary, UsageSummary};
 pub use object_deletions::ObjectDeletion;
 pub use organizations::{NewOrganization, NewUser, Organization, User};
-pub use proxies::{NewProxyProvider, ProxyProvider, ProxyUse, UNHEALTHY_AFTER};
+pub use proxies::{NewProxyProvider, PROBE_AFTER_SECS, ProxyProvider, ProxyUse, UNHEALTHY_AFTER};
 pub use results::{CacheMatch, JobResult, NewJobResult};
 pub use webhooks::{WEBHOOK_EVENTS, Webhook, WebhookSettings, WebhookTarget};
 

@@ -1,6 +1,8 @@
 //! Proxy providers: chosen by tier, country, health and priority; their credentials kept
-//! sealed ([`crate::secrets`]); every use logged with its bandwidth, and a provider whose
-//! last uses all failed marked unhealthy (and skipped until it is marked healthy again).
+//! sealed ([`crate::secrets`]); every use logged with its bandwidth. A provider whose last
+//! uses all failed is marked unhealthy and skipped; after [`PROBE_AFTER_SECS`] it is tried
+//! again (a circuit breaker's half-open state): a success makes it healthy, a failure
+//! starts the wait over.
 
 use serde_json::Value;
 use sqlx::types::Json;
@@ -15,6 +17,8 @@ use crate::{
 
 /// Failed uses in a row after which a provider is marked unhealthy.
 pub const UNHEALTHY_AFTER: i64 = 5;
+/// How long an unhealthy provider rests before a job tries it again.
+pub const PROBE_AFTER_SECS: i64 = 300;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProxyProvider {
@@ -107,8 +111,9 @@ impl Db {
             .await?)
     }
 
-    /// The best healthy, active provider serving `tier` (and `country`, when given): highest
-    /// priority, then best success rate, then least used today.
+    /// The best active provider serving `tier` (and `country`, when given) that is healthy,
+    /// or unhealthy but rested long enough to be tried again: healthy ones first, then
+    /// highest priority, best success rate, least used today.
     pub async fn pick_proxy(
         &self,
         tier: ProxyTier,
@@ -119,13 +124,17 @@ impl Db {
             "SELECT id, name, {column} AS endpoint, COALESCE(auth_type, 'none') AS auth_type, \
                     auth_credentials_encrypted, COALESCE(supports_sessions, TRUE) AS supports_sessions, credentials \
              FROM proxy_providers \
-             WHERE COALESCE(is_active, TRUE) AND COALESCE(is_healthy, TRUE) AND {column} IS NOT NULL \
+             WHERE COALESCE(is_active, TRUE) AND {column} IS NOT NULL \
+               AND (COALESCE(is_healthy, TRUE) \
+                    OR last_health_check_at < NOW() - make_interval(secs => $2)) \
                AND ($1::text IS NULL OR countries = '[]'::jsonb OR countries ? $1) \
-             ORDER BY COALESCE(priority, 5) DESC, success_rate DESC NULLS FIRST, bandwidth_used_today_gb \
+             ORDER BY COALESCE(is_healthy, TRUE) DESC, COALESCE(priority, 5) DESC, \
+                 success_rate DESC NULLS FIRST, bandwidth_used_today_gb \
              LIMIT 1"
         );
         Ok(sqlx::query_as(&sql)
             .bind(country)
+            .bind(PROBE_AFTER_SECS as f64)
             .fetch_optional(&self.pool)
             .await?)
     }
@@ -143,7 +152,11 @@ impl Db {
                  bandwidth_used_today_gb = COALESCE(bandwidth_used_today_gb, 0) + $10, \
                  bandwidth_used_month_gb = COALESCE(bandwidth_used_month_gb, 0) + $10, \
                  success_rate = ROUND((COALESCE(success_rate, 1) * 0.9 + CASE WHEN $8 THEN 0.1 ELSE 0 END)::numeric, 4), \
-                 avg_response_time_ms = COALESCE(ROUND(avg_response_time_ms * 0.8 + $9 * 0.2)::int, $9, avg_response_time_ms) \
+                 avg_response_time_ms = COALESCE(ROUND(avg_response_time_ms * 0.8 + $9 * 0.2)::int, $9, avg_response_time_ms), \
+                 is_healthy = CASE WHEN $8 THEN TRUE ELSE is_healthy END, \
+                 health_check_error = CASE WHEN $8 THEN NULL ELSE health_check_error END, \
+                 last_health_check_at = CASE WHEN $8 AND NOT COALESCE(is_healthy, TRUE) THEN NOW() \
+                     ELSE last_health_check_at END \
              WHERE id = $1",
         )
         .bind(u.provider)

@@ -42,7 +42,9 @@ const PROBE: &str = r#"<html><body><pre id="probe"></pre><script>
 document.getElementById('probe').textContent = JSON.stringify({
   webdriver: navigator.webdriver, platform: navigator.platform, ua: navigator.userAgent,
   languages: navigator.languages, tz: Intl.DateTimeFormat().resolvedOptions().timeZone,
-  width: screen.width, plugins: navigator.plugins.length });
+  width: screen.width, plugins: navigator.plugins.length,
+  brands: navigator.userAgentData ? navigator.userAgentData.brands.map(b => b.brand + '/' + b.version) : null,
+  uaPlatform: navigator.userAgentData ? navigator.userAgentData.platform : null });
 </script></body></html>"#;
 
 fn site(pixels: Arc<AtomicUsize>) -> Router {
@@ -197,6 +199,13 @@ async fn stealth_applies_a_coherent_fingerprint_before_page_scripts_run() {
     assert_eq!(probe["tz"], "Europe/Berlin");
     assert_eq!(probe["width"], 1920);
     assert_eq!(probe["plugins"], 3);
+    // The Client Hints agree with the user agent, not with the real Chromium.
+    assert_eq!(probe["uaPlatform"], "Windows", "{probe}");
+    let brands = probe["brands"].to_string();
+    assert!(
+        brands.contains("Google Chrome/131") && brands.contains("Chromium/131"),
+        "{brands}"
+    );
 }
 
 const LATE_FETCH: &str = r#"<html><body><div id="out">waiting</div><script>

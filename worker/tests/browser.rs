@@ -124,7 +124,9 @@ async fn a_page_cannot_reach_private_addresses_through_its_requests() {
     let pixels = Arc::new(AtomicUsize::new(0));
     let addr = serve(site(pixels.clone())).await;
     let pool = pool(false);
-    // The document itself is not on the network; what it loads is.
+    // The document itself is not on the network; what it loads is. Nothing is blocked by
+    // class, so the images are not paused: Chromium hands them to the job's direct relay,
+    // which refuses them on the connection (the address rule where DNS rebinding loses).
     let doc = format!(
         "data:text/html,<img src=\"http://{addr}/pixel.png\"><img src=\"http://localhost:{}/pixel.png\">",
         addr.port()

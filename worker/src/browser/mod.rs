@@ -268,7 +268,12 @@ impl BrowserPool {
                 ));
             }
         };
-        let outcome = tokio::time::timeout(req.timeout, self.drive(&page, req)).await;
+        // Connections checked by the direct relay (or private targets allowed) and no class
+        // blocked: only navigations need pausing.
+        let documents_only = req.block.is_empty()
+            && (self.settings.allow_private || (direct.is_some() && req.proxy_server.is_none()));
+        let outcome =
+            tokio::time::timeout(req.timeout, self.drive(&page, req, documents_only)).await;
         // Always clean up, whatever happened to the page; a browser that cannot is replaced.
         let cleanup = async {
             let _ = page.close().await;
@@ -277,16 +282,32 @@ impl BrowserPool {
         if tokio::time::timeout(BROWSER_CALL, cleanup).await.is_err() {
             running.broken.store(true, Ordering::Relaxed);
         }
-        drop(direct);
         match outcome {
-            Ok(result) => result,
+            Ok(Ok(mut rendered)) => {
+                // Requests the relay refused count as blocked too.
+                let refused = direct.as_ref().map_or(0, relay::ProxyRelay::refused);
+                rendered.blocked_requests += usize::try_from(refused).unwrap_or(usize::MAX);
+                Ok(rendered)
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(FetchError::Timeout(req.timeout)),
         }
     }
 
-    async fn drive(&self, page: &Page, req: &RenderRequest) -> Result<Rendered, FetchError> {
+    async fn drive(
+        &self,
+        page: &Page,
+        req: &RenderRequest,
+        documents_only: bool,
+    ) -> Result<Rendered, FetchError> {
         let started = Instant::now();
-        let blocked = intercept::install(page, self.settings.allow_private, &req.block).await?;
+        let blocked = intercept::install(
+            page,
+            self.settings.allow_private,
+            &req.block,
+            documents_only,
+        )
+        .await?;
         if let Some(fp) = &req.fingerprint {
             stealth::apply(page, fp).await?;
         }

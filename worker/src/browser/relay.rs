@@ -47,6 +47,8 @@ pub struct Traffic {
     pub down: AtomicU64,
     /// Sent to the proxy.
     pub up: AtomicU64,
+    /// Connections refused by the address rule (direct mode).
+    pub refused: AtomicU64,
 }
 
 /// A running relay; it stops (connections included) when dropped.
@@ -154,6 +156,11 @@ impl ProxyRelay {
         format!("http://{}", self.addr)
     }
 
+    /// Connections refused under the address rule so far.
+    pub fn refused(&self) -> u64 {
+        self.traffic.refused.load(Ordering::Relaxed)
+    }
+
     /// Bytes (received, sent) through the upstream so far.
     pub fn traffic(&self) -> (u64, u64) {
         (
@@ -196,6 +203,9 @@ async fn relay(
                     (target.request, stream)
                 }
                 Err(refusal) => {
+                    if refusal.status.starts_with("403") {
+                        traffic.refused.fetch_add(1, Ordering::Relaxed);
+                    }
                     let answer = format!(
                         "HTTP/1.1 {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
                         refusal.status,

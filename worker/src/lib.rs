@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod ops;
 pub mod politeness;
 pub mod proxy;
+pub mod relay;
 pub mod runner;
 pub mod webhooks;
 

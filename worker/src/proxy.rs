@@ -1,5 +1,5 @@
 //! Proxies for every engine (the browser reaches its provider through
-//! [`crate::browser::relay`]): a provider from `proxy_providers` by the job's tier and
+//! [`crate::relay`]): a provider from `proxy_providers` by the job's tier and
 //! country (healthy, active, by priority), its credentials opened from their sealed form only
 //! here, the job's `proxy_session_id` carried in the username for sticky sessions, and each
 //! use logged with its bandwidth. With no healthy provider, a datacenter job connects

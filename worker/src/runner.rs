@@ -492,25 +492,19 @@ impl Runner {
             None,
         )
         .await;
+        // Through a relay of the job's own, which adds the credentials and counts the bytes
+        // on the wire.
+        let relay = crate::relay::ProxyRelay::start(&route).await?;
         let fetched = self
             .http
-            .fetch_via(&request, Some(&route))
+            .fetch_via(&request, Some(&relay.endpoint()))
             .await
             .map(|mut page| {
                 page.proxy = Some(route.used(job));
                 page
             });
-        // reqwest does not expose the bytes on the wire: what came back and what was sent.
-        let page = fetched.as_ref().ok();
-        let received = page.map_or(0, |p| {
-            p.body.len()
-                + p.headers
-                    .iter()
-                    .map(|(k, v)| k.len() + v.len() + 4)
-                    .sum::<usize>()
-        });
-        let sent = request.url.as_str().len() + request.body.as_ref().map_or(0, String::len);
-        self.log_proxy_use(job, &route, page, received as u64, sent as u64)
+        let (received, sent) = relay.traffic();
+        self.log_proxy_use(job, &route, fetched.as_ref().ok(), received, sent)
             .await;
         fetched
     }
@@ -616,7 +610,7 @@ impl Runner {
                     None,
                 )
                 .await;
-                Some(crate::browser::relay::ProxyRelay::start(route).await?)
+                Some(crate::relay::ProxyRelay::start(route).await?)
             }
             None => None,
         };

@@ -166,15 +166,21 @@ async fn jobs_go_through_a_healthy_provider_with_sticky_sessions_and_bandwidth_i
         seen.lock().expect("lock").as_slice(),
         ["user-session-cart-42"]
     );
-    let (bytes_in, success): (i64, bool) = sqlx::query_as(
-        "SELECT bytes_in, success FROM proxy_usage_logs WHERE provider_id = $1 AND job_id = $2",
+    let (bytes_in, bytes_out, success): (i64, i64, bool) = sqlx::query_as(
+        "SELECT bytes_in, bytes_out, success FROM proxy_usage_logs WHERE provider_id = $1 AND job_id = $2",
     )
     .bind(provider)
     .bind(id)
     .fetch_one(&pool)
     .await
     .expect("usage");
-    assert!(bytes_in > 0 && success);
+    // Counted on the wire by the job's relay: the request line and headers went out, the
+    // status line, headers and body came back.
+    assert!(success);
+    assert!(
+        bytes_out > 60 && bytes_in > "<title>via proxy</title>".len() as i64 + 40,
+        "{bytes_in} in, {bytes_out} out"
+    );
     assert!(
         h.event_types(&org, id)
             .await
@@ -311,7 +317,7 @@ async fn browser_jobs_go_through_a_proxy_that_wants_credentials(pool: PgPool) {
 
 #[tokio::test]
 async fn the_browser_relay_tunnels_with_credentials_and_counts_bytes() {
-    use scraperx_worker::{browser::relay::ProxyRelay, proxy::ProxyRoute};
+    use scraperx_worker::{proxy::ProxyRoute, relay::ProxyRelay};
     let site = serve(Router::new().route("/t", get(|| async { "through the tunnel" }))).await;
     let (proxy, seen) = forward_proxy("tunnel-pass").await;
     let route = |password: &str| ProxyRoute {
@@ -352,7 +358,7 @@ async fn the_browser_relay_tunnels_with_credentials_and_counts_bytes() {
 
 #[tokio::test]
 async fn the_direct_relay_connects_only_to_addresses_that_pass_the_rule() {
-    use scraperx_worker::browser::relay::ProxyRelay;
+    use scraperx_worker::relay::ProxyRelay;
     let site = serve(Router::new().route("/t", get(|| async { "private page" }))).await;
     let ask = |relay: String, request: String| async move {
         let mut conn = tokio::net::TcpStream::connect(relay.trim_start_matches("http://"))

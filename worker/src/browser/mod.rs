@@ -6,13 +6,12 @@
 //! Every request the page makes is paused (the Fetch domain) and checked before it leaves:
 //! blocked resource classes fail, and so do targets outside the address rule, so a page
 //! cannot reach private addresses through scripts, images or redirects either. Then the
-//! connection itself is made by the job's relay ([`relay`]), which checks the address it
+//! connection itself is made by the job's relay ([`crate::relay`]), which checks the address it
 //! connects to: a name that re-resolves to a private address between the two checks (DNS
 //! rebinding) is refused there.
 
 mod idle;
 mod intercept;
-pub mod relay;
 pub mod stealth;
 
 use std::{
@@ -77,7 +76,7 @@ pub struct RenderRequest {
     /// Solves a CAPTCHA widget found on the page; None: leave it.
     pub solver: Option<SolverHandle>,
     /// Sends the page's requests through this proxy, `http://host:port` without
-    /// credentials (its own browser context's setting): a job's [`relay::ProxyRelay`].
+    /// credentials (its own browser context's setting): a job's [`crate::relay::ProxyRelay`].
     pub proxy_server: Option<String>,
 }
 
@@ -228,13 +227,13 @@ impl BrowserPool {
         // Without a provider, a direct relay makes the context's connections itself, each
         // one under the address rule (Chromium then never resolves a name on its own).
         let direct = match (&req.proxy_server, self.settings.allow_private) {
-            (None, false) => Some(relay::ProxyRelay::direct(false).await?),
+            (None, false) => Some(crate::relay::ProxyRelay::direct(false).await?),
             _ => None,
         };
         let proxy_server = req
             .proxy_server
             .clone()
-            .or_else(|| direct.as_ref().map(relay::ProxyRelay::endpoint));
+            .or_else(|| direct.as_ref().map(crate::relay::ProxyRelay::endpoint));
         let context_params = CreateBrowserContextParams {
             // Never go around the relay or proxy, loopback included.
             proxy_bypass_list: proxy_server.as_ref().map(|_| "<-loopback>".to_owned()),
@@ -285,7 +284,7 @@ impl BrowserPool {
         match outcome {
             Ok(Ok(mut rendered)) => {
                 // Requests the relay refused count as blocked too.
-                let refused = direct.as_ref().map_or(0, relay::ProxyRelay::refused);
+                let refused = direct.as_ref().map_or(0, crate::relay::ProxyRelay::refused);
                 rendered.blocked_requests += usize::try_from(refused).unwrap_or(usize::MAX);
                 Ok(rendered)
             }

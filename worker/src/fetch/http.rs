@@ -21,13 +21,9 @@ use super::{
     timing::{TIMINGS, TimedConnects, elapsed_ms},
     tls,
 };
-use crate::{error::FetchError, proxy::ProxyRoute};
+use crate::error::FetchError;
 
 pub const MAX_REDIRECTS: u32 = 10;
-
-/// Proxied clients by endpoint and username: built once, so connections to a proxy pool.
-type ProxiedClients =
-    Arc<Mutex<std::collections::HashMap<(String, Option<String>), reqwest::Client>>>;
 
 #[derive(Clone)]
 pub struct HttpFetcher {
@@ -36,7 +32,6 @@ pub struct HttpFetcher {
     max_bytes: usize,
     user_agent: String,
     tls: rustls::ClientConfig,
-    proxied: ProxiedClients,
 }
 
 impl HttpFetcher {
@@ -70,7 +65,6 @@ impl HttpFetcher {
             max_bytes,
             user_agent: user_agent.to_owned(),
             tls,
-            proxied: ProxiedClients::default(),
         })
     }
 
@@ -78,27 +72,13 @@ impl HttpFetcher {
         self.fetch_via(req, None).await
     }
 
-    /// A client that sends everything through `route`. The proxy itself is trusted
-    /// infrastructure (it may sit on a private address); the targets are checked here, by
-    /// resolving them before each hop, since the proxy resolves them on its side.
-    fn proxied(&self, route: &ProxyRoute) -> Result<reqwest::Client, FetchError> {
-        let key = (route.endpoint.clone(), route.username.clone());
-        if let Some(client) = self.proxied.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return Ok(client);
-        }
-        let client = self.build_proxied(route)?;
-        if let Ok(mut m) = self.proxied.lock() {
-            m.insert(key, client.clone());
-        }
-        Ok(client)
-    }
-
-    fn build_proxied(&self, route: &ProxyRoute) -> Result<reqwest::Client, FetchError> {
-        let mut proxy = reqwest::Proxy::all(&route.endpoint)
+    /// A client that sends everything through the proxy at `endpoint` (a job's relay, which
+    /// adds the provider's credentials and counts the bytes). The proxy is trusted
+    /// infrastructure; the targets are checked here, by resolving them before each hop,
+    /// since the proxy resolves them on its side.
+    fn through(&self, endpoint: &str) -> Result<reqwest::Client, FetchError> {
+        let proxy = reqwest::Proxy::all(endpoint)
             .map_err(|e| FetchError::Invalid(format!("proxy endpoint: {e}")))?;
-        if let (Some(u), Some(p)) = (&route.username, &route.password) {
-            proxy = proxy.basic_auth(u, p);
-        }
         reqwest::Client::builder()
             .no_gzip()
             .no_brotli()
@@ -113,14 +93,14 @@ impl HttpFetcher {
             .map_err(|e| FetchError::Invalid(format!("proxied client: {e}")))
     }
 
-    /// Fetches directly, or through `route`.
+    /// Fetches directly, or through the proxy at `proxy` (`http://host:port`).
     pub async fn fetch_via(
         &self,
         req: &FetchRequest,
-        route: Option<&ProxyRoute>,
+        proxy: Option<&str>,
     ) -> Result<FetchedPage, FetchError> {
-        let client = match route {
-            Some(r) => self.proxied(r)?,
+        let client = match proxy {
+            Some(endpoint) => self.through(endpoint)?,
             None => self.client.clone(),
         };
         let timings = Arc::new(Mutex::new(Timings::default()));
@@ -129,7 +109,7 @@ impl HttpFetcher {
             req.timeout,
             TIMINGS.scope(
                 timings.clone(),
-                self.follow(&client, route.is_some(), req, timings.clone()),
+                self.follow(&client, proxy.is_some(), req, timings.clone()),
             ),
         )
         .await

@@ -1,9 +1,11 @@
-//! A per-job relay on loopback that every request of a browser context goes through.
+//! A per-job relay on loopback between an engine and the network: every request of a
+//! browser context, and the http engine's proxied requests, go through it.
 //!
 //! - **To a proxy provider.** Chromium cannot take proxy credentials in its settings, and
 //!   answering its challenge over CDP would hand the same credentials to any site that asks
 //!   for a login. The relay adds `Proxy-Authorization` on the way out (the approach of
-//!   Apify's proxy-chain), so the credentials never enter the browser.
+//!   Apify's proxy-chain), so the credentials never enter the browser. For both engines it
+//!   counts the bytes on the wire, what a provider bills by.
 //! - **Direct.** The relay resolves and connects to the targets itself, under the address
 //!   rule. Chromium hands a proxy host names and never resolves them, so the address
 //!   checked is the address connected to, and DNS rebinding fails.

@@ -2,7 +2,9 @@
 //! `domain_intelligence`), a delay between request starts (the larger of the crawl-delay and
 //! the adaptive `recommended_delay_ms`, which doubles on a 429), and a cap on requests in
 //! flight, enforced in Redis so it holds across every worker. Disallowed paths are refused
-//! when the deployment obeys robots.txt.
+//! when the deployment obeys robots.txt, and so is every path while the site's robots.txt
+//! is unreachable (RFC 9309: a 5xx or no answer means full disallow, asked again in ten
+//! minutes; a 4xx means no rules).
 
 use std::{sync::OnceLock, time::Duration};
 
@@ -16,6 +18,10 @@ use crate::{
 };
 
 pub const ROBOTS_TTL: Duration = Duration::from_secs(24 * 3_600);
+/// How long an unreachable robots.txt (5xx, no answer) is remembered before asking again.
+pub const ROBOTS_UNREACHABLE_TTL: Duration = Duration::from_secs(600);
+/// What the cache holds for an unreachable robots.txt (no real file starts with NUL).
+const UNREACHABLE: &str = "\u{0}unreachable";
 const ROBOTS_MAX_BYTES: usize = 512 * 1024;
 const USER_AGENT_TOKEN: &str = "ScraperX";
 
@@ -81,8 +87,10 @@ impl Politeness {
         }
     }
 
-    /// The robots.txt of `url`'s origin, from Redis or fetched (and its crawl-delay recorded).
-    async fn robots(&self, url: &Url, http: &HttpFetcher) -> Option<String> {
+    /// The robots.txt of `url`'s origin, from Redis or fetched (and its crawl-delay
+    /// recorded), as RFC 9309 reads it: a 4xx means no rules; a 5xx or no answer means the
+    /// site cannot say, [`UNREACHABLE`], remembered only briefly.
+    async fn robots(&self, url: &Url, http: &HttpFetcher, within: Duration) -> Option<String> {
         let domain = url.host_str()?.to_ascii_lowercase();
         // robots.txt belongs to an origin: the port is part of it.
         let origin = format!("{}:{}", domain, url.port_or_known_default().unwrap_or(80));
@@ -101,15 +109,21 @@ impl Politeness {
                 method: scraperx_core::domain::HttpMethod::Get,
                 headers: Default::default(),
                 body: None,
-                timeout: Duration::from_secs(10),
+                timeout: within.min(Duration::from_secs(10)),
             })
             .await;
-        // A missing or broken robots.txt allows everything.
         let body = match fetched {
             Ok(page) if page.status == 200 && page.body.len() <= ROBOTS_MAX_BYTES => {
                 String::from_utf8_lossy(&page.body).into_owned()
             }
-            _ => String::new(),
+            // Missing (4xx) or unusable: no rules.
+            Ok(page) if page.status < 500 => String::new(),
+            // A server error or no answer: nothing can be concluded yet.
+            _ => {
+                let ttl = ROBOTS_UNREACHABLE_TTL.as_secs();
+                let _: Result<(), _> = redis.set_ex(&key, UNREACHABLE, ttl).await;
+                return Some(UNREACHABLE.to_owned());
+            }
         };
         let delay = crawl_delay(&body).map(|d| i32::try_from(d.as_millis()).unwrap_or(i32::MAX));
         if let Err(err) = self.db.record_robots(&domain, delay).await {
@@ -130,7 +144,18 @@ impl Politeness {
         let Some(domain) = url.host_str().map(str::to_ascii_lowercase) else {
             return Err(FetchError::Invalid("the URL has no host".into()));
         };
-        let robots = self.robots(url, http).await.unwrap_or_default();
+        let mut robots = self.robots(url, http, within).await.unwrap_or_default();
+        if robots == UNREACHABLE {
+            if self.settings.obey_robots {
+                // RFC 9309: an unreachable robots.txt means full disallow, for now.
+                return Err(FetchError::Network(
+                    "robots.txt is unreachable (a server error or no answer); \
+                     the site is treated as disallowed until it answers"
+                        .into(),
+                ));
+            }
+            robots.clear();
+        }
         if self.settings.obey_robots && !allowed(&robots, url) {
             return Err(FetchError::Blocked(format!(
                 "robots.txt disallows {}",

@@ -183,3 +183,43 @@ async fn a_429_slows_the_domain_down(pool: PgPool) {
     );
     assert_eq!(intel.success_rate, Some(0.0));
 }
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn an_unreachable_robots_txt_means_disallowed_for_now_when_obeyed(pool: PgPool) {
+    use axum::http::StatusCode;
+    let h = Harness::new(pool).await;
+    let addr = serve(
+        Router::new()
+            .route(
+                "/robots.txt",
+                get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "down") }),
+            )
+            .route("/page", get(|| async { "<title>page</title>" })),
+    )
+    .await;
+    forget_robots(&h, addr).await;
+    let org = h.org(10).await;
+    let mut strict = job(format!("http://{addr}/page"));
+    strict.max_attempts = 1;
+    let id = h.submit(&org, strict).await;
+    let mut config = h.config();
+    config.obey_robots = true;
+    let (stop, _w) = h.start(config);
+    let done = h.finished(id, Duration::from_secs(10)).await;
+    assert_eq!(done.status, JobStatus::Failed);
+    assert!(
+        done.error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("robots.txt is unreachable")),
+        "{:?}",
+        done.error_message
+    );
+    drop(stop);
+    // A deployment that does not obey robots.txt fetches the page all the same.
+    let id = h.submit(&org, job(format!("http://{addr}/page"))).await;
+    let (_stop, _w) = h.start(h.config());
+    assert_eq!(
+        h.finished(id, Duration::from_secs(10)).await.status,
+        JobStatus::Completed
+    );
+}

@@ -143,6 +143,7 @@ impl Worker {
             identity.clone(),
             self.metrics.clone(),
             self.runner.config.heartbeat,
+            stop.clone(),
         ));
         // Leases being worked on, to hand back if the grace period runs out.
         let in_flight: Arc<std::sync::Mutex<HashMap<String, (JobQueue, Lease)>>> = Arc::default();

@@ -116,21 +116,33 @@ pub async fn announce(publisher: &Publisher, id: &Identity, state: WorkerState, 
     }
 }
 
-/// Beats every `every` until the task is aborted.
+/// Beats every `every` (and at once when the worker starts draining) until the task is
+/// aborted; the status says `active`, or `draining` once `stop` turned true.
 pub async fn heartbeats(
     hot: HotMetrics,
     id: Identity,
     metrics: Arc<WorkerMetrics>,
     every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(every);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = stop.changed() => {
+                if changed.is_err() {
+                    // The sender is gone: keep beating on the clock alone.
+                    tick.tick().await;
+                }
+            }
+        }
+        // A dropped sender stops the worker too.
+        let draining = *stop.borrow() || stop.has_changed().is_err();
         let beat = WorkerHeartbeat {
             worker_id: id.worker_id.clone(),
             pool: id.pool.clone(),
             region: id.region.clone(),
-            status: "active".into(),
+            status: if draining { "draining" } else { "active" }.into(),
             current_jobs: u32::try_from(metrics.in_flight.get()).unwrap_or(u32::MAX),
             last_heartbeat: Utc::now().timestamp(),
         };

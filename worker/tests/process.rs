@@ -127,6 +127,26 @@ async fn sigterm_hands_running_jobs_back_after_the_grace_period(pool: PgPool) {
             .expect("kill")
             .success()
     );
+    // While it drains, its heartbeat says so.
+    let counters = scraperx_core::hot::metrics::Metrics::new(
+        h.redis.clone(),
+        scraperx_core::hot::TtlConfig::default(),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(900);
+    let mut draining = false;
+    while !draining && tokio::time::Instant::now() < deadline {
+        draining = counters
+            .live_workers()
+            .await
+            .expect("heartbeats")
+            .iter()
+            .any(|w| w.status == "draining");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        draining,
+        "the heartbeat reported draining during the grace period"
+    );
     let status = tokio::task::spawn_blocking(move || worker.wait())
         .await
         .expect("join")

@@ -274,20 +274,23 @@ async fn apply(sb: &ScrapeBatch, ctx: &Context) -> Result<Action> {
     let ns = sb.namespace().unwrap_or_default();
     let uid = sb.metadata.uid.clone().unwrap_or_default();
     let batch = batch_id(sb)?;
-    let auth = match organization(sb, ctx, &ns).await {
-        Ok(a) => a,
-        Err(Error::Invalid(message)) => {
-            return blocked(ctx, sb, "OrganizationUnavailable", message).await;
-        }
-        Err(e) => return Err(e),
-    };
-    let org = auth.organization_id;
     let previous = sb.status.clone().unwrap_or_default();
+    // Whether jobs moved in this reconcile (then the counts are read again).
+    let mut moved = false;
 
-    // Create the jobs once.
-    let counts = match ctx.db.batch_counts(org, batch).await {
-        Ok(c) => c,
-        Err(scraperx_core::Error::NotFound { .. }) => {
+    // Create the jobs once. Once the batch exists its organization is known: the Secret
+    // is read (and its key checked) only to create it.
+    let (org, counts) = match ctx.db.batch_organization(batch).await? {
+        Some(org) => (org, ctx.db.batch_counts(org, batch).await?),
+        None => {
+            let auth = match organization(sb, ctx, &ns).await {
+                Ok(a) => a,
+                Err(Error::Invalid(message)) => {
+                    return blocked(ctx, sb, "OrganizationUnavailable", message).await;
+                }
+                Err(e) => return Err(e),
+            };
+            let org = auth.organization_id;
             let urls = urls(sb, ctx, &ns).await;
             let urls = match urls {
                 Ok(u) if u.is_empty() => {
@@ -338,9 +341,8 @@ async fn apply(sb: &ScrapeBatch, ctx: &Context) -> Result<Action> {
                 }
                 Err(e) => return Err(e.into()),
             }
-            ctx.db.batch_counts(org, batch).await?
+            (org, ctx.db.batch_counts(org, batch).await?)
         }
-        Err(e) => return Err(e.into()),
     };
 
     // Dispatch, suspend or resume.
@@ -348,6 +350,7 @@ async fn apply(sb: &ScrapeBatch, ctx: &Context) -> Result<Action> {
     if sb.spec.suspend {
         if !was_suspended {
             let held = ctx.db.set_batch_suspended(org, batch, true).await?;
+            moved = true;
             let queued: Vec<Job> = held
                 .iter()
                 .filter(|j| j.status == JobStatus::Queued)
@@ -366,6 +369,7 @@ async fn apply(sb: &ScrapeBatch, ctx: &Context) -> Result<Action> {
     } else {
         if was_suspended {
             let released = ctx.db.set_batch_suspended(org, batch, false).await?;
+            moved = true;
             let queued: Vec<Job> = released
                 .into_iter()
                 .filter(|j| j.status == JobStatus::Queued)
@@ -388,12 +392,17 @@ async fn apply(sb: &ScrapeBatch, ctx: &Context) -> Result<Action> {
             let mut refs: Vec<&mut Job> = pending.iter_mut().collect();
             let queued = dispatch(&ctx.db, &ctx.queues, &mut refs).await?;
             tracing::info!(queued, "jobs dispatched");
+            moved = true;
         }
     }
 
     // The deadline.
     let start = previous.start_time.clone().unwrap_or_else(now);
-    let mut counts = ctx.db.batch_counts(org, batch).await?;
+    let mut counts = if moved {
+        ctx.db.batch_counts(org, batch).await?
+    } else {
+        counts
+    };
     let finished = counts.total > 0 && counts.finished() == counts.total;
     let mut deadline_hit = false;
     if let Some(limit) = sb.spec.active_deadline_seconds

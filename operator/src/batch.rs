@@ -11,15 +11,15 @@ use std::{sync::Arc, time::Duration};
 
 use k8s_openapi::{
     api::core::v1::{ConfigMap, Secret},
-    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+    apimachinery::pkg::apis::meta::v1::Time,
     jiff::Timestamp,
 };
 use kube::{
-    Api, Resource, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams},
+    Api, ResourceExt,
+    api::DeleteParams,
     runtime::{
         controller::Action,
-        events::{Event, EventType},
+        events::EventType,
         finalizer::{Event as Finalizer, finalizer},
     },
 };
@@ -30,6 +30,7 @@ use scraperx_core::{
 };
 use tracing::instrument;
 
+use crate::status;
 use crate::{
     Error, Result,
     context::Context,
@@ -37,7 +38,7 @@ use crate::{
 };
 
 pub const FINALIZER: &str = "scraperx.io/cancel-outstanding-jobs";
-pub const FIELD_MANAGER: &str = "scraperx-operator";
+pub use crate::status::FIELD_MANAGER;
 /// How often a running batch's status is refreshed.
 pub const REFRESH: Duration = Duration::from_secs(2);
 
@@ -96,16 +97,7 @@ pub fn error_policy(sb: Arc<ScrapeBatch>, err: &Error, ctx: Arc<Context>) -> Act
 }
 
 async fn event(ctx: &Context, sb: &ScrapeBatch, kind: EventType, reason: &str, note: String) {
-    let ev = Event {
-        type_: kind,
-        reason: reason.into(),
-        note: Some(note),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(err) = ctx.recorder.publish(&ev, &sb.object_ref(&())).await {
-        tracing::warn!(error = %err, "event not recorded");
-    }
+    status::event(ctx, sb, kind, reason, "Reconcile", note).await;
 }
 
 /// The organization behind the batch's Secret.
@@ -200,50 +192,6 @@ fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Result<Ve
         .collect()
 }
 
-fn now() -> Time {
-    Time(Timestamp::now())
-}
-
-fn condition(
-    previous: &[Condition],
-    kind: &str,
-    on: bool,
-    reason: &str,
-    message: &str,
-    generation: Option<i64>,
-) -> Condition {
-    let status = if on { "True" } else { "False" };
-    let since = previous
-        .iter()
-        .find(|c| c.type_ == kind && c.status == status)
-        .map_or_else(now, |c| c.last_transition_time.clone());
-    Condition {
-        type_: kind.into(),
-        status: status.into(),
-        reason: reason.into(),
-        message: message.into(),
-        last_transition_time: since,
-        observed_generation: generation,
-    }
-}
-
-async fn patch_status(ctx: &Context, sb: &ScrapeBatch, status: &ScrapeBatchStatus) -> Result<()> {
-    let ns = sb.namespace().unwrap_or_default();
-    let api: Api<ScrapeBatch> = Api::namespaced(ctx.client.clone(), &ns);
-    let patch = serde_json::json!({
-        "apiVersion": "scraperx.io/v1alpha1",
-        "kind": "ScrapeBatch",
-        "status": status,
-    });
-    api.patch_status(
-        &sb.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
-}
-
 /// Records a batch that cannot proceed, and retries later (the Secret may appear, credits
 /// may be added).
 async fn blocked(ctx: &Context, sb: &ScrapeBatch, reason: &str, message: String) -> Result<Action> {
@@ -253,7 +201,7 @@ async fn blocked(ctx: &Context, sb: &ScrapeBatch, reason: &str, message: String)
     status.phase = BatchPhase::Pending;
     status.observed_generation = generation;
     status.conditions = vec![
-        condition(
+        status::condition(
             &previous,
             "Progressing",
             false,
@@ -261,12 +209,12 @@ async fn blocked(ctx: &Context, sb: &ScrapeBatch, reason: &str, message: String)
             &message,
             generation,
         ),
-        condition(&previous, "Failed", false, reason, &message, generation),
+        status::condition(&previous, "Failed", false, reason, &message, generation),
     ];
     if previous.iter().all(|c| c.reason != reason) {
         event(ctx, sb, EventType::Warning, reason, message).await;
     }
-    patch_status(ctx, sb, &status).await?;
+    status::patch_status(ctx, sb, &status).await?;
     Ok(Action::requeue(Duration::from_secs(15)))
 }
 
@@ -397,7 +345,7 @@ async fn apply(sb: &ScrapeBatch, ctx: &Context) -> Result<Action> {
     }
 
     // The deadline.
-    let start = previous.start_time.clone().unwrap_or_else(now);
+    let start = previous.start_time.clone().unwrap_or_else(status::now);
     let mut counts = if moved {
         ctx.db.batch_counts(org, batch).await?
     } else {
@@ -438,7 +386,7 @@ async fn apply(sb: &ScrapeBatch, ctx: &Context) -> Result<Action> {
         )
         .await;
     }
-    patch_status(ctx, sb, &status).await?;
+    status::patch_status(ctx, sb, &status).await?;
 
     // Time to live after finishing.
     if done
@@ -507,14 +455,17 @@ fn status_of(
         progress: progress.clone(),
         start_time: Some(start),
         completion_time: if done {
-            previous.completion_time.clone().or_else(|| Some(now()))
+            previous
+                .completion_time
+                .clone()
+                .or_else(|| Some(status::now()))
         } else {
             None
         },
         batch_id: Some(batch.to_string()),
         observed_generation: generation,
         conditions: vec![
-            condition(
+            status::condition(
                 p,
                 "Progressing",
                 phase == BatchPhase::Running,
@@ -522,7 +473,7 @@ fn status_of(
                 &progress,
                 generation,
             ),
-            condition(
+            status::condition(
                 p,
                 "Complete",
                 phase == BatchPhase::Succeeded,
@@ -530,7 +481,7 @@ fn status_of(
                 &progress,
                 generation,
             ),
-            condition(
+            status::condition(
                 p,
                 "Failed",
                 phase == BatchPhase::Failed,
@@ -538,7 +489,7 @@ fn status_of(
                 &format!("{failed} failed, {} canceled", c.canceled),
                 generation,
             ),
-            condition(
+            status::condition(
                 p,
                 "Suspended",
                 phase == BatchPhase::Suspended,

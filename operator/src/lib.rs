@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod pool;
 pub mod scaler;
 pub mod server;
+pub mod status;
 
 use std::sync::Arc;
 

@@ -13,19 +13,17 @@ use k8s_openapi::{
         apps::v1::{Deployment, DeploymentSpec},
         core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec},
     },
-    apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, ObjectMeta, Time},
+    apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time},
     jiff::Timestamp,
 };
 use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},
-    runtime::{
-        controller::Action,
-        events::{Event, EventType},
-    },
+    runtime::{controller::Action, events::EventType},
 };
 use tracing::instrument;
 
+use crate::status;
 use crate::{
     Error, Result,
     batch::FIELD_MANAGER,
@@ -127,31 +125,6 @@ fn deployment(pool: &WorkerPool, replicas: u32, queue_namespace: &str) -> Result
     })
 }
 
-fn condition(
-    kind: &str,
-    on: bool,
-    reason: &str,
-    message: String,
-    previous: &[Condition],
-) -> Condition {
-    let status = if on { "True" } else { "False" };
-    let since = previous
-        .iter()
-        .find(|c| c.type_ == kind && c.status == status)
-        .map_or_else(
-            || Time(Timestamp::now()),
-            |c| c.last_transition_time.clone(),
-        );
-    Condition {
-        type_: kind.into(),
-        status: status.into(),
-        reason: reason.into(),
-        message,
-        last_transition_time: since,
-        observed_generation: None,
-    }
-}
-
 #[instrument(skip(pool, ctx), fields(pool = %pool.name_any()))]
 pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile("workerpool");
@@ -218,23 +191,24 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
             })
             .inc();
         last_scale_time = Some(Time(Timestamp::now()));
-        let ev = Event {
-            type_: EventType::Normal,
-            reason: if direction == "up" {
-                "ScaledUp".into()
-            } else {
-                "ScaledDown".into()
-            },
-            note: Some(format!(
-                "{current} -> {} replicas (queue: {} waiting, {} in flight)",
-                decision.replicas, depth.waiting, depth.active
-            )),
-            action: "Scale".into(),
-            secondary: None,
+        let reason = if direction == "up" {
+            "ScaledUp"
+        } else {
+            "ScaledDown"
         };
-        if let Err(err) = ctx.recorder.publish(&ev, &pool.object_ref(&())).await {
-            tracing::warn!(error = %err, "event not recorded");
-        }
+        let note = format!(
+            "{current} -> {} replicas (queue: {} waiting, {} in flight)",
+            decision.replicas, depth.waiting, depth.active
+        );
+        status::event(
+            &ctx,
+            pool.as_ref(),
+            EventType::Normal,
+            reason,
+            "Scale",
+            note,
+        )
+        .await;
     }
     let limited = decision.replicas != decision.raw;
     let status = WorkerPoolStatus {
@@ -244,14 +218,16 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
         last_scale_time,
         observed_generation: pool.metadata.generation,
         conditions: vec![
-            condition(
+            status::condition(
+                &previous.conditions,
                 "ScalingActive",
                 true,
                 "QueueDepth",
-                format!("{} waiting, {} in flight", depth.waiting, depth.active),
-                &previous.conditions,
+                &format!("{} waiting, {} in flight", depth.waiting, depth.active),
+                None,
             ),
-            condition(
+            status::condition(
+                &previous.conditions,
                 "ScalingLimited",
                 limited,
                 if limited {
@@ -259,27 +235,16 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
                 } else {
                     "AtRecommendation"
                 },
-                format!(
+                &format!(
                     "recommended {}, running {}",
                     decision.raw, decision.replicas
                 ),
-                &previous.conditions,
+                None,
             ),
         ],
     };
     if previous != status {
-        let patch = serde_json::json!({
-            "apiVersion": "scraperx.io/v1alpha1",
-            "kind": "WorkerPool",
-            "status": status,
-        });
-        Api::<WorkerPool>::namespaced(ctx.client.clone(), &ns)
-            .patch_status(
-                &pool.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await?;
+        status::patch_status(&ctx, pool.as_ref(), &status).await?;
     }
     ctx.succeeded(&format!("workerpool/{ns}/{}", pool.name_any()));
     Ok(Action::requeue(POLL))

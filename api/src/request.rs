@@ -13,12 +13,6 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
 
-pub const MAX_HEADERS: usize = 50;
-pub const MAX_HEADER_BYTES: usize = 8 * 1024;
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-pub const MAX_TEXT: usize = 255;
-pub const MAX_METADATA_BYTES: usize = 16 * 1024;
-
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScrapeRequest {
@@ -134,81 +128,10 @@ impl ScrapeRequest {
             block_resources: self.block_resources.unwrap_or_default(),
             markdown: self.markdown.unwrap_or(false),
         };
-        options.validate().map_err(|e| match e {
-            scraperx_core::Error::Validation { field: f, message } => {
-                ApiError::validation(field(f.trim_start_matches("options.")), message)
-            }
-            other => other.into(),
-        })?;
         let headers = self.headers.unwrap_or_default();
-        if headers.len() > MAX_HEADERS {
-            return Err(bad("headers", "at most 50 headers"));
-        }
-        if headers
-            .iter()
-            .any(|(k, v)| k.len() + v.len() > MAX_HEADER_BYTES)
-        {
-            return Err(bad("headers", "each header must be under 8 KB"));
-        }
-        if self.body.as_ref().is_some_and(|b| b.len() > MAX_BODY_BYTES) {
-            return Err(bad("body", "must be at most 1 MB"));
-        }
-        let priority = self.priority.unwrap_or(5);
-        if !(1..=10).contains(&priority) {
-            return Err(bad("priority", "must be between 1 and 10"));
-        }
-        let max_attempts = self.max_attempts.unwrap_or(3);
-        if !(1..=10).contains(&max_attempts) {
-            return Err(bad("max_attempts", "must be between 1 and 10"));
-        }
-        let country = match self.country {
-            Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()) => {
-                Some(c.to_ascii_uppercase())
-            }
-            Some(_) => return Err(bad("country", "must be a two-letter country code")),
-            None => None,
-        };
-        for (name, value) in [
-            ("session_id", &self.session_id),
-            ("client_reference", &self.client_reference),
-        ] {
-            if value
-                .as_ref()
-                .is_some_and(|v| v.is_empty() || v.len() > MAX_TEXT)
-            {
-                return Err(bad(name, "must be 1 to 255 characters"));
-            }
-        }
         let idempotency_key = self
             .idempotency_key
             .or_else(|| idempotency_header.map(str::to_owned));
-        if idempotency_key
-            .as_ref()
-            .is_some_and(|v| v.is_empty() || v.len() > MAX_TEXT)
-        {
-            return Err(bad("idempotency_key", "must be 1 to 255 characters"));
-        }
-        if let Some(hook) = &self.webhook_url {
-            let ok = url::Url::parse(hook)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && hook.len() <= 2048);
-            if !ok {
-                return Err(bad("webhook_url", "must be an http(s) URL of at most 2 KB"));
-            }
-        }
-        if self
-            .webhook_secret
-            .as_ref()
-            .is_some_and(|s| !(16..=MAX_TEXT).contains(&s.len()))
-        {
-            return Err(bad("webhook_secret", "must be 16 to 255 characters"));
-        }
-        if self.webhook_secret.is_some() && self.webhook_url.is_none() {
-            return Err(bad("webhook_secret", "needs a webhook_url"));
-        }
-        let metadata = self.metadata.unwrap_or_else(|| serde_json::json!({}));
-        if !metadata.is_object() || metadata.to_string().len() > MAX_METADATA_BYTES {
-            return Err(bad("metadata", "must be a JSON object of at most 16 KB"));
-        }
         let job = NewJob {
             url,
             method: self.method.unwrap_or(HttpMethod::Get),
@@ -217,19 +140,25 @@ impl ScrapeRequest {
             engine: self.engine.unwrap_or(Engine::Auto),
             options,
             proxy_tier: self.proxy_tier.unwrap_or(ProxyTier::Datacenter),
-            proxy_country: country,
+            proxy_country: self.country.map(|c| c.to_ascii_uppercase()),
             proxy_session_id: self.session_id,
-            priority,
-            max_attempts,
+            priority: self.priority.unwrap_or(5),
+            max_attempts: self.max_attempts.unwrap_or(3),
             webhook_url: self.webhook_url,
             webhook_secret: self.webhook_secret,
             client_reference: self.client_reference,
             idempotency_key,
-            metadata,
+            metadata: self.metadata.unwrap_or_else(|| serde_json::json!({})),
         };
+        // Core's rules, under the names this request uses.
         job.validate().map_err(|e| match e {
             scraperx_core::Error::Validation { field: f, message } => {
-                ApiError::validation(field(&f), message)
+                let name = match f.as_str() {
+                    "proxy_country" => "country",
+                    "proxy_session_id" => "session_id",
+                    other => other.trim_start_matches("options."),
+                };
+                ApiError::validation(field(name), message)
             }
             other => other.into(),
         })?;

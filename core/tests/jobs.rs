@@ -544,3 +544,33 @@ async fn finishing_moves_and_settles_together_or_not_at_all(pool: PgPool) {
     assert!(again.already_settled);
     assert_eq!(balance(&pool, o.id).await, 7, "charged once");
 }
+
+#[test]
+fn every_submission_path_shares_one_set_of_structural_rules() {
+    let field_of = |job: &NewJob| match job.validate() {
+        Err(Error::Validation { field, .. }) => field,
+        other => panic!("expected a validation error, got {other:?}"),
+    };
+    assert!(job("https://example.com/").validate().is_ok());
+    let mut j = job("https://example.com/");
+    j.headers = serde_json::json!({ "x-n": 1 });
+    assert_eq!(field_of(&j), "headers", "header values are strings");
+    let mut j = job("https://example.com/");
+    j.body = Some("x".repeat(NewJob::MAX_BODY_BYTES + 1));
+    assert_eq!(field_of(&j), "body");
+    let mut j = job("https://example.com/");
+    j.proxy_session_id = Some(String::new());
+    assert_eq!(field_of(&j), "proxy_session_id");
+    let mut j = job("https://example.com/");
+    j.webhook_secret = Some("long-enough-secret".into());
+    assert_eq!(field_of(&j), "webhook_secret", "a secret needs a URL");
+    let mut j = job("https://example.com/");
+    j.webhook_url = Some("ftp://hooks.example/".into());
+    assert_eq!(field_of(&j), "webhook_url");
+    let mut j = job("https://example.com/");
+    j.metadata = serde_json::json!([1, 2]);
+    assert_eq!(field_of(&j), "metadata");
+    let mut j = job("https://example.com/");
+    j.options.timeout = 10;
+    assert_eq!(field_of(&j), "options.timeout");
+}

@@ -96,6 +96,12 @@ pub struct NewJob {
 
 impl NewJob {
     pub const MAX_URL_LEN: usize = 8 * 1024;
+    pub const MAX_HEADERS: usize = 50;
+    pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+    pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+    /// Session ids, client references, idempotency keys, webhook secrets.
+    pub const MAX_TEXT: usize = 255;
+    pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
     /// A GET of `url` with every default.
     pub fn get(url: &str) -> Self {
@@ -119,53 +125,87 @@ impl NewJob {
         }
     }
 
-    /// Structural checks that need no network (the API adds address checks on top).
+    /// Structural checks that need no network (the API adds address checks on top): the
+    /// one place every submission path (API, batches, ScrapeBatch) is checked. The error
+    /// names the field as this struct calls it (`proxy_country`, `options.timeout`).
     pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, message: &str| Err(Error::validation(field, message));
         if self.url.len() > Self::MAX_URL_LEN {
-            return Err(Error::validation("url", "must be at most 8 KB"));
+            return bad("url", "must be at most 8 KB");
         }
         let parsed = url::Url::parse(&self.url)
             .map_err(|e| Error::validation("url", format!("not a valid URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(Error::validation("url", "scheme must be http or https"));
+            return bad("url", "scheme must be http or https");
         }
         if parsed.host_str().is_none_or(str::is_empty) {
-            return Err(Error::validation("url", "must have a host"));
+            return bad("url", "must have a host");
+        }
+        self.options.validate()?;
+        let Some(headers) = self.headers.as_object() else {
+            return bad("headers", "must be an object of strings");
+        };
+        if headers.len() > Self::MAX_HEADERS {
+            return bad("headers", "at most 50 headers");
+        }
+        for (name, value) in headers {
+            let Some(value) = value.as_str() else {
+                return bad("headers", "must be an object of strings");
+            };
+            if name.len() + value.len() > Self::MAX_HEADER_BYTES {
+                return bad("headers", "each header must be under 8 KB");
+            }
+        }
+        if self
+            .body
+            .as_ref()
+            .is_some_and(|b| b.len() > Self::MAX_BODY_BYTES)
+        {
+            return bad("body", "must be at most 1 MB");
         }
         if !(1..=10).contains(&self.priority) {
-            return Err(Error::validation("priority", "must be between 1 and 10"));
+            return bad("priority", "must be between 1 and 10");
         }
         if !(1..=10).contains(&self.max_attempts) {
-            return Err(Error::validation(
-                "max_attempts",
-                "must be between 1 and 10",
-            ));
-        }
-        if !self.headers.is_object() {
-            return Err(Error::validation("headers", "must be an object of strings"));
+            return bad("max_attempts", "must be between 1 and 10");
         }
         if let Some(country) = &self.proxy_country
             && (country.len() != 2 || !country.bytes().all(|b| b.is_ascii_alphabetic()))
         {
-            return Err(Error::validation(
-                "proxy_country",
-                "must be a two-letter country code",
-            ));
+            return bad("proxy_country", "must be a two-letter country code");
         }
-        if let Some(key) = &self.idempotency_key
-            && (key.is_empty() || key.len() > 255)
+        for (field, value) in [
+            ("proxy_session_id", &self.proxy_session_id),
+            ("client_reference", &self.client_reference),
+            ("idempotency_key", &self.idempotency_key),
+        ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.is_empty() || v.len() > Self::MAX_TEXT)
+            {
+                return bad(field, "must be 1 to 255 characters");
+            }
+        }
+        if let Some(hook) = &self.webhook_url {
+            let ok = url::Url::parse(hook)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && hook.len() <= 2048);
+            if !ok {
+                return bad("webhook_url", "must be an http(s) URL of at most 2 KB");
+            }
+        }
+        if let Some(secret) = &self.webhook_secret {
+            if !(16..=Self::MAX_TEXT).contains(&secret.len()) {
+                return bad("webhook_secret", "must be 16 to 255 characters");
+            }
+            if self.webhook_url.is_none() {
+                return bad("webhook_secret", "needs a webhook_url");
+            }
+        }
+        if !self.metadata.is_object() || self.metadata.to_string().len() > Self::MAX_METADATA_BYTES
         {
-            return Err(Error::validation("idempotency_key", "1 to 255 characters"));
+            return bad("metadata", "must be a JSON object of at most 16 KB");
         }
-        if let Some(reference) = &self.client_reference
-            && reference.len() > 255
-        {
-            return Err(Error::validation(
-                "client_reference",
-                "at most 255 characters",
-            ));
-        }
-        self.options.validate()
+        Ok(())
     }
 }
 

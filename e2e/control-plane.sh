@@ -6,7 +6,9 @@
 #
 #   e2e/control-plane.sh up     build (once) and start; idempotent
 #   e2e/control-plane.sh down   stop
-#   e2e/control-plane.sh env    print KUBECONFIG for the running plane
+#   e2e/control-plane.sh env    print KUBECONFIG for the running plane (and SCRX_HELM)
+#
+# Helm is built the same way (once), for the chart's tests against this API server.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,6 +19,7 @@ ETCD_PORT=${SCRX_ETCD_PORT:-52379}
 ETCD_PEER_PORT=${SCRX_ETCD_PEER_PORT:-52380}
 API_PORT=${SCRX_APISERVER_PORT:-56443}
 TOKEN=${SCRX_APISERVER_TOKEN:-scraperx-e2e-admin-token}
+HELM_VERSION=v3.16.4
 
 log() { printf '[control-plane] %s\n' "$*" >&2; }
 
@@ -30,6 +33,10 @@ build() {
     (cd "$HERE" && go build -mod=readonly -o "$BIN/etcd" ./cmd/etcd \
       && go build -mod=readonly -ldflags "-X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor" \
            -o "$BIN/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver)
+  fi
+  if [ ! -x "$BIN/helm" ]; then
+    log "building helm $HELM_VERSION from Go modules (once)"
+    (cd /tmp && GOBIN="$BIN" GOFLAGS=-mod=mod go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
   fi
 }
 
@@ -106,6 +113,6 @@ down() {
 case "${1:-up}" in
   up) up ;;
   down) down ;;
-  env) echo "export KUBECONFIG=$DIR/kubeconfig" ;;
+  env) echo "export KUBECONFIG=$DIR/kubeconfig"; echo "export SCRX_HELM=$BIN/helm" ;;
   *) echo "usage: $0 up|down|env" >&2; exit 2 ;;
 esac

@@ -20,6 +20,8 @@ use crate::{
 pub const ROBOTS_TTL: Duration = Duration::from_secs(24 * 3_600);
 /// How long an unreachable robots.txt (5xx, no answer) is remembered before asking again.
 pub const ROBOTS_UNREACHABLE_TTL: Duration = Duration::from_secs(600);
+/// The robots.txt fetch's own time limit.
+const ROBOTS_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// What the cache holds for an unreachable robots.txt (no real file starts with NUL).
 const UNREACHABLE: &str = "\u{0}unreachable";
 const ROBOTS_MAX_BYTES: usize = 512 * 1024;
@@ -90,7 +92,7 @@ impl Politeness {
     /// The robots.txt of `url`'s origin, from Redis or fetched (and its crawl-delay
     /// recorded), as RFC 9309 reads it: a 4xx means no rules; a 5xx or no answer means the
     /// site cannot say, [`UNREACHABLE`], remembered only briefly.
-    async fn robots(&self, url: &Url, http: &HttpFetcher, within: Duration) -> Option<String> {
+    async fn robots(&self, url: &Url, http: &HttpFetcher) -> Option<String> {
         let domain = url.host_str()?.to_ascii_lowercase();
         // robots.txt belongs to an origin: the port is part of it.
         let origin = format!("{}:{}", domain, url.port_or_known_default().unwrap_or(80));
@@ -109,7 +111,9 @@ impl Politeness {
                 method: scraperx_core::domain::HttpMethod::Get,
                 headers: Default::default(),
                 body: None,
-                timeout: within.min(Duration::from_secs(10)),
+                // Its own time, not the job's: a job in a hurry must not leave the site
+                // marked unreachable for everyone.
+                timeout: ROBOTS_FETCH_TIMEOUT,
             })
             .await;
         let body = match fetched {
@@ -118,12 +122,18 @@ impl Politeness {
             }
             // Missing (4xx) or unusable: no rules.
             Ok(page) if page.status < 500 => String::new(),
-            // A server error or no answer: nothing can be concluded yet.
-            _ => {
+            // A server error, a 429 or no answer: nothing can be concluded yet.
+            Ok(_)
+            | Err(
+                FetchError::RetryableStatus(_) | FetchError::Network(_) | FetchError::Timeout(_),
+            ) => {
                 let ttl = ROBOTS_UNREACHABLE_TTL.as_secs();
                 let _: Result<(), _> = redis.set_ex(&key, UNREACHABLE, ttl).await;
                 return Some(UNREACHABLE.to_owned());
             }
+            // Refused on our side (too large, too many redirects, blocked): no rules, and
+            // nothing remembered.
+            Err(_) => return Some(String::new()),
         };
         let delay = crawl_delay(&body).map(|d| i32::try_from(d.as_millis()).unwrap_or(i32::MAX));
         if let Err(err) = self.db.record_robots(&domain, delay).await {
@@ -144,7 +154,11 @@ impl Politeness {
         let Some(domain) = url.host_str().map(str::to_ascii_lowercase) else {
             return Err(FetchError::Invalid("the URL has no host".into()));
         };
-        let mut robots = self.robots(url, http, within).await.unwrap_or_default();
+        // The job waits at most its own time for the site's robots.txt.
+        let mut robots = tokio::time::timeout(within, self.robots(url, http))
+            .await
+            .map_err(|_| FetchError::Timeout(within))?
+            .unwrap_or_default();
         if robots == UNREACHABLE {
             if self.settings.obey_robots {
                 // RFC 9309: an unreachable robots.txt means full disallow, for now.

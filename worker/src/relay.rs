@@ -49,8 +49,11 @@ pub struct Traffic {
     pub down: AtomicU64,
     /// Sent to the proxy.
     pub up: AtomicU64,
-    /// Connections refused by the address rule (direct mode).
+    /// Connections refused by the address rule (direct mode), and their hosts.
     pub refused: AtomicU64,
+    refused_hosts: std::sync::Mutex<Vec<String>>,
+    /// The provider failed as a proxy (no connection, or 407): not the target's doing.
+    pub proxy_failures: AtomicU64,
 }
 
 /// A running relay; it stops (connections included) when dropped.
@@ -134,7 +137,11 @@ impl ProxyRelay {
             loop {
                 tokio::select! {
                     accepted = listener.accept() => {
-                        let Ok((client, _)) = accepted else { continue };
+                        let Ok((client, _)) = accepted else {
+                            // Out of descriptors, say: do not spin.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        };
                         let (upstream, counted) = (upstream.clone(), counted.clone());
                         connections.spawn(async move {
                             if let Err(err) = relay(client, &upstream, &counted).await {
@@ -163,6 +170,19 @@ impl ProxyRelay {
         self.traffic.refused.load(Ordering::Relaxed)
     }
 
+    /// Whether a connection to `host` was refused under the address rule.
+    pub fn refused_host(&self, host: &str) -> bool {
+        self.traffic
+            .refused_hosts
+            .lock()
+            .is_ok_and(|h| h.iter().any(|r| r.eq_ignore_ascii_case(host)))
+    }
+
+    /// Times the provider failed as a proxy (unreachable, or refusing the credentials).
+    pub fn proxy_failures(&self) -> u64 {
+        self.traffic.proxy_failures.load(Ordering::Relaxed)
+    }
+
     /// Bytes (received, sent) through the upstream so far.
     pub fn traffic(&self) -> (u64, u64) {
         (
@@ -178,6 +198,7 @@ async fn relay(
     traffic: &Arc<Traffic>,
 ) -> io::Result<()> {
     let (head, early) = read_head(&mut client).await?;
+    let proxied = matches!(upstream, Upstream::Proxy { .. });
     let (request, upstream) = match upstream {
         Upstream::Proxy {
             host,
@@ -186,11 +207,16 @@ async fn relay(
         } => {
             let request = rewrite_request(&head, authorization.as_deref())?;
             let connecting = TcpStream::connect((host.as_str(), *port));
-            let proxy = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-                .await
-                .map_err(|_| {
-                    io::Error::new(io::ErrorKind::TimedOut, "proxy connect timed out")
-                })??;
+            let proxy = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+                Ok(Ok(proxy)) => proxy,
+                failed => {
+                    traffic.proxy_failures.fetch_add(1, Ordering::Relaxed);
+                    return Err(match failed {
+                        Ok(Err(e)) => e,
+                        _ => io::Error::new(io::ErrorKind::TimedOut, "proxy connect timed out"),
+                    });
+                }
+            };
             (request, proxy)
         }
         Upstream::Direct { allow_private } => {
@@ -207,6 +233,9 @@ async fn relay(
                 Err(refusal) => {
                     if refusal.status.starts_with("403") {
                         traffic.refused.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut hosts) = traffic.refused_hosts.lock() {
+                            hosts.push(target.host.clone());
+                        }
                     }
                     let answer = format!(
                         "HTTP/1.1 {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
@@ -228,13 +257,45 @@ async fn relay(
     // Empty for a tunnel made here: the CONNECT was answered, not forwarded.
     upstream.write_all(&request.head).await?;
     upstream.write_all(&early).await?;
-    if !request.tunnel {
+    if request.tunnel && proxied {
+        // The provider's answer to CONNECT: a 407 is the provider's failure.
         let (head, early) = read_head(&mut upstream).await?;
-        client.write_all(&closing_response(&head)?).await?;
+        if status_of(&head) == Some(407) {
+            traffic.proxy_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        client.write_all(&head).await?;
         client.write_all(&early).await?;
     }
-    tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
-    Ok(())
+    if request.tunnel {
+        tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
+        return Ok(());
+    }
+    // Plain http: the rest of the request body goes up while the response comes down.
+    let (mut client_read, mut client_write) = client.split();
+    let (mut up_read, mut up_write) = tokio::io::split(upstream);
+    let upload = tokio::io::copy(&mut client_read, &mut up_write);
+    let download = async {
+        let (head, early) = read_head(&mut up_read).await?;
+        if proxied && status_of(&head) == Some(407) {
+            traffic.proxy_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        client_write.write_all(&closing_response(&head)?).await?;
+        client_write.write_all(&early).await?;
+        tokio::io::copy(&mut up_read, &mut client_write).await?;
+        Ok::<_, io::Error>(())
+    };
+    let (download, upload) = (std::pin::pin!(download), std::pin::pin!(upload));
+    match futures::future::select(download, upload).await {
+        futures::future::Either::Left((done, _)) => done,
+        // The request is all sent; the response decides when this ends.
+        futures::future::Either::Right((_, download)) => download.await,
+    }
+}
+
+/// The status code of a response head.
+fn status_of(head: &[u8]) -> Option<u16> {
+    let (line, _) = split_head(head);
+    line_text(line).ok()?.split(' ').nth(1)?.parse().ok()
 }
 
 /// Where a direct request goes, and what to send there first.
@@ -249,7 +310,8 @@ struct DirectTarget {
 /// form with `Connection: close`.
 fn direct_target(head: &[u8]) -> io::Result<DirectTarget> {
     let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_owned());
-    let (request_line, headers) = split_head(head)?;
+    let (first, headers) = split_head(head);
+    let request_line = line_text(first)?;
     let parts: Vec<&str> = request_line.split(' ').collect();
     let [method, target, version] = parts.as_slice() else {
         return Err(invalid("malformed request line"));
@@ -288,7 +350,7 @@ fn direct_target(head: &[u8]) -> io::Result<DirectTarget> {
         host,
         port,
         request: Rewritten {
-            head: assemble(&line, &headers, &["Connection: close".to_owned()]),
+            head: assemble(line.as_bytes(), &headers, &["Connection: close".to_owned()]),
             tunnel: false,
         },
     })
@@ -311,10 +373,11 @@ async fn connect_checked(host: &str, port: u16, allow_private: bool) -> Result<T
         .await
         .map_err(|e| unreachable(format!("{host} does not resolve: {e}")))?
         .collect();
-    if !allow_private && let Some(bad) = addrs.iter().find(|a| !is_public_ip(a.ip())) {
+    if !allow_private && addrs.iter().any(|a| !is_public_ip(a.ip())) {
         return Err(Refusal {
             status: "403 Forbidden",
-            reason: format!("{host} resolves to a non-public address {}", bad.ip()),
+            // The page may show this: no internal address in it.
+            reason: format!("{host} is refused by the address rule"),
         });
     }
     let mut last = format!("{host} has no address");
@@ -365,7 +428,7 @@ struct Rewritten {
 }
 
 /// Hop-by-hop headers between the browser and the relay; never forwarded.
-fn hop_by_hop(name: &str) -> bool {
+fn hop_by_hop(name: &[u8]) -> bool {
     [
         "proxy-authorization",
         "proxy-connection",
@@ -373,41 +436,55 @@ fn hop_by_hop(name: &str) -> bool {
         "keep-alive",
     ]
     .iter()
-    .any(|h| name.eq_ignore_ascii_case(h))
+    .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
 }
 
-fn split_head(head: &[u8]) -> io::Result<(&str, Vec<&str>)> {
-    let text = std::str::from_utf8(head)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "head is not UTF-8"))?;
-    let mut lines = text.trim_end_matches("\r\n").split("\r\n");
+/// A head's first line and its headers without the hop-by-hop ones, as bytes: header
+/// values need not be UTF-8 (Latin-1 file names exist), and they pass through untouched.
+fn split_head(head: &[u8]) -> (&[u8], Vec<&[u8]>) {
+    let head = head.strip_suffix(b"\r\n\r\n").unwrap_or(head);
+    let mut lines = head
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let first = lines.next().unwrap_or_default();
     let headers = lines
         .filter(|l| {
-            let name = l.split(':').next().unwrap_or_default().trim();
+            let name = l
+                .split(|b| *b == b':')
+                .next()
+                .unwrap_or_default()
+                .trim_ascii();
             !l.is_empty() && !hop_by_hop(name)
         })
         .collect();
-    Ok((first, headers))
+    (first, headers)
+}
+
+/// The first line as text (request and status lines are ASCII).
+fn line_text(line: &[u8]) -> io::Result<&str> {
+    std::str::from_utf8(line)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the first line is not text"))
 }
 
 /// A head: its first line, the kept headers, then `added` header lines.
-fn assemble(first: &str, headers: &[&str], added: &[String]) -> Vec<u8> {
-    let mut out = String::with_capacity(256);
+fn assemble(first: &[u8], headers: &[&[u8]], added: &[String]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
     for line in std::iter::once(first)
         .chain(headers.iter().copied())
-        .chain(added.iter().map(String::as_str))
+        .chain(added.iter().map(String::as_bytes))
     {
-        out.push_str(line);
-        out.push_str("\r\n");
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
     }
-    out.push_str("\r\n");
-    out.into_bytes()
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 /// The browser's request with the provider's credentials, and for plain http a
 /// `Connection: close` so the next request comes on a new connection (with credentials).
 fn rewrite_request(head: &[u8], authorization: Option<&str>) -> io::Result<Rewritten> {
-    let (request_line, headers) = split_head(head)?;
+    let (first, headers) = split_head(head);
+    let request_line = line_text(first)?;
     let method = request_line.split(' ').next().unwrap_or_default();
     if method.is_empty() || request_line.split(' ').count() != 3 {
         return Err(io::Error::new(
@@ -424,14 +501,14 @@ fn rewrite_request(head: &[u8], authorization: Option<&str>) -> io::Result<Rewri
         added.push("Connection: close".into());
     }
     Ok(Rewritten {
-        head: assemble(request_line, &headers, &added),
+        head: assemble(first, &headers, &added),
         tunnel,
     })
 }
 
 /// The proxy's response head, marked so the browser does not reuse the connection.
 fn closing_response(head: &[u8]) -> io::Result<Vec<u8>> {
-    let (status_line, headers) = split_head(head)?;
+    let (status_line, headers) = split_head(head);
     let added = ["Connection: close".into(), "Proxy-Connection: close".into()];
     Ok(assemble(status_line, &headers, &added))
 }
@@ -519,6 +596,15 @@ mod tests {
             String::from_utf8(response).expect("utf8"),
             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\nProxy-Connection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn header_bytes_that_are_not_utf8_pass_through_untouched() {
+        let head =
+            b"HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=\"caf\xe9.txt\"\r\n\r\n";
+        let out = closing_response(head).expect("response");
+        assert!(out.windows(9).any(|w| w == b"caf\xe9.txt\""));
+        assert_eq!(status_of(head), Some(200));
     }
 
     #[tokio::test]

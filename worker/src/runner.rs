@@ -187,9 +187,20 @@ impl Runner {
                     };
                     self.db.settle_job_credits(job.id, actual).await?;
                 }
-                // Its worker may have died before announcing it: announce again (the
-                // webhook deliveries have stable ids, so none is queued twice).
-                self.publish(&job).await;
+                // Its worker may have died before announcing it: announce it unless its
+                // deliveries were queued (their ids are stable, so a repeat is dropped by
+                // the queue while it waits, and by the receiver after).
+                let announced = self
+                    .db
+                    .has_event(job.id, EventType::WebhookQueued)
+                    .await
+                    .unwrap_or(true);
+                if !announced {
+                    crate::webhooks::announce(&self.db, &self.webhooks, &job).await;
+                }
+                if let Err(err) = self.publisher.publish(&JobStatusMessage::from(&job)).await {
+                    tracing::warn!(job = %job.id, error = %err, "status not published");
+                }
                 queue.ack(&lease).await?;
                 return Ok(Outcome::Dropped);
             }
@@ -503,21 +514,21 @@ impl Runner {
                 page.proxy = Some(route.used(job));
                 page
             });
-        let (received, sent) = relay.traffic();
-        self.log_proxy_use(job, &route, fetched.as_ref().ok(), received, sent)
+        self.log_proxy_use(job, &route, fetched.as_ref().ok(), &relay)
             .await;
         fetched
     }
 
-    /// Logs a proxied fetch with its bandwidth (bytes received and sent).
+    /// Logs a proxied fetch with the bytes its relay counted. It failed only if the provider
+    /// did (unreachable, refusing the credentials): a target's errors are not the proxy's.
     async fn log_proxy_use(
         &self,
         job: &Job,
         route: &crate::proxy::ProxyRoute,
         page: Option<&FetchedPage>,
-        received: u64,
-        sent: u64,
+        relay: &crate::relay::ProxyRelay,
     ) {
+        let (received, sent) = relay.traffic();
         let usage = scraperx_core::pg::ProxyUse {
             provider: route.provider,
             job: job.id,
@@ -526,7 +537,7 @@ impl Runner {
             country: job.proxy_country.clone(),
             bytes_in: i64::try_from(received).unwrap_or(i64::MAX),
             bytes_out: i64::try_from(sent).unwrap_or(i64::MAX),
-            success: page.is_some_and(|p| p.status < 500),
+            success: relay.proxy_failures() == 0,
             response_ms: page.and_then(|p| i32::try_from(p.timings.total_ms).ok()),
         };
         if let Err(err) = self.db.record_proxy_use(&usage).await {
@@ -633,9 +644,8 @@ impl Runner {
             })
             .await;
         if let (Some(route), Some(relay)) = (&proxy, &relay) {
-            let (down, up) = relay.traffic();
             let page = rendered.as_ref().ok().map(|r| &r.page);
-            self.log_proxy_use(job, route, page, down, up).await;
+            self.log_proxy_use(job, route, page, relay).await;
         }
         drop(relay);
         let mut rendered = rendered?;

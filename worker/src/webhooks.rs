@@ -90,7 +90,9 @@ pub async fn announce(db: &Db, queue: &JobQueue, job: &Job) {
             .enqueue(&d.id.to_string(), &payload, 5, Duration::ZERO)
             .await
         {
-            Ok(_) => {
+            // Already waiting in the queue: nothing new to record.
+            Ok(false) => {}
+            Ok(true) => {
                 let data = serde_json::json!({ "delivery": d.id, "event": event, "webhook_id": webhook_id });
                 record(db, job, EventType::WebhookQueued, data, None).await;
             }

@@ -380,7 +380,12 @@ async fn the_direct_relay_connects_only_to_addresses_that_pass_the_rule() {
     let strict = ProxyRelay::direct(false).await.expect("relay");
     let refused = ask(strict.endpoint(), plain.clone()).await;
     assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
-    assert!(refused.contains("non-public address"), "{refused}");
+    assert!(refused.contains("address rule"), "{refused}");
+    assert!(
+        !refused.contains("127.0.0.1"),
+        "no internal address shown: {refused}"
+    );
+    assert!(strict.refused_host("localhost"));
     let refused = ask(strict.endpoint(), tunnel.clone()).await;
     assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
 
@@ -447,4 +452,38 @@ async fn a_residential_job_without_a_provider_fails_instead_of_going_direct(pool
         20,
         "refunded"
     );
+}
+
+#[tokio::test]
+async fn a_request_body_larger_than_one_read_goes_through_the_relay_whole() {
+    use axum::routing::post;
+    use scraperx_worker::relay::ProxyRelay;
+    let site = serve(Router::new().route(
+        "/echo",
+        post(|body: axum::body::Bytes| async move { format!("got {} bytes", body.len()) }),
+    ))
+    .await;
+    let relay = ProxyRelay::direct(true).await.expect("relay");
+    let mut conn = tokio::net::TcpStream::connect(relay.endpoint().trim_start_matches("http://"))
+        .await
+        .expect("relay");
+    let body = vec![b'x'; 200_000];
+    conn.write_all(
+        format!(
+            "POST http://{site}/echo HTTP/1.1\r\nHost: {site}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("head");
+    for chunk in body.chunks(16 * 1024) {
+        conn.write_all(chunk).await.expect("body");
+    }
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(5), conn.read_to_string(&mut response))
+        .await
+        .expect("answered, not stuck")
+        .expect("response");
+    assert!(response.ends_with("got 200000 bytes"), "{response}");
 }

@@ -246,6 +246,15 @@ async fn a_job_finished_by_a_worker_that_died_before_announcing_it_is_still_anno
         1,
         "announced once"
     );
+    // Delivered again (another crash, a sweep): announced already, so not again.
+    let job = h.db.get_job_unscoped(id).await.expect("job");
+    h.queues().enqueue_job(&job).await.expect("requeue");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        receiver.calls.lock().expect("lock").len(),
+        1,
+        "a second delivery of the entry sends nothing"
+    );
     assert_eq!(
         h.db.credit_balance(org.id).await.expect("balance"),
         9,

@@ -90,6 +90,17 @@ impl Db {
     }
 
     /// A job's events in the order they happened, scoped by organization.
+    /// Whether `job` has an event of `kind` (served by the job-and-time index).
+    pub async fn has_event(&self, job: JobId, kind: EventType) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM job_events WHERE job_id = $1 AND event_type = $2)",
+        )
+        .bind(job)
+        .bind(kind)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     pub async fn list_job_events(&self, org: OrgId, job: JobId) -> Result<Vec<JobEvent>> {
         Ok(sqlx::query_as(
             "SELECT id, job_id, event_type, event_data, duration_ms, worker_id, created_at \

@@ -281,6 +281,19 @@ impl BrowserPool {
         if tokio::time::timeout(BROWSER_CALL, cleanup).await.is_err() {
             running.broken.store(true, Ordering::Relaxed);
         }
+        // The page itself refused on the connection (its name re-resolved to a private
+        // address after the first check): blocked, whatever the browser made of it.
+        let page_refused = direct.as_ref().is_some_and(|d| {
+            req.url.host_str().is_some_and(|host| {
+                d.refused_host(host.trim_start_matches('[').trim_end_matches(']'))
+            })
+        });
+        if page_refused {
+            return Err(FetchError::Blocked(format!(
+                "{} is refused by the address rule",
+                req.url.host_str().unwrap_or_default()
+            )));
+        }
         match outcome {
             Ok(Ok(mut rendered)) => {
                 // Requests the relay refused count as blocked too.

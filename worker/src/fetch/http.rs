@@ -79,11 +79,15 @@ impl HttpFetcher {
     fn through(&self, endpoint: &str) -> Result<reqwest::Client, FetchError> {
         let proxy = reqwest::Proxy::all(endpoint)
             .map_err(|e| FetchError::Invalid(format!("proxy endpoint: {e}")))?;
+        // Its own TLS sessions: a ticket from a direct fetch or another exit would let a
+        // site link this request to them.
+        let mut tls = self.tls.clone();
+        tls.resumption = tls::own_sessions();
         reqwest::Client::builder()
             .no_gzip()
             .no_brotli()
             .no_deflate()
-            .use_preconfigured_tls(self.tls.clone())
+            .use_preconfigured_tls(tls)
             .user_agent(self.user_agent.as_str())
             .redirect(reqwest::redirect::Policy::none())
             .proxy(proxy)
@@ -201,7 +205,8 @@ impl HttpFetcher {
             let raw = self.read_capped(response).await?;
             let content_encoding = headers.get("content-encoding").cloned();
             let (coding, max) = (content_encoding.clone(), self.max_bytes);
-            let body = if content_encoding.is_some() {
+            // Nothing to decode in an empty body (HEAD, 204, 304 with a coding header).
+            let body = if content_encoding.is_some() && !raw.is_empty() {
                 tokio::task::spawn_blocking(move || decode::decode(coding.as_deref(), raw, max))
                     .await
                     .map_err(|e| FetchError::Network(format!("decoding: {e}")))??

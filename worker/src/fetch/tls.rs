@@ -49,10 +49,16 @@ pub fn client_config(extra_roots: &[CertificateDer<'static>]) -> Result<ClientCo
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    config.resumption = Resumption::store(Arc::new(TimedSessions(ClientSessionMemoryCache::new(
-        SESSIONS,
-    ))));
+    config.resumption = own_sessions();
     Ok(config)
+}
+
+/// A session cache of its own: a client that must not be linkable to others (a proxied job)
+/// resumes only its own sessions.
+pub fn own_sessions() -> Resumption {
+    Resumption::store(Arc::new(TimedSessions(ClientSessionMemoryCache::new(
+        SESSIONS,
+    ))))
 }
 
 /// rustls' in-memory session cache, marking the start of each handshake.

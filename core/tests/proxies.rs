@@ -64,6 +64,10 @@ async fn a_failing_provider_rests_then_is_tried_again_and_recovers_on_success(po
         .await
         .expect("rest");
     assert_eq!(picked().await.expect("pick").map(|p| p.id), Some(provider));
+    assert!(
+        picked().await.expect("pick").is_none(),
+        "one probe at a time: the next job does not get it too"
+    );
     db.record_proxy_use(&used(false)).await.expect("use");
     assert!(
         picked().await.expect("pick").is_none(),

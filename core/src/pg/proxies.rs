@@ -30,6 +30,8 @@ pub struct ProxyProvider {
     pub supports_sessions: bool,
     /// Non-secret settings, e.g. `username_template`.
     pub credentials: Json<Value>,
+    /// False while it is picked as a probe after its rest.
+    pub healthy: bool,
 }
 
 /// A new provider; `username` and `password` are sealed before they are stored.
@@ -122,7 +124,8 @@ impl Db {
         let column = endpoint_column(tier);
         let sql = format!(
             "SELECT id, name, {column} AS endpoint, COALESCE(auth_type, 'none') AS auth_type, \
-                    auth_credentials_encrypted, COALESCE(supports_sessions, TRUE) AS supports_sessions, credentials \
+                    auth_credentials_encrypted, COALESCE(supports_sessions, TRUE) AS supports_sessions, credentials, \
+                    COALESCE(is_healthy, TRUE) AS healthy \
              FROM proxy_providers \
              WHERE COALESCE(is_active, TRUE) AND {column} IS NOT NULL \
                AND (COALESCE(is_healthy, TRUE) \
@@ -132,11 +135,28 @@ impl Db {
                  success_rate DESC NULLS FIRST, bandwidth_used_today_gb \
              LIMIT 1"
         );
-        Ok(sqlx::query_as(&sql)
+        let picked: Option<ProxyProvider> = sqlx::query_as(&sql)
             .bind(country)
             .bind(PROBE_AFTER_SECS as f64)
             .fetch_optional(&self.pool)
-            .await?)
+            .await?;
+        let provider = match picked {
+            Some(p) if !p.healthy => p,
+            other => return Ok(other),
+        };
+        // A rested provider gets one probe: the job that claims it (the rest starts over
+        // for the others until the probe's outcome is recorded).
+        let claimed: Option<Uuid> = sqlx::query_scalar(
+            "UPDATE proxy_providers SET last_health_check_at = NOW() \
+             WHERE id = $1 AND NOT COALESCE(is_healthy, TRUE) \
+               AND last_health_check_at < NOW() - make_interval(secs => $2) \
+             RETURNING id",
+        )
+        .bind(provider.id)
+        .bind(PROBE_AFTER_SECS as f64)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(claimed.map(|_| provider))
     }
 
     /// Logs a use, adds its bandwidth, updates the success rate, and marks the provider

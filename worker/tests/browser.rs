@@ -96,6 +96,13 @@ async fn javascript_is_rendered_and_the_page_captured_as_png_and_pdf() {
     assert!(html.contains("rendered by script"), "{html}");
     assert_eq!(out.page.status, 200);
     assert!(out.page.timings.render_ms.is_some());
+    // The document's response headers, as the network saw them.
+    assert_eq!(
+        out.page.headers.get("content-type").map(String::as_str),
+        Some("text/html"),
+        "{:?}",
+        out.page.headers
+    );
     let png = out.screenshot.expect("screenshot");
     let img = image::load_from_memory(&png).expect("a PNG");
     assert!(img.width() > 100 && img.height() > 100);

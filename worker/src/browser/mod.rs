@@ -10,6 +10,7 @@
 //! connects to: a name that re-resolves to a private address between the two checks (DNS
 //! rebinding) is refused there.
 
+mod document;
 mod idle;
 mod intercept;
 pub mod stealth;
@@ -327,6 +328,7 @@ impl BrowserPool {
             Some(allowance) => Some(idle::NetworkWatch::start(page, allowance).await?),
             None => None,
         };
+        let document = document::DocumentWatch::start(page).await?;
         let navigating = Instant::now();
         page.goto(req.url.as_str())
             .await
@@ -401,7 +403,12 @@ impl BrowserPool {
         } else {
             None
         };
-        let status = status.and_then(|s| u16::try_from(s).ok()).unwrap_or(200);
+        // The main document's response as the network saw it; the page's own account of
+        // its status when the event was missed.
+        let (seen_status, headers) = document.response();
+        let status = seen_status
+            .or_else(|| status.and_then(|s| u16::try_from(s).ok()))
+            .unwrap_or(200);
         // The context's own jar: only this job's cookies are in it.
         let cookies = page
             .get_cookies()
@@ -413,10 +420,15 @@ impl BrowserPool {
                 status,
                 final_url,
                 redirect_count: 0,
-                headers: Default::default(),
-                content_type: Some("text/html; charset=utf-8".into()),
-                // Chromium decoded the document; its coding is not seen here.
-                content_encoding: None,
+                content_type: Some(
+                    headers
+                        .get("content-type")
+                        .cloned()
+                        .unwrap_or_else(|| "text/html; charset=utf-8".into()),
+                ),
+                // Chromium decoded the document; the coding it came in is recorded.
+                content_encoding: headers.get("content-encoding").cloned(),
+                headers,
                 cookies,
                 proxy: None,
                 body: Bytes::from(html),

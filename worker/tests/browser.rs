@@ -3,7 +3,6 @@
 mod common;
 
 use std::{
-    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -12,15 +11,9 @@ use std::{
 };
 
 use axum::{Router, http::header, routing::get};
-use common::serve;
+use common::{chromium, serve};
 use scraperx_core::domain::ResourceType;
 use scraperx_worker::browser::{BrowserPool, BrowserSettings, Fingerprint, RenderRequest};
-
-fn chromium() -> PathBuf {
-    std::env::var("SCRX_CHROMIUM")
-        .unwrap_or_else(|_| "/usr/bin/chromium".into())
-        .into()
-}
 
 fn pool(allow_private: bool) -> BrowserPool {
     BrowserPool::new(BrowserSettings {

@@ -56,14 +56,7 @@ async fn site(asked: Arc<Mutex<Vec<serde_json::Value>>>) -> String {
 }
 
 fn config(h: &Harness) -> scraperx_worker::WorkerConfig {
-    let mut c = h.config();
-    c.engines = vec![Engine::Http, Engine::Browser];
-    c.chromium = Some(
-        std::env::var("SCRX_CHROMIUM")
-            .unwrap_or_else(|_| "/usr/bin/chromium".into())
-            .into(),
-    );
-    c
+    h.browser_config(&[Engine::Http, Engine::Browser])
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
@@ -84,21 +77,9 @@ async fn a_captcha_is_solved_through_the_configured_solver_and_recorded(pool: Pg
     .expect("solver");
     c.captcha_solver = Some(SolverHandle(Arc::new(solver)));
     let (_stop, _w) = h.start(c);
-    let done = h.finished(id, Duration::from_secs(30)).await;
-    assert_eq!(
-        done.status,
-        JobStatus::Completed,
-        "{:?}",
-        done.error_message
-    );
-    let r = h.db.get_result(org.id, id).await.expect("result");
-    assert!(
-        r.content_inline
-            .as_deref()
-            .is_some_and(|c| c.contains("passed tok-123")),
-        "{:?}",
-        r.content_inline
-    );
+    h.completed(id, Duration::from_secs(30)).await;
+    let content = h.content(&org, id).await;
+    assert!(content.contains("passed tok-123"), "{content}");
     let asked = asked.lock().expect("lock").clone();
     assert_eq!(asked.len(), 1);
     assert_eq!(

@@ -10,7 +10,7 @@ use common::{Harness, serve};
 use scraperx_core::{
     config::S3Config,
     content::{Bucket, ContentStore},
-    domain::{Engine, JobStatus},
+    domain::Engine,
     pg::NewJob,
 };
 use sqlx::PgPool;
@@ -43,13 +43,7 @@ async fn site() -> String {
 }
 
 fn browser_config(h: &Harness) -> scraperx_worker::WorkerConfig {
-    let mut c = h.config();
-    c.engines = vec![Engine::Http, Engine::Browser, Engine::Stealth];
-    c.chromium = Some(
-        std::env::var("SCRX_CHROMIUM")
-            .unwrap_or_else(|_| "/usr/bin/chromium".into())
-            .into(),
-    );
+    let mut c = h.browser_config(&[Engine::Http, Engine::Browser, Engine::Stealth]);
     c.browser_contexts = 2;
     c
 }
@@ -65,13 +59,7 @@ async fn a_browser_job_renders_and_stores_screenshot_thumbnail_and_pdf(pool: PgP
     job.options.pdf = true;
     let id = h.submit(&org, job).await;
     let (_stop, _w) = h.start(browser_config(&h));
-    let done = h.finished(id, Duration::from_secs(30)).await;
-    assert_eq!(
-        done.status,
-        JobStatus::Completed,
-        "{:?}",
-        done.error_message
-    );
+    let done = h.completed(id, Duration::from_secs(30)).await;
     let r = h.db.get_result(org.id, id).await.expect("result");
     assert!(
         r.content_inline
@@ -124,19 +112,9 @@ async fn auto_escalates_a_javascript_shell_to_the_browser(pool: PgPool) {
     let org = h.org(50).await;
     let id = h.submit(&org, NewJob::get(&format!("{base}/shell"))).await;
     let (_stop, _w) = h.start(browser_config(&h));
-    let done = h.finished(id, Duration::from_secs(30)).await;
-    assert_eq!(
-        done.status,
-        JobStatus::Completed,
-        "{:?}",
-        done.error_message
-    );
-    let r = h.db.get_result(org.id, id).await.expect("result");
-    assert!(
-        r.content_inline
-            .as_deref()
-            .is_some_and(|c| c.contains("Rendered catalog"))
-    );
+    let done = h.completed(id, Duration::from_secs(30)).await;
+    let content = h.content(&org, id).await;
+    assert!(content.contains("Rendered catalog"), "{content}");
     let events = h.db.list_job_events(org.id, id).await.expect("events");
     let escalations: Vec<_> = events
         .iter()
@@ -175,21 +153,9 @@ async fn auto_escalates_a_challenge_through_browser_to_stealth(pool: PgPool) {
         .submit(&org, NewJob::get(&format!("{base}/guarded")))
         .await;
     let (_stop, _w) = h.start(browser_config(&h));
-    let done = h.finished(id, Duration::from_secs(40)).await;
-    assert_eq!(
-        done.status,
-        JobStatus::Completed,
-        "{:?}",
-        done.error_message
-    );
-    let r = h.db.get_result(org.id, id).await.expect("result");
-    assert!(
-        r.content_inline
-            .as_deref()
-            .is_some_and(|c| c.contains("Welcome, human")),
-        "{:?}",
-        r.content_inline
-    );
+    let done = h.completed(id, Duration::from_secs(40)).await;
+    let content = h.content(&org, id).await;
+    assert!(content.contains("Welcome, human"), "{content}");
     let events = h.db.list_job_events(org.id, id).await.expect("events");
     let hops: Vec<String> = events
         .iter()

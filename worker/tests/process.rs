@@ -103,11 +103,7 @@ async fn a_worker_killed_with_sigkill_mid_job_loses_nothing_and_charges_once(poo
     let (_stop, _rescuer) = h.start(h.config());
     let done = h.finished(id, Duration::from_secs(20)).await;
     assert_eq!((done.status, done.attempts), (JobStatus::Completed, 2));
-    assert_eq!(
-        h.db.credit_balance(org.id).await.expect("balance"),
-        9,
-        "charged once"
-    );
+    assert_eq!(h.balance(&org).await, 9, "charged once");
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]

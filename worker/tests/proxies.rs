@@ -155,13 +155,7 @@ async fn jobs_go_through_a_healthy_provider_with_sticky_sessions_and_bandwidth_i
     let mut config = h.config();
     config.secrets = Some(key);
     let (_stop, _w) = h.start(config);
-    let done = h.finished(id, Duration::from_secs(10)).await;
-    assert_eq!(
-        done.status,
-        JobStatus::Completed,
-        "{:?}",
-        done.error_message
-    );
+    h.completed(id, Duration::from_secs(10)).await;
     assert_eq!(
         seen.lock().expect("lock").as_slice(),
         ["user-session-cart-42"]
@@ -248,28 +242,12 @@ async fn browser_jobs_go_through_a_proxy_that_wants_credentials(pool: PgPool) {
     job.proxy_country = Some("DE".into());
     job.proxy_session_id = Some("tab-7".into());
     let id = h.submit(&org, job).await;
-    let mut config = h.config();
+    let mut config = h.browser_config(&[scraperx_core::domain::Engine::Browser]);
     config.secrets = Some(key);
-    config.engines = vec![scraperx_core::domain::Engine::Browser];
-    config.chromium = Some(
-        std::env::var("SCRX_CHROMIUM")
-            .unwrap_or_else(|_| "/usr/bin/chromium".into())
-            .into(),
-    );
     let (_stop, _w) = h.start(config);
-    let done = h.finished(id, Duration::from_secs(30)).await;
-    assert_eq!(
-        done.status,
-        JobStatus::Completed,
-        "{:?}",
-        done.error_message
-    );
-    let r = h.db.get_result(org.id, id).await.expect("result");
-    assert!(
-        r.content_inline
-            .as_deref()
-            .is_some_and(|c| c.contains("rendered via proxy"))
-    );
+    h.completed(id, Duration::from_secs(30)).await;
+    let content = h.content(&org, id).await;
+    assert!(content.contains("rendered via proxy"), "{content}");
     let users = seen.lock().expect("lock").clone();
     assert!(!users.is_empty(), "the page came through the proxy");
     assert!(
@@ -447,11 +425,7 @@ async fn a_residential_job_without_a_provider_fails_instead_of_going_direct(pool
         "{:?}",
         done.error_message
     );
-    assert_eq!(
-        h.db.credit_balance(org.id).await.expect("balance"),
-        20,
-        "refunded"
-    );
+    assert_eq!(h.balance(&org).await, 20, "refunded");
 }
 
 #[tokio::test]

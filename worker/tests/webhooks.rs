@@ -255,9 +255,5 @@ async fn a_job_finished_by_a_worker_that_died_before_announcing_it_is_still_anno
         1,
         "a second delivery of the entry sends nothing"
     );
-    assert_eq!(
-        h.db.credit_balance(org.id).await.expect("balance"),
-        9,
-        "charged once"
-    );
+    assert_eq!(h.balance(&org).await, 9, "charged once");
 }

@@ -161,13 +161,7 @@ async fn an_http_job_completes_with_redirects_extraction_timings_and_one_charge(
     new.options.markdown = true;
     let id = h.submit(&org, new).await;
     let (stop, handle) = h.start(h.config());
-    let done = h.finished(id, Duration::from_secs(10)).await;
-    assert_eq!(
-        done.status,
-        JobStatus::Completed,
-        "{:?}",
-        done.error_message
-    );
+    let done = h.completed(id, Duration::from_secs(10)).await;
     let result = h.db.get_result(org.id, id).await.expect("result");
     assert_eq!(result.status_code, Some(200));
     assert_eq!(
@@ -244,13 +238,7 @@ async fn an_http_job_completes_with_redirects_extraction_timings_and_one_charge(
             "{expected} missing from {events:?}"
         );
     }
-    assert_eq!(
-        (
-            done.credits_charged,
-            h.db.credit_balance(org.id).await.expect("balance")
-        ),
-        (1, 9)
-    );
+    assert_eq!((done.credits_charged, h.balance(&org).await), (1, 9));
     stop.send(true).expect("stop");
     handle.await.expect("worker");
 }
@@ -263,13 +251,7 @@ async fn server_errors_are_retried_with_backoff_until_they_succeed(pool: PgPool)
     let org = h.org(10).await;
     let id = h.submit(&org, job(format!("http://{addr}/flaky"))).await;
     let (_stop, _handle) = h.start(h.config());
-    let done = h.finished(id, Duration::from_secs(10)).await;
-    assert_eq!(
-        done.status,
-        JobStatus::Completed,
-        "{:?}",
-        done.error_message
-    );
+    let done = h.completed(id, Duration::from_secs(10)).await;
     assert_eq!((done.attempts, hits.load(Ordering::SeqCst)), (3, 3));
     let events = h.event_types(&org, id).await;
     assert_eq!(
@@ -280,11 +262,7 @@ async fn server_errors_are_retried_with_backoff_until_they_succeed(pool: PgPool)
         2,
         "{events:?}"
     );
-    assert_eq!(
-        h.db.credit_balance(org.id).await.expect("balance"),
-        9,
-        "charged once"
-    );
+    assert_eq!(h.balance(&org).await, 9, "charged once");
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
@@ -315,11 +293,7 @@ async fn permanent_failures_fail_at_once_and_are_refunded(pool: PgPool) {
             .status_code,
         Some(404)
     );
-    assert_eq!(
-        h.db.credit_balance(org.id).await.expect("balance"),
-        9,
-        "failures are refunded"
-    );
+    assert_eq!(h.balance(&org).await, 9, "failures are refunded");
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
@@ -355,13 +329,7 @@ async fn large_content_goes_to_minio_and_small_stays_inline(pool: PgPool) {
     config.inline_limit = 64 * 1024;
     let big = h.submit(&org, job(format!("http://{addr}/big"))).await;
     let (_stop, _handle) = h.start(config);
-    let done = h.finished(big, Duration::from_secs(10)).await;
-    assert_eq!(
-        done.status,
-        JobStatus::Completed,
-        "{:?}",
-        done.error_message
-    );
+    h.completed(big, Duration::from_secs(10)).await;
     let result = h.db.get_result(org.id, big).await.expect("result");
     assert!(result.content_inline.is_none());
     let key = result.content_minio_key.expect("stored in MinIO");
@@ -389,7 +357,7 @@ async fn a_slow_page_past_the_job_timeout_ends_as_timeout(pool: PgPool) {
         (done.status, done.error_code.as_deref()),
         (JobStatus::Timeout, Some("timeout"))
     );
-    assert_eq!(h.db.credit_balance(org.id).await.expect("balance"), 10);
+    assert_eq!(h.balance(&org).await, 10);
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
@@ -416,7 +384,7 @@ async fn a_cancel_is_honoured_mid_flight(pool: PgPool) {
         "the lease was acknowledged, not left to expire"
     );
     assert!(started.elapsed() < Duration::from_secs(3));
-    assert_eq!(h.db.credit_balance(org.id).await.expect("balance"), 10);
+    assert_eq!(h.balance(&org).await, 10);
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
@@ -434,21 +402,11 @@ async fn a_worker_killed_mid_job_loses_nothing_and_the_job_is_charged_once(pool:
     victim.abort();
     let _ = victim.await;
     let (_stop_b, _rescuer) = h.start(config);
-    let done = h.finished(id, Duration::from_secs(20)).await;
-    assert_eq!(
-        done.status,
-        JobStatus::Completed,
-        "{:?}",
-        done.error_message
-    );
+    let done = h.completed(id, Duration::from_secs(20)).await;
     assert_eq!(done.attempts, 2);
     let events = h.event_types(&org, id).await;
     assert_eq!(events.iter().filter(|e| *e == "job.completed").count(), 1);
-    assert_eq!(
-        h.db.credit_balance(org.id).await.expect("balance"),
-        9,
-        "charged once"
-    );
+    assert_eq!(h.balance(&org).await, 9, "charged once");
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
@@ -458,13 +416,7 @@ async fn binary_responses_go_to_object_storage_untouched(pool: PgPool) {
     let org = h.org(10).await;
     let id = h.submit(&org, job(format!("http://{addr}/file.bin"))).await;
     let (_stop, _handle) = h.start(h.config());
-    let done = h.finished(id, Duration::from_secs(10)).await;
-    assert_eq!(
-        done.status,
-        JobStatus::Completed,
-        "{:?}",
-        done.error_message
-    );
+    h.completed(id, Duration::from_secs(10)).await;
     let result = h.db.get_result(org.id, id).await.expect("result");
     assert!(
         result.content_inline.is_none() && result.extracted_title.is_none(),
@@ -656,18 +608,14 @@ async fn a_job_that_lost_its_worker_on_every_attempt_fails_and_is_refunded(pool:
     h.db.transition_job(id, &StatusChange::to(JobStatus::Running).worker("dead"))
         .await
         .expect("running");
-    assert_eq!(h.db.credit_balance(org.id).await.expect("balance"), 9);
+    assert_eq!(h.balance(&org).await, 9);
 
     let (_stop, _w) = h.start(h.config());
     let done = h.finished(id, Duration::from_secs(10)).await;
     assert_eq!(done.status, JobStatus::Failed);
     assert_eq!(done.error_code.as_deref(), Some("worker_lost"));
     assert_eq!(done.attempts, 1, "not run again");
-    assert_eq!(
-        h.db.credit_balance(org.id).await.expect("balance"),
-        10,
-        "refunded"
-    );
+    assert_eq!(h.balance(&org).await, 10, "refunded");
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]

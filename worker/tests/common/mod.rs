@@ -29,6 +29,13 @@ pub async fn serve(router: Router) -> SocketAddr {
     addr
 }
 
+/// Debian's Chromium, or `SCRX_CHROMIUM`.
+pub fn chromium() -> std::path::PathBuf {
+    std::env::var("SCRX_CHROMIUM")
+        .unwrap_or_else(|_| "/usr/bin/chromium".into())
+        .into()
+}
+
 pub struct Harness {
     pub db: Db,
     pub namespace: String,
@@ -150,13 +157,8 @@ impl Harness {
         }
     }
 
-    /// Waits for the job to complete and returns its stored content (inline).
-    pub async fn completed_content(
-        &self,
-        org: &Organization,
-        id: JobId,
-        within: Duration,
-    ) -> String {
+    /// Waits until the job is final and settled, and asserts that it completed.
+    pub async fn completed(&self, id: JobId, within: Duration) -> Job {
         let done = self.finished(id, within).await;
         assert_eq!(
             done.status,
@@ -164,12 +166,41 @@ impl Harness {
             "{:?}",
             done.error_message
         );
+        done
+    }
+
+    /// The job's stored content (inline), empty when there is none.
+    pub async fn content(&self, org: &Organization, id: JobId) -> String {
         self.db
             .get_result(org.id, id)
             .await
             .expect("result")
             .content_inline
             .unwrap_or_default()
+    }
+
+    /// Waits for the job to complete and returns its stored content (inline).
+    pub async fn completed_content(
+        &self,
+        org: &Organization,
+        id: JobId,
+        within: Duration,
+    ) -> String {
+        self.completed(id, within).await;
+        self.content(org, id).await
+    }
+
+    pub async fn balance(&self, org: &Organization) -> i64 {
+        self.db.credit_balance(org.id).await.expect("balance")
+    }
+
+    /// A worker with the browser engines too (Debian's Chromium, or `SCRX_CHROMIUM`).
+    pub fn browser_config(&self, engines: &[Engine]) -> WorkerConfig {
+        WorkerConfig {
+            engines: engines.to_vec(),
+            chromium: Some(chromium()),
+            ..self.config()
+        }
     }
 
     pub async fn event_types(&self, org: &Organization, id: JobId) -> Vec<String> {

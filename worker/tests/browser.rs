@@ -145,7 +145,8 @@ async fn a_page_cannot_reach_private_addresses_through_its_requests() {
         .await
         .expect_err("blocked");
     assert!(
-        err.to_string().contains("navigation") || err.to_string().contains("Blocked"),
+        matches!(err, scraperx_worker::error::FetchError::Blocked(_))
+            || err.to_string().contains("navigation"),
         "{err}"
     );
 }

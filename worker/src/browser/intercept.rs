@@ -1,6 +1,8 @@
 //! Every request of a page is paused and judged before it leaves: refused when its class is
-//! blocked (images, fonts, media, stylesheets, ads), or when its target is not a public
-//! address and the deployment does not allow private targets.
+//! blocked (images, fonts, media, stylesheets, ads), or, when addresses are checked here,
+//! when its target is not a public address. Addresses are checked here only for pages
+//! behind a proxy provider (which resolves names on its side); without one, the job's
+//! direct relay checks the address of every connection it makes.
 
 use std::{
     collections::HashMap,
@@ -13,10 +15,7 @@ use std::{
 use chromiumoxide::{
     Page,
     cdp::browser_protocol::{
-        fetch::{
-            ContinueRequestParams, EnableParams, EventRequestPaused, FailRequestParams,
-            RequestPattern,
-        },
+        fetch::{ContinueRequestParams, EnableParams, EventRequestPaused, FailRequestParams},
         network::{ErrorReason, ResourceType as CdpResource},
     },
 };
@@ -42,9 +41,10 @@ const AD_HOSTS: [&str; 12] = [
 ];
 
 fn is_ad_host(host: &str) -> bool {
-    AD_HOSTS
-        .iter()
-        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+    AD_HOSTS.iter().any(|d| {
+        host.strip_suffix(d)
+            .is_some_and(|p| p.is_empty() || p.ends_with('.'))
+    })
 }
 
 fn class_blocked(block: &[ResourceType], kind: &CdpResource) -> bool {
@@ -86,26 +86,16 @@ async fn target_allowed(url: &url::Url, cache: &mut HashMap<String, bool>) -> bo
 }
 
 /// Pauses every request of `page` and judges it; returns the count of refused requests.
-///
-/// With `documents_only`, only navigations (pages and frames) are paused: the caller has
-/// the address rule enforced on every connection anyway (the direct relay), and no class
-/// is blocked, so the page's other requests need not wait for a verdict.
 pub async fn install(
     page: &Page,
-    allow_private: bool,
+    check_addresses: bool,
     block: &[ResourceType],
-    documents_only: bool,
 ) -> Result<Arc<AtomicUsize>, FetchError> {
     let mut paused = page
         .event_listener::<EventRequestPaused>()
         .await
         .map_err(|e| FetchError::Browser(format!("interception: {e}")))?;
-    let pattern = if documents_only {
-        RequestPattern::builder().resource_type(CdpResource::Document)
-    } else {
-        RequestPattern::builder().url_pattern("*")
-    };
-    page.execute(EnableParams::builder().pattern(pattern.build()).build())
+    page.execute(EnableParams::default())
         .await
         .map_err(|e| FetchError::Browser(format!("interception: {e}")))?;
     let refused = Arc::new(AtomicUsize::new(0));
@@ -120,7 +110,7 @@ pub async fn install(
                     let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
                     let refused_class = class_blocked(&block, &event.resource_type)
                         || (block_ads && is_ad_host(&host));
-                    !refused_class && (allow_private || target_allowed(u, &mut cache).await)
+                    !refused_class && (!check_addresses || target_allowed(u, &mut cache).await)
                 }
                 Some(u) => matches!(u.scheme(), "data" | "blob" | "about"),
                 None => false,

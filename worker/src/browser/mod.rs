@@ -3,12 +3,12 @@
 //! `contexts` at once. The browser is replaced after `pages_per_browser` pages, and
 //! relaunched when it dies; a page can take down its context, never the worker.
 //!
-//! Every request the page makes is paused (the Fetch domain) and checked before it leaves:
-//! blocked resource classes fail, and so do targets outside the address rule, so a page
-//! cannot reach private addresses through scripts, images or redirects either. Then the
-//! connection itself is made by the job's relay ([`crate::relay`]), which checks the address it
-//! connects to: a name that re-resolves to a private address between the two checks (DNS
-//! rebinding) is refused there.
+//! Every connection a page makes goes through the job's relay ([`crate::relay`]). Without a
+//! proxy provider the relay resolves and connects itself, under the address rule, so a page
+//! cannot reach private addresses through scripts, images, redirects or DNS rebinding.
+//! Requests are paused (the Fetch domain) and judged before they leave when a resource class
+//! is blocked, and, behind a provider (which resolves names on its side), to check their
+//! addresses first.
 
 mod document;
 mod idle;
@@ -268,12 +268,11 @@ impl BrowserPool {
                 ));
             }
         };
-        // Connections checked by the direct relay (or private targets allowed) and no class
-        // blocked: only navigations need pausing.
-        let documents_only = req.block.is_empty()
-            && (self.settings.allow_private || (direct.is_some() && req.proxy_server.is_none()));
+        // Addresses are checked in the page only behind a provider, which resolves names
+        // itself; the direct relay checks every connection it makes.
+        let check_addresses = !self.settings.allow_private && req.proxy_server.is_some();
         let outcome =
-            tokio::time::timeout(req.timeout, self.drive(&page, req, documents_only)).await;
+            tokio::time::timeout(req.timeout, self.drive(&page, req, check_addresses)).await;
         // Always clean up, whatever happened to the page; a browser that cannot is replaced.
         let cleanup = async {
             let _ = page.close().await;
@@ -311,16 +310,15 @@ impl BrowserPool {
         &self,
         page: &Page,
         req: &RenderRequest,
-        documents_only: bool,
+        check_addresses: bool,
     ) -> Result<Rendered, FetchError> {
         let started = Instant::now();
-        let blocked = intercept::install(
-            page,
-            self.settings.allow_private,
-            &req.block,
-            documents_only,
-        )
-        .await?;
+        // Requests are paused only when something is judged: a blocked class, or addresses.
+        let blocked = if check_addresses || !req.block.is_empty() {
+            intercept::install(page, check_addresses, &req.block).await?
+        } else {
+            Arc::default()
+        };
         if let Some(fp) = &req.fingerprint {
             stealth::apply(page, fp).await?;
         }

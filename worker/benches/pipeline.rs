@@ -139,7 +139,7 @@ async fn http_engine(addr: std::net::SocketAddr) {
     .await;
 }
 
-fn extraction() {
+async fn extraction() {
     let html = article(7);
     let base: url::Url = "http://example.com/page/7".parse().expect("base");
     let rules: BTreeMap<String, ExtractRule> = [(
@@ -151,26 +151,21 @@ fn extraction() {
         },
     )]
     .into();
+    let (html, base, rules) = (
+        std::sync::Arc::new(html),
+        std::sync::Arc::new(base),
+        std::sync::Arc::new(rules),
+    );
     for (name, markdown) in [
         ("extraction (60 KB: text, links, images, rules)", false),
         ("extraction + markdown", true),
     ] {
-        let n = 300;
-        let mut lat = Vec::with_capacity(n);
-        let started = Instant::now();
-        for _ in 0..n {
-            let s = Instant::now();
+        let (html, base, rules) = (html.clone(), base.clone(), rules.clone());
+        measure(name, 300, 1, move |_| {
             let out = extract(&html, &base, Some(&rules), markdown).expect("extract");
-            assert!(out.links.len() >= 120);
-            lat.push(s.elapsed());
-        }
-        lat.sort_unstable();
-        println!(
-            "{name:<46} {:>8.0} ops/s   p50 {:>8.2?}  p99 {:>8.2?}  ({n} ops, 1 thread)",
-            n as f64 / started.elapsed().as_secs_f64(),
-            lat[n / 2],
-            lat[n * 99 / 100],
-        );
+            async move { assert!(out.links.len() >= 120) }
+        })
+        .await;
     }
 }
 
@@ -316,7 +311,7 @@ async fn browser(addr: std::net::SocketAddr) {
 async fn main() {
     let addr = serve(site()).await;
     http_engine(addr).await;
-    extraction();
+    extraction().await;
     end_to_end(addr).await;
     browser(addr).await;
 }

@@ -9,11 +9,11 @@
 //! `{"token"}`; an adapter in front of a commercial service (2Captcha, CapSolver, ...)
 //! translates.
 
-use std::{future::Future, pin::Pin, time::Duration};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use crate::error::FetchError;
-
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A widget seen on a page.
 #[derive(Debug, Clone, PartialEq, Eq)]

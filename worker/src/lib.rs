@@ -44,7 +44,6 @@ pub struct Services {
 pub struct Worker {
     runner: Arc<Runner>,
     metrics: Arc<ops::WorkerMetrics>,
-    hot: scraperx_core::hot::metrics::Metrics,
     deliverer: Arc<webhooks::Deliverer>,
     queues: Vec<JobQueue>,
     webhooks: Option<JobQueue>,
@@ -96,7 +95,6 @@ impl Worker {
         );
         Ok(Self {
             metrics: Arc::new(ops::WorkerMetrics::default()),
-            hot: hot.clone(),
             deliverer: Arc::new(deliverer),
             webhooks: config.deliver_webhooks.then(|| webhook_queue.clone()),
             runner: Arc::new(Runner {
@@ -108,7 +106,7 @@ impl Worker {
                 http,
                 browser,
                 politeness,
-                counters: hot.clone(),
+                counters: hot,
             }),
             queues,
         })
@@ -139,7 +137,7 @@ impl Worker {
         };
         ops::announce(&self.runner.publisher, &identity, WorkerState::Started, 0).await;
         let beating = tokio::spawn(ops::heartbeats(
-            self.hot.clone(),
+            self.runner.counters.clone(),
             identity.clone(),
             self.metrics.clone(),
             self.runner.config.heartbeat,
@@ -246,7 +244,11 @@ impl Worker {
             }
         }
         beating.abort();
-        let _ = self.hot.remove_worker(&identity.worker_id).await;
+        let _ = self
+            .runner
+            .counters
+            .remove_worker(&identity.worker_id)
+            .await;
         ops::announce(&self.runner.publisher, &identity, WorkerState::Stopped, 0).await;
     }
 }

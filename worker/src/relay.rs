@@ -49,8 +49,7 @@ pub struct Traffic {
     pub down: AtomicU64,
     /// Sent to the proxy.
     pub up: AtomicU64,
-    /// Connections refused by the address rule (direct mode), and their hosts.
-    pub refused: AtomicU64,
+    /// The hosts of connections refused by the address rule (direct mode).
     refused_hosts: std::sync::Mutex<Vec<String>>,
     /// The provider failed as a proxy (no connection, or 407): not the target's doing.
     pub proxy_failures: AtomicU64,
@@ -167,7 +166,10 @@ impl ProxyRelay {
 
     /// Connections refused under the address rule so far.
     pub fn refused(&self) -> u64 {
-        self.traffic.refused.load(Ordering::Relaxed)
+        self.traffic
+            .refused_hosts
+            .lock()
+            .map_or(0, |hosts| hosts.len() as u64)
     }
 
     /// Whether a connection to `host` was refused under the address rule.
@@ -231,11 +233,10 @@ async fn relay(
                     (target.request, stream)
                 }
                 Err(refusal) => {
-                    if refusal.status.starts_with("403") {
-                        traffic.refused.fetch_add(1, Ordering::Relaxed);
-                        if let Ok(mut hosts) = traffic.refused_hosts.lock() {
-                            hosts.push(target.host.clone());
-                        }
+                    if refusal.status.starts_with("403")
+                        && let Ok(mut hosts) = traffic.refused_hosts.lock()
+                    {
+                        hosts.push(target.host.clone());
                     }
                     let answer = format!(
                         "HTTP/1.1 {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",

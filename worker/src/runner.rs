@@ -170,22 +170,13 @@ impl Runner {
                     .transition_job(job.id, &self.change(JobStatus::Queued).queue(queue.name()))
                     .await?
             }
-            _ if job.is_final() => {
-                // Finished elsewhere without a settlement (a final move made outside
-                // `finish_job`): settle now (once, whoever gets there first).
+            // Final (completed, failed, timed out, canceled): workers retry by moving a job
+            // from running straight back to queued, so nothing final is run again.
+            _ => {
+                // Only a cancel made elsewhere leaves a final job unsettled (`finish_job`
+                // settles with the move): nothing was delivered, nothing is charged.
                 if job.credits_settled_at.is_none() {
-                    let actual = if job.status == JobStatus::Completed {
-                        self.db
-                            .estimate_credits(
-                                used_engine(job.engine),
-                                job.proxy_tier,
-                                &job.options.0,
-                            )
-                            .await?
-                    } else {
-                        0
-                    };
-                    self.db.settle_job_credits(job.id, actual).await?;
+                    self.db.settle_job_credits(job.id, 0).await?;
                 }
                 // Its worker may have died before announcing it: announce it unless its
                 // deliveries were queued (their ids are stable, so a repeat is dropped by
@@ -203,12 +194,6 @@ impl Runner {
                 }
                 queue.ack(&lease).await?;
                 return Ok(Outcome::Dropped);
-            }
-            // Failed or timed out with attempts left, delivered again.
-            _ => {
-                self.db
-                    .transition_job(job.id, &self.change(JobStatus::Queued))
-                    .await?
             }
         };
         let job = self
@@ -834,20 +819,16 @@ impl Runner {
             .await
             .map_err(|e| CompleteError::Fetch(FetchError::Invalid(format!("extraction: {e}"))))?
             .map_err(CompleteError::Fetch)?;
-            result.extracted_title = extraction.title.clone();
-            result.extracted_text = Some(extraction.text.clone());
+            let counts = serde_json::json!({ "links": extraction.links.len(), "images": extraction.images.len(),
+                "rules": extraction.data.as_ref().and_then(|d| d.as_object()).map_or(0, |o| o.len()) });
             result.extracted_links = Some(extraction.links_json());
             result.extracted_images = Some(extraction.images_json());
-            result.extracted_data = extraction.data.clone();
-            result.extracted_markdown = extraction.markdown.clone();
-            self.event(
-                job,
-                EventType::ContentExtracted,
-                serde_json::json!({ "links": extraction.links.len(), "images": extraction.images.len(),
-                    "rules": extraction.data.as_ref().and_then(|d| d.as_object()).map_or(0, |o| o.len()) }),
-                None,
-            )
-            .await;
+            result.extracted_title = extraction.title;
+            result.extracted_text = Some(extraction.text);
+            result.extracted_data = extraction.data;
+            result.extracted_markdown = extraction.markdown;
+            self.event(job, EventType::ContentExtracted, counts, None)
+                .await;
         }
         self.db
             .record_result(job.id, &result)
@@ -982,13 +963,6 @@ fn fingerprint_of(row: &scraperx_core::pg::FingerprintRow) -> Fingerprint {
 }
 
 /// The engine charged for: an auto job fetched over plain HTTP costs what an http job costs.
-fn used_engine(engine: Engine) -> Engine {
-    match engine {
-        Engine::Auto => Engine::Http,
-        other => other,
-    }
-}
-
 enum CompleteError {
     /// The page itself is the problem (e.g. a bad extraction rule): the job fails.
     Fetch(FetchError),

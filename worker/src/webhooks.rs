@@ -39,16 +39,10 @@ pub struct Delivery {
     pub created_at: DateTime<Utc>,
 }
 
-/// The event a final job status announces.
+/// The event a final job status announces (the job event of the same name).
 pub fn event_for(job: &Job) -> Option<&'static str> {
-    use scraperx_core::domain::JobStatus::*;
-    match job.status {
-        Completed => Some("job.completed"),
-        Failed => Some("job.failed"),
-        Canceled => Some("job.canceled"),
-        Timeout => Some("job.timeout"),
-        _ => None,
-    }
+    job.is_final()
+        .then(|| EventType::for_status(job.status).as_str())
 }
 
 /// `t=<t>,v1=<hex hmac>` for `body` at `t`.

@@ -25,7 +25,6 @@ pub struct ProxyProvider {
     pub id: Uuid,
     pub name: String,
     pub endpoint: String,
-    pub auth_type: String,
     pub auth_credentials_encrypted: Option<Vec<u8>>,
     pub supports_sessions: bool,
     /// Non-secret settings, e.g. `username_template`.
@@ -123,7 +122,7 @@ impl Db {
     ) -> Result<Option<ProxyProvider>> {
         let column = endpoint_column(tier);
         let sql = format!(
-            "SELECT id, name, {column} AS endpoint, COALESCE(auth_type, 'none') AS auth_type, \
+            "SELECT id, name, {column} AS endpoint, \
                     auth_credentials_encrypted, COALESCE(supports_sessions, TRUE) AS supports_sessions, credentials, \
                     COALESCE(is_healthy, TRUE) AS healthy \
              FROM proxy_providers \

@@ -44,19 +44,10 @@ impl HttpFetcher {
     ) -> Result<Self, FetchError> {
         let tls = tls::client_config(extra_roots)?;
         // Never an environment proxy: the address rule holds on the connection made here.
-        let client = reqwest::Client::builder()
+        let client = builder(tls.clone(), user_agent)
             .no_proxy()
-            // Bodies are decoded here (`decode`): the real coding is kept, the size capped.
-            .no_gzip()
-            .no_brotli()
-            .no_deflate()
-            .use_preconfigured_tls(tls.clone())
-            .user_agent(user_agent)
-            .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver { allow_private }))
-            .connector_layer(TimedConnects)
             .pool_max_idle_per_host(16)
-            .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| FetchError::Invalid(format!("http client: {e}")))?;
         Ok(Self {
@@ -83,16 +74,8 @@ impl HttpFetcher {
         // site link this request to them.
         let mut tls = self.tls.clone();
         tls.resumption = tls::own_sessions();
-        reqwest::Client::builder()
-            .no_gzip()
-            .no_brotli()
-            .no_deflate()
-            .use_preconfigured_tls(tls)
-            .user_agent(self.user_agent.as_str())
-            .redirect(reqwest::redirect::Policy::none())
+        builder(tls, &self.user_agent)
             .proxy(proxy)
-            .connector_layer(TimedConnects)
-            .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| FetchError::Invalid(format!("proxied client: {e}")))
     }
@@ -204,14 +187,15 @@ impl HttpFetcher {
             let downloading = Instant::now();
             let raw = self.read_capped(response).await?;
             let content_encoding = headers.get("content-encoding").cloned();
-            let (coding, max) = (content_encoding.clone(), self.max_bytes);
-            // Nothing to decode in an empty body (HEAD, 204, 304 with a coding header).
-            let body = if content_encoding.is_some() && !raw.is_empty() {
-                tokio::task::spawn_blocking(move || decode::decode(coding.as_deref(), raw, max))
-                    .await
-                    .map_err(|e| FetchError::Network(format!("decoding: {e}")))??
-            } else {
-                raw
+            let body = match content_encoding.clone() {
+                // Nothing to decode in an empty body (HEAD, 204, 304 with a coding header).
+                Some(coding) if !raw.is_empty() => {
+                    let max = self.max_bytes;
+                    tokio::task::spawn_blocking(move || decode::decode(&coding, raw, max))
+                        .await
+                        .map_err(|e| FetchError::Network(format!("decoding: {e}")))??
+                }
+                _ => raw,
             };
             if let Ok(mut t) = timings.lock() {
                 t.download_ms = Some(elapsed_ms(downloading));
@@ -267,6 +251,21 @@ fn setup_ms(timings: &Mutex<Timings>) -> u32 {
     timings.lock().map_or(0, |t| {
         t.dns_ms.unwrap_or(0) + t.connect_ms.unwrap_or(0) + t.tls_ms.unwrap_or(0)
     })
+}
+
+/// What every client of the engine shares: its TLS, no automatic decoding (bodies are
+/// decoded in [`decode`]: the real coding is kept, the size capped), no redirects (followed
+/// hop by hop), connections timed.
+fn builder(tls: rustls::ClientConfig, user_agent: &str) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .no_deflate()
+        .use_preconfigured_tls(tls)
+        .user_agent(user_agent)
+        .redirect(reqwest::redirect::Policy::none())
+        .connector_layer(TimedConnects)
+        .connect_timeout(Duration::from_secs(10))
 }
 
 fn to_method(m: HttpMethod) -> Method {

@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use futures::{StreamExt, TryStreamExt};
-use scraperx_core::net::is_public_ip;
+use scraperx_core::net::{Unreachable, is_public_ip, literal_ip, resolve_public};
 use url::{Host, Url};
 
 use crate::{
@@ -37,37 +37,25 @@ pub async fn check_targets(
             continue;
         }
         match url.host() {
-            Some(Host::Ipv4(ip)) if !is_public_ip(ip.into()) => {
-                return Err(private(field));
-            }
-            Some(Host::Ipv6(ip)) if !is_public_ip(ip.into()) => {
-                return Err(private(field));
-            }
             Some(Host::Domain(d)) => {
                 let port = url.port_or_known_default().unwrap_or(80);
                 hosts
                     .entry((d.to_owned(), port))
                     .or_insert_with(|| field.clone());
             }
+            Some(literal) if literal_ip(&literal).is_some_and(|ip| !is_public_ip(ip)) => {
+                return Err(private(field));
+            }
             _ => {}
         }
     }
     futures::stream::iter(hosts)
         .map(|((host, port), field)| async move {
-            let resolved = tokio::time::timeout(
-                RESOLVE_TIMEOUT,
-                tokio::net::lookup_host((host.as_str(), port)),
-            )
-            .await;
+            let resolved =
+                tokio::time::timeout(RESOLVE_TIMEOUT, resolve_public(&host, port, false)).await;
             match resolved {
-                Ok(Ok(addrs)) => {
-                    let addrs: Vec<_> = addrs.collect();
-                    if addrs.is_empty() || addrs.iter().any(|a| !is_public_ip(a.ip())) {
-                        Err(private(&field))
-                    } else {
-                        Ok(())
-                    }
-                }
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(Unreachable::NotPublic { .. })) => Err(private(&field)),
                 _ => Err(ApiError::validation(
                     field,
                     format!("the host {host} does not resolve"),

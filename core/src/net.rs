@@ -2,7 +2,57 @@
 //! every connection and redirect hop, so DNS rebinding and redirect tricks meet the same
 //! rule as the submitted URL.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// Why a host may not be reached.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unreachable {
+    #[error("{host} does not resolve{reason}")]
+    NoAddress { host: String, reason: String },
+    #[error("{host} resolves to a non-public address {addr}")]
+    NotPublic { host: String, addr: IpAddr },
+}
+
+/// The address of an IP-literal host (`url::Host`), None for a name.
+pub fn literal_ip(host: &url::Host<&str>) -> Option<IpAddr> {
+    match host {
+        url::Host::Ipv4(ip) => Some((*ip).into()),
+        url::Host::Ipv6(ip) => Some((*ip).into()),
+        url::Host::Domain(_) => None,
+    }
+}
+
+/// Resolves `host` (a name or an IP literal, IPv6 with or without brackets) and returns its
+/// addresses, provided there is at least one and, unless `allow_private`, every one is public.
+/// The one resolving check of the address rule: the API's submission check, the worker's
+/// resolver, its proxied-hop check, and the browser relay all go through it.
+pub async fn resolve_public(
+    host: &str,
+    port: u16,
+    allow_private: bool,
+) -> Result<Vec<SocketAddr>, Unreachable> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
+        .await
+        .map_err(|e| Unreachable::NoAddress {
+            host: bare.to_owned(),
+            reason: format!(": {e}"),
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Unreachable::NoAddress {
+            host: bare.to_owned(),
+            reason: String::new(),
+        });
+    }
+    if !allow_private && let Some(bad) = addrs.iter().find(|a| !is_public_ip(a.ip())) {
+        return Err(Unreachable::NotPublic {
+            host: bare.to_owned(),
+            addr: bad.ip(),
+        });
+    }
+    Ok(addrs)
+}
 
 /// True for addresses on the public internet: not loopback, private, link-local (cloud
 /// metadata lives at 169.254.169.254), shared (CGNAT), unspecified, broadcast, multicast,
@@ -84,5 +134,28 @@ mod tests {
         ] {
             assert!(is_public_ip(raw.parse().expect("ip")), "{raw}");
         }
+    }
+
+    #[tokio::test]
+    async fn resolving_refuses_private_addresses_unless_allowed() {
+        for host in ["localhost", "127.0.0.1", "[::1]"] {
+            assert!(
+                matches!(
+                    resolve_public(host, 80, false).await,
+                    Err(Unreachable::NotPublic { .. })
+                ),
+                "{host}"
+            );
+            let allowed = resolve_public(host, 80, true).await.expect("allowed");
+            assert!(
+                allowed
+                    .iter()
+                    .all(|a| a.port() == 80 && a.ip().is_loopback())
+            );
+        }
+        assert!(matches!(
+            resolve_public("no-such-host.invalid", 80, true).await,
+            Err(Unreachable::NoAddress { .. })
+        ));
     }
 }

@@ -34,7 +34,7 @@ use tokio::{
     task::JoinSet,
 };
 
-use scraperx_core::net::is_public_ip;
+use scraperx_core::net::{Unreachable, resolve_public};
 
 use crate::{error::FetchError, proxy::ProxyRoute};
 
@@ -370,17 +370,17 @@ async fn connect_checked(host: &str, port: u16, allow_private: bool) -> Result<T
         status: "502 Bad Gateway",
         reason,
     };
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| unreachable(format!("{host} does not resolve: {e}")))?
-        .collect();
-    if !allow_private && addrs.iter().any(|a| !is_public_ip(a.ip())) {
-        return Err(Refusal {
-            status: "403 Forbidden",
-            // The page may show this: no internal address in it.
-            reason: format!("{host} is refused by the address rule"),
-        });
-    }
+    let addrs = match resolve_public(host, port, allow_private).await {
+        Ok(addrs) => addrs,
+        Err(Unreachable::NotPublic { .. }) => {
+            return Err(Refusal {
+                status: "403 Forbidden",
+                // The page may show this: no internal address in it.
+                reason: format!("{host} is refused by the address rule"),
+            });
+        }
+        Err(e) => return Err(unreachable(e.to_string())),
+    };
     let mut last = format!("{host} has no address");
     for addr in addrs {
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {

@@ -20,7 +20,10 @@ use chromiumoxide::{
     },
 };
 use futures::StreamExt;
-use scraperx_core::{domain::ResourceType, net::is_public_ip};
+use scraperx_core::{
+    domain::ResourceType,
+    net::{is_public_ip, literal_ip, resolve_public},
+};
 
 use crate::error::FetchError;
 
@@ -67,18 +70,11 @@ async fn target_allowed(url: &url::Url, cache: &mut HashMap<String, bool>) -> bo
     if let Some(known) = cache.get(host) {
         return *known;
     }
-    let allowed = match url.host() {
-        Some(url::Host::Ipv4(ip)) => is_public_ip(ip.into()),
-        Some(url::Host::Ipv6(ip)) => is_public_ip(ip.into()),
-        _ => {
+    let allowed = match url.host().as_ref().and_then(literal_ip) {
+        Some(ip) => is_public_ip(ip),
+        None => {
             let port = url.port_or_known_default().unwrap_or(80);
-            match tokio::net::lookup_host((host, port)).await {
-                Ok(addrs) => {
-                    let addrs: Vec<_> = addrs.collect();
-                    !addrs.is_empty() && addrs.iter().all(|a| is_public_ip(a.ip()))
-                }
-                Err(_) => false,
-            }
+            resolve_public(host, port, false).await.is_ok()
         }
     };
     cache.insert(host.to_owned(), allowed);

@@ -4,10 +4,10 @@
 //! first request and on every redirect hop alike. IP literals never reach a resolver and
 //! are checked by [`check_url`].
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{sync::Arc, time::Instant};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use scraperx_core::net::is_public_ip;
+use scraperx_core::net::{Unreachable, is_public_ip, literal_ip, resolve_public};
 use url::{Host, Url};
 
 use super::timing::{TIMINGS, elapsed_ms};
@@ -31,23 +31,21 @@ impl Resolve for GuardedResolver {
         let allow_private = self.allow_private;
         let timings = TIMINGS.try_with(Arc::clone).ok();
         Box::pin(async move {
-            let host = name.as_str().to_owned();
             let started = Instant::now();
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let resolved = resolve_public(name.as_str(), 0, allow_private).await;
             if let Some(t) = timings
                 && let Ok(mut t) = t.lock()
             {
                 t.dns_ms = Some(t.dns_ms.unwrap_or(0) + elapsed_ms(started));
             }
-            if !allow_private && let Some(bad) = addrs.iter().find(|a| !is_public_ip(a.ip())) {
-                return Err(Box::new(BlockedAddress {
-                    host,
-                    addr: bad.ip(),
-                })
-                    as Box<dyn std::error::Error + Send + Sync>);
+            match resolved {
+                Ok(addrs) => Ok(Box::new(addrs.into_iter()) as Addrs),
+                Err(Unreachable::NotPublic { host, addr }) => {
+                    Err(Box::new(BlockedAddress { host, addr })
+                        as Box<dyn std::error::Error + Send + Sync>)
+                }
+                Err(other) => Err(Box::new(other) as Box<dyn std::error::Error + Send + Sync>),
             }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
 }
@@ -60,39 +58,27 @@ pub fn check_url(url: &Url, allow_private: bool) -> Result<(), FetchError> {
     if allow_private {
         return Ok(());
     }
-    let literal = match url.host() {
-        Some(Host::Ipv4(ip)) => Some(ip.into()),
-        Some(Host::Ipv6(ip)) => Some(ip.into()),
-        Some(Host::Domain(_)) => None,
-        None => return Err(FetchError::Invalid("the URL has no host".into())),
-    };
-    match literal {
+    let host = url
+        .host()
+        .ok_or_else(|| FetchError::Invalid("the URL has no host".into()))?;
+    match literal_ip(&host) {
         Some(ip) if !is_public_ip(ip) => Err(FetchError::Blocked(format!("address {ip}"))),
         _ => Ok(()),
     }
 }
 
-/// Resolves `url`'s host and refuses it unless every address is public (for proxied
-/// requests, whose connection goes to the proxy rather than the target).
+/// Resolves `url`'s host name and refuses it unless every address is public (for proxied
+/// requests, whose connection goes to the proxy rather than the target). IP literals are
+/// left to [`check_url`], which runs first on every hop.
 pub async fn check_resolved(url: &Url) -> Result<(), FetchError> {
-    let Some(host) = url.host_str() else {
-        return Err(FetchError::Invalid("the URL has no host".into()));
+    let Some(Host::Domain(host)) = url.host() else {
+        return Ok(());
     };
-    if matches!(url.host(), Some(Host::Ipv4(_) | Host::Ipv6(_))) {
-        return check_url(url, false);
-    }
     let port = url.port_or_known_default().unwrap_or(80);
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| FetchError::Network(format!("resolving {host}: {e}")))?
-        .collect();
-    match addrs.iter().find(|a| !is_public_ip(a.ip())) {
-        Some(bad) => Err(FetchError::Blocked(format!(
-            "{host} resolves to {}",
-            bad.ip()
-        ))),
-        None if addrs.is_empty() => Err(FetchError::Network(format!("{host} does not resolve"))),
-        None => Ok(()),
+    match resolve_public(host, port, false).await {
+        Ok(_) => Ok(()),
+        Err(e @ Unreachable::NotPublic { .. }) => Err(FetchError::Blocked(e.to_string())),
+        Err(e) => Err(FetchError::Network(e.to_string())),
     }
 }
 

@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/scraperx-target}
+# No incremental cache: it only helps edit-compile loops, and grows by gigabytes per run.
+export CARGO_INCREMENTAL=0
 
 scripts/services.sh up
 eval "$(scripts/services.sh env)"

@@ -38,7 +38,6 @@ use crate::{
 };
 
 pub const FINALIZER: &str = "scraperx.io/cancel-outstanding-jobs";
-pub use crate::status::FIELD_MANAGER;
 /// How often a running batch's status is refreshed.
 pub const REFRESH: Duration = Duration::from_secs(2);
 
@@ -214,7 +213,7 @@ async fn blocked(ctx: &Context, sb: &ScrapeBatch, reason: &str, message: String)
     if previous.iter().all(|c| c.reason != reason) {
         event(ctx, sb, EventType::Warning, reason, message).await;
     }
-    status::patch_status(ctx, sb, &status).await?;
+    status::patch_status(ctx, sb, sb.status.as_ref(), &status).await?;
     Ok(Action::requeue(Duration::from_secs(15)))
 }
 
@@ -351,7 +350,7 @@ async fn apply(sb: &ScrapeBatch, ctx: &Context) -> Result<Action> {
     } else {
         counts
     };
-    let finished = counts.total > 0 && counts.finished() == counts.total;
+    let finished = counts.is_done();
     let mut deadline_hit = false;
     if let Some(limit) = sb.spec.active_deadline_seconds
         && !finished
@@ -386,7 +385,7 @@ async fn apply(sb: &ScrapeBatch, ctx: &Context) -> Result<Action> {
         )
         .await;
     }
-    status::patch_status(ctx, sb, &status).await?;
+    status::patch_status(ctx, sb, sb.status.as_ref(), &status).await?;
 
     // Time to live after finishing.
     if done
@@ -425,7 +424,7 @@ fn status_of(
             .conditions
             .iter()
             .any(|c| c.type_ == "Failed" && c.status == "True" && c.reason == "DeadlineExceeded");
-    let finished = c.total > 0 && c.finished() == c.total;
+    let finished = c.is_done();
     let failed = c.failed + c.timeout;
     let phase = if deadline_hit || (finished && (failed > 0 || c.canceled > 0)) {
         BatchPhase::Failed

@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn maintenance_parts() -> anyhow::Result<(Maintenance, Db, QueueSet)> {
+async fn maintenance_parts() -> anyhow::Result<Maintenance> {
     let db = Db::connect(&PgConfig::from_env()?)
         .await
         .context("connecting to PostgreSQL")?;
@@ -46,27 +46,24 @@ async fn maintenance_parts() -> anyhow::Result<(Maintenance, Db, QueueSet)> {
         &std::env::var(ENV_QUEUE_NAMESPACE).unwrap_or_default(),
     );
     let store = ContentStore::new(&S3Config::from_env_for_role("ADMIN")?);
-    Ok((
-        Maintenance {
-            db: db.clone(),
-            queues: queues.clone(),
-            redis,
-            store,
-        },
+    Ok(Maintenance {
         db,
         queues,
-    ))
+        redis,
+        store,
+    })
 }
 
 async fn maintenance_once() -> anyhow::Result<()> {
-    let (maintenance, _, _) = maintenance_parts().await?;
+    let maintenance = maintenance_parts().await?;
     let report = maintenance.run_all().await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
 
 async fn run() -> anyhow::Result<()> {
-    let (maintenance, db, queues) = maintenance_parts().await?;
+    let maintenance = maintenance_parts().await?;
+    let (db, queues) = (maintenance.db.clone(), maintenance.queues.clone());
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes")?;

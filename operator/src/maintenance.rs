@@ -28,7 +28,7 @@ use scraperx_core::{
 };
 use serde_json::{Value, json};
 
-use crate::{Error, Result, batch::FIELD_MANAGER};
+use crate::{Error, Result, status::FIELD_MANAGER};
 
 pub const LEASE_NAME: &str = "scraperx-operator-maintenance";
 pub const STATUS_CONFIGMAP: &str = "scraperx-maintenance";

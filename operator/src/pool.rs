@@ -13,8 +13,7 @@ use k8s_openapi::{
         apps::v1::{Deployment, DeploymentSpec},
         core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec},
     },
-    apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time},
-    jiff::Timestamp,
+    apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta},
 };
 use kube::{
     Api, Resource, ResourceExt,
@@ -23,10 +22,9 @@ use kube::{
 };
 use tracing::instrument;
 
-use crate::status;
+use crate::status::{self, FIELD_MANAGER};
 use crate::{
     Error, Result,
-    batch::FIELD_MANAGER,
     context::Context,
     crd::{WorkerPool, WorkerPoolStatus},
     metrics::{PoolLabels, ScaleLabels},
@@ -136,11 +134,12 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
         return Err(Error::Invalid("maxReplicas is below minReplicas".into()));
     }
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-    let current = deployments
-        .get_opt(&deployment_name(&pool))
-        .await?
-        .and_then(|d| d.spec.and_then(|s| s.replicas))
+    let existing = deployments.get_opt(&deployment_name(&pool)).await?;
+    let current = existing
+        .as_ref()
+        .and_then(|d| d.spec.as_ref().and_then(|s| s.replicas))
         .map_or(spec.min_replicas, |r| u32::try_from(r).unwrap_or(0));
+    let previous = pool.status.clone().unwrap_or_default();
     let depth = ctx.queues.for_engine(spec.engine.engine()).depth().await?;
     let key = format!("{ns}/{}", pool.name_any());
     let decision = ctx.scalers.lock().await.entry(key).or_default().decide(
@@ -150,17 +149,22 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
         depth.active,
         spec,
     );
-    deployments
-        .patch(
-            &deployment_name(&pool),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&deployment(
-                &pool,
-                decision.replicas,
-                ctx.queues.namespace(),
-            )?),
-        )
-        .await?;
+    // Applied when something it is made of changed (the pool's spec, its replicas) or it is
+    // missing, not on every one-second poll.
+    let spec_applied = previous.observed_generation == pool.metadata.generation;
+    if existing.is_none() || decision.replicas != current || !spec_applied {
+        deployments
+            .patch(
+                &deployment_name(&pool),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&deployment(
+                    &pool,
+                    decision.replicas,
+                    ctx.queues.namespace(),
+                )?),
+            )
+            .await?;
+    }
 
     let labels = PoolLabels {
         namespace: ns.clone(),
@@ -174,7 +178,6 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
         .desired_replicas
         .get_or_create(&labels)
         .set(i64::from(decision.replicas));
-    let previous = pool.status.clone().unwrap_or_default();
     let mut last_scale_time = previous.last_scale_time.clone();
     if decision.replicas != current {
         let direction = if decision.replicas > current {
@@ -190,7 +193,7 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
                 direction: direction.into(),
             })
             .inc();
-        last_scale_time = Some(Time(Timestamp::now()));
+        last_scale_time = Some(status::now());
         let reason = if direction == "up" {
             "ScaledUp"
         } else {
@@ -243,9 +246,7 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
             ),
         ],
     };
-    if previous != status {
-        status::patch_status(&ctx, pool.as_ref(), &status).await?;
-    }
+    status::patch_status(&ctx, pool.as_ref(), Some(&previous), &status).await?;
     ctx.succeeded(&format!("workerpool/{ns}/{}", pool.name_any()));
     Ok(Action::requeue(POLL))
 }

@@ -69,15 +69,24 @@ pub async fn event<K>(
     }
 }
 
-/// Applies `status` to `obj`'s status subresource (server-side apply, forced).
-pub async fn patch_status<K, S>(ctx: &Context, obj: &K, status: &S) -> Result<()>
+/// Applies `status` to `obj`'s status subresource (server-side apply, forced), unless it
+/// equals `previous`: a refresh that changed nothing writes nothing.
+pub async fn patch_status<K, S>(
+    ctx: &Context,
+    obj: &K,
+    previous: Option<&S>,
+    status: &S,
+) -> Result<()>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
         + DeserializeOwned
         + std::fmt::Debug,
-    S: Serialize,
+    S: Serialize + PartialEq,
 {
+    if previous == Some(status) {
+        return Ok(());
+    }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
     let patch = serde_json::json!({
         "apiVersion": K::api_version(&()),

@@ -29,6 +29,11 @@ impl BatchCounts {
     pub fn finished(&self) -> i64 {
         self.completed + self.failed + self.canceled + self.timeout
     }
+
+    /// Every job of a non-empty batch has finished.
+    pub fn is_done(&self) -> bool {
+        self.total > 0 && self.finished() == self.total
+    }
 }
 
 impl Db {

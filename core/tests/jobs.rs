@@ -574,3 +574,34 @@ fn every_submission_path_shares_one_set_of_structural_rules() {
     j.options.timeout = 10;
     assert_eq!(field_of(&j), "options.timeout");
 }
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_customers_metadata_cannot_steer_the_platform(pool: PgPool) {
+    let db = Db::from_pool(pool.clone());
+    let o = org(&db, "steer", 10).await;
+    let mut new = job("https://example.com/");
+    new.metadata = serde_json::json!({ "suspended": true, "cancel_requested": true });
+    let j = db
+        .submit_job(o.id, None, &new)
+        .await
+        .expect("submit")
+        .into_job();
+    db.transition_job(j.id, &StatusChange::to(JobStatus::Queued))
+        .await
+        .expect("queue");
+    let swept = db
+        .queued_jobs_older_than(std::time::Duration::ZERO, 10)
+        .await
+        .expect("sweep");
+    assert!(
+        swept.iter().any(|s| s.id == j.id),
+        "not held back as suspended"
+    );
+    db.transition_job(j.id, &StatusChange::to(JobStatus::Running))
+        .await
+        .expect("run");
+    assert!(
+        !db.cancel_requested(j.id).await.expect("poll"),
+        "not canceled by its own metadata"
+    );
+}

@@ -183,7 +183,7 @@ fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Result<Ve
             job.webhook_url = spec.webhook.clone();
             job.idempotency_key = Some(format!("k8s:{uid}:{i}"));
             job.client_reference = Some(format!("{ns}/{}", sb.name_any()));
-            job.metadata = serde_json::json!({ "scrapeBatch": sb.name_any(), "namespace": ns, "suspended": spec.suspend });
+            job.metadata = serde_json::json!({ "scrapeBatch": sb.name_any(), "namespace": ns });
             job.validate()
                 .map_err(|e| Error::Invalid(format!("url {i} ({url}): {e}")))?;
             Ok(job)

@@ -70,7 +70,7 @@ impl Db {
             "SELECT {JOB_COLUMNS} FROM scrape_jobs \
              WHERE ((status = 'queued' AND queued_at < NOW() - make_interval(secs => $1)) \
                  OR (status = 'running' AND timeout_at < NOW() - make_interval(secs => $1))) \
-               AND NOT COALESCE((metadata->>'suspended')::boolean, FALSE) \
+               AND NOT suspended \
              ORDER BY queued_at LIMIT $2"
         );
         Ok(sqlx::query_as(&sql)
@@ -89,7 +89,7 @@ impl Db {
         suspended: bool,
     ) -> Result<Vec<super::Job>> {
         let sql = format!(
-            "UPDATE scrape_jobs SET metadata = COALESCE(metadata, '{{}}'::jsonb) || jsonb_build_object('suspended', $3::boolean) \
+            "UPDATE scrape_jobs SET suspended = $3 \
              WHERE organization_id = $1 AND batch_id = $2 AND status IN ('pending', 'queued') \
              RETURNING {JOB_COLUMNS}"
         );
@@ -162,7 +162,7 @@ impl Db {
 
     /// Cancels the batch's jobs that have not started (pending or queued), refunding their
     /// reservations in the same transaction; running jobs are left to their workers, which
-    /// see the cancel request in `metadata.cancel_requested`. Returns the canceled jobs.
+    /// see the cancel request (`cancel_requested`). Returns the canceled jobs.
     pub async fn cancel_batch(&self, org: OrgId, batch: BatchId) -> Result<Vec<super::Job>> {
         let mut tx = self.pool.begin().await?;
         let sql = format!(
@@ -193,7 +193,7 @@ impl Db {
                 .await?;
         }
         sqlx::query(
-            "UPDATE scrape_jobs SET metadata = COALESCE(metadata, '{}'::jsonb) || '{\"cancel_requested\": true}' \
+            "UPDATE scrape_jobs SET cancel_requested = TRUE \
              WHERE organization_id = $1 AND batch_id = $2 AND status = 'running'",
         )
         .bind(org)

@@ -664,7 +664,7 @@ impl Db {
     /// Two columns, polled by workers while a job runs.
     pub async fn cancel_requested(&self, id: JobId) -> Result<bool> {
         Ok(sqlx::query_scalar(
-            "SELECT status = 'canceled' OR COALESCE((metadata->>'cancel_requested')::boolean, FALSE) \
+            "SELECT status = 'canceled' OR cancel_requested \
              FROM scrape_jobs WHERE id = $1",
         )
         .bind(id)

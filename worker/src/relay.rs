@@ -74,6 +74,8 @@ enum Upstream {
     Proxy {
         host: String,
         port: u16,
+        /// The endpoint's address when the route resolved it: connections skip DNS.
+        ip: Option<std::net::IpAddr>,
         authorization: Option<Arc<str>>,
     },
     /// The targets themselves: the relay resolves each one and connects only to addresses
@@ -109,6 +111,7 @@ impl ProxyRelay {
         Self::listen(Upstream::Proxy {
             host,
             port,
+            ip: route.ip,
             authorization,
         })
         .await
@@ -205,10 +208,16 @@ async fn relay(
         Upstream::Proxy {
             host,
             port,
+            ip,
             authorization,
         } => {
             let request = rewrite_request(&head, authorization.as_deref())?;
-            let connecting = TcpStream::connect((host.as_str(), *port));
+            let connecting = async {
+                match ip {
+                    Some(ip) => TcpStream::connect(SocketAddr::new(*ip, *port)).await,
+                    None => TcpStream::connect((host.as_str(), *port)).await,
+                }
+            };
             let proxy = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
                 Ok(Ok(proxy)) => proxy,
                 failed => {

@@ -32,6 +32,7 @@ use crate::{
     extract::extract,
     fetch::{FetchRequest, FetchedPage, http::HttpFetcher},
     politeness::Politeness,
+    proxy::ProxyRoute,
 };
 
 /// How a lease ended.
@@ -393,6 +394,10 @@ impl Runner {
             },
             other => other,
         };
+        // One route for the whole job, whichever engines it takes: the provider is picked
+        // (and a resting one's probe claimed) once.
+        let route = crate::proxy::route_for(&self.db, self.config.secrets.as_ref(), job).await?;
+        let route = route.as_ref();
         match start {
             Engine::Http | Engine::Auto => {
                 self.event(
@@ -402,7 +407,7 @@ impl Runner {
                     None,
                 )
                 .await;
-                let page = self.fetch_http(job, url.clone(), timeout).await?;
+                let page = self.fetch_http(job, url.clone(), timeout, route).await?;
                 let detection = detect(
                     page.status,
                     &page.headers,
@@ -431,7 +436,7 @@ impl Runner {
                 };
                 self.escalated(job, "http", "browser", reason, &http.detection)
                     .await;
-                let mut rendered = self.browser_then_stealth(job, url, timeout).await?;
+                let mut rendered = self.browser_then_stealth(job, url, timeout, route).await?;
                 rendered.http_was_shell = http.detection.js_shell;
                 rendered.protection_seen = rendered.protection_seen.or(http.detection.protection);
                 Ok(rendered)
@@ -440,10 +445,10 @@ impl Runner {
             // still escalates to stealth past a challenge; a job that chose the browser
             // gets the browser.
             Engine::Browser if job.engine == Engine::Auto => {
-                self.browser_then_stealth(job, url, timeout).await
+                self.browser_then_stealth(job, url, timeout, route).await
             }
-            Engine::Browser => self.render(job, url, timeout, false).await,
-            Engine::Stealth => self.render(job, url, timeout, true).await,
+            Engine::Browser => self.render(job, url, timeout, false, route).await,
+            Engine::Stealth => self.render(job, url, timeout, true, route).await,
         }
     }
 
@@ -453,14 +458,15 @@ impl Runner {
         job: &Job,
         url: url::Url,
         timeout: Duration,
+        route: Option<&ProxyRoute>,
     ) -> Result<Fetched, FetchError> {
-        let rendered = self.render(job, url.clone(), timeout, false).await?;
+        let rendered = self.render(job, url.clone(), timeout, false, route).await?;
         if !rendered.detection.challenged() {
             return Ok(rendered);
         }
         self.escalated(job, "browser", "stealth", "challenge", &rendered.detection)
             .await;
-        let mut stealth = self.render(job, url, timeout, true).await?;
+        let mut stealth = self.render(job, url, timeout, true, route).await?;
         stealth.protection_seen = rendered.detection.protection;
         Ok(stealth)
     }
@@ -472,9 +478,9 @@ impl Runner {
         job: &Job,
         url: url::Url,
         timeout: Duration,
+        route: Option<&ProxyRoute>,
     ) -> Result<FetchedPage, FetchError> {
         let request = self.http_request(job, url, timeout);
-        let route = crate::proxy::route_for(&self.db, self.config.secrets.as_ref(), job).await?;
         let sent = serde_json::json!({ "engine": "http", "method": job.method, "url": request.url.as_str(),
             "proxied": route.is_some() });
         self.event(job, EventType::RequestSent, sent, None).await;
@@ -490,7 +496,7 @@ impl Runner {
         .await;
         // Through a relay of the job's own, which adds the credentials and counts the bytes
         // on the wire.
-        let relay = crate::relay::ProxyRelay::start(&route).await?;
+        let relay = crate::relay::ProxyRelay::start(route).await?;
         let fetched = self
             .http
             .fetch_via(&request, Some(&relay.endpoint()))
@@ -499,7 +505,7 @@ impl Runner {
                 page.proxy = Some(route.used(job));
                 page
             });
-        self.log_proxy_use(job, &route, fetched.as_ref().ok(), &relay)
+        self.log_proxy_use(job, route, fetched.as_ref().ok(), &relay)
             .await;
         fetched
     }
@@ -509,7 +515,7 @@ impl Runner {
     async fn log_proxy_use(
         &self,
         job: &Job,
-        route: &crate::proxy::ProxyRoute,
+        route: &ProxyRoute,
         page: Option<&FetchedPage>,
         relay: &crate::relay::ProxyRelay,
     ) {
@@ -563,6 +569,7 @@ impl Runner {
         url: url::Url,
         timeout: Duration,
         stealth: bool,
+        proxy: Option<&ProxyRoute>,
     ) -> Result<Fetched, FetchError> {
         let Some(browser) = &self.browser else {
             return Err(FetchError::Browser("this worker runs no browser".into()));
@@ -596,8 +603,7 @@ impl Runner {
         }
         // The browser reaches the provider through a relay of the job's own, which adds the
         // credentials and counts the bytes.
-        let proxy = crate::proxy::route_for(&self.db, self.config.secrets.as_ref(), job).await?;
-        let relay = match &proxy {
+        let relay = match proxy {
             Some(route) => {
                 self.event(
                     job,

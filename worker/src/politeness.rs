@@ -121,7 +121,7 @@ impl Politeness {
                 String::from_utf8_lossy(&page.body).into_owned()
             }
             // Missing (4xx) or unusable: no rules.
-            Ok(page) if page.status < 500 => String::new(),
+            Ok(page) if page.status < 500 && page.status != 429 => String::new(),
             // A server error, a 429 or no answer: nothing can be concluded yet.
             Ok(_)
             | Err(

@@ -413,6 +413,11 @@ impl Runner {
                     &page.headers,
                     &String::from_utf8_lossy(&page.body),
                 );
+                // A refusal (429, 5xx) is retried, unless it is a challenge page: that one
+                // is the browser's to get past, or the result's to show.
+                if (page.status == 429 || page.status >= 500) && !detection.challenged() {
+                    return Err(FetchError::RetryableStatus(page.status));
+                }
                 let http = Fetched {
                     page,
                     screenshot: None,

@@ -200,18 +200,8 @@ impl HttpFetcher {
             if let Ok(mut t) = timings.lock() {
                 t.download_ms = Some(elapsed_ms(downloading));
             }
-            // A refusal is retried, unless it is a challenge page: that one is the auto
-            // engine's to get past (and the result's to show).
-            if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
-                && !crate::detect::detect(
-                    status.as_u16(),
-                    &headers,
-                    &String::from_utf8_lossy(&body),
-                )
-                .challenged()
-            {
-                return Err(FetchError::RetryableStatus(status.as_u16()));
-            }
+            // Every status comes back as a page: whether a 429 or 5xx is retried or is a
+            // challenge to get past is the runner's call, after its one detection pass.
             return Ok(FetchedPage {
                 status: status.as_u16(),
                 final_url,

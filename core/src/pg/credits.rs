@@ -94,63 +94,61 @@ pub(super) async fn settle_in(
     job: JobId,
     actual: i64,
 ) -> Result<Settlement> {
-    {
-        if actual < 0 {
-            return Err(Error::validation("actual", "must not be negative"));
-        }
-        let row: Option<(OrgId, i64, i64, bool)> = sqlx::query_as(
-            "SELECT organization_id, COALESCE(credits_estimated, 0), COALESCE(credits_charged, 0), \
-                    credits_settled_at IS NOT NULL \
-             FROM scrape_jobs WHERE id = $1 FOR UPDATE",
-        )
-        .bind(job)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let (org, reserved, charged, settled) = row.ok_or(Error::NotFound { entity: "job" })?;
-        if settled {
-            return Ok(Settlement {
-                charged,
-                refunded: 0,
-                extra: 0,
-                already_settled: true,
-            });
-        }
-        let (mut refunded, mut extra, mut final_charge) = (0, 0, actual);
-        if actual < reserved {
-            refunded = reserved - actual;
-            sqlx::query("SELECT add_credits($1, $2)")
-                .bind(org)
-                .bind(refunded)
-                .execute(&mut **tx)
-                .await?;
-        } else if actual > reserved {
-            let covered: bool = sqlx::query_scalar("SELECT deduct_credits($1, $2)")
-                .bind(org)
-                .bind(actual - reserved)
-                .fetch_one(&mut **tx)
-                .await?;
-            if covered {
-                extra = actual - reserved;
-            } else {
-                final_charge = reserved;
-            }
-        }
-        sqlx::query(
-            "UPDATE scrape_jobs SET credits_charged = $2, credits_settled_at = NOW(), \
-                 credit_breakdown = COALESCE(credit_breakdown, '{}') || \
-                     jsonb_build_object('reserved', $3::bigint, 'charged', $2::bigint) \
-             WHERE id = $1",
-        )
-        .bind(job)
-        .bind(final_charge)
-        .bind(reserved)
-        .execute(&mut **tx)
-        .await?;
-        Ok(Settlement {
-            charged: final_charge,
-            refunded,
-            extra,
-            already_settled: false,
-        })
+    if actual < 0 {
+        return Err(Error::validation("actual", "must not be negative"));
     }
+    let row: Option<(OrgId, i64, i64, bool)> = sqlx::query_as(
+        "SELECT organization_id, COALESCE(credits_estimated, 0), COALESCE(credits_charged, 0), \
+                credits_settled_at IS NOT NULL \
+         FROM scrape_jobs WHERE id = $1 FOR UPDATE",
+    )
+    .bind(job)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (org, reserved, charged, settled) = row.ok_or(Error::NotFound { entity: "job" })?;
+    if settled {
+        return Ok(Settlement {
+            charged,
+            refunded: 0,
+            extra: 0,
+            already_settled: true,
+        });
+    }
+    let (mut refunded, mut extra, mut final_charge) = (0, 0, actual);
+    if actual < reserved {
+        refunded = reserved - actual;
+        sqlx::query("SELECT add_credits($1, $2)")
+            .bind(org)
+            .bind(refunded)
+            .execute(&mut **tx)
+            .await?;
+    } else if actual > reserved {
+        let covered: bool = sqlx::query_scalar("SELECT deduct_credits($1, $2)")
+            .bind(org)
+            .bind(actual - reserved)
+            .fetch_one(&mut **tx)
+            .await?;
+        if covered {
+            extra = actual - reserved;
+        } else {
+            final_charge = reserved;
+        }
+    }
+    sqlx::query(
+        "UPDATE scrape_jobs SET credits_charged = $2, credits_settled_at = NOW(), \
+             credit_breakdown = COALESCE(credit_breakdown, '{}') || \
+                 jsonb_build_object('reserved', $3::bigint, 'charged', $2::bigint) \
+         WHERE id = $1",
+    )
+    .bind(job)
+    .bind(final_charge)
+    .bind(reserved)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Settlement {
+        charged: final_charge,
+        refunded,
+        extra,
+        already_settled: false,
+    })
 }

@@ -677,33 +677,26 @@ impl Db {
     /// that had not started is refunded in the same transaction, as `cancel_batch` refunds;
     /// a running one is settled by its worker, which sees the cancel.
     pub async fn cancel_job(&self, org: OrgId, id: JobId) -> Result<Job> {
-        let owned: Option<JobId> =
-            sqlx::query_scalar("SELECT id FROM scrape_jobs WHERE id = $1 AND organization_id = $2")
-                .bind(id)
-                .bind(org)
-                .fetch_optional(&self.pool)
-                .await?;
-        let id = owned.ok_or(Error::NotFound { entity: "job" })?;
         let mut tx = self.pool.begin().await?;
+        let owner: Option<OrgId> =
+            sqlx::query_scalar("SELECT organization_id FROM scrape_jobs WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if owner != Some(org) {
+            return Err(Error::NotFound { entity: "job" });
+        }
         let job = self
             .transition_in(&mut tx, id, &StatusChange::to(JobStatus::Canceled))
             .await?;
-        let refunded = sqlx::query_scalar::<_, i64>(
-            "UPDATE scrape_jobs SET credits_charged = 0, credits_settled_at = NOW() \
-             WHERE id = $1 AND started_at IS NULL AND credits_settled_at IS NULL \
-             RETURNING COALESCE(credits_estimated, 0)",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(amount) = refunded.filter(|a| *a > 0) {
-            sqlx::query("SELECT add_credits($1, $2)")
-                .bind(org)
-                .bind(amount)
-                .execute(&mut *tx)
-                .await?;
+        if job.started_at.is_some() {
+            tx.commit().await?;
+            return Ok(job);
         }
+        super::credits::settle_in(&mut tx, id, 0).await?;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE id = $1");
+        let job = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
         tx.commit().await?;
-        self.get_job(org, job.id).await
+        Ok(job)
     }
 }

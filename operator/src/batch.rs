@@ -63,7 +63,7 @@ pub async fn reconcile(sb: Arc<ScrapeBatch>, ctx: Arc<Context>) -> Result<Action
     let ns = sb
         .namespace()
         .ok_or_else(|| Error::Invalid("ScrapeBatch must be namespaced".into()))?;
-    let key = format!("scrapebatch/{ns}/{}", sb.name_any());
+    let key = status::key(sb.as_ref());
     let api: Api<ScrapeBatch> = Api::namespaced(ctx.client.clone(), &ns);
     let action = finalizer(&api, FINALIZER, sb, |event| async {
         match event {
@@ -75,24 +75,6 @@ pub async fn reconcile(sb: Arc<ScrapeBatch>, ctx: Arc<Context>) -> Result<Action
     .map_err(|e| Error::Finalizer(e.to_string()))?;
     ctx.succeeded(&key);
     Ok(action)
-}
-
-/// Retries a failed reconcile with exponential backoff (0.5 s, doubling, at most 5 min).
-pub fn error_policy(sb: Arc<ScrapeBatch>, err: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %err, "scrapebatch reconcile failed");
-    ctx.metrics
-        .errors
-        .get_or_create(&crate::metrics::ErrorLabels {
-            controller: "scrapebatch".into(),
-            error: err.metric_label().into(),
-        })
-        .inc();
-    let key = format!(
-        "scrapebatch/{}/{}",
-        sb.namespace().unwrap_or_default(),
-        sb.name_any()
-    );
-    Action::requeue(ctx.backoff(&key))
 }
 
 async fn event(ctx: &Context, sb: &ScrapeBatch, kind: EventType, reason: &str, note: String) {

@@ -56,7 +56,7 @@ pub async fn run_controllers(ctx: Arc<Context>, namespace: Option<&str>) {
         api::<ScrapeBatch>(&client, namespace),
         watcher::Config::default(),
     )
-    .run(batch::reconcile, batch::error_policy, ctx.clone())
+    .run(batch::reconcile, status::error_policy, ctx.clone())
     .for_each(|_| futures::future::ready(()));
     let pools = Controller::new(
         api::<WorkerPool>(&client, namespace),
@@ -66,7 +66,7 @@ pub async fn run_controllers(ctx: Arc<Context>, namespace: Option<&str>) {
         api::<Deployment>(&client, namespace),
         watcher::Config::default(),
     )
-    .run(pool::reconcile, pool::error_policy, ctx)
+    .run(pool::reconcile, status::error_policy, ctx)
     .for_each(|_| futures::future::ready(()));
     futures::join!(batches, pools);
 }

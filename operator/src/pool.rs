@@ -247,24 +247,6 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
         ],
     };
     status::patch_status(&ctx, pool.as_ref(), Some(&previous), &status).await?;
-    ctx.succeeded(&format!("workerpool/{ns}/{}", pool.name_any()));
+    ctx.succeeded(&status::key(pool.as_ref()));
     Ok(Action::requeue(POLL))
-}
-
-/// Retries a failed reconcile with exponential backoff (0.5 s, doubling, at most 5 min).
-pub fn error_policy(pool: Arc<WorkerPool>, err: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %err, "workerpool reconcile failed");
-    ctx.metrics
-        .errors
-        .get_or_create(&crate::metrics::ErrorLabels {
-            controller: "workerpool".into(),
-            error: err.metric_label().into(),
-        })
-        .inc();
-    let key = format!(
-        "workerpool/{}/{}",
-        pool.namespace().unwrap_or_default(),
-        pool.name_any()
-    );
-    Action::requeue(ctx.backoff(&key))
 }

@@ -12,7 +12,11 @@ use kube::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Result, context::Context};
+use std::sync::Arc;
+
+use kube::runtime::controller::Action;
+
+use crate::{Error, Result, context::Context};
 
 /// The field manager of everything the operator applies.
 pub const FIELD_MANAGER: &str = "scraperx-operator";
@@ -100,4 +104,38 @@ where
     )
     .await?;
     Ok(())
+}
+
+/// The name an object goes by in the operator's bookkeeping and metrics: its kind in lower
+/// case (the controller), namespace and name.
+pub fn key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        controller::<K>(),
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
+}
+
+fn controller<K: Resource<DynamicType = ()>>() -> String {
+    K::kind(&()).to_ascii_lowercase()
+}
+
+/// Both controllers' error policy: the failure counted and logged, the reconcile retried
+/// with exponential backoff (0.5 s, doubling, at most 5 min).
+pub fn error_policy<K: Resource<DynamicType = ()>>(
+    obj: Arc<K>,
+    err: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let controller = controller::<K>();
+    tracing::warn!(error = %err, "{controller} reconcile failed");
+    ctx.metrics
+        .errors
+        .get_or_create(&crate::metrics::ErrorLabels {
+            controller,
+            error: err.metric_label().into(),
+        })
+        .inc();
+    Action::requeue(ctx.backoff(&key(obj.as_ref())))
 }

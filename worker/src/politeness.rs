@@ -135,7 +135,9 @@ impl Politeness {
             // nothing remembered.
             Err(_) => return Some(String::new()),
         };
-        let delay = crawl_delay(&body).map(|d| i32::try_from(d.as_millis()).unwrap_or(i32::MAX));
+        let delay = Rules::of(&body)
+            .crawl_delay()
+            .map(|d| i32::try_from(d.as_millis()).unwrap_or(i32::MAX));
         if let Err(err) = self.db.record_robots(&domain, delay).await {
             tracing::warn!(%domain, error = %err, "robots.txt not recorded");
         }
@@ -170,7 +172,8 @@ impl Politeness {
             }
             robots.clear();
         }
-        if self.settings.obey_robots && !allowed(&robots, url) {
+        let rules = Rules::of(&robots);
+        if self.settings.obey_robots && !rules.allows(url) {
             return Err(FetchError::Blocked(format!(
                 "robots.txt disallows {}",
                 url.path()
@@ -179,7 +182,8 @@ impl Politeness {
         let intel = self.db.domain_intel(&domain).await.ok().flatten();
         // The larger of the adaptive delay and robots.txt's crawl-delay (read from the body
         // itself, so a cached robots.txt counts even before the database has it).
-        let robots_delay = crawl_delay(&robots)
+        let robots_delay = rules
+            .crawl_delay()
             .map(|d| i32::try_from(d.as_millis()).unwrap_or(i32::MAX))
             .unwrap_or(0);
         let delay_ms = intel
@@ -235,7 +239,53 @@ type Rule = (String, String);
 /// The user agents a group names, and its rules.
 type Group = (Vec<String>, Vec<Rule>);
 
-/// The group of rules that applies to us: our own token's, else `*`'s.
+/// The rules of a robots.txt that apply to us, parsed once.
+#[derive(Debug, Clone, Default)]
+pub struct Rules(Vec<Rule>);
+
+impl Rules {
+    /// The group that applies to us: our own token's, else `*`'s.
+    pub fn of(robots: &str) -> Self {
+        Self(our_group(robots))
+    }
+
+    /// The crawl-delay asked of us, if any.
+    pub fn crawl_delay(&self) -> Option<Duration> {
+        self.0
+            .iter()
+            .find(|(f, _)| f == "crawl-delay")
+            .and_then(|(_, v)| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_millis((s.min(3_600.0) * 1_000.0) as u64))
+    }
+
+    /// Whether we may fetch `url`: the longest matching Allow or Disallow wins (Allow on a
+    /// tie), with `*` and `$` wildcards (RFC 9309).
+    pub fn allows(&self, url: &Url) -> bool {
+        let mut path = url.path().to_owned();
+        if let Some(q) = url.query() {
+            path.push('?');
+            path.push_str(q);
+        }
+        let mut best: Option<(usize, bool)> = None;
+        for (field, pattern) in &self.0 {
+            let allow = match field.as_str() {
+                "allow" => true,
+                "disallow" if pattern.is_empty() => continue,
+                "disallow" => false,
+                _ => continue,
+            };
+            if matches(pattern, &path) {
+                let len = pattern.len();
+                if best.is_none_or(|(l, a)| len > l || (len == l && allow && !a)) {
+                    best = Some((len, allow));
+                }
+            }
+        }
+        best.is_none_or(|(_, allow)| allow)
+    }
+}
+
 fn our_group(robots: &str) -> Vec<Rule> {
     let mut groups: Vec<Group> = Vec::new();
     let mut in_agents = false;
@@ -270,42 +320,6 @@ fn our_group(robots: &str) -> Vec<Rule> {
         .or_else(|| groups.iter().find(|g| g.0.iter().any(|a| a == "*")))
         .map(|g| g.1.clone())
         .unwrap_or_default()
-}
-
-/// The crawl-delay asked of us, if any.
-pub fn crawl_delay(robots: &str) -> Option<Duration> {
-    our_group(robots)
-        .iter()
-        .find(|(f, _)| f == "crawl-delay")
-        .and_then(|(_, v)| v.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_millis((s.min(3_600.0) * 1_000.0) as u64))
-}
-
-/// Whether robots.txt lets us fetch `url`: the longest matching Allow or Disallow wins (Allow
-/// on a tie), with `*` and `$` wildcards (RFC 9309).
-pub fn allowed(robots: &str, url: &Url) -> bool {
-    let mut path = url.path().to_owned();
-    if let Some(q) = url.query() {
-        path.push('?');
-        path.push_str(q);
-    }
-    let mut best: Option<(usize, bool)> = None;
-    for (field, pattern) in our_group(robots) {
-        let allow = match field.as_str() {
-            "allow" => true,
-            "disallow" if pattern.is_empty() => continue,
-            "disallow" => false,
-            _ => continue,
-        };
-        if matches(&pattern, &path) {
-            let len = pattern.len();
-            if best.is_none_or(|(l, a)| len > l || (len == l && allow && !a)) {
-                best = Some((len, allow));
-            }
-        }
-    }
-    best.is_none_or(|(_, allow)| allow)
 }
 
 fn matches(pattern: &str, path: &str) -> bool {
@@ -343,20 +357,26 @@ mod tests {
 
     #[test]
     fn our_own_group_wins_with_longest_match_and_wildcards() {
-        assert!(!allowed(ROBOTS, &url("/no-bots/page")));
-        assert!(!allowed(ROBOTS, &url("/files/a.pdf")));
-        assert!(allowed(ROBOTS, &url("/files/a.pdf?x=1")));
-        assert!(allowed(ROBOTS, &url("/private"))); // the * group does not apply to us
-        assert_eq!(crawl_delay(ROBOTS), Some(Duration::from_millis(500)));
+        assert!(!Rules::of(ROBOTS).allows(&url("/no-bots/page")));
+        assert!(!Rules::of(ROBOTS).allows(&url("/files/a.pdf")));
+        assert!(Rules::of(ROBOTS).allows(&url("/files/a.pdf?x=1")));
+        assert!(Rules::of(ROBOTS).allows(&url("/private"))); // the * group does not apply to us
+        assert_eq!(
+            Rules::of(ROBOTS).crawl_delay(),
+            Some(Duration::from_millis(500))
+        );
     }
 
     #[test]
     fn the_star_group_applies_when_we_are_not_named() {
         let robots = "User-agent: *\nDisallow: /private\nAllow: /private/open\nCrawl-delay: 2\n";
-        assert!(!allowed(robots, &url("/private/x")));
-        assert!(allowed(robots, &url("/private/open/x")));
-        assert!(allowed(robots, &url("/")));
-        assert_eq!(crawl_delay(robots), Some(Duration::from_secs(2)));
-        assert!(allowed("", &url("/anything")));
+        assert!(!Rules::of(robots).allows(&url("/private/x")));
+        assert!(Rules::of(robots).allows(&url("/private/open/x")));
+        assert!(Rules::of(robots).allows(&url("/")));
+        assert_eq!(
+            Rules::of(robots).crawl_delay(),
+            Some(Duration::from_secs(2))
+        );
+        assert!(Rules::of("").allows(&url("/anything")));
     }
 }

@@ -7,13 +7,11 @@ use scraperx_core::{
     config::RedisConfig,
     content::ContentStore,
     dispatch::QueueSet,
-    domain::Engine,
     hot::{
         TtlConfig, cache::ResponseCache, pubsub::Publisher, rate_limit::RateLimiter,
         slots::ConcurrencySlots,
     },
     pg::Db,
-    queue::JobQueue,
 };
 
 use crate::{config::ApiConfig, metrics::ApiMetrics, usage::KeyUsage, watcher::JobWatcher};
@@ -74,11 +72,6 @@ impl AppState {
                 content: s.content,
             }),
         }
-    }
-
-    /// The queue a job of `engine` (with default options) starts on.
-    pub fn queue_for(&self, engine: Engine) -> &JobQueue {
-        self.queues.for_engine(engine)
     }
 
     /// Tells subscribers (waiting scrapes, live streams, other replicas) that `job` changed.

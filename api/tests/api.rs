@@ -138,7 +138,10 @@ async fn a_job_is_accepted_queued_readable_and_isolated_per_organization(pool: P
     assert_eq!(t.db.credit_balance(o.id).await.expect("balance"), 99);
 
     // The job is on the http queue, and Postgres agrees.
-    let queue: &JobQueue = t.state.queue_for(scraperx_core::domain::Engine::Http);
+    let queue: &JobQueue = t
+        .state
+        .queues
+        .for_engine(scraperx_core::domain::Engine::Http);
     let lease = queue
         .dequeue(std::time::Duration::from_secs(30))
         .await
@@ -385,7 +388,10 @@ async fn canceling_a_queued_job_refunds_it_and_takes_it_off_the_queue(pool: PgPo
         .await;
     let id = r.body["id"].as_str().expect("id").to_owned();
     assert_eq!(t.db.credit_balance(o.id).await.expect("balance"), 88);
-    let queue = t.state.queue_for(scraperx_core::domain::Engine::Stealth);
+    let queue = t
+        .state
+        .queues
+        .for_engine(scraperx_core::domain::Engine::Stealth);
     let before = queue.depth().await.expect("depth").waiting;
     let c = t
         .post(&k, &format!("/v1/jobs/{id}/cancel"), json!({}))

@@ -60,9 +60,7 @@ pub struct ExtractRule {
     pub all: bool,
 }
 
-#[derive(
-    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct JobOptions {
     /// Render JavaScript (implies a browser engine when the engine is auto).

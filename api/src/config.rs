@@ -14,7 +14,7 @@ pub const DEFAULT_USAGE_FLUSH_MS: u64 = 5_000;
 pub const ENV_TRUST_FORWARDED_FOR: &str = "SCRX_TRUST_X_FORWARDED_FOR";
 pub const ENV_SCRAPE_WAIT_MARGIN_MS: &str = "SCRX_SCRAPE_WAIT_MARGIN_MS";
 pub const DEFAULT_SCRAPE_WAIT_MARGIN_MS: u64 = 10_000;
-pub const ENV_QUEUE_NAMESPACE: &str = "SCRX_QUEUE_NAMESPACE";
+pub use scraperx_core::config::ENV_QUEUE_NAMESPACE;
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {

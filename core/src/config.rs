@@ -6,6 +6,12 @@ use std::time::Duration;
 use crate::{Error, Result};
 
 pub const ENV_DATABASE_URL: &str = "DATABASE_URL";
+/// The prefix of every Redis queue key: the API, the operator and the workers must agree.
+pub const ENV_QUEUE_NAMESPACE: &str = "SCRX_QUEUE_NAMESPACE";
+/// Worker settings the operator writes into a WorkerPool's Deployment (the worker reads them).
+pub const ENV_WORKER_ENGINES: &str = "SCRX_WORKER_ENGINES";
+pub const ENV_WORKER_GRACE_SECS: &str = "SCRX_WORKER_GRACE_SECS";
+pub const ENV_BROWSER_CONTEXTS: &str = "SCRX_BROWSER_CONTEXTS";
 pub const ENV_DATABASE_MAX_CONNECTIONS: &str = "SCRX_DATABASE_MAX_CONNECTIONS";
 pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 20;
 pub const ENV_DATABASE_ACQUIRE_TIMEOUT_MS: &str = "SCRX_DATABASE_ACQUIRE_TIMEOUT_MS";

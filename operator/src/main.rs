@@ -21,7 +21,7 @@ const ENV_ADDR: &str = "SCRX_OPERATOR_ADDR";
 const DEFAULT_ADDR: &str = "0.0.0.0:8081";
 const ENV_NAMESPACE: &str = "POD_NAMESPACE";
 const DEFAULT_NAMESPACE: &str = "default";
-const ENV_QUEUE_NAMESPACE: &str = "SCRX_QUEUE_NAMESPACE";
+use scraperx_core::config::ENV_QUEUE_NAMESPACE;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

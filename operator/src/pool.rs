@@ -22,6 +22,8 @@ use kube::{
 };
 use tracing::instrument;
 
+use scraperx_core::config;
+
 use crate::status::{self, FIELD_MANAGER};
 use crate::{
     Error, Result,
@@ -56,12 +58,12 @@ fn deployment(pool: &WorkerPool, replicas: u32, queue_namespace: &str) -> Result
     let spec = &pool.spec;
     let mut env = vec![
         EnvVar {
-            name: "SCRX_WORKER_ENGINES".into(),
+            name: config::ENV_WORKER_ENGINES.into(),
             value: Some(spec.engine.engine().as_str().into()),
             ..EnvVar::default()
         },
         EnvVar {
-            name: "SCRX_WORKER_GRACE_SECS".into(),
+            name: config::ENV_WORKER_GRACE_SECS.into(),
             value: Some(spec.drain_grace_period_seconds.to_string()),
             ..EnvVar::default()
         },
@@ -69,14 +71,14 @@ fn deployment(pool: &WorkerPool, replicas: u32, queue_namespace: &str) -> Result
     // The workers read the queues the pool is scaled on.
     if !queue_namespace.is_empty() {
         env.push(EnvVar {
-            name: "SCRX_QUEUE_NAMESPACE".into(),
+            name: config::ENV_QUEUE_NAMESPACE.into(),
             value: Some(queue_namespace.into()),
             ..EnvVar::default()
         });
     }
     if let Some(contexts) = spec.browser.contexts_per_worker {
         env.push(EnvVar {
-            name: "SCRX_BROWSER_CONTEXTS".into(),
+            name: config::ENV_BROWSER_CONTEXTS.into(),
             value: Some(contexts.to_string()),
             ..EnvVar::default()
         });

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use scraperx_core::{Error, Result, config::parse, domain::Engine};
 
-pub const ENV_ENGINES: &str = "SCRX_WORKER_ENGINES";
+pub use scraperx_core::config::{
+    ENV_BROWSER_CONTEXTS, ENV_QUEUE_NAMESPACE, ENV_WORKER_ENGINES as ENV_ENGINES,
+    ENV_WORKER_GRACE_SECS as ENV_GRACE_SECS,
+};
 pub const ENV_CONCURRENCY: &str = "SCRX_WORKER_CONCURRENCY";
 pub const DEFAULT_CONCURRENCY: usize = 8;
 pub const ENV_WORKER_ID: &str = "SCRX_WORKER_ID";
@@ -13,11 +16,8 @@ pub const ENV_MAX_RESPONSE_BYTES: &str = "SCRX_MAX_RESPONSE_BYTES";
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 20 * 1024 * 1024;
 pub const ENV_INLINE_LIMIT: &str = "SCRX_INLINE_CONTENT_BYTES";
 pub const DEFAULT_INLINE_LIMIT: usize = 1024 * 1024;
-pub const ENV_QUEUE_NAMESPACE: &str = "SCRX_QUEUE_NAMESPACE";
-pub const ENV_GRACE_SECS: &str = "SCRX_WORKER_GRACE_SECS";
 pub const ENV_CHROMIUM: &str = "SCRX_CHROMIUM";
 pub const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
-pub const ENV_BROWSER_CONTEXTS: &str = "SCRX_BROWSER_CONTEXTS";
 pub const ENV_DOMAIN_CONCURRENCY: &str = "SCRX_DOMAIN_CONCURRENCY";
 pub const ENV_LEASE_MS: &str = "SCRX_WORKER_LEASE_MS";
 pub const ENV_ADDR: &str = "SCRX_WORKER_ADDR";

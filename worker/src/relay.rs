@@ -320,12 +320,13 @@ struct DirectTarget {
 /// form with `Connection: close`.
 fn direct_target(head: &[u8]) -> io::Result<DirectTarget> {
     let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_owned());
-    let (first, headers) = split_head(head);
-    let request_line = line_text(first)?;
-    let parts: Vec<&str> = request_line.split(' ').collect();
-    let [method, target, version] = parts.as_slice() else {
-        return Err(invalid("malformed request line"));
-    };
+    let RequestHead {
+        method,
+        target,
+        version,
+        headers,
+        ..
+    } = RequestHead::parse(head)?;
     if method.eq_ignore_ascii_case("CONNECT") {
         let (host, port) = target
             .rsplit_once(':')
@@ -470,6 +471,38 @@ fn split_head(head: &[u8]) -> (&[u8], Vec<&[u8]>) {
     (first, headers)
 }
 
+/// A request head: its line in parts, and its headers without the hop-by-hop ones.
+struct RequestHead<'a> {
+    first: &'a [u8],
+    method: &'a str,
+    target: &'a str,
+    version: &'a str,
+    headers: Vec<&'a [u8]>,
+}
+
+impl<'a> RequestHead<'a> {
+    fn parse(head: &'a [u8]) -> io::Result<Self> {
+        let (first, headers) = split_head(head);
+        let parts: Vec<&str> = line_text(first)?.split(' ').collect();
+        let [method, target, version] = parts.as_slice() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "malformed request line",
+            ));
+        };
+        if method.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "no method"));
+        }
+        Ok(Self {
+            first,
+            method,
+            target,
+            version,
+            headers,
+        })
+    }
+}
+
 /// The first line as text (request and status lines are ASCII).
 fn line_text(line: &[u8]) -> io::Result<&str> {
     std::str::from_utf8(line)
@@ -493,15 +526,12 @@ fn assemble(first: &[u8], headers: &[&[u8]], added: &[String]) -> Vec<u8> {
 /// The browser's request with the provider's credentials, and for plain http a
 /// `Connection: close` so the next request comes on a new connection (with credentials).
 fn rewrite_request(head: &[u8], authorization: Option<&str>) -> io::Result<Rewritten> {
-    let (first, headers) = split_head(head);
-    let request_line = line_text(first)?;
-    let method = request_line.split(' ').next().unwrap_or_default();
-    if method.is_empty() || request_line.split(' ').count() != 3 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "malformed request line",
-        ));
-    }
+    let RequestHead {
+        first,
+        method,
+        headers,
+        ..
+    } = RequestHead::parse(head)?;
     let tunnel = method.eq_ignore_ascii_case("CONNECT");
     let mut added: Vec<String> = authorization
         .map(|auth| format!("Proxy-Authorization: {auth}"))

@@ -20,6 +20,8 @@ ETCD_PEER_PORT=${SCRX_ETCD_PEER_PORT:-52380}
 API_PORT=${SCRX_APISERVER_PORT:-56443}
 TOKEN=${SCRX_APISERVER_TOKEN:-scraperx-e2e-admin-token}
 HELM_VERSION=v3.16.4
+# SCRX_GO_VERBOSE=1 shows each package as go builds it (scripts/run.sh sets it).
+GO_VERBOSE=$([ "${SCRX_GO_VERBOSE:-0}" = 1 ] && echo -v || true)
 
 log() { printf '[control-plane] %s\n' "$*" >&2; }
 
@@ -30,13 +32,13 @@ build() {
     local v; v=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$HERE/go.mod")
     local pkg=k8s.io/component-base/version
     local minor; minor=$(echo "$v" | cut -d. -f2)
-    (cd "$HERE" && go build -mod=readonly -o "$BIN/etcd" ./cmd/etcd \
-      && go build -mod=readonly -ldflags "-X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor" \
+    (cd "$HERE" && go build $GO_VERBOSE -mod=readonly -o "$BIN/etcd" ./cmd/etcd \
+      && go build $GO_VERBOSE -mod=readonly -ldflags "-X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor" \
            -o "$BIN/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver)
   fi
   if [ ! -x "$BIN/helm" ]; then
     log "building helm $HELM_VERSION from Go modules (once)"
-    (cd /tmp && GOBIN="$BIN" GOFLAGS=-mod=mod go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
+    (cd /tmp && GOBIN="$BIN" GOFLAGS=-mod=mod go install $GO_VERBOSE "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
   fi
 }
 

@@ -3,7 +3,8 @@
 # PostgreSQL 15, Redis and MinIO, all on loopback, with their data under one scratch dir.
 #
 #   scripts/services.sh up      install what is missing, start what is not running (idempotent)
-#   scripts/services.sh down    stop everything this script started
+#   scripts/services.sh down [postgres|redis|minio ...]
+#                               stop everything this script started (or only those named)
 #   scripts/services.sh status  show what is running
 #   scripts/services.sh env     print the environment variables that point at the services
 #
@@ -24,6 +25,8 @@ MC_VERSION=${MC_VERSION:-latest}
 SCRX_MINIO_API_SECRET=${SCRX_MINIO_API_SECRET:-scraperx-api-secret}
 SCRX_MINIO_WORKER_SECRET=${SCRX_MINIO_WORKER_SECRET:-scraperx-worker-secret}
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# SCRX_GO_VERBOSE=1 shows each package as go builds it (scripts/run.sh sets it).
+GO_VERBOSE=$([ "${SCRX_GO_VERBOSE:-0}" = 1 ] && echo -v || true)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
@@ -58,7 +61,7 @@ minio_bin() { echo "$GOBIN_DIR/minio"; }
 install_minio() {
   if [ ! -x "$(minio_bin)" ]; then
     log "building MinIO from source (go install github.com/minio/minio@$MINIO_VERSION); this takes a few minutes once"
-    GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION"
+    GOFLAGS=-mod=mod go install $GO_VERBOSE "github.com/minio/minio@$MINIO_VERSION"
   fi
 }
 
@@ -68,7 +71,7 @@ install_mc() {
   # MinIO's client, for users and policies (Debian's `mc` is Midnight Commander: use the path).
   if [ ! -x "$(mc_bin)" ]; then
     log "building the MinIO client (go install github.com/minio/mc@$MC_VERSION)"
-    GOFLAGS=-mod=mod go install "github.com/minio/mc@$MC_VERSION"
+    GOFLAGS=-mod=mod go install $GO_VERBOSE "github.com/minio/mc@$MC_VERSION"
   fi
 }
 
@@ -171,9 +174,16 @@ case "${1:-up}" in
     log "all services up"
     ;;
   down)
-    if pg_running; then su postgres -c "$PG_BIN/pg_ctl -D '$SCRX_SCRATCH/pg/data' -m fast stop" >/dev/null; log "postgres stopped"; fi
-    if redis_cli ping >/dev/null 2>&1; then redis_cli shutdown nosave >/dev/null 2>&1 || true; log "redis stopped"; fi
-    if [ -f "$SCRX_SCRATCH/minio/minio.pid" ]; then kill "$(cat "$SCRX_SCRATCH/minio/minio.pid")" 2>/dev/null || true; rm -f "$SCRX_SCRATCH/minio/minio.pid"; log "minio stopped"; fi
+    shift || true
+    names=${*:-postgres redis minio}
+    for name in $names; do
+      case "$name" in
+        postgres) if pg_running; then su postgres -c "$PG_BIN/pg_ctl -D '$SCRX_SCRATCH/pg/data' -m fast stop" >/dev/null; log "postgres stopped"; fi ;;
+        redis) if redis_cli ping >/dev/null 2>&1; then redis_cli shutdown nosave >/dev/null 2>&1 || true; log "redis stopped"; fi ;;
+        minio) if [ -f "$SCRX_SCRATCH/minio/minio.pid" ]; then kill "$(cat "$SCRX_SCRATCH/minio/minio.pid")" 2>/dev/null || true; rm -f "$SCRX_SCRATCH/minio/minio.pid"; log "minio stopped"; fi ;;
+        *) echo "unknown service $name" >&2; exit 2 ;;
+      esac
+    done
     ;;
   status)
     pg_running && echo "postgres: up ($SCRX_PG_PORT)" || echo "postgres: down"

@@ -2,7 +2,11 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use scraperx_core::{Error, Result, config::parse};
+use scraperx_core::{
+    Error, Result,
+    cli::Setting,
+    config::{parse, parse_flag},
+};
 
 pub const ENV_ADDR: &str = "SCRX_API_ADDR";
 pub const DEFAULT_ADDR: &str = "0.0.0.0:8080";
@@ -49,8 +53,48 @@ impl Default for ApiConfig {
 }
 
 impl ApiConfig {
+    /// Every setting [`Self::from_lookup`] reads, for the command line.
+    pub fn settings() -> Vec<Setting> {
+        vec![
+            Setting::new(ENV_ADDR, "address the API listens on").default_value(DEFAULT_ADDR),
+            Setting::new(
+                ENV_ALLOW_PRIVATE_TARGETS,
+                "let jobs target private, loopback and link-local addresses (true/false)",
+            )
+            .default_value(false),
+            Setting::new(
+                ENV_PRESIGN_EXPIRY_SECS,
+                "lifetime of presigned content links, in seconds",
+            )
+            .default_value(DEFAULT_PRESIGN_EXPIRY_SECS),
+            Setting::new(
+                ENV_USAGE_FLUSH_MS,
+                "how often API-key usage is written to PostgreSQL, in ms",
+            )
+            .default_value(DEFAULT_USAGE_FLUSH_MS),
+            Setting::new(
+                ENV_TRUST_FORWARDED_FOR,
+                "take the client address from X-Forwarded-For (behind a trusted ingress only)",
+            )
+            .default_value(false),
+            Setting::new(
+                ENV_SCRAPE_WAIT_MARGIN_MS,
+                "how long POST /v1/scrape waits past the job's timeout before answering 202, in ms",
+            )
+            .default_value(DEFAULT_SCRAPE_WAIT_MARGIN_MS),
+            Setting::new(
+                ENV_QUEUE_NAMESPACE,
+                "prefix of the Redis queue names (the workers and operator must use the same)",
+            )
+            .default_value(""),
+        ]
+    }
+
     pub fn from_env() -> Result<Self> {
-        let lookup = |name: &str| std::env::var(name).ok();
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mut errors = Vec::new();
         let addr = parse(
             &lookup,
@@ -58,7 +102,8 @@ impl ApiConfig {
             DEFAULT_ADDR.parse().unwrap_or(Self::default().addr),
             &mut errors,
         );
-        let allow_private_targets = parse(&lookup, ENV_ALLOW_PRIVATE_TARGETS, false, &mut errors);
+        let allow_private_targets =
+            parse_flag(&lookup, ENV_ALLOW_PRIVATE_TARGETS, false, &mut errors);
         let presign = parse(
             &lookup,
             ENV_PRESIGN_EXPIRY_SECS,
@@ -71,7 +116,7 @@ impl ApiConfig {
             DEFAULT_USAGE_FLUSH_MS,
             &mut errors,
         );
-        let trust_forwarded_for = parse(&lookup, ENV_TRUST_FORWARDED_FOR, false, &mut errors);
+        let trust_forwarded_for = parse_flag(&lookup, ENV_TRUST_FORWARDED_FOR, false, &mut errors);
         let margin = parse(
             &lookup,
             ENV_SCRAPE_WAIT_MARGIN_MS,
@@ -79,7 +124,7 @@ impl ApiConfig {
             &mut errors,
         );
         if !errors.is_empty() {
-            return Err(Error::Config(errors.join("; ")));
+            return Err(Error::Config(errors.join("\n")));
         }
         Ok(Self {
             addr,

@@ -12,6 +12,7 @@ pub mod routes;
 pub mod state;
 pub mod submit;
 pub mod target;
+pub mod trace;
 pub mod usage;
 pub mod watcher;
 
@@ -82,4 +83,5 @@ pub fn app(state: AppState) -> Router {
         ))
         .route("/metrics", get(metrics::serve).with_state(state))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
+        .layer(middleware::from_fn(trace::trace))
 }

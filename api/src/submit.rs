@@ -29,7 +29,13 @@ pub async fn submit(
         .submit_jobs(auth.org_id, Some(auth.key_id), batch, &jobs)
         .await?;
 
+    if let Some(batch) = batch {
+        crate::trace::record_batch(batch);
+    }
     for (sub, new) in subs.iter().zip(&jobs) {
+        if subs.len() == 1 {
+            crate::trace::record_job(sub.job().id);
+        }
         if sub.is_created() {
             state
                 .metrics
@@ -47,6 +53,8 @@ pub async fn submit(
             Submission::Existing(_) => None,
         })
         .collect();
+    let accepted = created.len();
     dispatch::dispatch(&state.db, &state.queues, &mut created).await?;
+    tracing::info!(accepted, replayed = subs.len() - accepted, "jobs accepted");
     Ok(subs)
 }

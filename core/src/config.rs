@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::{Error, Result};
+use crate::{Error, Result, cli::Setting};
 
 pub const ENV_DATABASE_URL: &str = "DATABASE_URL";
 /// The prefix of every Redis queue key: the API, the operator and the workers must agree.
@@ -63,44 +63,83 @@ impl S3Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// The settings with the keys of one role (`S3_<ROLE>_ACCESS_KEY`, e.g. `ADMIN` for
-    /// bucket set-up), falling back to `S3_ACCESS_KEY` when the role has none.
+    /// The settings with the keys of one role (`S3_<ROLE>_ACCESS_KEY`: `API`, `WORKER`, or
+    /// `ADMIN` for bucket set-up), falling back to `S3_ACCESS_KEY` when the role has none.
     pub fn from_env_for_role(role: &str) -> Result<Self> {
-        Self::from_lookup(|name| {
-            let role_name = name
-                .strip_prefix("S3_")
-                .filter(|_| name == ENV_S3_ACCESS_KEY || name == ENV_S3_SECRET_KEY)
-                .map(|rest| format!("S3_{role}_{rest}"));
-            role_name
-                .and_then(|n| std::env::var(n).ok())
-                .or_else(|| std::env::var(name).ok())
-        })
+        Self::from_lookup_for_role(|name| std::env::var(name).ok(), role)
+    }
+
+    /// [`Self::from_env_for_role`] through `lookup`.
+    pub fn from_lookup_for_role(
+        lookup: impl Fn(&str) -> Option<String>,
+        role: &str,
+    ) -> Result<Self> {
+        let key = |name: &str| {
+            let own = role_key(role, name);
+            let value = lookup(&own).or_else(|| lookup(name));
+            (value, format!("{own} (or {name})"))
+        };
+        Self::build(&lookup, key(ENV_S3_ACCESS_KEY), key(ENV_S3_SECRET_KEY))
+    }
+
+    /// Every setting a component with `role`'s keys reads, for its command line.
+    pub fn settings(role: &str) -> Vec<Setting> {
+        vec![
+            Setting::new(ENV_S3_ENDPOINT, "S3 (MinIO) endpoint").default_value(DEFAULT_S3_ENDPOINT),
+            Setting::new(ENV_S3_REGION, "S3 region").default_value(DEFAULT_S3_REGION),
+            Setting::new(
+                role_key(role, ENV_S3_ACCESS_KEY),
+                format!("S3 access key of the {role} role (falls back to {ENV_S3_ACCESS_KEY})"),
+            ),
+            Setting::new(
+                role_key(role, ENV_S3_SECRET_KEY),
+                format!("S3 secret key of the {role} role (falls back to {ENV_S3_SECRET_KEY})"),
+            )
+            .secret(),
+            Setting::new(
+                ENV_S3_MULTIPART_THRESHOLD,
+                "bodies larger than this are uploaded in parts",
+            )
+            .default_value(DEFAULT_S3_MULTIPART_THRESHOLD),
+            Setting::new(ENV_S3_PART_SIZE, "multipart part size (at least 5 MiB)")
+                .default_value(DEFAULT_S3_PART_SIZE),
+        ]
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let key = |name: &str| (lookup(name), name.to_owned());
+        Self::build(&lookup, key(ENV_S3_ACCESS_KEY), key(ENV_S3_SECRET_KEY))
+    }
+
+    /// The settings from `lookup`, with the keys already read (each with its name for errors).
+    fn build(
+        lookup: &impl Fn(&str) -> Option<String>,
+        access_key: (Option<String>, String),
+        secret_key: (Option<String>, String),
+    ) -> Result<Self> {
         let mut errors = Vec::new();
-        let mut required = |name: &str| {
-            lookup(name).unwrap_or_else(|| {
+        let mut required = |(value, name): (Option<String>, String)| {
+            value.unwrap_or_else(|| {
                 errors.push(format!("{name} is not set"));
                 String::new()
             })
         };
-        let access_key = required(ENV_S3_ACCESS_KEY);
-        let secret_key = required(ENV_S3_SECRET_KEY);
+        let access_key = required(access_key);
+        let secret_key = required(secret_key);
         let multipart_threshold = parse(
-            &lookup,
+            lookup,
             ENV_S3_MULTIPART_THRESHOLD,
             DEFAULT_S3_MULTIPART_THRESHOLD,
             &mut errors,
         );
-        let part_size = parse(&lookup, ENV_S3_PART_SIZE, DEFAULT_S3_PART_SIZE, &mut errors);
+        let part_size = parse(lookup, ENV_S3_PART_SIZE, DEFAULT_S3_PART_SIZE, &mut errors);
         if part_size < MIN_S3_PART_SIZE {
             errors.push(format!(
                 "{ENV_S3_PART_SIZE} must be at least {MIN_S3_PART_SIZE}"
             ));
         }
         if !errors.is_empty() {
-            return Err(Error::Config(errors.join("; ")));
+            return Err(Error::Config(errors.join("\n")));
         }
         Ok(Self {
             endpoint: lookup(ENV_S3_ENDPOINT).unwrap_or_else(|| DEFAULT_S3_ENDPOINT.to_owned()),
@@ -121,9 +160,17 @@ pub struct RedisConfig {
 
 impl RedisConfig {
     pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         Self {
-            url: std::env::var(ENV_REDIS_URL).unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned()),
+            url: lookup(ENV_REDIS_URL).unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned()),
         }
+    }
+
+    pub fn settings() -> Vec<Setting> {
+        vec![Setting::new(ENV_REDIS_URL, "Redis URL").default_value(DEFAULT_REDIS_URL)]
     }
 }
 
@@ -138,6 +185,19 @@ pub struct PgConfig {
 impl PgConfig {
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn settings() -> Vec<Setting> {
+        vec![
+            Setting::new(ENV_DATABASE_URL, "PostgreSQL URL (required)").secret(),
+            Setting::new(ENV_DATABASE_MAX_CONNECTIONS, "PostgreSQL pool size")
+                .default_value(DEFAULT_DATABASE_MAX_CONNECTIONS),
+            Setting::new(
+                ENV_DATABASE_ACQUIRE_TIMEOUT_MS,
+                "how long a query waits for a pooled connection, in ms",
+            )
+            .default_value(DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS),
+        ]
     }
 
     /// Reads the settings through `lookup`, so tests need not touch the process environment.
@@ -163,7 +223,7 @@ impl PgConfig {
             errors.push(format!("{ENV_DATABASE_MAX_CONNECTIONS} must be at least 1"));
         }
         if !errors.is_empty() {
-            return Err(Error::Config(errors.join("; ")));
+            return Err(Error::Config(errors.join("\n")));
         }
         Ok(Self {
             url,
@@ -173,17 +233,54 @@ impl PgConfig {
     }
 }
 
-/// Parses `name` when set, falling back to `default`; a malformed value is recorded.
+/// `S3_ACCESS_KEY` of role `API` is `S3_API_ACCESS_KEY`.
+fn role_key(role: &str, name: &str) -> String {
+    let rest = name.strip_prefix("S3_").unwrap_or(name);
+    format!("S3_{role}_{rest}")
+}
+
+/// Parses `name` when set, falling back to `default`; a malformed value is recorded with
+/// what was wrong with it.
 pub fn parse<T: std::str::FromStr>(
     lookup: &impl Fn(&str) -> Option<String>,
     name: &str,
     default: T,
     errors: &mut Vec<String>,
-) -> T {
+) -> T
+where
+    T::Err: std::fmt::Display,
+{
     match lookup(name) {
         None => default,
-        Some(raw) => raw.trim().parse().unwrap_or_else(|_| {
-            errors.push(format!("{name}={raw:?} is not valid"));
+        Some(raw) => raw.trim().parse().unwrap_or_else(|e: T::Err| {
+            errors.push(format!("{name}={raw:?} is not valid: {e}"));
+            default
+        }),
+    }
+}
+
+/// A yes-or-no setting: `true`/`false`, `1`/`0`, `yes`/`no` and `on`/`off`, in any case.
+pub fn parse_bool(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Reads a yes-or-no setting when set (see [`parse_bool`]); a malformed value is recorded.
+pub fn parse_flag(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: bool,
+    errors: &mut Vec<String>,
+) -> bool {
+    match lookup(name) {
+        None => default,
+        Some(raw) => parse_bool(&raw).unwrap_or_else(|| {
+            errors.push(format!(
+                "{name}={raw:?} is not valid: expected true/false, 1/0 or yes/no"
+            ));
             default
         }),
     }
@@ -202,6 +299,45 @@ mod tests {
             cfg.acquire_timeout,
             Duration::from_millis(DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS)
         );
+    }
+
+    #[test]
+    fn booleans_accept_true_false_one_zero_and_yes_no() {
+        for (raw, want) in [
+            ("true", true),
+            ("1", true),
+            ("YES", true),
+            ("no", false),
+            ("0", false),
+            ("False", false),
+        ] {
+            let mut errors = Vec::new();
+            let got = parse_flag(&|_: &str| Some(raw.to_owned()), "X", !want, &mut errors);
+            assert_eq!((got, errors.len()), (want, 0), "{raw}");
+        }
+        let mut errors = Vec::new();
+        parse_flag(&|_: &str| Some("maybe".to_owned()), "X", false, &mut errors);
+        assert_eq!(errors.len(), 1);
+    }
+
+    #[test]
+    fn each_role_reads_its_own_keys_and_falls_back_to_the_shared_ones() {
+        let env = |n: &str| match n {
+            "S3_API_ACCESS_KEY" => Some("api".to_owned()),
+            "S3_API_SECRET_KEY" => Some("api-secret".to_owned()),
+            "S3_ACCESS_KEY" => Some("shared".to_owned()),
+            "S3_SECRET_KEY" => Some("shared-secret".to_owned()),
+            _ => None,
+        };
+        let api = S3Config::from_lookup_for_role(env, "API").expect("api");
+        assert_eq!(
+            (api.access_key.as_str(), api.secret_key.as_str()),
+            ("api", "api-secret")
+        );
+        let worker = S3Config::from_lookup_for_role(env, "WORKER").expect("worker");
+        assert_eq!(worker.access_key, "shared");
+        let err = S3Config::from_lookup_for_role(|_| None, "WORKER").expect_err("no keys");
+        assert!(err.to_string().contains(ENV_S3_ACCESS_KEY), "{err}");
     }
 
     #[test]

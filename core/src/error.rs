@@ -31,8 +31,8 @@ pub enum Error {
     #[error("invalid {field}: {message}")]
     Validation { field: String, message: String },
 
-    /// Configuration missing or malformed; every problem is listed.
-    #[error("configuration: {0}")]
+    /// Configuration missing or malformed; every problem is listed, one per line.
+    #[error("{0}")]
     Config(String),
 
     /// The database could not be reached (pool timeout, connection refused, I/O): retryable.

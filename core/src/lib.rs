@@ -9,6 +9,7 @@
 //! - [`content`]: the MinIO content store (aws-sdk-s3): buckets, lifecycle, objects.
 //! - [`config`]: typed configuration read from the environment, defaults in one place.
 
+pub mod cli;
 pub mod config;
 pub mod content;
 pub mod dispatch;

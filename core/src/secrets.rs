@@ -45,10 +45,22 @@ impl SecretBox {
 
     /// The box for `SCRX_SECRETS_KEY`; None when it is not set (no sealed secrets usable).
     pub fn from_env() -> Result<Option<Self>> {
-        std::env::var(ENV_SECRETS_KEY)
-            .ok()
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`Self::from_env`] through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>> {
+        lookup(ENV_SECRETS_KEY)
             .map(|k| Self::from_base64(&k))
             .transpose()
+    }
+
+    pub fn setting() -> crate::cli::Setting {
+        crate::cli::Setting::new(
+            ENV_SECRETS_KEY,
+            "32 bytes as base64: opens sealed proxy credentials (unset: none usable)",
+        )
+        .secret()
     }
 
     pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>> {

@@ -5,15 +5,18 @@
 //!                                    on SCRX_OPERATOR_ADDR (default 0.0.0.0:8081)
 //!   scraperx-operator maintenance    every maintenance task once, now; prints JSON
 
-use std::sync::Arc;
+use std::{process::ExitCode, sync::Arc};
 
 use anyhow::{Context as _, bail};
+use clap::{ArgMatches, Command};
 use scraperx_core::{
-    config::{PgConfig, RedisConfig, S3Config},
+    cli::{self, Setting, Values},
+    config::{ENV_QUEUE_NAMESPACE, PgConfig, RedisConfig, S3Config},
     content::ContentStore,
     dispatch::QueueSet,
     hot,
     pg::Db,
+    telemetry::{self, LogConfig},
 };
 use scraperx_operator::{Context, maintenance::Maintenance, metrics::Metrics};
 
@@ -21,56 +24,132 @@ const ENV_ADDR: &str = "SCRX_OPERATOR_ADDR";
 const DEFAULT_ADDR: &str = "0.0.0.0:8081";
 const ENV_NAMESPACE: &str = "POD_NAMESPACE";
 const DEFAULT_NAMESPACE: &str = "default";
-use scraperx_core::config::ENV_QUEUE_NAMESPACE;
+const ENV_POD_NAME: &str = "POD_NAME";
+const ENV_KUBECONFIG: &str = "KUBECONFIG";
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    scraperx_core::telemetry::init();
-    match std::env::args().nth(1).as_deref() {
-        Some("run") => run().await,
-        Some("maintenance") => maintenance_once().await,
-        other => bail!("unknown command {other:?}; expected `run` or `maintenance`"),
+/// What maintenance reads: the stores (MinIO with the admin's keys) and the expiries.
+fn maintenance_settings() -> Vec<Setting> {
+    [
+        PgConfig::settings(),
+        RedisConfig::settings(),
+        S3Config::settings("ADMIN"),
+        hot::TtlConfig::settings(),
+        LogConfig::settings(),
+        vec![
+            Setting::new(
+                ENV_QUEUE_NAMESPACE,
+                "prefix of the Redis queue names (the API and workers must use the same)",
+            )
+            .default_value(""),
+        ],
+    ]
+    .concat()
+}
+
+fn run_settings() -> Vec<Setting> {
+    [
+        maintenance_settings(),
+        vec![
+            Setting::new(ENV_ADDR, "where /healthz, /readyz and /metrics are served")
+                .default_value(DEFAULT_ADDR),
+            Setting::new(
+                ENV_NAMESPACE,
+                "namespace of the maintenance Lease and ConfigMap",
+            )
+            .default_value(DEFAULT_NAMESPACE),
+            Setting::new(
+                ENV_POD_NAME,
+                "this replica's identity for leader election (default: a random one)",
+            ),
+            Setting::new(
+                ENV_KUBECONFIG,
+                "kubeconfig file (unset: in-cluster configuration, else ~/.kube/config)",
+            ),
+        ],
+    ]
+    .concat()
+}
+
+fn command() -> Command {
+    Command::new("scraperx-operator")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("The ScraperX Kubernetes operator: ScrapeBatch, WorkerPool and maintenance")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(
+            Command::new("run")
+                .about("Run the ScrapeBatch and WorkerPool controllers, and maintenance while holding its Lease")
+                .args(cli::args(&run_settings())),
+        )
+        .subcommand(
+            Command::new("maintenance")
+                .about("Run every maintenance task once, now, and print what each did as JSON")
+                .args(cli::args(&maintenance_settings())),
+        )
+}
+
+fn main() -> ExitCode {
+    cli::main(command(), dispatch)
+}
+
+async fn dispatch(matches: ArgMatches) -> anyhow::Result<()> {
+    match matches.subcommand() {
+        Some(("run", sub)) => run(&Values::new(sub, &run_settings())).await,
+        Some(("maintenance", sub)) => {
+            maintenance_once(&Values::new(sub, &maintenance_settings())).await
+        }
+        _ => bail!("a command is required (see --help)"),
     }
 }
 
-async fn maintenance_parts() -> anyhow::Result<Maintenance> {
-    let db = Db::connect(&PgConfig::from_env()?)
-        .await
-        .context("connecting to PostgreSQL")?;
+async fn maintenance_parts(values: &Values) -> anyhow::Result<Maintenance> {
+    let get = |n: &str| values.get(n);
+    let ((pg, s3), (ttl, log)) = cli::both(
+        cli::both(
+            PgConfig::from_lookup(get),
+            S3Config::from_lookup_for_role(get, "ADMIN"),
+        ),
+        cli::both(
+            hot::TtlConfig::from_lookup(get),
+            LogConfig::from_lookup(get),
+        ),
+    )?;
+    telemetry::init(&log);
+    let db = Db::connect(&pg).await.context("connecting to PostgreSQL")?;
     db.migrate().await.context("applying migrations")?;
-    let redis = hot::connect(&RedisConfig::from_env())
+    let redis = hot::connect(&RedisConfig::from_lookup(get))
         .await
         .context("connecting to Redis")?;
-    let queues = QueueSet::new(
-        redis.clone(),
-        &std::env::var(ENV_QUEUE_NAMESPACE).unwrap_or_default(),
-    );
-    let store = ContentStore::new(&S3Config::from_env_for_role("ADMIN")?);
+    let queues = QueueSet::new(redis.clone(), &get(ENV_QUEUE_NAMESPACE).unwrap_or_default());
     Ok(Maintenance {
         db,
         queues,
         redis,
-        store,
+        store: ContentStore::new(&s3),
+        ttl,
     })
 }
 
-async fn maintenance_once() -> anyhow::Result<()> {
-    let maintenance = maintenance_parts().await?;
+async fn maintenance_once(values: &Values) -> anyhow::Result<()> {
+    let maintenance = maintenance_parts(values).await?;
     let report = maintenance.run_all().await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
 
-async fn run() -> anyhow::Result<()> {
-    let maintenance = maintenance_parts().await?;
+async fn run(values: &Values) -> anyhow::Result<()> {
+    let maintenance = maintenance_parts(values).await?;
     let (db, queues) = (maintenance.db.clone(), maintenance.queues.clone());
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes")?;
     let ctx = Context::new(client.clone(), db, queues, Arc::new(Metrics::default()));
-    let ns = std::env::var(ENV_NAMESPACE).unwrap_or_else(|_| DEFAULT_NAMESPACE.into());
-    let identity = std::env::var("POD_NAME")
-        .unwrap_or_else(|_| format!("scraperx-operator-{}", uuid::Uuid::new_v4().simple()));
+    let ns = values
+        .get(ENV_NAMESPACE)
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.into());
+    let identity = values
+        .get(ENV_POD_NAME)
+        .unwrap_or_else(|| format!("scraperx-operator-{}", uuid::Uuid::new_v4().simple()));
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let leader = tokio::spawn(scraperx_operator::maintenance::lead(
         maintenance,
@@ -79,7 +158,7 @@ async fn run() -> anyhow::Result<()> {
         identity,
         stop,
     ));
-    let addr = std::env::var(ENV_ADDR).unwrap_or_else(|_| DEFAULT_ADDR.into());
+    let addr = values.get(ENV_ADDR).unwrap_or_else(|| DEFAULT_ADDR.into());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("binding {addr}"))?;

@@ -51,6 +51,8 @@ pub struct Maintenance {
     pub queues: QueueSet,
     pub redis: ConnectionManager,
     pub store: ContentStore,
+    /// The expiry given to Redis keys found without one.
+    pub ttl: hot::TtlConfig,
 }
 
 impl Maintenance {
@@ -80,9 +82,7 @@ impl Maintenance {
                 json!({ "requeued": n })
             }
             "orphans" => {
-                let r =
-                    hot::orphans::repair_orphans(&self.redis, &hot::TtlConfig::from_env()?, 1_000)
-                        .await?;
+                let r = hot::orphans::repair_orphans(&self.redis, &self.ttl, 1_000).await?;
                 json!({ "scanned": r.scanned, "repaired": r.repaired })
             }
             other => return Err(Error::Invalid(format!("unknown maintenance task {other}"))),

@@ -616,6 +616,7 @@ async fn maintenance_runs_under_one_leader_and_reports_in_a_configmap(pool: PgPo
         queues: c.queues.clone(),
         redis: c.redis.clone(),
         store: admin,
+        ttl: scraperx_core::hot::TtlConfig::default(),
     };
     let (stop, rx) = tokio::sync::watch::channel(false);
     let leader = tokio::spawn(maintenance::lead(

@@ -29,6 +29,9 @@ pub trait CaptchaSolver: Send + Sync {
     fn solve<'a>(&'a self, challenge: &'a Challenge) -> BoxFuture<'a, Result<String, FetchError>>;
 }
 
+pub const ENV_CAPTCHA_SOLVER_URL: &str = "SCRX_CAPTCHA_SOLVER_URL";
+pub const ENV_CAPTCHA_SOLVER_KEY: &str = "SCRX_CAPTCHA_SOLVER_KEY";
+
 pub struct HttpSolver {
     url: url::Url,
     key: String,
@@ -46,12 +49,22 @@ impl HttpSolver {
 
     /// The solver configured in the environment, if any.
     pub fn from_env() -> Result<Option<Self>, FetchError> {
-        let Ok(raw) = std::env::var("SCRX_CAPTCHA_SOLVER_URL") else {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`Self::from_env`] through `lookup`.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, FetchError> {
+        let Some(raw) = lookup(ENV_CAPTCHA_SOLVER_URL) else {
             return Ok(None);
         };
-        let url = url::Url::parse(&raw)
-            .map_err(|e| FetchError::Invalid(format!("SCRX_CAPTCHA_SOLVER_URL: {e}")))?;
-        let key = std::env::var("SCRX_CAPTCHA_SOLVER_KEY").unwrap_or_default();
+        let url = url::Url::parse(&raw).map_err(|e| {
+            FetchError::Invalid(format!(
+                "{ENV_CAPTCHA_SOLVER_URL}={raw:?} is not valid: {e}"
+            ))
+        })?;
+        let key = lookup(ENV_CAPTCHA_SOLVER_KEY).unwrap_or_default();
         Self::new(url, key, Duration::from_secs(120)).map(Some)
     }
 }

@@ -2,7 +2,12 @@
 
 use std::time::Duration;
 
-use scraperx_core::{Error, Result, config::parse, domain::Engine};
+use scraperx_core::{
+    Error, Result,
+    cli::Setting,
+    config::{parse, parse_flag},
+    domain::Engine,
+};
 
 pub use scraperx_core::config::{
     ENV_BROWSER_CONTEXTS, ENV_QUEUE_NAMESPACE, ENV_WORKER_ENGINES as ENV_ENGINES,
@@ -27,6 +32,7 @@ pub const ENV_OBEY_ROBOTS: &str = "SCRX_OBEY_ROBOTS";
 pub const DEFAULT_GRACE_SECS: u64 = 30;
 /// A PEM file of CA certificates the http engine trusts besides Mozilla's roots.
 pub const ENV_EXTRA_CA_FILE: &str = "SCRX_EXTRA_CA_FILE";
+pub use crate::captcha::{ENV_CAPTCHA_SOLVER_KEY, ENV_CAPTCHA_SOLVER_URL};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -115,8 +121,45 @@ impl Default for WorkerConfig {
 }
 
 impl WorkerConfig {
+    /// Every setting [`Self::from_lookup`] reads, for the command line.
+    pub fn settings() -> Vec<Setting> {
+        let d = Self::default();
+        vec![
+            Setting::new(ENV_ENGINES, "the queues this worker takes jobs from: http, browser, stealth (comma-separated)")
+                .default_value("http"),
+            Setting::new(ENV_CONCURRENCY, "jobs run at once").default_value(d.concurrency),
+            Setting::new(ENV_WORKER_ID, "this worker's id in heartbeats and leases (default: worker-<random>)"),
+            Setting::new(ENV_ALLOW_PRIVATE_TARGETS, "let jobs reach private, loopback and link-local addresses (true/false)")
+                .default_value(false),
+            Setting::new(ENV_MAX_RESPONSE_BYTES, "bodies above this fail as response_too_large")
+                .default_value(d.max_response_bytes),
+            Setting::new(ENV_INLINE_LIMIT, "content up to this size is stored in PostgreSQL, larger in MinIO")
+                .default_value(d.inline_limit),
+            Setting::new(ENV_CHROMIUM, "Chromium for the browser and stealth engines (default: /usr/bin/chromium when present)"),
+            Setting::new(ENV_BROWSER_CONTEXTS, "browser contexts (jobs) at once").default_value(d.browser_contexts),
+            Setting::new(ENV_DOMAIN_CONCURRENCY, "requests in flight per target domain, across all workers")
+                .default_value(d.per_domain_concurrency),
+            Setting::new(ENV_LEASE_MS, "a job's lease, extended while it runs, in ms")
+                .default_value(d.lease.as_millis()),
+            Setting::new(ENV_GRACE_SECS, "on SIGTERM, how long in-flight jobs may take before they are handed back, in seconds")
+                .default_value(DEFAULT_GRACE_SECS),
+            Setting::new(ENV_ADDR, "where /healthz and /metrics are served").default_value(DEFAULT_ADDR),
+            Setting::new(ENV_REGION, "region reported in heartbeats").default_value(&d.region),
+            Setting::new(ENV_OBEY_ROBOTS, "refuse paths robots.txt disallows (true/false)").default_value(false),
+            Setting::new(ENV_EXTRA_CA_FILE, "PEM file of CA certificates trusted besides Mozilla's roots"),
+            Setting::new(ENV_QUEUE_NAMESPACE, "prefix of the Redis queue names (the API and operator must use the same)")
+                .default_value(""),
+            Setting::new(ENV_CAPTCHA_SOLVER_URL, "CAPTCHA solver endpoint (unset: CAPTCHAs are only detected)"),
+            Setting::new(ENV_CAPTCHA_SOLVER_KEY, "bearer key for the CAPTCHA solver").secret(),
+            scraperx_core::secrets::SecretBox::setting(),
+        ]
+    }
+
     pub fn from_env() -> Result<Self> {
-        let lookup = |name: &str| std::env::var(name).ok();
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let d = Self::default();
         let mut errors = Vec::new();
         let engines = match lookup(ENV_ENGINES) {
@@ -136,7 +179,8 @@ impl WorkerConfig {
                 .collect(),
         };
         let concurrency = parse(&lookup, ENV_CONCURRENCY, d.concurrency, &mut errors);
-        let allow_private_targets = parse(&lookup, ENV_ALLOW_PRIVATE_TARGETS, false, &mut errors);
+        let allow_private_targets =
+            parse_flag(&lookup, ENV_ALLOW_PRIVATE_TARGETS, false, &mut errors);
         let max_response_bytes = parse(
             &lookup,
             ENV_MAX_RESPONSE_BYTES,
@@ -157,7 +201,7 @@ impl WorkerConfig {
             d.per_domain_concurrency,
             &mut errors,
         );
-        let obey_robots = parse(&lookup, ENV_OBEY_ROBOTS, d.obey_robots, &mut errors);
+        let obey_robots = parse_flag(&lookup, ENV_OBEY_ROBOTS, d.obey_robots, &mut errors);
         let lease_ms = parse(
             &lookup,
             ENV_LEASE_MS,
@@ -165,13 +209,16 @@ impl WorkerConfig {
             &mut errors,
         );
         let addr = parse(&lookup, ENV_ADDR, d.addr, &mut errors);
-        let secrets = scraperx_core::secrets::SecretBox::from_env().unwrap_or_else(|e| {
+        let secrets = scraperx_core::secrets::SecretBox::from_lookup(&lookup).unwrap_or_else(|e| {
             errors.push(e.to_string());
             None
         });
-        let captcha_solver = crate::captcha::HttpSolver::from_env()
+        let captcha_solver = crate::captcha::HttpSolver::from_lookup(&lookup)
             .unwrap_or_else(|e| {
-                errors.push(e.to_string());
+                errors.push(match e {
+                    crate::error::FetchError::Invalid(problem) => problem,
+                    other => other.to_string(),
+                });
                 None
             })
             .map(|s| crate::captcha::SolverHandle(std::sync::Arc::new(s)));
@@ -193,7 +240,7 @@ impl WorkerConfig {
             errors.push(format!("{ENV_CONCURRENCY} must be at least 1"));
         }
         if !errors.is_empty() {
-            return Err(Error::Config(errors.join("; ")));
+            return Err(Error::Config(errors.join("\n")));
         }
         Ok(Self {
             worker_id: lookup(ENV_WORKER_ID).unwrap_or(d.worker_id),

@@ -28,6 +28,7 @@ use scraperx_core::{
     queue::{JobQueue, Lease},
 };
 use tokio::sync::watch;
+use tracing::Instrument;
 
 pub use config::WorkerConfig;
 pub use runner::{Outcome, Runner};
@@ -183,7 +184,15 @@ impl Worker {
                                 }
                                 metrics.started();
                                 let started = std::time::Instant::now();
-                                let outcome = runner.run(queue, lease).await;
+                                // Every line about the job carries its id, and its
+                                // organization once the runner has read it.
+                                let span = tracing::info_span!(
+                                    "job",
+                                    job = %id,
+                                    org = tracing::field::Empty,
+                                    queue = queue.name()
+                                );
+                                let outcome = runner.run(queue, lease).instrument(span).await;
                                 let label = match &outcome {
                                     Ok(o) => format!("{o:?}").to_ascii_lowercase(),
                                     Err(_) => "error".to_owned(),

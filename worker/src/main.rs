@@ -4,31 +4,78 @@
 //!                              /healthz and /metrics on SCRX_WORKER_ADDR (default 0.0.0.0:8082)
 //!   scraperx-worker check      PostgreSQL reachable and its schema at this build's version
 
+use std::process::ExitCode;
+
 use anyhow::{Context, bail};
+use clap::{ArgMatches, Command};
 use scraperx_core::{
+    cli::{self, Setting, Values},
     config::{PgConfig, RedisConfig, S3Config},
     content::ContentStore,
     hot,
     pg::Db,
+    telemetry::{self, LogConfig},
 };
 use scraperx_worker::{Services, Worker, WorkerConfig};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    scraperx_core::telemetry::init();
-    match std::env::args().nth(1).as_deref() {
-        Some("check") => check().await,
-        Some("run") => run().await,
-        other => bail!("unknown command {other:?}; expected `run` or `check`"),
+/// The settings of `run`: the worker's own, its MinIO role's keys, and the shared ones.
+fn run_settings() -> Vec<Setting> {
+    [
+        WorkerConfig::settings(),
+        PgConfig::settings(),
+        RedisConfig::settings(),
+        S3Config::settings("WORKER"),
+        LogConfig::settings(),
+    ]
+    .concat()
+}
+
+fn check_settings() -> Vec<Setting> {
+    [PgConfig::settings(), LogConfig::settings()].concat()
+}
+
+fn command() -> Command {
+    Command::new("scraperx-worker")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Takes scrape jobs from the Redis queues and runs them")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(
+            Command::new("run")
+                .about("Run jobs until SIGTERM or Ctrl-C, then drain; /healthz and /metrics on SCRX_WORKER_ADDR")
+                .args(cli::args(&run_settings())),
+        )
+        .subcommand(
+            Command::new("check")
+                .about("Check that PostgreSQL answers and its schema is at this build's version")
+                .args(cli::args(&check_settings())),
+        )
+}
+
+fn main() -> ExitCode {
+    cli::main(command(), dispatch)
+}
+
+async fn dispatch(matches: ArgMatches) -> anyhow::Result<()> {
+    match matches.subcommand() {
+        Some(("run", sub)) => run(&Values::new(sub, &run_settings())).await,
+        Some(("check", sub)) => check(&Values::new(sub, &check_settings())).await,
+        _ => bail!("a command is required (see --help)"),
     }
 }
 
-async fn run() -> anyhow::Result<()> {
-    let config = WorkerConfig::from_env()?;
-    let db = Db::connect(&PgConfig::from_env()?)
-        .await
-        .context("connecting to PostgreSQL")?;
-    let redis = hot::connect(&RedisConfig::from_env())
+async fn run(values: &Values) -> anyhow::Result<()> {
+    let get = |n: &str| values.get(n);
+    let (((config, pg), s3), log) = cli::both(
+        cli::both(
+            cli::both(WorkerConfig::from_lookup(get), PgConfig::from_lookup(get)),
+            S3Config::from_lookup_for_role(get, "WORKER"),
+        ),
+        LogConfig::from_lookup(get),
+    )?;
+    telemetry::init(&log);
+    let db = Db::connect(&pg).await.context("connecting to PostgreSQL")?;
+    let redis = hot::connect(&RedisConfig::from_lookup(get))
         .await
         .context("connecting to Redis")?;
     let worker = Worker::new(
@@ -36,7 +83,7 @@ async fn run() -> anyhow::Result<()> {
         Services {
             db,
             redis,
-            content: ContentStore::new(&S3Config::from_env()?),
+            content: ContentStore::new(&s3),
         },
     )?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -60,10 +107,11 @@ async fn run() -> anyhow::Result<()> {
 }
 
 /// Fails unless the database answers and has every migration this build embeds.
-async fn check() -> anyhow::Result<()> {
-    let db = Db::connect(&PgConfig::from_env()?)
-        .await
-        .context("connecting to PostgreSQL")?;
+async fn check(values: &Values) -> anyhow::Result<()> {
+    let get = |n: &str| values.get(n);
+    let (pg, log) = cli::both(PgConfig::from_lookup(get), LogConfig::from_lookup(get))?;
+    telemetry::init(&log);
+    let db = Db::connect(&pg).await.context("connecting to PostgreSQL")?;
     db.ping().await.context("PostgreSQL did not answer")?;
     let missing = db
         .missing_migrations()

@@ -143,6 +143,7 @@ impl Runner {
             }
             Err(e) => return Err(e),
         };
+        tracing::Span::current().record("org", tracing::field::display(job.organization_id));
         let job = match job.status {
             JobStatus::Queued => job,
             JobStatus::Running if job.attempts >= job.max_attempts => {

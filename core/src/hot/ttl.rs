@@ -61,6 +61,25 @@ impl TtlConfig {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// Every `SCRX_TTL_<NAME>_SECS`, for a command line.
+    pub fn settings() -> Vec<crate::cli::Setting> {
+        let mut defaults = Self::default();
+        defaults
+            .fields_mut()
+            .into_iter()
+            .map(|(name, value)| {
+                crate::cli::Setting::new(
+                    format!("SCRX_TTL_{name}_SECS"),
+                    format!(
+                        "Redis expiry of {}, in seconds",
+                        name.to_ascii_lowercase().replace('_', " ")
+                    ),
+                )
+                .default_value(value.as_secs())
+            })
+            .collect()
+    }
+
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mut cfg = Self::default();
         let mut errors = Vec::new();
@@ -75,7 +94,7 @@ impl TtlConfig {
         if errors.is_empty() {
             Ok(cfg)
         } else {
-            Err(Error::Config(errors.join("; ")))
+            Err(Error::Config(errors.join("\n")))
         }
     }
 

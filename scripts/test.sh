@@ -8,6 +8,7 @@ export CARGO_INCREMENTAL=0
 
 scripts/services.sh up
 eval "$(scripts/services.sh env)"
+SCRX_SCRATCH=${SCRX_SCRATCH:-/tmp/scraperx}
 # The operator's end-to-end tests run against a real kube-apiserver and etcd.
 e2e/control-plane.sh up
 eval "$(e2e/control-plane.sh env)"
@@ -26,4 +27,11 @@ set -e
 # One closing line over every test binary (cargo prints one per binary, the doc-tests last).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "%d passed, %d failed\n", p, f }' "$log"
-exit "$status"
+[ "$status" = 0 ] || exit "$status"
+
+# The main job itself, on ports and a state folder of its own: the whole platform comes up,
+# scrapes through the API and runs a ScrapeBatch through kubectl, then stops.
+echo "== scripts/run.sh --check --dev"
+SCRX_RUN_DIR="$SCRX_SCRATCH/run-check" SCRX_RUN_API_PORT=58180 SCRX_RUN_OPERATOR_PORT=58181 \
+  SCRX_RUN_HTTP_WORKER_PORT=58182 SCRX_RUN_BROWSER_WORKER_PORT=58183 SCRX_RUN_DEMO_PORT=58190 \
+  scripts/run.sh --check --dev

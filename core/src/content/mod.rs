@@ -76,7 +76,16 @@ where
 {
     let status = err.raw_response().map(|r| r.status().as_u16());
     let code = err.code().map(str::to_owned);
-    let text = DisplayErrorContext(&err).to_string();
+    // A service's answer is its code and message; only a transport failure needs the whole
+    // chain of causes (which for an answer repeats the raw response).
+    let text = match (&code, err.message()) {
+        (Some(code), message) => format!(
+            "{code} (HTTP {}): {}",
+            status.map_or_else(|| "?".to_owned(), |s| s.to_string()),
+            message.unwrap_or("no message")
+        ),
+        (None, _) => DisplayErrorContext(&err).to_string(),
+    };
     match &err {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
             Error::StorageUnavailable(text)

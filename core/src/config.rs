@@ -66,11 +66,13 @@ impl S3Config {
     /// The settings with the keys of one role (`S3_<ROLE>_ACCESS_KEY`, e.g. `ADMIN` for
     /// bucket set-up), falling back to `S3_ACCESS_KEY` when the role has none.
     pub fn from_env_for_role(role: &str) -> Result<Self> {
+        let [access, secret] = s3_role_keys(role);
         Self::from_lookup(|name| {
-            let role_name = name
-                .strip_prefix("S3_")
-                .filter(|_| name == ENV_S3_ACCESS_KEY || name == ENV_S3_SECRET_KEY)
-                .map(|rest| format!("S3_{role}_{rest}"));
+            let role_name = match name {
+                ENV_S3_ACCESS_KEY => Some(&access),
+                ENV_S3_SECRET_KEY => Some(&secret),
+                _ => None,
+            };
             role_name
                 .and_then(|n| std::env::var(n).ok())
                 .or_else(|| std::env::var(name).ok())
@@ -111,6 +113,16 @@ impl S3Config {
             part_size,
         })
     }
+}
+
+/// The names of one role's MinIO keys, `S3_<ROLE>_ACCESS_KEY` and `S3_<ROLE>_SECRET_KEY`
+/// (role `API`, `WORKER` or `ADMIN`): what [`S3Config::from_env_for_role`] reads first, and
+/// the keys of the connection Secret a component of that role is given.
+pub fn s3_role_keys(role: &str) -> [String; 2] {
+    [ENV_S3_ACCESS_KEY, ENV_S3_SECRET_KEY].map(|name| {
+        let rest = name.strip_prefix("S3_").unwrap_or(name);
+        format!("S3_{role}_{rest}")
+    })
 }
 
 /// Redis connection settings.
@@ -201,6 +213,14 @@ mod tests {
         assert_eq!(
             cfg.acquire_timeout,
             Duration::from_millis(DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS)
+        );
+    }
+
+    #[test]
+    fn a_roles_keys_are_named_after_it() {
+        assert_eq!(
+            s3_role_keys("WORKER"),
+            ["S3_WORKER_ACCESS_KEY", "S3_WORKER_SECRET_KEY"]
         );
     }
 

@@ -132,9 +132,8 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
         .namespace()
         .ok_or_else(|| Error::Invalid("WorkerPool must be namespaced".into()))?;
     let spec = &pool.spec;
-    if spec.max_replicas < spec.min_replicas {
-        return Err(Error::Invalid("maxReplicas is below minReplicas".into()));
-    }
+    spec.validate()
+        .map_err(|message| Error::Invalid(message.into()))?;
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
     let existing = deployments.get_opt(&deployment_name(&pool)).await?;
     let current = existing

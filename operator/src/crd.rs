@@ -244,7 +244,17 @@ pub struct WorkerPoolSpec {
     #[schemars(length(min = 1))]
     pub image: String,
     pub resources: Option<ResourceRequirements>,
-    /// More environment, one entry per name.
+    /// The Secret (in the pool's namespace) whose worker keys the workers are given, key by
+    /// key: DATABASE_URL, REDIS_URL, S3_ENDPOINT, S3_WORKER_ACCESS_KEY, S3_WORKER_SECRET_KEY
+    /// and, when present, SCRX_SECRETS_KEY.
+    #[serde(default = "default_connection_secret")]
+    #[schemars(length(min = 1, max = 253), pattern(rules::DNS_SUBDOMAIN))]
+    pub connection_secret: String,
+    /// The non-root user (and group) the workers run as.
+    #[serde(default = "default_run_as_user")]
+    #[schemars(range(min = 1, max = i32::MAX))]
+    pub run_as_user: i64,
+    /// More environment; an entry named like one the operator sets replaces it.
     #[serde(default)]
     #[schemars(transform = rules::env_list)]
     pub env: Vec<EnvVar>,
@@ -262,6 +272,10 @@ pub struct WorkerPoolSpec {
 
 /// Replicas of one pool, at most.
 pub const MAX_REPLICAS: u32 = 1000;
+/// The Secret a pool's workers read when its spec names none (the chart's default).
+pub const DEFAULT_CONNECTION_SECRET: &str = "scraperx-connection";
+/// The images' non-root user.
+pub const DEFAULT_RUN_AS_USER: i64 = 10001;
 
 impl WorkerPoolSpec {
     /// The checks across fields the CRD's CEL rules make too (the API server refuses such a
@@ -272,6 +286,14 @@ impl WorkerPoolSpec {
         }
         Ok(())
     }
+}
+
+fn default_connection_secret() -> String {
+    DEFAULT_CONNECTION_SECRET.into()
+}
+
+fn default_run_as_user() -> i64 {
+    DEFAULT_RUN_AS_USER
 }
 
 fn default_scale_up() -> ScalingRules {

@@ -1,6 +1,6 @@
 //! The Kubernetes operator: the ScrapeBatch and WorkerPool controllers ([`batch`], [`pool`],
-//! with the scaling rules in [`scaler`]), leader-elected [`maintenance`], metrics and health.
-//! The CRDs' cross-field rules are in [`rules`].
+//! with the scaling rules in [`scaler`] and the workers' pod in [`workload`]), leader-elected
+//! [`maintenance`], metrics and health. The CRDs' cross-field rules are in [`rules`].
 //! `crdgen` prints [`crd_yaml`].
 
 pub mod batch;
@@ -14,6 +14,7 @@ pub mod rules;
 pub mod scaler;
 pub mod server;
 pub mod status;
+pub mod workload;
 
 use std::sync::Arc;
 

@@ -151,7 +151,8 @@ fn the_api_server_refuses_a_scrape_batch_the_operator_would_fail() {
 fn the_api_server_refuses_a_worker_pool_the_operator_would_fail() {
     install_crds();
     let valid = pool(json!({
-        "minReplicas": 3, "env": [{ "name": "SCRX_REGION", "value": "eu" }],
+        "minReplicas": 3, "connectionSecret": "conn.example", "runAsUser": 20000,
+        "env": [{ "name": "SCRX_REGION", "value": "eu" }],
     }));
     dry_run_until("default", &valid, true).expect("a valid pool is accepted");
     let twice = json!([{ "name": "A", "value": "1" }, { "name": "A", "value": "2" }]);
@@ -161,6 +162,11 @@ fn the_api_server_refuses_a_worker_pool_the_operator_would_fail() {
             rules::REPLICAS_INVERTED,
         ),
         (pool(json!({ "env": twice })), "spec.env[1]"),
+        (pool(json!({ "runAsUser": 0 })), "spec.runAsUser"),
+        (
+            pool(json!({ "connectionSecret": "Not_A_Name" })),
+            "spec.connectionSecret",
+        ),
         (pool(json!({ "engine": "auto" })), "spec.engine"),
         (pool(json!({ "maxReplicas": 1001 })), "spec.maxReplicas"),
     ]);

@@ -74,25 +74,30 @@ impl S3Config {
         lookup: impl Fn(&str) -> Option<String>,
         role: &str,
     ) -> Result<Self> {
-        let key = |name: &str| {
-            let own = role_key(role, name);
-            let value = lookup(&own).or_else(|| lookup(name));
+        let [access, secret] = s3_role_keys(role);
+        let key = |own: &str, name: &str| {
+            let value = lookup(own).or_else(|| lookup(name));
             (value, format!("{own} (or {name})"))
         };
-        Self::build(&lookup, key(ENV_S3_ACCESS_KEY), key(ENV_S3_SECRET_KEY))
+        Self::build(
+            &lookup,
+            key(&access, ENV_S3_ACCESS_KEY),
+            key(&secret, ENV_S3_SECRET_KEY),
+        )
     }
 
     /// Every setting a component with `role`'s keys reads, for its command line.
     pub fn settings(role: &str) -> Vec<Setting> {
+        let [access, secret] = s3_role_keys(role);
         vec![
             Setting::new(ENV_S3_ENDPOINT, "S3 (MinIO) endpoint").default_value(DEFAULT_S3_ENDPOINT),
             Setting::new(ENV_S3_REGION, "S3 region").default_value(DEFAULT_S3_REGION),
             Setting::new(
-                role_key(role, ENV_S3_ACCESS_KEY),
+                access,
                 format!("S3 access key of the {role} role (falls back to {ENV_S3_ACCESS_KEY})"),
             ),
             Setting::new(
-                role_key(role, ENV_S3_SECRET_KEY),
+                secret,
                 format!("S3 secret key of the {role} role (falls back to {ENV_S3_SECRET_KEY})"),
             )
             .secret(),
@@ -150,6 +155,16 @@ impl S3Config {
             part_size,
         })
     }
+}
+
+/// The names of one role's MinIO keys, `S3_<ROLE>_ACCESS_KEY` and `S3_<ROLE>_SECRET_KEY`
+/// (role `API`, `WORKER` or `ADMIN`): what [`S3Config::from_env_for_role`] reads first, and
+/// the keys of the connection Secret a component of that role is given.
+pub fn s3_role_keys(role: &str) -> [String; 2] {
+    [ENV_S3_ACCESS_KEY, ENV_S3_SECRET_KEY].map(|name| {
+        let rest = name.strip_prefix("S3_").unwrap_or(name);
+        format!("S3_{role}_{rest}")
+    })
 }
 
 /// Redis connection settings.
@@ -231,12 +246,6 @@ impl PgConfig {
             acquire_timeout: Duration::from_millis(acquire_ms),
         })
     }
-}
-
-/// `S3_ACCESS_KEY` of role `API` is `S3_API_ACCESS_KEY`.
-fn role_key(role: &str, name: &str) -> String {
-    let rest = name.strip_prefix("S3_").unwrap_or(name);
-    format!("S3_{role}_{rest}")
 }
 
 /// Parses `name` when set, falling back to `default`; a malformed value is recorded with
@@ -338,6 +347,14 @@ mod tests {
         assert_eq!(worker.access_key, "shared");
         let err = S3Config::from_lookup_for_role(|_| None, "WORKER").expect_err("no keys");
         assert!(err.to_string().contains(ENV_S3_ACCESS_KEY), "{err}");
+    }
+
+    #[test]
+    fn a_roles_keys_are_named_after_it() {
+        assert_eq!(
+            s3_role_keys("WORKER"),
+            ["S3_WORKER_ACCESS_KEY", "S3_WORKER_SECRET_KEY"]
+        );
     }
 
     #[test]

@@ -30,12 +30,12 @@ use scraperx_core::{
 };
 use tracing::instrument;
 
-use crate::status;
 use crate::{
     Error, Result,
     context::Context,
     crd::{BatchPhase, ScrapeBatch, ScrapeBatchStatus},
 };
+use crate::{rules, status};
 
 pub const FINALIZER: &str = "scraperx.io/cancel-outstanding-jobs";
 /// How often a running batch's status is refreshed.
@@ -160,8 +160,8 @@ fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Result<Ve
             job.options = options.clone();
             job.headers = serde_json::to_value(o.headers.clone().unwrap_or_default())
                 .unwrap_or_else(|_| serde_json::json!({}));
-            job.priority = spec.priority.unwrap_or(5);
-            job.max_attempts = spec.max_attempts.unwrap_or(3);
+            job.priority = spec.priority.unwrap_or(NewJob::DEFAULT_PRIORITY);
+            job.max_attempts = spec.max_attempts.unwrap_or(NewJob::DEFAULT_MAX_ATTEMPTS);
             job.webhook_url = spec.webhook.clone();
             job.idempotency_key = Some(format!("k8s:{uid}:{i}"));
             job.client_reference = Some(format!("{ns}/{}", sb.name_any()));
@@ -223,7 +223,7 @@ async fn apply(sb: &ScrapeBatch, ctx: &Context) -> Result<Action> {
             let urls = urls(sb, ctx, &ns).await;
             let urls = match urls {
                 Ok(u) if u.is_empty() => {
-                    return blocked(ctx, sb, "NoURLs", "the batch lists no URLs".into()).await;
+                    return blocked(ctx, sb, "NoURLs", rules::NO_URLS.into()).await;
                 }
                 Ok(u) if u.len() > usize::try_from(auth.max_batch_size).unwrap_or(0) => {
                     let message = format!(

@@ -1,7 +1,9 @@
 //! The custom resources, group `scraperx.io`, version `v1alpha1`: [`ScrapeBatch`] and
-//! [`WorkerPool`]. Their OpenAPI schemas come from these types (schemars) with validation
-//! (ranges, lengths, enums), so the API server itself refuses a bad manifest. `crdgen`
-//! prints them; `crds/` holds the output, and a test fails when the two drift apart.
+//! [`WorkerPool`]. Their OpenAPI schemas come from these types (schemars) and carry every
+//! rule the reconcilers check (ranges, lengths, patterns, enums, and CEL rules across fields
+//! in `x-kubernetes-validations`, see [`crate::rules`]), with core's limits: the API server
+//! refuses a spec the operator could only fail later. The reconcilers check again.
+//! `crdgen` prints them; `crds/` holds the output, and a test fails when the two drift apart.
 
 use std::collections::BTreeMap;
 
@@ -11,8 +13,13 @@ use k8s_openapi::{
 };
 use kube::CustomResource;
 use schemars::JsonSchema;
-use scraperx_core::domain::{Engine, ExtractRule, ResourceType, WaitUntil};
+use scraperx_core::{
+    domain::{Engine, ExtractRule, JobOptions, NOT_BLANK, ResourceType, WaitUntil},
+    pg::NewJob,
+};
 use serde::{Deserialize, Serialize};
+
+use crate::rules;
 
 /// A key of a ConfigMap holding URLs, one per line.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -31,6 +38,7 @@ pub struct SecretKeyRef {
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
     #[serde(default = "default_api_key_field")]
+    #[schemars(length(min = 1, max = 253))]
     pub key: String,
 }
 
@@ -41,17 +49,21 @@ fn default_api_key_field() -> String {
 /// Scrape options shared by every URL of the batch (the REST API's, camel-cased).
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::batch_options)]
 pub struct BatchOptions {
     #[serde(default)]
     pub render_js: bool,
-    #[schemars(length(min = 1, max = 1024))]
+    /// A CSS selector to wait for.
+    #[schemars(length(min = 1, max = JobOptions::MAX_SELECTOR_LEN), pattern(NOT_BLANK))]
     pub wait_for: Option<String>,
-    #[schemars(range(min = 0, max = 60000))]
+    /// Milliseconds to wait after load; less than the timeout.
+    #[schemars(range(min = 0, max = JobOptions::MAX_WAIT_TIME_MS))]
     pub wait_time: Option<u32>,
     /// What counts as loaded in a browser: load (default), networkidle0 or networkidle2.
     #[serde(default)]
     pub wait_until: WaitUntil,
-    #[schemars(range(min = 1000, max = 300000))]
+    /// The whole job's timeout, in milliseconds.
+    #[schemars(range(min = JobOptions::MIN_TIMEOUT_MS, max = JobOptions::MAX_TIMEOUT_MS))]
     pub timeout: Option<u32>,
     #[serde(default)]
     pub screenshot: bool,
@@ -59,10 +71,13 @@ pub struct BatchOptions {
     pub pdf: bool,
     #[serde(default)]
     pub markdown: bool,
+    /// Named extraction rules.
+    #[schemars(transform = rules::extract_rules)]
     pub extract: Option<BTreeMap<String, ExtractRule>>,
     #[serde(default)]
     pub block_resources: Vec<ResourceType>,
     /// Request headers sent to every URL.
+    #[schemars(transform = rules::headers)]
     pub headers: Option<BTreeMap<String, String>>,
 }
 
@@ -84,10 +99,14 @@ pub struct BatchOptions {
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::scrape_batch)]
 pub struct ScrapeBatchSpec {
     /// URLs to scrape (http or https).
     #[serde(default)]
-    #[schemars(length(max = 100000))]
+    #[schemars(
+        length(max = MAX_INLINE_URLS),
+        inner(length(min = 1, max = NewJob::MAX_URL_LEN), pattern(rules::HTTP_URL))
+    )]
     pub urls: Vec<String>,
     /// More URLs, one per line, from a ConfigMap key.
     pub urls_from: Option<ConfigMapKeyRef>,
@@ -98,13 +117,13 @@ pub struct ScrapeBatchSpec {
     #[serde(default)]
     pub options: BatchOptions,
     /// 1 (lowest) to 10 (highest).
-    #[schemars(range(min = 1, max = 10))]
+    #[schemars(range(min = NewJob::MIN_PRIORITY, max = NewJob::MAX_PRIORITY))]
     pub priority: Option<i32>,
-    /// Called as each job finishes.
-    #[schemars(length(max = 2048))]
+    /// Called as each job finishes (http or https).
+    #[schemars(length(max = NewJob::MAX_WEBHOOK_URL_LEN), pattern(rules::HTTP_URL))]
     pub webhook: Option<String>,
     /// Attempts per URL before it fails.
-    #[schemars(range(min = 1, max = 10))]
+    #[schemars(range(min = 1, max = NewJob::MAX_ATTEMPTS))]
     pub max_attempts: Option<i32>,
     /// Stop dispatching; the jobs stay and resume when this is cleared.
     #[serde(default)]
@@ -116,6 +135,10 @@ pub struct ScrapeBatchSpec {
     #[schemars(range(min = 0))]
     pub ttl_seconds_after_finished: Option<i64>,
 }
+
+/// URLs listed inline in one ScrapeBatch, at most (an organization's own batch limit may be
+/// lower; the reconciler checks that one).
+pub const MAX_INLINE_URLS: usize = 100_000;
 
 fn default_engine() -> Engine {
     Engine::Auto
@@ -207,11 +230,13 @@ pub struct BrowserSettings {
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::worker_pool)]
 pub struct WorkerPoolSpec {
     pub engine: PoolEngine,
-    #[schemars(range(min = 0, max = 1000))]
+    #[schemars(range(min = 0, max = MAX_REPLICAS))]
     pub min_replicas: u32,
-    #[schemars(range(min = 1, max = 1000))]
+    /// At least minReplicas.
+    #[schemars(range(min = 1, max = MAX_REPLICAS))]
     pub max_replicas: u32,
     /// Waiting plus in-flight jobs each replica should carry.
     #[schemars(range(min = 1, max = 10000))]
@@ -219,7 +244,19 @@ pub struct WorkerPoolSpec {
     #[schemars(length(min = 1))]
     pub image: String,
     pub resources: Option<ResourceRequirements>,
+    /// The Secret (in the pool's namespace) whose worker keys the workers are given, key by
+    /// key: DATABASE_URL, REDIS_URL, S3_ENDPOINT, S3_WORKER_ACCESS_KEY, S3_WORKER_SECRET_KEY
+    /// and, when present, SCRX_SECRETS_KEY.
+    #[serde(default = "default_connection_secret")]
+    #[schemars(length(min = 1, max = 253), pattern(rules::DNS_SUBDOMAIN))]
+    pub connection_secret: String,
+    /// The non-root user (and group) the workers run as.
+    #[serde(default = "default_run_as_user")]
+    #[schemars(range(min = 1, max = i32::MAX))]
+    pub run_as_user: i64,
+    /// More environment; an entry named like one the operator sets replaces it.
     #[serde(default)]
+    #[schemars(transform = rules::env_list)]
     pub env: Vec<EnvVar>,
     #[serde(default)]
     pub browser: BrowserSettings,
@@ -231,6 +268,32 @@ pub struct WorkerPoolSpec {
     #[serde(default = "default_drain")]
     #[schemars(range(min = 0, max = 3600))]
     pub drain_grace_period_seconds: u32,
+}
+
+/// Replicas of one pool, at most.
+pub const MAX_REPLICAS: u32 = 1000;
+/// The Secret a pool's workers read when its spec names none (the chart's default).
+pub const DEFAULT_CONNECTION_SECRET: &str = "scraperx-connection";
+/// The images' non-root user.
+pub const DEFAULT_RUN_AS_USER: i64 = 10001;
+
+impl WorkerPoolSpec {
+    /// The checks across fields the CRD's CEL rules make too (the API server refuses such a
+    /// spec; this catches one stored before the rule existed).
+    pub fn validate(&self) -> Result<(), &'static str> {
+        if self.min_replicas > self.max_replicas {
+            return Err(rules::REPLICAS_INVERTED);
+        }
+        Ok(())
+    }
+}
+
+fn default_connection_secret() -> String {
+    DEFAULT_CONNECTION_SECRET.into()
+}
+
+fn default_run_as_user() -> i64 {
+    DEFAULT_RUN_AS_USER
 }
 
 fn default_scale_up() -> ScalingRules {

@@ -1,5 +1,6 @@
 //! The Kubernetes operator: the ScrapeBatch and WorkerPool controllers ([`batch`], [`pool`],
-//! with the scaling rules in [`scaler`]), leader-elected [`maintenance`], metrics and health.
+//! with the scaling rules in [`scaler`] and the workers' pod in [`workload`]), leader-elected
+//! [`maintenance`], metrics and health. The CRDs' cross-field rules are in [`rules`].
 //! `crdgen` prints [`crd_yaml`].
 
 pub mod batch;
@@ -9,9 +10,11 @@ mod error;
 pub mod maintenance;
 pub mod metrics;
 pub mod pool;
+pub mod rules;
 pub mod scaler;
 pub mod server;
 pub mod status;
+pub mod workload;
 
 use std::sync::Arc;
 

@@ -4,6 +4,7 @@
 
 use std::{
     collections::BTreeMap,
+    hash::{DefaultHasher, Hash, Hasher},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -11,18 +12,17 @@ use std::{
 use k8s_openapi::{
     api::{
         apps::v1::{Deployment, DeploymentSpec},
-        core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec},
+        core::v1::PodTemplateSpec,
     },
-    apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta},
+    apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time},
 };
 use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},
     runtime::{controller::Action, events::EventType},
 };
+use scraperx_core::queue::QueueDepth;
 use tracing::instrument;
-
-use scraperx_core::config;
 
 use crate::status::{self, FIELD_MANAGER};
 use crate::{
@@ -30,21 +30,38 @@ use crate::{
     context::Context,
     crd::{WorkerPool, WorkerPoolStatus},
     metrics::{PoolLabels, ScaleLabels},
+    scaler::Decision,
+    workload,
 };
 
 /// How often the queue depth is read.
 pub const POLL: Duration = Duration::from_secs(1);
+/// The `app.kubernetes.io/name` of every worker pod (the chart's NetworkPolicy selects it).
+pub const WORKER_NAME_LABEL: &str = "scraperx-worker";
 
 pub fn deployment_name(pool: &WorkerPool) -> String {
     format!("scraperx-worker-{}", pool.name_any())
 }
 
-fn deployment(pool: &WorkerPool, replicas: u32, queue_namespace: &str) -> Result<Deployment> {
-    let name = deployment_name(pool);
+/// The annotation on a pool's Deployment holding a hash of its pod template, so that a
+/// changed pod (the pool's spec, or a new operator's template) is applied again.
+pub const TEMPLATE_HASH: &str = "scraperx.io/pod-template-hash";
+
+fn template_hash(template: &PodTemplateSpec) -> String {
+    let mut hasher = DefaultHasher::new();
+    serde_json::to_string(template)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// The Deployment of a pool's workers at `replicas`, owned by the pool; its pod is
+/// [`workload::pod_spec`].
+pub fn deployment(pool: &WorkerPool, replicas: u32, queue_namespace: &str) -> Result<Deployment> {
     let labels = BTreeMap::from([
         (
             "app.kubernetes.io/name".to_owned(),
-            "scraperx-worker".to_owned(),
+            WORKER_NAME_LABEL.to_owned(),
         ),
         ("app.kubernetes.io/instance".to_owned(), pool.name_any()),
         (
@@ -55,70 +72,32 @@ fn deployment(pool: &WorkerPool, replicas: u32, queue_namespace: &str) -> Result
     let owner = pool
         .controller_owner_ref(&())
         .ok_or_else(|| Error::Invalid("the pool has no uid yet".into()))?;
-    let spec = &pool.spec;
-    let mut env = vec![
-        EnvVar {
-            name: config::ENV_WORKER_ENGINES.into(),
-            value: Some(spec.engine.engine().as_str().into()),
-            ..EnvVar::default()
-        },
-        EnvVar {
-            name: config::ENV_WORKER_GRACE_SECS.into(),
-            value: Some(spec.drain_grace_period_seconds.to_string()),
-            ..EnvVar::default()
-        },
-    ];
-    // The workers read the queues the pool is scaled on.
-    if !queue_namespace.is_empty() {
-        env.push(EnvVar {
-            name: config::ENV_QUEUE_NAMESPACE.into(),
-            value: Some(queue_namespace.into()),
-            ..EnvVar::default()
-        });
-    }
-    if let Some(contexts) = spec.browser.contexts_per_worker {
-        env.push(EnvVar {
-            name: config::ENV_BROWSER_CONTEXTS.into(),
-            value: Some(contexts.to_string()),
-            ..EnvVar::default()
-        });
-    }
-    env.extend(spec.env.iter().cloned());
+    let template = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels.clone()),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(workload::pod_spec(&pool.spec, queue_namespace)),
+    };
     Ok(Deployment {
         metadata: ObjectMeta {
-            name: Some(name),
+            name: Some(deployment_name(pool)),
             namespace: pool.namespace(),
             labels: Some(labels.clone()),
+            annotations: Some(BTreeMap::from([(
+                TEMPLATE_HASH.to_owned(),
+                template_hash(&template),
+            )])),
             owner_references: Some(vec![owner]),
             ..ObjectMeta::default()
         },
         spec: Some(DeploymentSpec {
             replicas: Some(i32::try_from(replicas).unwrap_or(i32::MAX)),
             selector: LabelSelector {
-                match_labels: Some(labels.clone()),
+                match_labels: Some(labels),
                 ..LabelSelector::default()
             },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(labels),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(PodSpec {
-                    // SIGTERM, then this long to finish or hand back the jobs in flight.
-                    termination_grace_period_seconds: Some(
-                        i64::from(spec.drain_grace_period_seconds) + 5,
-                    ),
-                    containers: vec![Container {
-                        name: "worker".into(),
-                        image: Some(spec.image.clone()),
-                        args: Some(vec!["run".into()]),
-                        env: Some(env),
-                        resources: spec.resources.clone(),
-                        ..Container::default()
-                    }],
-                    ..PodSpec::default()
-                }),
-            },
+            template,
             ..DeploymentSpec::default()
         }),
         ..Deployment::default()
@@ -132,9 +111,8 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
         .namespace()
         .ok_or_else(|| Error::Invalid("WorkerPool must be namespaced".into()))?;
     let spec = &pool.spec;
-    if spec.max_replicas < spec.min_replicas {
-        return Err(Error::Invalid("maxReplicas is below minReplicas".into()));
-    }
+    spec.validate()
+        .map_err(|message| Error::Invalid(message.into()))?;
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
     let existing = deployments.get_opt(&deployment_name(&pool)).await?;
     let current = existing
@@ -151,19 +129,18 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
         depth.active,
         spec,
     );
-    // Applied when something it is made of changed (the pool's spec, its replicas) or it is
-    // missing, not on every one-second poll.
-    let spec_applied = previous.observed_generation == pool.metadata.generation;
-    if existing.is_none() || decision.replicas != current || !spec_applied {
+    // Applied when it is missing, rescaled or its pod changed (the pool's spec, or this
+    // operator's template), not on every one-second poll.
+    let desired = deployment(&pool, decision.replicas, ctx.queues.namespace())?;
+    let pod_changed = existing.as_ref().is_none_or(|d| {
+        d.annotations().get(TEMPLATE_HASH) != desired.annotations().get(TEMPLATE_HASH)
+    });
+    if pod_changed || decision.replicas != current {
         deployments
             .patch(
                 &deployment_name(&pool),
                 &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&deployment(
-                    &pool,
-                    decision.replicas,
-                    ctx.queues.namespace(),
-                )?),
+                &Patch::Apply(&desired),
             )
             .await?;
     }
@@ -182,41 +159,50 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
         .set(i64::from(decision.replicas));
     let mut last_scale_time = previous.last_scale_time.clone();
     if decision.replicas != current {
-        let direction = if decision.replicas > current {
-            "up"
-        } else {
-            "down"
-        };
-        ctx.metrics
-            .scaling
-            .get_or_create(&ScaleLabels {
-                namespace: ns.clone(),
-                pool: pool.name_any(),
-                direction: direction.into(),
-            })
-            .inc();
+        record_scale(&ctx, &pool, current, decision, &depth).await;
         last_scale_time = Some(status::now());
-        let reason = if direction == "up" {
-            "ScaledUp"
-        } else {
-            "ScaledDown"
-        };
-        let note = format!(
-            "{current} -> {} replicas (queue: {} waiting, {} in flight)",
-            decision.replicas, depth.waiting, depth.active
-        );
-        status::event(
-            &ctx,
-            pool.as_ref(),
-            EventType::Normal,
-            reason,
-            "Scale",
-            note,
-        )
-        .await;
     }
+    let status = status_of(&pool, &previous, decision, &depth, last_scale_time);
+    status::patch_status(&ctx, pool.as_ref(), Some(&previous), &status).await?;
+    ctx.succeeded(&status::key(pool.as_ref()));
+    Ok(Action::requeue(POLL))
+}
+
+/// Counts a scaling step and records it as an Event on the pool.
+async fn record_scale(
+    ctx: &Context,
+    pool: &WorkerPool,
+    current: u32,
+    decision: Decision,
+    depth: &QueueDepth,
+) {
+    let up = decision.replicas > current;
+    ctx.metrics
+        .scaling
+        .get_or_create(&ScaleLabels {
+            namespace: pool.namespace().unwrap_or_default(),
+            pool: pool.name_any(),
+            direction: if up { "up" } else { "down" }.into(),
+        })
+        .inc();
+    let note = format!(
+        "{current} -> {} replicas (queue: {} waiting, {} in flight)",
+        decision.replicas, depth.waiting, depth.active
+    );
+    let reason = if up { "ScaledUp" } else { "ScaledDown" };
+    status::event(ctx, pool, EventType::Normal, reason, "Scale", note).await;
+}
+
+/// The pool's status after a scaling decision.
+fn status_of(
+    pool: &WorkerPool,
+    previous: &WorkerPoolStatus,
+    decision: Decision,
+    depth: &QueueDepth,
+    last_scale_time: Option<Time>,
+) -> WorkerPoolStatus {
     let limited = decision.replicas != decision.raw;
-    let status = WorkerPoolStatus {
+    WorkerPoolStatus {
         replicas: decision.replicas,
         desired_replicas: decision.raw,
         queue_depth: i64::try_from(depth.total()).unwrap_or(i64::MAX),
@@ -247,8 +233,33 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
                 None,
             ),
         ],
-    };
-    status::patch_status(&ctx, pool.as_ref(), Some(&previous), &status).await?;
-    ctx.succeeded(&status::key(pool.as_ref()));
-    Ok(Action::requeue(POLL))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(image: &str) -> WorkerPool {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "scraperx.io/v1alpha1", "kind": "WorkerPool",
+            "metadata": { "name": "http", "namespace": "ns", "uid": "8b1f7c52-1d0e-4f43-9a51-0c8d2f0e6a11" },
+            "spec": { "engine": "http", "minReplicas": 0, "maxReplicas": 3,
+                      "targetJobsPerReplica": 2, "image": image },
+        }))
+        .expect("manifest")
+    }
+
+    fn hash(d: &Deployment) -> String {
+        d.annotations().get(TEMPLATE_HASH).cloned().expect("hash")
+    }
+
+    #[test]
+    fn the_template_hash_changes_with_the_pod_and_not_with_the_replicas() {
+        let one = deployment(&pool("worker:1"), 1, "").expect("deployment");
+        let rescaled = deployment(&pool("worker:1"), 4, "").expect("deployment");
+        let new_image = deployment(&pool("worker:2"), 1, "").expect("deployment");
+        assert_eq!(hash(&one), hash(&rescaled));
+        assert_ne!(hash(&one), hash(&new_image));
+    }
 }

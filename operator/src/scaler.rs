@@ -101,6 +101,8 @@ mod tests {
             target_jobs_per_replica: 10,
             image: "scraperx/worker".into(),
             resources: None,
+            connection_secret: crate::crd::DEFAULT_CONNECTION_SECRET.into(),
+            run_as_user: crate::crd::DEFAULT_RUN_AS_USER,
             env: Vec::new(),
             browser: BrowserSettings::default(),
             scale_up: ScalingRules {

@@ -27,3 +27,35 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - name: SCRX_QUEUE_NAMESPACE
   value: {{ .Values.queueNamespace | quote }}
 {{- end -}}
+
+{{/*
+Connection settings read key by key from the connection Secret: only the keys named, so a
+component never sees another's credentials. `include "scraperx.secretEnv" (list . "A" "B")`.
+*/}}
+{{- define "scraperx.secretEnv" -}}
+{{- $root := first . -}}
+{{- range rest . }}
+- name: {{ . }}
+  valueFrom:
+    secretKeyRef: { name: {{ $root.Values.connection.secretName }}, key: {{ . }} }
+{{- end }}
+{{- end -}}
+
+{{/* The pod-level securityContext of every pod (the operator sets the same on workers). */}}
+{{- define "scraperx.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.podSecurity.runAsUser }}
+runAsGroup: {{ .Values.podSecurity.runAsUser }}
+fsGroup: {{ .Values.podSecurity.runAsUser }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* The container-level securityContext of every container. */}}
+{{- define "scraperx.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: ["ALL"]
+{{- end -}}

@@ -14,7 +14,7 @@ pub use ids::{ApiKeyId, BatchId, JobId, OrgId, ResultId, UserId, WebhookId};
 pub use kinds::{
     ContentStorage, Engine, EventType, HttpMethod, Plan, ProxyTier, Role, SubscriptionStatus,
 };
-pub use options::{ExtractRule, JobOptions, ResourceType, WaitUntil};
+pub use options::{ExtractRule, JobOptions, NOT_BLANK, ResourceType, WaitUntil};
 pub use status::JobStatus;
 
 /// A text value that is not one of an enum's variants.

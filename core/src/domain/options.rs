@@ -46,6 +46,10 @@ impl WaitUntil {
     }
 }
 
+/// A schema pattern for text that is not blank, as selectors must be: the CRDs carry it, so
+/// the API server refuses what [`JobOptions::validate`] would.
+pub const NOT_BLANK: &str = r"\S";
+
 /// One CSS-selector extraction rule: the text (or an attribute) of the first match, or of
 /// every match when `all` is set.
 #[derive(
@@ -53,6 +57,7 @@ impl WaitUntil {
 )]
 #[serde(deny_unknown_fields)]
 pub struct ExtractRule {
+    #[schemars(length(min = 1, max = JobOptions::MAX_SELECTOR_LEN), pattern(NOT_BLANK))]
     pub selector: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribute: Option<String>,

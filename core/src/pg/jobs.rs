@@ -102,6 +102,14 @@ impl NewJob {
     /// Session ids, client references, idempotency keys, webhook secrets.
     pub const MAX_TEXT: usize = 255;
     pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+    /// Priorities run from lowest to highest; a job without one gets the default.
+    pub const MIN_PRIORITY: i32 = 1;
+    pub const MAX_PRIORITY: i32 = 10;
+    pub const DEFAULT_PRIORITY: i32 = 5;
+    /// Attempts a job may take before it fails, at most.
+    pub const MAX_ATTEMPTS: i32 = 10;
+    pub const DEFAULT_MAX_ATTEMPTS: i32 = 3;
+    pub const MAX_WEBHOOK_URL_LEN: usize = 2048;
 
     /// A GET of `url` with every default.
     pub fn get(url: &str) -> Self {
@@ -115,8 +123,8 @@ impl NewJob {
             proxy_tier: ProxyTier::Datacenter,
             proxy_country: None,
             proxy_session_id: None,
-            priority: 5,
-            max_attempts: 3,
+            priority: Self::DEFAULT_PRIORITY,
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
             webhook_url: None,
             webhook_secret: None,
             client_reference: None,
@@ -163,11 +171,13 @@ impl NewJob {
         {
             return bad("body", "must be at most 1 MB");
         }
-        if !(1..=10).contains(&self.priority) {
-            return bad("priority", "must be between 1 and 10");
+        if !(Self::MIN_PRIORITY..=Self::MAX_PRIORITY).contains(&self.priority) {
+            let (min, max) = (Self::MIN_PRIORITY, Self::MAX_PRIORITY);
+            return bad("priority", &format!("must be between {min} and {max}"));
         }
-        if !(1..=10).contains(&self.max_attempts) {
-            return bad("max_attempts", "must be between 1 and 10");
+        if !(1..=Self::MAX_ATTEMPTS).contains(&self.max_attempts) {
+            let max = Self::MAX_ATTEMPTS;
+            return bad("max_attempts", &format!("must be between 1 and {max}"));
         }
         if let Some(country) = &self.proxy_country
             && (country.len() != 2 || !country.bytes().all(|b| b.is_ascii_alphabetic()))
@@ -187,8 +197,9 @@ impl NewJob {
             }
         }
         if let Some(hook) = &self.webhook_url {
-            let ok = url::Url::parse(hook)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && hook.len() <= 2048);
+            let ok = url::Url::parse(hook).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https") && hook.len() <= Self::MAX_WEBHOOK_URL_LEN
+            });
             if !ok {
                 return bad("webhook_url", "must be an http(s) URL of at most 2 KB");
             }

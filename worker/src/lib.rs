@@ -192,7 +192,8 @@ impl Worker {
                                     org = tracing::field::Empty,
                                     queue = queue.name()
                                 );
-                                let outcome = runner.run(queue, lease).instrument(span).await;
+                                let outcome =
+                                    runner.run(queue, lease).instrument(span.clone()).await;
                                 let label = match &outcome {
                                     Ok(o) => format!("{o:?}").to_ascii_lowercase(),
                                     Err(_) => "error".to_owned(),
@@ -201,10 +202,10 @@ impl Worker {
                                 if let Ok(mut m) = in_flight.lock() {
                                     m.remove(&id);
                                 }
-                                match outcome {
-                                    Ok(outcome) => tracing::info!(job = %id, ?outcome, "job done"),
-                                    Err(err) => tracing::warn!(job = %id, error = %err, "job left to its lease"),
-                                }
+                                span.in_scope(|| match outcome {
+                                    Ok(outcome) => tracing::info!(?outcome, "job done"),
+                                    Err(err) => tracing::warn!(error = %err, "job left to its lease"),
+                                });
                                 break;
                             }
                             Ok(None) => {}

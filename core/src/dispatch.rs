@@ -6,13 +6,12 @@
 use std::{collections::HashMap, time::Duration};
 
 use chrono::Utc;
-use redis::aio::ConnectionManager;
 
 use crate::{
     Result,
     domain::{Engine, JobId, JobOptions, JobStatus},
     pg::{Db, Job},
-    queue::{JobQueue, QueueName, QueuedJob},
+    queue::{JobQueue, QueueName, QueuedJob, RedisConn},
 };
 
 /// The job queues of one deployment (an optional name prefix keeps deployments, or tests,
@@ -27,7 +26,7 @@ pub struct QueueSet {
 }
 
 impl QueueSet {
-    pub fn new(conn: ConnectionManager, namespace: &str) -> Self {
+    pub fn new(conn: RedisConn, namespace: &str) -> Self {
         let q = |name: QueueName| {
             JobQueue::named(conn.clone(), &format!("{namespace}{}", name.as_str()))
         };

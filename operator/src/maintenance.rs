@@ -19,11 +19,10 @@ use kube::{
     Api, Client,
     api::{Patch, PatchParams, PostParams},
 };
-use redis::aio::ConnectionManager;
 use scraperx_core::{
     content::{self, ContentStore},
     dispatch::{QueueSet, requeue_lost},
-    hot,
+    hot::{self, RedisConn},
     pg::Db,
 };
 use serde_json::{Value, json};
@@ -49,7 +48,7 @@ pub const TASKS: [(&str, Duration); 6] = [
 pub struct Maintenance {
     pub db: Db,
     pub queues: QueueSet,
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     pub store: ContentStore,
 }
 

@@ -40,7 +40,7 @@ struct Cluster {
     db: Db,
     queues: QueueSet,
     queue_ns: String,
-    redis: redis::aio::ConnectionManager,
+    redis: scraperx_core::hot::RedisConn,
 }
 
 async fn cluster(pool: PgPool) -> Cluster {

@@ -18,10 +18,10 @@ pub mod webhooks;
 
 use std::{collections::HashMap, sync::Arc};
 
-use redis::aio::ConnectionManager;
 use scraperx_core::{
     content::ContentStore,
     dispatch::QueueSet,
+    hot::RedisConn,
     hot::pubsub::Publisher,
     hot::pubsub::WorkerState,
     pg::Db,
@@ -37,7 +37,7 @@ use crate::fetch::http::HttpFetcher;
 /// The services a worker runs on.
 pub struct Services {
     pub db: Db,
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     pub content: ContentStore,
 }
 

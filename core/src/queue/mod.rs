@@ -12,10 +12,10 @@ mod backoff;
 
 use std::{sync::OnceLock, time::Duration};
 
-use redis::{FromRedisValue, Script, ScriptInvocation, aio::ConnectionManager};
+use redis::{FromRedisValue, Script, ScriptInvocation};
 
 /// Kept here too: queue users need nothing else from [`crate::hot`].
-pub use crate::hot::connect;
+pub use crate::hot::{RedisConn, connect};
 pub use backoff::retry_delay;
 
 use crate::{
@@ -135,7 +135,7 @@ impl Scripts {
 /// One named queue over a shared, self-reconnecting connection.
 #[derive(Clone)]
 pub struct JobQueue {
-    conn: ConnectionManager,
+    conn: RedisConn,
     keys: [String; 8],
     name: String,
 }
@@ -149,12 +149,12 @@ impl std::fmt::Debug for JobQueue {
 }
 
 impl JobQueue {
-    pub fn new(conn: ConnectionManager, queue: QueueName) -> Self {
+    pub fn new(conn: RedisConn, queue: QueueName) -> Self {
         Self::named(conn, queue.as_str())
     }
 
     /// A queue of any name (tests use unique names to stay apart).
-    pub fn named(conn: ConnectionManager, name: &str) -> Self {
+    pub fn named(conn: RedisConn, name: &str) -> Self {
         let key = |part: &str| format!("scrx:{{queue:{name}}}:{part}");
         Self {
             conn,

@@ -39,7 +39,7 @@ pub fn chromium() -> std::path::PathBuf {
 pub struct Harness {
     pub db: Db,
     pub namespace: String,
-    pub redis: redis::aio::ConnectionManager,
+    pub redis: scraperx_core::hot::RedisConn,
 }
 
 impl Harness {

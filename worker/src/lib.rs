@@ -1,6 +1,9 @@
 //! The scraping worker: takes jobs from its engines' Redis queues and runs each to a
 //! terminal state ([`runner`]), `concurrency` at a time. On shutdown it stops taking jobs,
-//! lets the running ones finish within the grace period, then hands the rest back.
+//! lets the running ones finish within the grace period, then hands the rest back. Beside
+//! the slots, a task keeps the worker's liveness for its whole life, drain included, in
+//! every queue it takes leases from: a dead worker's leases return in seconds
+//! ([`scraperx_core::queue::liveness`]).
 
 pub mod browser;
 pub mod captcha;
@@ -25,7 +28,7 @@ use scraperx_core::{
     hot::pubsub::Publisher,
     hot::pubsub::WorkerState,
     pg::Db,
-    queue::{JobQueue, Lease},
+    queue::{JobQueue, Lease, liveness},
 };
 use tokio::sync::watch;
 
@@ -59,10 +62,11 @@ impl Worker {
         )
         .map_err(|e| scraperx_core::Error::Config(e.to_string()))?;
         let set = QueueSet::new(s.redis.clone(), &config.queue_namespace);
+        let owned = |q: &JobQueue| q.clone().with_owner(&config.worker_id);
         let queues = config
             .engines
             .iter()
-            .map(|&e| set.for_engine(e).clone())
+            .map(|&e| owned(set.for_engine(e)))
             .collect();
         let webhook_queue = set.webhooks().clone();
         let deliverer = webhooks::Deliverer::new(
@@ -96,7 +100,7 @@ impl Worker {
         Ok(Self {
             metrics: Arc::new(ops::WorkerMetrics::default()),
             deliverer: Arc::new(deliverer),
-            webhooks: config.deliver_webhooks.then(|| webhook_queue.clone()),
+            webhooks: config.deliver_webhooks.then(|| owned(&webhook_queue)),
             runner: Arc::new(Runner {
                 publisher: Publisher::new(s.redis.clone()),
                 webhooks: webhook_queue,
@@ -143,6 +147,9 @@ impl Worker {
             self.runner.config.heartbeat,
             stop.clone(),
         ));
+        let owned: Vec<JobQueue> = self.queues.iter().chain(&self.webhooks).cloned().collect();
+        // Ended with this future, so a worker that vanishes stops saying it is alive.
+        let background = Background(vec![tokio::spawn(liveness::keep_alive(owned))]);
         // Leases being worked on, to hand back if the grace period runs out.
         let in_flight: Arc<std::sync::Mutex<HashMap<String, (JobQueue, Lease)>>> = Arc::default();
         // Owned here: if this future is dropped (the process dies), every slot goes with it.
@@ -244,11 +251,23 @@ impl Worker {
             }
         }
         beating.abort();
+        drop(background);
         let _ = self
             .runner
             .counters
             .remove_worker(&identity.worker_id)
             .await;
         ops::announce(&self.runner.publisher, &identity, WorkerState::Stopped, 0).await;
+    }
+}
+
+/// Tasks that live as long as [`Worker::run`]: aborted when it returns or is dropped.
+struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }

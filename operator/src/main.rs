@@ -41,17 +41,8 @@ async fn maintenance_parts() -> anyhow::Result<Maintenance> {
     let redis = hot::connect(&RedisConfig::from_env())
         .await
         .context("connecting to Redis")?;
-    let queues = QueueSet::new(
-        redis.clone(),
-        &std::env::var(ENV_QUEUE_NAMESPACE).unwrap_or_default(),
-    );
     let store = ContentStore::new(&S3Config::from_env_for_role("ADMIN")?);
-    Ok(Maintenance {
-        db,
-        queues,
-        redis,
-        store,
-    })
+    Ok(Maintenance { db, redis, store })
 }
 
 async fn maintenance_once() -> anyhow::Result<()> {
@@ -63,7 +54,11 @@ async fn maintenance_once() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     let maintenance = maintenance_parts().await?;
-    let (db, queues) = (maintenance.db.clone(), maintenance.queues.clone());
+    let queues = QueueSet::new(
+        maintenance.redis.clone(),
+        &std::env::var(ENV_QUEUE_NAMESPACE).unwrap_or_default(),
+    );
+    let db = maintenance.db.clone();
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes")?;

@@ -21,7 +21,6 @@ use kube::{
 };
 use scraperx_core::{
     content::{self, ContentStore},
-    dispatch::{QueueSet, requeue_lost},
     hot::{self, RedisConn},
     pg::Db,
 };
@@ -36,18 +35,17 @@ pub const LEASE_SECONDS: i32 = 15;
 pub const PARTITION_MONTHS_AHEAD: i32 = 3;
 
 /// The tasks and how often each runs.
-pub const TASKS: [(&str, Duration); 6] = [
+/// (The re-enqueue sweep is not among them: the workers run it, `core::sweep`.)
+pub const TASKS: [(&str, Duration); 5] = [
     ("partitions", Duration::from_secs(3_600)),
     ("retention", Duration::from_secs(3_600)),
     ("usage", Duration::from_secs(3_600)),
     ("credits", Duration::from_secs(3_600)),
-    ("requeue", Duration::from_secs(10)),
     ("orphans", Duration::from_secs(600)),
 ];
 
 pub struct Maintenance {
     pub db: Db,
-    pub queues: QueueSet,
     pub redis: RedisConn,
     pub store: ContentStore,
 }
@@ -73,11 +71,6 @@ impl Maintenance {
                 json!({ "day": yesterday, "organizations": n })
             }
             "credits" => json!({ "reset": self.db.reset_monthly_credits().await? }),
-            "requeue" => {
-                let n =
-                    requeue_lost(&self.db, &self.queues, Duration::from_secs(30), 1_000).await?;
-                json!({ "requeued": n })
-            }
             "orphans" => {
                 let r =
                     hot::orphans::repair_orphans(&self.redis, &hot::TtlConfig::from_env()?, 1_000)

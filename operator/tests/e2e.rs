@@ -613,7 +613,6 @@ async fn maintenance_runs_under_one_leader_and_reports_in_a_configmap(pool: PgPo
         .expect("buckets");
     let m = Maintenance {
         db: c.db.clone(),
-        queues: c.queues.clone(),
         redis: c.redis.clone(),
         store: admin,
     };

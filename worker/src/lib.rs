@@ -1,9 +1,9 @@
 //! The scraping worker: takes jobs from its engines' Redis queues and runs each to a
 //! terminal state ([`runner`]), `concurrency` at a time. On shutdown it stops taking jobs,
 //! lets the running ones finish within the grace period, then hands the rest back. Beside
-//! the slots, a task keeps the worker's liveness for its whole life, drain included, in
-//! every queue it takes leases from: a dead worker's leases return in seconds
-//! ([`scraperx_core::queue::liveness`]).
+//! the slots, two tasks run for the worker's whole life, drain included: its liveness in
+//! every queue it takes leases from (so a dead worker's leases return in seconds,
+//! [`scraperx_core::queue::liveness`]), and the [`sweep`]er that puts back what Redis lost.
 
 pub mod browser;
 pub mod captcha;
@@ -17,6 +17,7 @@ pub mod politeness;
 pub mod proxy;
 pub mod relay;
 pub mod runner;
+pub mod sweep;
 pub mod webhooks;
 
 use std::{collections::HashMap, sync::Arc};
@@ -50,6 +51,7 @@ pub struct Worker {
     deliverer: Arc<webhooks::Deliverer>,
     queues: Vec<JobQueue>,
     webhooks: Option<JobQueue>,
+    sweeper: sweep::Sweeper,
 }
 
 impl Worker {
@@ -68,6 +70,7 @@ impl Worker {
             .iter()
             .map(|&e| owned(set.for_engine(e)))
             .collect();
+        let sweeper = sweep::Sweeper::new(s.db.clone(), set.clone(), s.redis.clone());
         let webhook_queue = set.webhooks().clone();
         let deliverer = webhooks::Deliverer::new(
             s.db.clone(),
@@ -113,6 +116,7 @@ impl Worker {
                 counters: hot,
             }),
             queues,
+            sweeper,
         })
     }
 
@@ -149,7 +153,10 @@ impl Worker {
         ));
         let owned: Vec<JobQueue> = self.queues.iter().chain(&self.webhooks).cloned().collect();
         // Ended with this future, so a worker that vanishes stops saying it is alive.
-        let background = Background(vec![tokio::spawn(liveness::keep_alive(owned))]);
+        let background = Background(vec![
+            tokio::spawn(liveness::keep_alive(owned)),
+            tokio::spawn(self.sweeper.clone().run()),
+        ]);
         // Leases being worked on, to hand back if the grace period runs out.
         let in_flight: Arc<std::sync::Mutex<HashMap<String, (JobQueue, Lease)>>> = Arc::default();
         // Owned here: if this future is dropped (the process dies), every slot goes with it.

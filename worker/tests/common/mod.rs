@@ -44,7 +44,12 @@ pub struct Harness {
 
 impl Harness {
     pub async fn new(pool: PgPool) -> Self {
-        let redis = hot::connect(&RedisConfig::from_env()).await.expect("redis");
+        Self::on_redis(pool, &RedisConfig::from_env()).await
+    }
+
+    /// Over the Redis of `config` (a private server, for tests that stop or empty it).
+    pub async fn on_redis(pool: PgPool, config: &RedisConfig) -> Self {
+        let redis = hot::connect(config).await.expect("redis");
         let admin = ContentStore::new(&S3Config::from_env_for_role("ADMIN").expect("s3"));
         content::ensure_buckets(admin.client())
             .await

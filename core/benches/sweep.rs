@@ -6,6 +6,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/database.rs"]
+mod database;
 
 use std::time::Instant;
 
@@ -17,7 +19,6 @@ use scraperx_core::{
     pg::Db,
     sweep::{self, Pass},
 };
-use sqlx::{Connection, PgConnection, postgres::PgPoolOptions};
 
 #[tokio::main]
 async fn main() {
@@ -25,26 +26,8 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL (scripts/services.sh env)");
-    let name = format!("scrx_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&url).await.expect("postgres");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let bench_url = match url.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => panic!("DATABASE_URL has no database name"),
-    };
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .connect(&bench_url)
-        .await
-        .expect("bench database");
-    scraperx_core::pg::MIGRATOR
-        .run(&pool)
-        .await
-        .expect("migrate");
+    let database = database::BenchDatabase::create(4).await;
+    let pool = database.pool.clone();
     let db = Db::from_pool(pool.clone());
     let org = common::org(&db, "sweep-bench", 0).await;
     let redis = hot::connect(&RedisConfig::from_env()).await.expect("redis");
@@ -81,9 +64,5 @@ async fn main() {
             .await
             .expect("delete the bench queues");
     }
-    pool.close().await;
-    sqlx::query(&format!("DROP DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("drop database");
+    database.remove().await;
 }

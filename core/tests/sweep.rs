@@ -8,9 +8,10 @@ use std::time::Duration;
 use scraperx_core::{
     config::RedisConfig,
     dispatch::{QueueSet, dispatch},
-    domain::Engine,
+    domain::{Engine, OrgId},
     hot,
     pg::{Db, NewJob},
+    queue::JobQueue,
     sweep::{self, Pass, SweepReport},
 };
 use sqlx::PgPool;
@@ -18,6 +19,26 @@ use sqlx::PgPool;
 async fn queues() -> QueueSet {
     let redis = hot::connect(&RedisConfig::from_env()).await.expect("redis");
     QueueSet::new(redis, &format!("t{}-", uuid::Uuid::new_v4().simple()))
+}
+
+/// Redis loses one entry of `queue` (taken and acknowledged without Postgres knowing).
+async fn lose_one(queue: &JobQueue) {
+    let lost = queue
+        .dequeue(Duration::from_secs(30))
+        .await
+        .expect("dequeue")
+        .expect("job");
+    queue.ack(&lost).await.expect("ack");
+}
+
+/// Fresh queues, and `queued` jobs Postgres holds for their http queue, which lacks them all.
+async fn lost_backlog(pool: &PgPool, queued: i64) -> (Db, OrgId, QueueSet) {
+    let db = Db::from_pool(pool.clone());
+    let org = common::org(&db, "backlog", 0).await;
+    let queues = queues().await;
+    let http = queues.for_engine(Engine::Http).name().to_owned();
+    common::backlog(pool, org.id, "queued", &http, queued).await;
+    (db, org.id, queues)
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
@@ -48,13 +69,7 @@ async fn jobs_postgres_holds_as_queued_but_redis_lost_are_put_back_once(pool: Pg
     let http = queues.for_engine(Engine::Http);
     assert_eq!(http.depth().await.expect("depth").waiting, 2);
 
-    // Redis loses one entry.
-    let lost = http
-        .dequeue(Duration::from_secs(30))
-        .await
-        .expect("dequeue")
-        .expect("job");
-    http.ack(&lost).await.expect("ack");
+    lose_one(http).await;
     let swept = sweep::sweep(&db, &queues, Duration::ZERO)
         .await
         .expect("sweep");
@@ -65,12 +80,7 @@ async fn jobs_postgres_holds_as_queued_but_redis_lost_are_put_back_once(pool: Pg
         .expect("sweep");
     assert_eq!(again.restored, 0, "nothing twice");
     // Within the grace period nothing is touched (a dispatch may be in progress).
-    let lost = http
-        .dequeue(Duration::from_secs(30))
-        .await
-        .expect("dequeue")
-        .expect("job");
-    http.ack(&lost).await.expect("ack");
+    lose_one(http).await;
     let early = sweep::sweep(&db, &queues, Duration::from_secs(60))
         .await
         .expect("sweep");
@@ -79,14 +89,11 @@ async fn jobs_postgres_holds_as_queued_but_redis_lost_are_put_back_once(pool: Pg
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
 async fn a_sweep_pages_through_every_queued_and_running_job_the_queues_lost(pool: PgPool) {
-    let db = Db::from_pool(pool.clone());
-    let org = common::org(&db, "backlog", 0).await;
-    let queues = queues().await;
-    let http = queues.for_engine(Engine::Http);
     // More than two pages of queued jobs, and running jobs whose leases Redis lost.
     let queued = 2 * sweep::PAGE + 500;
-    common::backlog(&pool, org.id, "queued", http.name(), queued).await;
-    common::backlog(&pool, org.id, "running", http.name(), 300).await;
+    let (db, org, queues) = lost_backlog(&pool, queued).await;
+    let http = queues.for_engine(Engine::Http);
+    common::backlog(&pool, org, "running", http.name(), 300).await;
     // One running job still holds its lease: it is left alone.
     let leased: uuid::Uuid = sqlx::query_scalar(
         "SELECT id FROM scrape_jobs WHERE status = 'running' ORDER BY started_at LIMIT 1",
@@ -139,11 +146,7 @@ async fn a_sweep_pages_through_every_queued_and_running_job_the_queues_lost(pool
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
 async fn jobs_of_suspended_batches_are_left_out(pool: PgPool) {
-    let db = Db::from_pool(pool.clone());
-    let org = common::org(&db, "suspended", 0).await;
-    let queues = queues().await;
-    let http = queues.for_engine(Engine::Http);
-    common::backlog(&pool, org.id, "queued", http.name(), 10).await;
+    let (db, _, queues) = lost_backlog(&pool, 10).await;
     sqlx::query("UPDATE scrape_jobs SET suspended = TRUE WHERE priority > 5")
         .execute(&pool)
         .await
@@ -156,11 +159,8 @@ async fn jobs_of_suspended_batches_are_left_out(pool: PgPool) {
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
 async fn a_restore_pass_leaves_the_queues_intact_and_a_loss_is_seen(pool: PgPool) {
-    let db = Db::from_pool(pool.clone());
-    let org = common::org(&db, "restore", 0).await;
-    let queues = queues().await;
+    let (db, _, queues) = lost_backlog(&pool, 3).await;
     let http = queues.for_engine(Engine::Http);
-    common::backlog(&pool, org.id, "queued", http.name(), 3).await;
     assert!(!sweep::queues_intact(&queues).await.expect("fresh"));
     let report = sweep::run_pass(&db, &queues, Pass::Restore)
         .await

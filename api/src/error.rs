@@ -1,6 +1,8 @@
 //! The API's one error type. Each variant has a stable `code` and an HTTP status; the body is
 //! always `{"error": {"code", "message", "details"}}`. Internal failures are logged with
-//! their cause and answered with a generic message: no SQL, no stack traces.
+//! their cause and answered with a generic message: no SQL, no stack traces. Refusals a
+//! client should retry (429, and 503 while Postgres or Redis is unreachable) carry
+//! `Retry-After`.
 
 use std::time::Duration;
 
@@ -103,6 +105,15 @@ impl ApiError {
         }
     }
 
+    /// How long the client should wait before retrying, for refusals that pass.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::Unavailable => Some(UNAVAILABLE_RETRY_AFTER),
+            _ => None,
+        }
+    }
+
     fn details(&self) -> Value {
         match self {
             Self::Validation { field, .. } => json!({ "field": field }),
@@ -110,12 +121,19 @@ impl ApiError {
             Self::RateLimited { retry_after } => {
                 json!({ "retry_after_seconds": retry_after_secs(*retry_after) })
             }
+            Self::Unavailable => {
+                json!({ "retry_after_seconds": retry_after_secs(UNAVAILABLE_RETRY_AFTER) })
+            }
             Self::ConcurrencyLimited { limit } => json!({ "limit": limit }),
             Self::InsufficientCredits { required } => json!({ "required": required }),
             _ => json!({}),
         }
     }
 }
+
+/// How long a client should wait after a 503: the Redis and Postgres clients reconnect
+/// within this.
+pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// The code of an error response, left in its extensions.
 #[derive(Debug, Clone, Copy)]
@@ -138,8 +156,8 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), Json(body)).into_response();
         // For the metrics middleware, which counts refusals by code.
         response.extensions_mut().insert(ErrorCode(self.code()));
-        if let Self::RateLimited { retry_after } = self
-            && let Ok(v) = HeaderValue::from_str(&retry_after_secs(retry_after).to_string())
+        if let Some(wait) = self.retry_after()
+            && let Ok(v) = HeaderValue::from_str(&retry_after_secs(wait).to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, v);
         }
@@ -174,3 +192,36 @@ impl From<scraperx_core::Error> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal_of(err: scraperx_core::Error) -> Response {
+        ApiError::from(err).into_response()
+    }
+
+    #[test]
+    fn an_unreachable_redis_or_postgres_is_a_503_with_retry_after() {
+        let redis_down = scraperx_core::Error::from(redis::RedisError::from(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        let postgres_down = scraperx_core::Error::from(sqlx::Error::PoolTimedOut);
+        for response in [refusal_of(redis_down), refusal_of(postgres_down)] {
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                response.headers().get(header::RETRY_AFTER),
+                Some(&HeaderValue::from_static("2"))
+            );
+            let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
+            assert_eq!(code, Some("service_unavailable"));
+        }
+    }
+
+    #[test]
+    fn an_internal_error_says_nothing_about_retrying() {
+        let response = ApiError::Internal.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+    }
+}

@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use redis::aio::ConnectionManager;
 use scraperx_core::{
     config::RedisConfig,
     content::ContentStore,
     dispatch::QueueSet,
     hot::{
-        TtlConfig, cache::ResponseCache, pubsub::Publisher, rate_limit::RateLimiter,
+        RedisConn, TtlConfig, cache::ResponseCache, pubsub::Publisher, rate_limit::RateLimiter,
         slots::ConcurrencySlots,
     },
     pg::Db,
@@ -24,7 +23,7 @@ pub struct AppState {
 pub struct Inner {
     pub config: ApiConfig,
     pub db: Db,
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     pub content: ContentStore,
     pub limiter: RateLimiter,
     pub slots: ConcurrencySlots,
@@ -46,7 +45,7 @@ impl std::ops::Deref for AppState {
 /// What the state is built from.
 pub struct Services {
     pub db: Db,
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     pub redis_config: RedisConfig,
     pub content: ContentStore,
     pub ttl: TtlConfig,

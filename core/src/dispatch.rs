@@ -1,18 +1,17 @@
 //! Putting accepted jobs on their queues, shared by the API and the operator: each job is
 //! marked `queued` in Postgres (one statement per queue), then pushed onto its engine's
 //! Redis queue. Postgres is the truth: if Redis fails in between, the job is `queued` in
-//! Postgres without a queue entry, and the re-enqueue sweep ([`requeue_lost`]) puts it back.
+//! Postgres without a queue entry, and the re-enqueue sweep ([`crate::sweep`]) puts it back.
 
 use std::{collections::HashMap, time::Duration};
 
 use chrono::Utc;
-use redis::aio::ConnectionManager;
 
 use crate::{
     Result,
     domain::{Engine, JobId, JobOptions, JobStatus},
     pg::{Db, Job},
-    queue::{JobQueue, QueueName, QueuedJob},
+    queue::{JobQueue, QueueName, QueuedJob, RedisConn},
 };
 
 /// The job queues of one deployment (an optional name prefix keeps deployments, or tests,
@@ -27,7 +26,7 @@ pub struct QueueSet {
 }
 
 impl QueueSet {
-    pub fn new(conn: ConnectionManager, namespace: &str) -> Self {
+    pub fn new(conn: RedisConn, namespace: &str) -> Self {
         let q = |name: QueueName| {
             JobQueue::named(conn.clone(), &format!("{namespace}{}", name.as_str()))
         };
@@ -53,20 +52,27 @@ impl QueueSet {
     /// The queue that holds (or should hold) `job`: the one it was queued on, else the one
     /// it starts on.
     pub fn queue_of(&self, job: &Job) -> &JobQueue {
-        job.queue_name
-            .as_deref()
-            .and_then(|n| self.by_name(n))
-            .unwrap_or_else(|| self.for_job(job.engine, &job.options.0))
+        self.queue_named(job.queue_name.as_deref(), job.engine, &job.options.0)
+    }
+
+    /// The queue called `name`, else the one a job of `engine` and `options` starts on.
+    pub fn queue_named(
+        &self,
+        name: Option<&str>,
+        engine: Engine,
+        options: &JobOptions,
+    ) -> &JobQueue {
+        name.and_then(|n| self.by_name(n))
+            .unwrap_or_else(|| self.for_job(engine, options))
     }
 
     /// Puts `job` on its queue; false when the queue holds it already (in any state).
     pub async fn enqueue_job(&self, job: &Job) -> Result<bool> {
-        let priority = u8::try_from(job.priority.clamp(1, 10)).unwrap_or(5);
         self.queue_of(job)
             .enqueue(
                 &job.id.to_string(),
                 &QueuedJob { job_id: job.id }.to_payload(),
-                priority,
+                queue_priority(job.priority),
                 Duration::ZERO,
             )
             .await
@@ -102,6 +108,11 @@ impl QueueSet {
     pub fn by_name(&self, name: &str) -> Option<&JobQueue> {
         self.jobs().into_iter().find(|q| q.name() == name)
     }
+}
+
+/// A job's priority as the queues take it (1 to 10; out of range is clamped).
+pub fn queue_priority(priority: i32) -> u8 {
+    u8::try_from(priority.clamp(1, 10)).unwrap_or(5)
 }
 
 /// Cancels a batch's jobs that have not started (refunded) and takes them off their queues.
@@ -144,14 +155,6 @@ pub async fn dispatch(db: &Db, queues: &QueueSet, jobs: &mut [&mut Job]) -> Resu
         }
     }
     Ok(queued)
-}
-
-/// Re-enqueues jobs Postgres holds as queued (for longer than `grace`) that no queue holds:
-/// Redis lost them (a flush, a failover, a crash between the two writes). Jobs of suspended
-/// batches are left alone. Returns how many were put back.
-pub async fn requeue_lost(db: &Db, queues: &QueueSet, grace: Duration, limit: i64) -> Result<u64> {
-    let candidates = db.queued_jobs_older_than(grace, limit).await?;
-    requeue(queues, &candidates).await
 }
 
 /// Puts jobs back on their queues (idempotently); returns how many were missing there.

@@ -3,7 +3,9 @@
 //! - [`domain`]: typed ids, the job state machine, engines, proxy tiers, plans, roles, job
 //!   options and API keys, each matching the database's own CHECK lists.
 //! - [`pg`]: the PostgreSQL repository (sqlx) and the embedded migrations.
-//! - [`queue`]: the Redis job queues (priority, delays, leases, at-least-once delivery).
+//! - [`queue`]: the Redis job queues (priority, delays, leases, at-least-once delivery,
+//!   dead owners' leases reclaimed in seconds).
+//! - [`sweep`]: the re-enqueue sweep that puts back what Redis lost, from Postgres.
 //! - [`hot`]: the rest of the Redis tier: sessions, rate limits, slots, cache, locks, metrics,
 //!   pub/sub and expiry.
 //! - [`content`]: the MinIO content store (aws-sdk-s3): buckets, lifecycle, objects.
@@ -21,6 +23,7 @@ pub mod pg;
 pub mod queue;
 pub mod secrets;
 pub mod signal;
+pub mod sweep;
 pub mod telemetry;
 
 pub use error::{Error, Result};

@@ -11,7 +11,8 @@ use std::{
 
 use chrono::Utc;
 use futures::{StreamExt, future::join_all};
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::AsyncCommands;
+use scraperx_core::hot::RedisConn;
 use scraperx_core::{
     Error,
     config::RedisConfig,
@@ -33,7 +34,7 @@ use scraperx_core::{
     },
 };
 
-async fn conn() -> ConnectionManager {
+async fn conn() -> RedisConn {
     hot::connect(&RedisConfig::from_env())
         .await
         .expect("redis (run scripts/services.sh up)")

@@ -589,8 +589,12 @@ async fn a_customers_metadata_cannot_steer_the_platform(pool: PgPool) {
     db.transition_job(j.id, &StatusChange::to(JobStatus::Queued))
         .await
         .expect("queue");
+    let cutoff = db
+        .sweep_cutoff(std::time::Duration::ZERO)
+        .await
+        .expect("cutoff");
     let swept = db
-        .queued_jobs_older_than(std::time::Duration::ZERO, 10)
+        .sweep_page(scraperx_core::pg::SweepState::Queued, cutoff, None, 10)
         .await
         .expect("sweep");
     assert!(

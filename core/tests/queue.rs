@@ -8,7 +8,7 @@ use std::{
 
 use scraperx_core::{
     config::RedisConfig,
-    queue::{self, JobQueue, QueueDepth, Removal},
+    queue::{self, JobQueue, QueueDepth, Removal, liveness},
 };
 
 async fn fresh_queue() -> JobQueue {
@@ -264,4 +264,125 @@ async fn eight_racing_consumers_with_one_killed_mid_lease_lose_nothing_and_repea
         "no job completed twice"
     );
     assert_eq!(q.depth().await.expect("depth"), QueueDepth::default());
+}
+
+#[tokio::test]
+async fn a_lapsed_owners_lease_goes_back_before_its_deadline() {
+    let q = fresh_queue().await;
+    q.enqueue("job", "p", 5, Duration::ZERO)
+        .await
+        .expect("enqueue");
+    let dead = q.clone().with_owner("dead-worker");
+    let live = q.clone().with_owner("live-worker");
+    let first = dead.dequeue(LEASE).await.expect("dequeue").expect("job");
+    assert!(live.dequeue(LEASE).await.expect("dequeue").is_none());
+    // The dead worker never refreshes; its 30 s lease is taken back once its liveness lapses.
+    let started = std::time::Instant::now();
+    let second = loop {
+        if let Some(lease) = live.dequeue(LEASE).await.expect("dequeue") {
+            break lease;
+        }
+        assert!(
+            started.elapsed() < liveness::TTL + Duration::from_secs(1),
+            "not reclaimed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(started.elapsed() >= liveness::TTL - Duration::from_millis(100));
+    assert_eq!((second.id.as_str(), second.deliveries), ("job", 2));
+    assert!(!dead.ack(&first).await.expect("stale ack"));
+    assert!(!dead.extend(&first, LEASE).await.expect("stale extend"));
+    assert!(live.ack(&second).await.expect("ack"));
+}
+
+#[tokio::test]
+async fn a_live_owner_keeps_its_lease_past_the_liveness_ttl() {
+    let q = fresh_queue().await;
+    q.enqueue("job", "p", 5, Duration::ZERO)
+        .await
+        .expect("enqueue");
+    let owner = q.clone().with_owner("slow-worker");
+    let other = q.clone().with_owner("other-worker");
+    let lease = owner.dequeue(LEASE).await.expect("dequeue").expect("job");
+    let beating = tokio::spawn(liveness::keep_alive(vec![owner.clone()]));
+    let until = std::time::Instant::now() + liveness::TTL + Duration::from_secs(1);
+    while std::time::Instant::now() < until {
+        assert!(
+            other.dequeue(LEASE).await.expect("dequeue").is_none(),
+            "a live owner's lease was reclaimed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(q.depth().await.expect("depth").active, 1);
+    assert!(owner.ack(&lease).await.expect("ack"));
+    beating.abort();
+}
+
+#[tokio::test]
+async fn a_lease_without_an_owner_waits_for_its_deadline() {
+    let q = fresh_queue().await;
+    q.enqueue("job", "p", 5, Duration::ZERO)
+        .await
+        .expect("enqueue");
+    let lease = q.dequeue(LEASE).await.expect("dequeue").expect("job");
+    // Another worker's liveness lapsing touches only its own leases.
+    let gone = q.clone().with_owner("short-lived");
+    assert!(gone.keep_alive().await.expect("alive"));
+    tokio::time::sleep(liveness::TTL + Duration::from_millis(200)).await;
+    assert!(q.dequeue(LEASE).await.expect("dequeue").is_none());
+    assert!(q.ack(&lease).await.expect("ack"));
+}
+
+#[tokio::test]
+async fn enqueue_many_adds_only_the_jobs_the_queue_lacks() {
+    let q = fresh_queue().await;
+    q.enqueue("b", "p", 5, Duration::ZERO)
+        .await
+        .expect("enqueue");
+    let jobs: Vec<(String, String, u8)> = [("a", 1), ("b", 5), ("c", 10)]
+        .into_iter()
+        .map(|(id, p)| (id.to_owned(), format!("payload-{id}"), p))
+        .collect();
+    assert_eq!(q.enqueue_many(&jobs).await.expect("enqueue many"), 2);
+    assert_eq!(q.enqueue_many(&jobs).await.expect("again"), 0);
+    let mut order = Vec::new();
+    while let Some(lease) = q.dequeue(LEASE).await.expect("dequeue") {
+        order.push((lease.id.clone(), lease.payload.clone()));
+        q.ack(&lease).await.expect("ack");
+    }
+    assert_eq!(
+        order,
+        [
+            ("c".to_owned(), "payload-c".to_owned()),
+            ("b".to_owned(), "p".to_owned()),
+            ("a".to_owned(), "payload-a".to_owned()),
+        ]
+    );
+    let bad = [("x".to_owned(), "p".to_owned(), 0u8)];
+    assert!(q.enqueue_many(&bad).await.is_err());
+}
+
+#[tokio::test]
+async fn a_queue_is_intact_only_after_a_finished_restore_and_until_redis_loses_it() {
+    let q = fresh_queue().await;
+    assert!(!q.is_intact().await.expect("fresh"));
+    assert!(!q.mark_intact().await.expect("nothing to finish"));
+    assert!(!q.is_intact().await.expect("never restored"));
+    q.mark_restoring().await.expect("begin");
+    assert!(!q.is_intact().await.expect("restoring"));
+    assert!(q.mark_intact().await.expect("finish"));
+    assert!(q.is_intact().await.expect("restored"));
+    let conn = queue::connect(&RedisConfig::from_env())
+        .await
+        .expect("redis");
+    let _: u64 = redis::cmd("DEL")
+        .arg(q.keys())
+        .query_async(&mut conn.clone())
+        .await
+        .expect("lose the queue");
+    assert!(!q.is_intact().await.expect("lost"));
+    assert!(
+        !q.mark_intact().await.expect("lost mid-restore"),
+        "a restore interrupted by another loss is not taken as finished"
+    );
 }

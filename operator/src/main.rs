@@ -35,13 +35,6 @@ fn maintenance_settings() -> Vec<Setting> {
         S3Config::settings("ADMIN"),
         hot::TtlConfig::settings(),
         LogConfig::settings(),
-        vec![
-            Setting::new(
-                ENV_QUEUE_NAMESPACE,
-                "prefix of the Redis queue names (the API and workers must use the same)",
-            )
-            .default_value(""),
-        ],
     ]
     .concat()
 }
@@ -50,6 +43,11 @@ fn run_settings() -> Vec<Setting> {
     [
         maintenance_settings(),
         vec![
+            Setting::new(
+                ENV_QUEUE_NAMESPACE,
+                "prefix of the Redis queue names (the API and workers must use the same)",
+            )
+            .default_value(""),
             Setting::new(ENV_ADDR, "where /healthz, /readyz and /metrics are served")
                 .default_value(DEFAULT_ADDR),
             Setting::new(
@@ -120,10 +118,8 @@ async fn maintenance_parts(values: &Values) -> anyhow::Result<Maintenance> {
     let redis = hot::connect(&RedisConfig::from_lookup(get))
         .await
         .context("connecting to Redis")?;
-    let queues = QueueSet::new(redis.clone(), &get(ENV_QUEUE_NAMESPACE).unwrap_or_default());
     Ok(Maintenance {
         db,
-        queues,
         redis,
         store: ContentStore::new(&s3),
         ttl,
@@ -139,7 +135,11 @@ async fn maintenance_once(values: &Values) -> anyhow::Result<()> {
 
 async fn run(values: &Values) -> anyhow::Result<()> {
     let maintenance = maintenance_parts(values).await?;
-    let (db, queues) = (maintenance.db.clone(), maintenance.queues.clone());
+    let queues = QueueSet::new(
+        maintenance.redis.clone(),
+        &values.get(ENV_QUEUE_NAMESPACE).unwrap_or_default(),
+    );
+    let db = maintenance.db.clone();
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes")?;

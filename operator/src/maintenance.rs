@@ -19,11 +19,9 @@ use kube::{
     Api, Client,
     api::{Patch, PatchParams, PostParams},
 };
-use redis::aio::ConnectionManager;
 use scraperx_core::{
     content::{self, ContentStore},
-    dispatch::{QueueSet, requeue_lost},
-    hot,
+    hot::{self, RedisConn},
     pg::Db,
 };
 use serde_json::{Value, json};
@@ -37,19 +35,18 @@ pub const LEASE_SECONDS: i32 = 15;
 pub const PARTITION_MONTHS_AHEAD: i32 = 3;
 
 /// The tasks and how often each runs.
-pub const TASKS: [(&str, Duration); 6] = [
+/// (The re-enqueue sweep is not among them: the workers run it, `core::sweep`.)
+pub const TASKS: [(&str, Duration); 5] = [
     ("partitions", Duration::from_secs(3_600)),
     ("retention", Duration::from_secs(3_600)),
     ("usage", Duration::from_secs(3_600)),
     ("credits", Duration::from_secs(3_600)),
-    ("requeue", Duration::from_secs(10)),
     ("orphans", Duration::from_secs(600)),
 ];
 
 pub struct Maintenance {
     pub db: Db,
-    pub queues: QueueSet,
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     pub store: ContentStore,
     /// The expiry given to Redis keys found without one.
     pub ttl: hot::TtlConfig,
@@ -76,11 +73,6 @@ impl Maintenance {
                 json!({ "day": yesterday, "organizations": n })
             }
             "credits" => json!({ "reset": self.db.reset_monthly_credits().await? }),
-            "requeue" => {
-                let n =
-                    requeue_lost(&self.db, &self.queues, Duration::from_secs(30), 1_000).await?;
-                json!({ "requeued": n })
-            }
             "orphans" => {
                 let r = hot::orphans::repair_orphans(&self.redis, &self.ttl, 1_000).await?;
                 json!({ "scanned": r.scanned, "repaired": r.repaired })

@@ -40,7 +40,7 @@ struct Cluster {
     db: Db,
     queues: QueueSet,
     queue_ns: String,
-    redis: redis::aio::ConnectionManager,
+    redis: scraperx_core::hot::RedisConn,
 }
 
 async fn cluster(pool: PgPool) -> Cluster {
@@ -613,7 +613,6 @@ async fn maintenance_runs_under_one_leader_and_reports_in_a_configmap(pool: PgPo
         .expect("buckets");
     let m = Maintenance {
         db: c.db.clone(),
-        queues: c.queues.clone(),
         redis: c.redis.clone(),
         store: admin,
         ttl: scraperx_core::hot::TtlConfig::default(),

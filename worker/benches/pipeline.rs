@@ -12,6 +12,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../../core/benches/support/database.rs"]
+mod database;
 #[path = "../../core/benches/support/measure.rs"]
 mod measure;
 
@@ -30,7 +32,6 @@ use scraperx_worker::{
     extract::extract,
     fetch::{FetchRequest, http::HttpFetcher},
 };
-use sqlx::{Connection, PgConnection, postgres::PgPoolOptions};
 
 /// A realistic article page of about 60 KB.
 fn article(n: u32) -> String {
@@ -170,26 +171,8 @@ async fn extraction() {
 }
 
 async fn end_to_end(addr: std::net::SocketAddr) {
-    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL (scripts/services.sh env)");
-    let name = format!("scrx_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&url).await.expect("postgres");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let bench_url = match url.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => panic!("DATABASE_URL has no database name"),
-    };
-    let pool = PgPoolOptions::new()
-        .max_connections(40)
-        .connect(&bench_url)
-        .await
-        .expect("bench database");
-    scraperx_core::pg::MIGRATOR
-        .run(&pool)
-        .await
-        .expect("migrate");
+    let database = database::BenchDatabase::create(40).await;
+    let pool = database.pool.clone();
     let h = Harness::new(pool.clone()).await;
     let jobs = 1000;
     let org = h.org(10 * jobs as i64).await;
@@ -241,10 +224,7 @@ async fn end_to_end(addr: std::net::SocketAddr) {
     );
     drop(stop);
     let _ = worker.await;
-    pool.close().await;
-    let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await;
+    database.remove().await;
 }
 
 async fn browser(addr: std::net::SocketAddr) {

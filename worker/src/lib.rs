@@ -1,6 +1,9 @@
 //! The scraping worker: takes jobs from its engines' Redis queues and runs each to a
 //! terminal state ([`runner`]), `concurrency` at a time. On shutdown it stops taking jobs,
-//! lets the running ones finish within the grace period, then hands the rest back.
+//! lets the running ones finish within the grace period, then hands the rest back. Beside
+//! the slots, two tasks run for the worker's whole life, drain included: its liveness in
+//! every queue it takes leases from (so a dead worker's leases return in seconds,
+//! [`scraperx_core::queue::liveness`]), and the [`sweep`]er that puts back what Redis lost.
 
 pub mod browser;
 pub mod captcha;
@@ -14,18 +17,19 @@ pub mod politeness;
 pub mod proxy;
 pub mod relay;
 pub mod runner;
+pub mod sweep;
 pub mod webhooks;
 
 use std::{collections::HashMap, sync::Arc};
 
-use redis::aio::ConnectionManager;
 use scraperx_core::{
     content::ContentStore,
     dispatch::QueueSet,
+    hot::RedisConn,
     hot::pubsub::Publisher,
     hot::pubsub::WorkerState,
     pg::Db,
-    queue::{JobQueue, Lease},
+    queue::{JobQueue, Lease, liveness},
 };
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -38,7 +42,7 @@ use crate::fetch::http::HttpFetcher;
 /// The services a worker runs on.
 pub struct Services {
     pub db: Db,
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     pub content: ContentStore,
 }
 
@@ -48,6 +52,7 @@ pub struct Worker {
     deliverer: Arc<webhooks::Deliverer>,
     queues: Vec<JobQueue>,
     webhooks: Option<JobQueue>,
+    sweeper: sweep::Sweeper,
 }
 
 impl Worker {
@@ -60,11 +65,13 @@ impl Worker {
         )
         .map_err(|e| scraperx_core::Error::Config(e.to_string()))?;
         let set = QueueSet::new(s.redis.clone(), &config.queue_namespace);
+        let owned = |q: &JobQueue| q.clone().with_owner(&config.worker_id);
         let queues = config
             .engines
             .iter()
-            .map(|&e| set.for_engine(e).clone())
+            .map(|&e| owned(set.for_engine(e)))
             .collect();
+        let sweeper = sweep::Sweeper::new(s.db.clone(), set.clone(), s.redis.clone());
         let webhook_queue = set.webhooks().clone();
         let deliverer = webhooks::Deliverer::new(
             s.db.clone(),
@@ -97,7 +104,7 @@ impl Worker {
         Ok(Self {
             metrics: Arc::new(ops::WorkerMetrics::default()),
             deliverer: Arc::new(deliverer),
-            webhooks: config.deliver_webhooks.then(|| webhook_queue.clone()),
+            webhooks: config.deliver_webhooks.then(|| owned(&webhook_queue)),
             runner: Arc::new(Runner {
                 publisher: Publisher::new(s.redis.clone()),
                 webhooks: webhook_queue,
@@ -110,6 +117,7 @@ impl Worker {
                 counters: hot,
             }),
             queues,
+            sweeper,
         })
     }
 
@@ -144,6 +152,12 @@ impl Worker {
             self.runner.config.heartbeat,
             stop.clone(),
         ));
+        let owned: Vec<JobQueue> = self.queues.iter().chain(&self.webhooks).cloned().collect();
+        // Ended with this future, so a worker that vanishes stops saying it is alive.
+        let background = Background(vec![
+            tokio::spawn(liveness::keep_alive(owned)),
+            tokio::spawn(self.sweeper.clone().run()),
+        ]);
         // Leases being worked on, to hand back if the grace period runs out.
         let in_flight: Arc<std::sync::Mutex<HashMap<String, (JobQueue, Lease)>>> = Arc::default();
         // Owned here: if this future is dropped (the process dies), every slot goes with it.
@@ -254,11 +268,23 @@ impl Worker {
             }
         }
         beating.abort();
+        drop(background);
         let _ = self
             .runner
             .counters
             .remove_worker(&identity.worker_id)
             .await;
         ops::announce(&self.runner.publisher, &identity, WorkerState::Stopped, 0).await;
+    }
+}
+
+/// Tasks that live as long as [`Worker::run`]: aborted when it returns or is dropped.
+struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }

@@ -8,7 +8,8 @@
 
 use std::{sync::OnceLock, time::Duration};
 
-use redis::{AsyncCommands, Script, aio::ConnectionManager};
+use redis::{AsyncCommands, Script};
+use scraperx_core::hot::RedisConn;
 use scraperx_core::pg::Db;
 use url::Url;
 
@@ -43,7 +44,7 @@ pub struct PolitenessSettings {
 #[derive(Clone)]
 pub struct Politeness {
     settings: PolitenessSettings,
-    redis: ConnectionManager,
+    redis: RedisConn,
     db: Db,
 }
 
@@ -52,7 +53,7 @@ pub struct Politeness {
 pub struct Pass {
     domain: String,
     holder: String,
-    redis: Option<ConnectionManager>,
+    redis: Option<RedisConn>,
     /// What earlier jobs taught about the domain, read once at admission.
     pub intel: Option<scraperx_core::pg::DomainIntel>,
 }
@@ -81,7 +82,7 @@ fn keys(domain: &str) -> (String, String, String) {
 }
 
 impl Politeness {
-    pub fn new(settings: PolitenessSettings, redis: ConnectionManager, db: Db) -> Self {
+    pub fn new(settings: PolitenessSettings, redis: RedisConn, db: Db) -> Self {
         Self {
             settings,
             redis,

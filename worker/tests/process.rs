@@ -1,6 +1,7 @@
 //! The worker binary as a process: SIGKILL mid-job loses nothing (another worker re-runs the
-//! job, charged once), SIGTERM hands running jobs back after the grace period, and the
-//! process serves /healthz and /metrics; heartbeats show it alive.
+//! job within seconds, long before its lease would lapse, charged once), a slow job on a
+//! live worker is never delivered again, SIGTERM hands running jobs back after the grace
+//! period, and the process serves /healthz and /metrics; heartbeats show it alive.
 
 mod common;
 
@@ -56,16 +57,37 @@ fn free_port() -> u16 {
         .expect("port")
 }
 
-async fn slow_site() -> String {
+/// A page that takes `secs` to answer.
+async fn slow_site_taking(secs: u64) -> String {
     let addr = serve(Router::new().route(
         "/slow",
-        get(|| async {
-            tokio::time::sleep(Duration::from_secs(3)).await;
+        get(move || async move {
+            tokio::time::sleep(Duration::from_secs(secs)).await;
             "<title>slow</title>"
         }),
     ))
     .await;
     format!("http://{addr}/slow")
+}
+
+async fn slow_site() -> String {
+    slow_site_taking(3).await
+}
+
+/// Waits until the job has been started `attempts` times; returns how long that took.
+async fn started(h: &Harness, id: scraperx_core::domain::JobId, attempts: i32) -> Duration {
+    let since = std::time::Instant::now();
+    loop {
+        let job = h.db.get_job_unscoped(id).await.expect("job");
+        if job.attempts >= attempts && job.status != JobStatus::Queued {
+            return since.elapsed();
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "never started again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
@@ -76,7 +98,8 @@ async fn a_worker_killed_with_sigkill_mid_job_loses_nothing_and_charges_once(poo
     job.engine = scraperx_core::domain::Engine::Http;
     let id = h.submit(&org, job).await;
     let port = free_port();
-    let mut victim = spawn_worker(&pool, &h, port, 1_000, 30);
+    // A 30 s lease: only the victim's lapsed liveness can free the job in seconds.
+    let mut victim = spawn_worker(&pool, &h, port, 30_000, 30);
     h.running(id).await;
     // The process answers while it works.
     let health = reqwest_get(&format!("http://127.0.0.1:{port}/healthz")).await;
@@ -98,12 +121,46 @@ async fn a_worker_killed_with_sigkill_mid_job_loses_nothing_and_charges_once(poo
             .any(|w| w.pool == "http" && w.status == "active"),
         "{live:?}"
     );
+    let (_stop, _rescuer) = h.start(h.config());
     victim.kill().expect("SIGKILL");
     victim.wait().expect("reaped");
-    let (_stop, _rescuer) = h.start(h.config());
+    let reclaimed = started(&h, id, 2).await;
+    println!("job run again by another worker {reclaimed:?} after SIGKILL");
+    assert!(
+        reclaimed < Duration::from_secs(5),
+        "run again only after {reclaimed:?}"
+    );
     let done = h.finished(id, Duration::from_secs(20)).await;
     assert_eq!((done.status, done.attempts), (JobStatus::Completed, 2));
     assert_eq!(h.balance(&org).await, 9, "charged once");
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_slow_job_on_a_live_worker_is_not_delivered_again(pool: PgPool) {
+    let h = Harness::new(pool.clone()).await;
+    let org = h.org(10).await;
+    // Longer than the liveness TTL (3 s) and than six of its 1 s leases.
+    let mut job = NewJob::get(&slow_site_taking(6).await);
+    job.engine = scraperx_core::domain::Engine::Http;
+    job.options.timeout = 20_000;
+    let id = h.submit(&org, job).await;
+    let mut slow = spawn_worker(&pool, &h, free_port(), 1_000, 30);
+    h.running(id).await;
+    // Another worker polls the queue all along, ready to take anything reclaimed.
+    let (_stop, _other) = h.start(h.config());
+    let done = h.finished(id, Duration::from_secs(20)).await;
+    slow.kill().expect("SIGKILL");
+    slow.wait().expect("reaped");
+    assert_eq!((done.status, done.attempts), (JobStatus::Completed, 1));
+    assert_eq!(h.balance(&org).await, 9, "charged once");
+    let events = h.db.list_job_events(org.id, id).await.expect("events");
+    assert!(
+        !events.iter().any(|e| e
+            .event_data
+            .as_ref()
+            .is_some_and(|d| d.0["reason"] == "lease_expired")),
+        "the job was taken over from its live worker"
+    );
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]

@@ -33,8 +33,15 @@ pub async fn app(pool: PgPool) -> TestApp {
 }
 
 pub async fn app_with(pool: PgPool, tweak: impl FnOnce(&mut ApiConfig)) -> TestApp {
-    let db = Db::from_pool(pool);
-    let redis_config = RedisConfig::from_env();
+    app_on(Db::from_pool(pool), RedisConfig::from_env(), tweak).await
+}
+
+/// The app over `db` and the Redis of `redis_config` (a private server, for outage tests).
+pub async fn app_on(
+    db: Db,
+    redis_config: RedisConfig,
+    tweak: impl FnOnce(&mut ApiConfig),
+) -> TestApp {
     let redis = hot::connect(&redis_config).await.expect("redis");
     let admin = ContentStore::new(&S3Config::from_env_for_role("ADMIN").expect("s3 admin"));
     content::ensure_buckets(admin.client())

@@ -12,8 +12,8 @@ use std::{
     time::Duration,
 };
 
+use super::RedisConn;
 use flate2::{Compression, read::GzDecoder, write::GzEncoder};
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -189,12 +189,12 @@ pub struct CacheHit {
 
 #[derive(Clone)]
 pub struct ResponseCache {
-    conn: ConnectionManager,
+    conn: RedisConn,
     ttl: TtlConfig,
 }
 
 impl ResponseCache {
-    pub fn new(conn: ConnectionManager, ttl: TtlConfig) -> Self {
+    pub fn new(conn: RedisConn, ttl: TtlConfig) -> Self {
         Self { conn, ttl }
     }
 

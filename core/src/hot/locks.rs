@@ -9,28 +9,27 @@
 use std::time::Duration;
 
 use rand::Rng;
-use redis::aio::ConnectionManager;
 
-use super::{keys, lua_script, millis, random_token};
+use super::{RedisConn, keys, lua_script, millis, random_token};
 use crate::Result;
 
 #[derive(Clone)]
 pub struct Locks {
-    conn: ConnectionManager,
+    conn: RedisConn,
     ttl: Duration,
 }
 
 /// A held lock. Release it when done; if dropped instead it expires after its TTL.
 #[must_use = "a lock that is never released is held until its TTL runs out"]
 pub struct LockGuard {
-    conn: ConnectionManager,
+    conn: RedisConn,
     key: String,
     token: String,
 }
 
 impl Locks {
     /// `ttl`: a lock's lifetime unless extended (the §6.3 `lock` TTL).
-    pub fn new(conn: ConnectionManager, ttl: Duration) -> Self {
+    pub fn new(conn: RedisConn, ttl: Duration) -> Self {
         Self { conn, ttl }
     }
 

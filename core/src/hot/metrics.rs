@@ -6,10 +6,10 @@
 use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
-use super::{TtlConfig, keys, lua_script, millis};
+use super::{RedisConn, TtlConfig, keys, lua_script, millis};
 use crate::Result;
 
 /// One finished scrape, as the metrics see it.
@@ -66,12 +66,12 @@ fn day_key(day: NaiveDate) -> String {
 
 #[derive(Clone)]
 pub struct Metrics {
-    conn: ConnectionManager,
+    conn: RedisConn,
     ttl: TtlConfig,
 }
 
 impl Metrics {
-    pub fn new(conn: ConnectionManager, ttl: TtlConfig) -> Self {
+    pub fn new(conn: RedisConn, ttl: TtlConfig) -> Self {
         Self { conn, ttl }
     }
 

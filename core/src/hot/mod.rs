@@ -7,6 +7,7 @@
 //! - [`locks`]: owner-token locks (§4.8);
 //! - [`metrics`]: unique URLs, request counters, latency percentiles, heartbeats (§4.9);
 //! - [`pubsub`]: typed JSON messages on the §4.10 channels;
+//! - [`conn`]: the shared connection, whose first command after an outage succeeds;
 //! - [`orphans`]: gives an expiry to any key found without one (§6.3);
 //! - [`ttl`]: every expiry in one typed config; [`keys`]: the keyspace.
 //!
@@ -15,6 +16,7 @@
 //! skewed clocks still agree on windows and deadlines.
 
 pub mod cache;
+pub mod conn;
 pub mod keys;
 pub mod locks;
 pub mod metrics;
@@ -30,6 +32,7 @@ use std::time::Duration;
 use rand::RngCore;
 use redis::aio::ConnectionManager;
 
+pub use conn::RedisConn;
 pub use ttl::TtlConfig;
 
 use crate::{Error, Result, config::RedisConfig};
@@ -53,18 +56,22 @@ pub fn client(config: &RedisConfig) -> Result<redis::Client> {
     redis::Client::open(config.url.as_str()).map_err(|e| Error::Config(format!("REDIS_URL: {e}")))
 }
 
-/// Connects to Redis with automatic reconnection. The first connection is bounded by
-/// [`CONNECT_TIMEOUT`], so an unreachable server is a prompt, typed error.
-pub async fn connect(config: &RedisConfig) -> Result<ConnectionManager> {
+/// Connects to Redis with automatic reconnection (and one retry of a command that found the
+/// connection broken, [`conn`]). The first connection is bounded by [`CONNECT_TIMEOUT`], so
+/// an unreachable server is a prompt, typed error.
+pub async fn connect(config: &RedisConfig) -> Result<RedisConn> {
     let client = client(config)?;
+    // One connection attempt per reconnect, no backoff: its first retry would wait 1 to 2 s
+    // (backon's minimum delay, which max_delay does not cap), and every command during an
+    // outage would wait for it. A command retries once itself ([`conn`]), and the next
+    // command reconnects again.
     let manager_config = redis::aio::ConnectionManagerConfig::new()
-        .set_number_of_retries(1)
-        .set_max_delay(200)
+        .set_number_of_retries(0)
         .set_connection_timeout(CONNECT_TIMEOUT)
         .set_response_timeout(RESPONSE_TIMEOUT);
     let connecting = ConnectionManager::new_with_config(client, manager_config);
     match tokio::time::timeout(CONNECT_TIMEOUT * 2, connecting).await {
-        Ok(conn) => Ok(conn?),
+        Ok(conn) => Ok(RedisConn::new(conn?)),
         Err(_) => Err(Error::RedisUnavailable(redis::RedisError::from((
             redis::ErrorKind::IoError,
             "connect timed out",

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use super::RedisConn;
 
 use super::{TtlConfig, keys::PREFIX};
 use crate::Result;
@@ -40,11 +40,7 @@ pub struct OrphanReport {
 }
 
 /// Scans `scrx:*` in pages of `page` keys and gives every orphan its family's TTL.
-pub async fn repair_orphans(
-    conn: &ConnectionManager,
-    ttl: &TtlConfig,
-    page: u32,
-) -> Result<OrphanReport> {
+pub async fn repair_orphans(conn: &RedisConn, ttl: &TtlConfig, page: u32) -> Result<OrphanReport> {
     let mut conn = conn.clone();
     let mut report = OrphanReport::default();
     let mut cursor: u64 = 0;

@@ -10,7 +10,9 @@ use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::AsyncCommands;
+
+use super::RedisConn;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::keys::channel;
@@ -185,11 +187,11 @@ impl Topic<SystemAlert> {
 
 #[derive(Clone)]
 pub struct Publisher {
-    conn: ConnectionManager,
+    conn: RedisConn,
 }
 
 impl Publisher {
-    pub fn new(conn: ConnectionManager) -> Self {
+    pub fn new(conn: RedisConn) -> Self {
         Self { conn }
     }
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use super::RedisConn;
 
 use super::{TtlConfig, keys, lua_script, millis};
 use crate::{
@@ -89,12 +89,12 @@ pub struct Decision {
 
 #[derive(Clone)]
 pub struct RateLimiter {
-    conn: ConnectionManager,
+    conn: RedisConn,
     ttl: TtlConfig,
 }
 
 impl RateLimiter {
-    pub fn new(conn: ConnectionManager, ttl: TtlConfig) -> Self {
+    pub fn new(conn: RedisConn, ttl: TtlConfig) -> Self {
         Self { conn, ttl }
     }
 

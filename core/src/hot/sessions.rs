@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::AsyncCommands;
+
+use super::RedisConn;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -66,12 +68,12 @@ impl std::fmt::Debug for SessionToken {
 
 #[derive(Clone)]
 pub struct Sessions {
-    conn: ConnectionManager,
+    conn: RedisConn,
     ttl: Duration,
 }
 
 impl Sessions {
-    pub fn new(conn: ConnectionManager, ttl: Duration) -> Self {
+    pub fn new(conn: RedisConn, ttl: Duration) -> Self {
         Self { conn, ttl }
     }
 

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::AsyncCommands;
+
+use super::RedisConn;
 
 use super::{keys, lua_script, millis};
 use crate::{Result, domain::OrgId};
@@ -28,13 +30,13 @@ impl SlotOutcome {
 
 #[derive(Clone)]
 pub struct ConcurrencySlots {
-    conn: ConnectionManager,
+    conn: RedisConn,
     ttl: Duration,
 }
 
 impl ConcurrencySlots {
     /// `ttl`: how long a slot survives without renewal (the §6.3 `concurrent` failsafe).
-    pub fn new(conn: ConnectionManager, ttl: Duration) -> Self {
+    pub fn new(conn: RedisConn, ttl: Duration) -> Self {
         Self { conn, ttl }
     }
 

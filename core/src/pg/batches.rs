@@ -58,28 +58,6 @@ impl Db {
         .await?)
     }
 
-    /// Jobs a queue should hold: queued for longer than `grace`, or running past their
-    /// timeout by more than `grace` (their worker and its lease are gone), outside suspended
-    /// batches; oldest first.
-    pub async fn queued_jobs_older_than(
-        &self,
-        grace: std::time::Duration,
-        limit: i64,
-    ) -> Result<Vec<super::Job>> {
-        let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM scrape_jobs \
-             WHERE ((status = 'queued' AND queued_at < NOW() - make_interval(secs => $1)) \
-                 OR (status = 'running' AND timeout_at < NOW() - make_interval(secs => $1))) \
-               AND NOT suspended \
-             ORDER BY queued_at LIMIT $2"
-        );
-        Ok(sqlx::query_as(&sql)
-            .bind(grace.as_secs_f64())
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
     /// Marks (or unmarks) a batch's unfinished jobs as suspended: the re-enqueue sweep
     /// leaves them alone while the batch is suspended. Returns the jobs affected.
     pub async fn set_batch_suspended(

@@ -14,6 +14,7 @@ mod object_deletions;
 mod organizations;
 mod proxies;
 mod results;
+mod sweep;
 mod webhooks;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -33,6 +34,7 @@ pub use object_deletions::ObjectDeletion;
 pub use organizations::{NewOrganization, NewUser, Organization, User};
 pub use proxies::{NewProxyProvider, PROBE_AFTER_SECS, ProxyProvider, ProxyUse, UNHEALTHY_AFTER};
 pub use results::{CacheMatch, JobResult, NewJobResult};
+pub use sweep::{SweepRow, SweepState};
 pub use webhooks::{WEBHOOK_EVENTS, Webhook, WebhookSettings, WebhookTarget};
 
 /// The schema, embedded from `migrations/` at build time.

@@ -6,16 +6,22 @@
 //! (retry backoff) or active (leased until a deadline). Every move is one script, so a job is
 //! never in two places and never in none. A lease that is neither acknowledged nor extended
 //! before its deadline (the worker died) is reclaimed by the next dequeue or depth call and
-//! the job is delivered again; the dead worker's token no longer acknowledges it.
+//! the job is delivered again; the dead worker's token no longer acknowledges it. A lease
+//! taken by a named owner is reclaimed sooner, as soon as its owner's liveness lapses
+//! ([`liveness`]). Redis losing a queue is seen by its `intact` marker ([`JobQueue::is_intact`]).
 
 mod backoff;
+pub mod liveness;
 
-use std::{sync::OnceLock, time::Duration};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
-use redis::{FromRedisValue, Script, ScriptInvocation, aio::ConnectionManager};
+use redis::{FromRedisValue, Script, ScriptInvocation};
 
 /// Kept here too: queue users need nothing else from [`crate::hot`].
-pub use crate::hot::connect;
+pub use crate::hot::{RedisConn, connect};
 pub use backoff::retry_delay;
 
 use crate::{
@@ -66,6 +72,13 @@ impl QueuedJob {
     }
 }
 
+/// A job for [`JobQueue::enqueue_many`]: id, payload, priority (1 to 10).
+pub type Entry = (String, String, u8);
+
+/// The values of a queue's `intact` marker.
+const INTACT: &str = "intact";
+const RESTORING: &str = "restoring";
+
 /// A leased job. Acknowledge it when done, or give it back with [`JobQueue::retry`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -102,6 +115,8 @@ pub enum Removal {
 
 struct Scripts {
     enqueue: Script,
+    enqueue_many: Script,
+    alive: Script,
     dequeue: Script,
     ack: Script,
     extend: Script,
@@ -122,6 +137,8 @@ impl Scripts {
             |body: &str| Script::new(&format!("{}\n{}", include_str!("lua/prelude.lua"), body));
         Self {
             enqueue: with_prelude(include_str!("lua/enqueue.lua")),
+            enqueue_many: with_prelude(include_str!("lua/enqueue_many.lua")),
+            alive: with_prelude(include_str!("lua/alive.lua")),
             dequeue: with_prelude(include_str!("lua/dequeue.lua")),
             ack: with_prelude(include_str!("lua/ack.lua")),
             extend: with_prelude(include_str!("lua/extend.lua")),
@@ -132,12 +149,14 @@ impl Scripts {
     }
 }
 
-/// One named queue over a shared, self-reconnecting connection.
+/// One named queue over a shared, self-reconnecting connection; leases it takes are
+/// recorded as its owner's when it has one ([`JobQueue::with_owner`]).
 #[derive(Clone)]
 pub struct JobQueue {
-    conn: ConnectionManager,
-    keys: [String; 8],
+    conn: RedisConn,
+    keys: [String; 11],
     name: String,
+    owner: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for JobQueue {
@@ -149,12 +168,12 @@ impl std::fmt::Debug for JobQueue {
 }
 
 impl JobQueue {
-    pub fn new(conn: ConnectionManager, queue: QueueName) -> Self {
+    pub fn new(conn: RedisConn, queue: QueueName) -> Self {
         Self::named(conn, queue.as_str())
     }
 
     /// A queue of any name (tests use unique names to stay apart).
-    pub fn named(conn: ConnectionManager, name: &str) -> Self {
+    pub fn named(conn: RedisConn, name: &str) -> Self {
         let key = |part: &str| format!("scrx:{{queue:{name}}}:{part}");
         Self {
             conn,
@@ -167,10 +186,21 @@ impl JobQueue {
                 "lease",
                 "seq",
                 "deliveries",
+                "owners",
+                "alive",
+                "intact",
             ]
             .map(key),
             name: name.to_owned(),
+            owner: None,
         }
+    }
+
+    /// This queue, taking leases as `worker`'s: they go back to waiting as soon as the
+    /// worker's liveness lapses ([`liveness`]), not only at their deadline.
+    pub fn with_owner(mut self, worker: &str) -> Self {
+        self.owner = Some(Arc::from(worker));
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -234,12 +264,37 @@ impl JobQueue {
         Ok(added == 1)
     }
 
-    /// Leases the next job for `lease`; None when nothing is waiting.
+    /// Queues many jobs (id, payload, priority) in one script call, each as [`enqueue`]
+    /// would; returns how many were not in the queue already.
+    ///
+    /// [`enqueue`]: JobQueue::enqueue
+    pub async fn enqueue_many(&self, jobs: &[Entry]) -> Result<u64> {
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        if jobs.iter().any(|(_, _, p)| !(1..=10).contains(p)) {
+            return Err(Error::validation("priority", "must be between 1 and 10"));
+        }
+        self.run(&scripts().enqueue_many, |inv| {
+            inv.arg(0);
+            for (id, payload, priority) in jobs {
+                inv.arg(id).arg(payload).arg(*priority);
+            }
+        })
+        .await
+    }
+
+    /// Leases the next job for `lease`; None when nothing is waiting. With an owner, the
+    /// lease is recorded as its, and its liveness refreshed.
     pub async fn dequeue(&self, lease: Duration) -> Result<Option<Lease>> {
         let token = random_token();
+        let owner = self.owner.as_deref().unwrap_or("");
         let got: Option<(String, String, u32)> = self
             .run(&scripts().dequeue, |inv| {
-                inv.arg(millis(lease)).arg(&token);
+                inv.arg(millis(lease))
+                    .arg(&token)
+                    .arg(owner)
+                    .arg(millis(liveness::TTL));
             })
             .await?;
         Ok(got.map(|(id, payload, deliveries)| Lease {
@@ -289,5 +344,44 @@ impl JobQueue {
             delayed,
             active,
         })
+    }
+
+    /// True when this queue's marker says it is whole: no restore pending, and Redis has
+    /// not lost it (restarted empty, flushed, failed over to a replica that never had it)
+    /// since the last restore finished.
+    pub async fn is_intact(&self) -> Result<bool> {
+        let marker: Option<String> = redis::cmd("GET")
+            .arg(self.intact_key())
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(marker.as_deref() == Some(INTACT))
+    }
+
+    /// Records that a restore of this queue from Postgres has begun: until
+    /// [`JobQueue::mark_intact`], the queue is not intact, so a restorer that dies midway
+    /// leaves the restore to be done again. The marker never expires.
+    pub async fn mark_restoring(&self) -> Result<()> {
+        redis::cmd("SET")
+            .arg(self.intact_key())
+            .arg(RESTORING)
+            .query_async::<()>(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Records that the restore finished. False when the marker vanished meanwhile (Redis
+    /// lost the queue again during the restore): it is left not intact.
+    pub async fn mark_intact(&self) -> Result<bool> {
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.intact_key())
+            .arg(INTACT)
+            .arg("XX")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(set.is_some())
+    }
+
+    fn intact_key(&self) -> &str {
+        &self.keys[10]
     }
 }

@@ -75,3 +75,25 @@ pub async fn pool_of(conn: PgConnectOptions, size: u32) -> Db {
             .expect("pool"),
     )
 }
+
+/// Inserts `n` jobs straight into `status` (`queued` or `running`) on `queue`, entered into
+/// that state a minute ago, a microsecond apart, with priorities 1 to 10 in turn: a backlog
+/// for the re-enqueue sweep, written in one statement.
+pub async fn backlog(pool: &PgPool, org: OrgId, status: &str, queue: &str, n: i64) {
+    sqlx::query(
+        "INSERT INTO scrape_jobs (organization_id, url, url_hash, engine, status, priority, \
+             queue_name, queued_at, started_at, attempts) \
+         SELECT $1, 'https://example.com/' || g, '', 'http', $2, 1 + g % 10, $3, \
+                NOW() - interval '1 minute' + g * interval '1 microsecond', \
+                CASE WHEN $2 = 'running' THEN NOW() - interval '1 minute' + g * interval '1 microsecond' END, \
+                CASE WHEN $2 = 'running' THEN 1 ELSE 0 END \
+         FROM generate_series(1, $4) g",
+    )
+    .bind(org)
+    .bind(status)
+    .bind(queue)
+    .bind(n)
+    .execute(pool)
+    .await
+    .expect("backlog");
+}

@@ -39,12 +39,17 @@ pub fn chromium() -> std::path::PathBuf {
 pub struct Harness {
     pub db: Db,
     pub namespace: String,
-    pub redis: redis::aio::ConnectionManager,
+    pub redis: scraperx_core::hot::RedisConn,
 }
 
 impl Harness {
     pub async fn new(pool: PgPool) -> Self {
-        let redis = hot::connect(&RedisConfig::from_env()).await.expect("redis");
+        Self::on_redis(pool, &RedisConfig::from_env()).await
+    }
+
+    /// Over the Redis of `config` (a private server, for tests that stop or empty it).
+    pub async fn on_redis(pool: PgPool, config: &RedisConfig) -> Self {
+        let redis = hot::connect(config).await.expect("redis");
         let admin = ContentStore::new(&S3Config::from_env_for_role("ADMIN").expect("s3"));
         content::ensure_buckets(admin.client())
             .await

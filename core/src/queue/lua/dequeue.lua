@@ -1,9 +1,14 @@
--- ARGV: lease_ms, token. Leases the next job: {id, payload, deliveries} or nil.
+-- ARGV: lease_ms, token, owner ('' for none), alive_ms. Leases the next job: {id, payload,
+-- deliveries} or nil. With an owner, the lease is recorded as its and its liveness is
+-- refreshed (leasing is proof of life, so a first lease is never taken for a dead one's).
 housekeep()
+local owner = ARGV[3]
+if owner ~= '' then refresh_alive(owner, tonumber(ARGV[4])) end
 local popped = redis.call('ZPOPMIN', KEYS[1])
 if #popped == 0 then return false end
 local id = popped[1]
 redis.call('ZADD', KEYS[3], string.format('%.0f', now + tonumber(ARGV[1])), id)
 redis.call('HSET', KEYS[6], id, ARGV[2])
+if owner ~= '' then redis.call('HSET', KEYS[9], id, owner) end
 local deliveries = redis.call('HINCRBY', KEYS[8], id, 1)
 return {id, redis.call('HGET', KEYS[4], id), deliveries}

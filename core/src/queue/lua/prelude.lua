@@ -3,6 +3,8 @@
 --   3 active (zset: lease deadline ms)         4 jobs (hash: id -> payload)
 --   5 prio (hash: id -> priority 1..10)        6 lease (hash: id -> lease token)
 --   7 seq (counter)                            8 deliveries (hash: id -> times leased)
+--   9 owners (hash: id -> worker holding it)  10 alive (zset: worker -> liveness deadline ms)
+--  11 intact (string: set by the sweep; gone when Redis lost the queue)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
@@ -23,10 +25,21 @@ local function schedule(id, delay_ms)
   end
 end
 
+-- Queues a job unless the queue holds it already (waiting, delayed or leased): a job is
+-- never in two places. True when added.
+local function add(id, payload, priority, delay_ms)
+  if redis.call('HEXISTS', KEYS[4], id) == 1 then return false end
+  redis.call('HSET', KEYS[4], id, payload)
+  redis.call('HSET', KEYS[5], id, priority)
+  schedule(id, delay_ms)
+  return true
+end
+
 -- Ends a lease (the job is no longer in flight).
 local function release(id)
   redis.call('ZREM', KEYS[3], id)
   redis.call('HDEL', KEYS[6], id)
+  redis.call('HDEL', KEYS[9], id)
 end
 
 -- Drops what the queue keeps about a job that has left it.
@@ -36,9 +49,37 @@ local function forget(id)
   redis.call('HDEL', KEYS[8], id)
 end
 
--- Expired leases go back to waiting; due delayed jobs become waiting. Returns how many
--- leases were reclaimed.
+-- The worker `owner` is alive for `alive_ms` more.
+local function refresh_alive(owner, alive_ms)
+  redis.call('ZADD', KEYS[10], string.format('%.0f', now + alive_ms), owner)
+end
+
+-- Leases of workers whose liveness lapsed go back to waiting, before their deadline. The
+-- owners hash is read only when some worker has lapsed (rare), so a dequeue stays cheap.
+local function reclaim_lapsed_owners()
+  local lapsed = redis.call('ZRANGEBYSCORE', KEYS[10], '-inf', now, 'LIMIT', 0, 100)
+  if #lapsed == 0 then return 0 end
+  local gone = {}
+  for _, w in ipairs(lapsed) do
+    gone[w] = true
+    redis.call('ZREM', KEYS[10], w)
+  end
+  local held = redis.call('HGETALL', KEYS[9])
+  local n = 0
+  for i = 1, #held, 2 do
+    if gone[held[i + 1]] then
+      release(held[i])
+      to_wait(held[i])
+      n = n + 1
+    end
+  end
+  return n
+end
+
+-- Leases of lapsed workers and expired leases go back to waiting; due delayed jobs become
+-- waiting. Returns how many leases were reclaimed.
 local function housekeep()
+  local reclaimed = reclaim_lapsed_owners()
   local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
   for _, id in ipairs(expired) do
     release(id)
@@ -49,7 +90,7 @@ local function housekeep()
     redis.call('ZREM', KEYS[2], id)
     to_wait(id)
   end
-  return #expired
+  return reclaimed + #expired
 end
 
 local function holds_lease(id, token)

@@ -25,6 +25,8 @@ pub enum ApiError {
     DomainNotAllowed(String),
     #[error("rate limit exceeded")]
     RateLimited { retry_after: Duration },
+    #[error("too many failed authentications from this address; retry later")]
+    AuthThrottled { retry_after: Duration },
     #[error("too many concurrent requests")]
     ConcurrencyLimited { limit: u32 },
     #[error("insufficient credits")]
@@ -72,9 +74,9 @@ impl ApiError {
             Self::MissingScope(_) | Self::IpNotAllowed | Self::DomainNotAllowed(_) => {
                 StatusCode::FORBIDDEN
             }
-            Self::RateLimited { .. } | Self::ConcurrencyLimited { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Self::RateLimited { .. }
+            | Self::AuthThrottled { .. }
+            | Self::ConcurrencyLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -92,6 +94,7 @@ impl ApiError {
             Self::IpNotAllowed => "ip_not_allowed",
             Self::DomainNotAllowed(_) => "domain_not_allowed",
             Self::RateLimited { .. } => "rate_limited",
+            Self::AuthThrottled { .. } => "auth_failures_exceeded",
             Self::ConcurrencyLimited { .. } => "concurrency_limit_exceeded",
             Self::InsufficientCredits { .. } => "insufficient_credits",
             Self::Validation { .. } => "validation_failed",
@@ -107,7 +110,7 @@ impl ApiError {
         match self {
             Self::Validation { field, .. } => json!({ "field": field }),
             Self::MissingScope(scope) => json!({ "required_scope": scope }),
-            Self::RateLimited { retry_after } => {
+            Self::RateLimited { retry_after } | Self::AuthThrottled { retry_after } => {
                 json!({ "retry_after_seconds": retry_after_secs(*retry_after) })
             }
             Self::ConcurrencyLimited { limit } => json!({ "limit": limit }),
@@ -138,7 +141,7 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), Json(body)).into_response();
         // For the metrics middleware, which counts refusals by code.
         response.extensions_mut().insert(ErrorCode(self.code()));
-        if let Self::RateLimited { retry_after } = self
+        if let Self::RateLimited { retry_after } | Self::AuthThrottled { retry_after } = self
             && let Ok(v) = HeaderValue::from_str(&retry_after_secs(retry_after).to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, v);

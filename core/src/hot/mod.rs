@@ -14,6 +14,7 @@
 //! Cluster. Times inside scripts come from the server's clock (`TIME`), so API replicas with
 //! skewed clocks still agree on windows and deadlines.
 
+pub mod auth_failures;
 pub mod cache;
 pub mod keys;
 pub mod locks;

@@ -19,6 +19,7 @@ pub const DEFAULT_USAGE_FLUSH_MS: u64 = 5_000;
 pub const ENV_TRUST_FORWARDED_FOR: &str = "SCRX_TRUST_X_FORWARDED_FOR";
 pub const ENV_TRUSTED_PROXY_HOPS: &str = "SCRX_TRUSTED_PROXY_HOPS";
 pub const DEFAULT_TRUSTED_PROXY_HOPS: usize = 0;
+pub const ENV_METRICS_TOKEN: &str = "SCRX_METRICS_TOKEN";
 pub const ENV_AUTH_FAILURES_PER_MINUTE: &str = "SCRX_AUTH_FAILURES_PER_MINUTE";
 pub use scraperx_core::hot::auth_failures::DEFAULT_MAX_FAILURES_PER_MINUTE as DEFAULT_AUTH_FAILURES_PER_MINUTE;
 pub const ENV_SCRAPE_WAIT_MARGIN_MS: &str = "SCRX_SCRAPE_WAIT_MARGIN_MS";
@@ -39,6 +40,8 @@ pub struct ApiConfig {
     pub trusted_proxy_hops: usize,
     /// Failed authentications a source address may make per minute before it gets 429.
     pub auth_failures_per_minute: u32,
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
     /// How long `POST /v1/scrape` waits past the job's own timeout before answering 202.
     pub scrape_wait_margin: Duration,
     /// Prefix of the queue names, for deployments (or tests) sharing one Redis; the workers
@@ -55,6 +58,7 @@ impl Default for ApiConfig {
             usage_flush: Duration::from_millis(DEFAULT_USAGE_FLUSH_MS),
             trusted_proxy_hops: DEFAULT_TRUSTED_PROXY_HOPS,
             auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
+            metrics_token: None,
             scrape_wait_margin: Duration::from_millis(DEFAULT_SCRAPE_WAIT_MARGIN_MS),
             queue_namespace: String::new(),
         }
@@ -96,6 +100,11 @@ impl ApiConfig {
                 "failed authentications a source address may make per minute before it gets 429",
             )
             .default_value(DEFAULT_AUTH_FAILURES_PER_MINUTE),
+            Setting::new(
+                ENV_METRICS_TOKEN,
+                "when set, /metrics answers only Authorization: Bearer <this token>",
+            )
+            .secret(),
             Setting::new(
                 ENV_SCRAPE_WAIT_MARGIN_MS,
                 "how long POST /v1/scrape waits past the job's timeout before answering 202, in ms",
@@ -168,6 +177,7 @@ impl ApiConfig {
                 hops
             },
             auth_failures_per_minute: auth_failures.max(1),
+            metrics_token: lookup(ENV_METRICS_TOKEN).filter(|t| !t.trim().is_empty()),
             scrape_wait_margin: Duration::from_millis(margin),
             queue_namespace: lookup(ENV_QUEUE_NAMESPACE).unwrap_or_default(),
         })

@@ -168,3 +168,22 @@ async fn a_flood_of_readiness_checks_asks_the_dependencies_once(pool: PgPool) {
     assert_eq!(t.get_anon("/readyz").await.status, StatusCode::OK);
     assert_eq!(t.state.readiness.checks(), 2, "asked again once stale");
 }
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn metrics_behind_a_token_refuse_anonymous_callers(pool: PgPool) {
+    let t = app_with(pool, |c| c.metrics_token = Some("scrape-me".into())).await;
+    let anonymous = t.get_anon("/metrics").await;
+    assert_eq!(
+        (anonymous.status, error_code(&anonymous)),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+    let scraper = t
+        .call(
+            Request::get("/metrics")
+                .header("authorization", "Bearer scrape-me")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(scraper.status, StatusCode::OK);
+}

@@ -4,21 +4,22 @@
 //! `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`. Scopes are checked
 //! by each handler with [`Auth::require`] (403).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Request, State, connect_info::MockConnectInfo},
+    extract::{FromRequestParts, Request, State},
     http::{HeaderMap, HeaderValue, request::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 use scraperx_core::{
-    domain::{ApiKeyId, OrgId, hash_api_key},
+    domain::{ApiKeyId, KeyRestrictions, OrgId, hash_api_key},
     hot::rate_limit::{Decision, Limit, Scope, Window},
     pg::ApiKeyAuth,
 };
 
 use crate::{
+    client_ip::client_ip,
     error::{ApiError, ApiResult},
     state::AppState,
 };
@@ -41,7 +42,8 @@ pub struct Auth {
     pub max_concurrent: u32,
     pub max_batch_size: u32,
     scopes: Vec<String>,
-    allowed_domains: Option<Vec<String>>,
+    /// The key's own restrictions, which every key it mints inherits.
+    pub restrictions: KeyRestrictions,
 }
 
 impl Auth {
@@ -56,7 +58,13 @@ impl Auth {
             ),
             max_batch_size: positive(key.max_batch_size),
             scopes: key.scopes.0,
-            allowed_domains: key.allowed_domains,
+            restrictions: KeyRestrictions {
+                allowed_ips: key.allowed_ips,
+                allowed_domains: key.allowed_domains,
+                expires_at: key.expires_at,
+                rate_limit: key.rate_limit_override,
+                max_concurrent: key.max_concurrent_override,
+            },
         }
     }
 
@@ -75,7 +83,7 @@ impl Auth {
 
     /// 403 unless the key may scrape `host` (its allowed_domains, subdomains included).
     pub fn check_domain(&self, host: &str) -> ApiResult<()> {
-        let Some(allowed) = &self.allowed_domains else {
+        let Some(allowed) = &self.restrictions.allowed_domains else {
             return Ok(());
         };
         let host = host.trim_end_matches('.').to_ascii_lowercase();
@@ -111,29 +119,6 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     let auth = headers.get("authorization")?.to_str().ok()?;
     let (scheme, token) = auth.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-fn client_ip(state: &AppState, req: &Request) -> Option<IpAddr> {
-    if state.config.trust_forwarded_for
-        && let Some(ip) = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return Some(ip);
-    }
-    // As the ConnectInfo extractor does: the served connection's peer, or the address that
-    // MockConnectInfo stands in with.
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .or_else(|| {
-            req.extensions()
-                .get::<MockConnectInfo<SocketAddr>>()
-                .map(|m| m.0.ip())
-        })
 }
 
 fn ip_allowed(allowed: &[String], ip: Option<IpAddr>) -> bool {
@@ -204,6 +189,16 @@ async fn authorize(
     Ok((Auth::from_key(key), decision))
 }
 
+/// How long `client` must wait after too many failed authentications. Redis being down
+/// is left to the request's own rate limit check, which answers 503.
+async fn throttled(state: &AppState, client: Option<IpAddr>) -> Option<std::time::Duration> {
+    let ip = client?;
+    state.auth_failures.blocked(ip).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "failed authentications not checked");
+        None
+    })
+}
+
 fn set_rate_headers(headers: &mut HeaderMap, d: &Decision) {
     let mut set = |name: &'static str, value: u64| {
         if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
@@ -220,8 +215,19 @@ fn set_rate_headers(headers: &mut HeaderMap, d: &Decision) {
 
 /// The middleware in front of every `/v1` route except the OpenAPI document.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let client = client_ip(&state, &req);
+    let client = client_ip(&req, state.config.trusted_proxy_hops);
+    if let Some(wait) = throttled(&state, client).await {
+        return ApiError::AuthThrottled { retry_after: wait }.into_response();
+    }
     match authorize(&state, req.headers(), client).await {
+        Err(err @ ApiError::Unauthorized(_)) => {
+            if let Some(ip) = client
+                && let Err(e) = state.auth_failures.record(ip).await
+            {
+                tracing::warn!(error = %e, "failed authentication not counted");
+            }
+            err.into_response()
+        }
         Err(err) => err.into_response(),
         Ok((_, decision)) if !decision.allowed => {
             let mut response = ApiError::RateLimited {

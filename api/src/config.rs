@@ -15,7 +15,13 @@ pub const ENV_PRESIGN_EXPIRY_SECS: &str = "SCRX_PRESIGN_EXPIRY_SECS";
 pub const DEFAULT_PRESIGN_EXPIRY_SECS: u64 = 3_600;
 pub const ENV_USAGE_FLUSH_MS: &str = "SCRX_KEY_USAGE_FLUSH_MS";
 pub const DEFAULT_USAGE_FLUSH_MS: u64 = 5_000;
+/// Kept for existing deployments: `true` means one trusted hop.
 pub const ENV_TRUST_FORWARDED_FOR: &str = "SCRX_TRUST_X_FORWARDED_FOR";
+pub const ENV_TRUSTED_PROXY_HOPS: &str = "SCRX_TRUSTED_PROXY_HOPS";
+pub const DEFAULT_TRUSTED_PROXY_HOPS: usize = 0;
+pub const ENV_METRICS_TOKEN: &str = "SCRX_METRICS_TOKEN";
+pub const ENV_AUTH_FAILURES_PER_MINUTE: &str = "SCRX_AUTH_FAILURES_PER_MINUTE";
+pub use scraperx_core::hot::auth_failures::DEFAULT_MAX_FAILURES_PER_MINUTE as DEFAULT_AUTH_FAILURES_PER_MINUTE;
 pub const ENV_SCRAPE_WAIT_MARGIN_MS: &str = "SCRX_SCRAPE_WAIT_MARGIN_MS";
 pub const DEFAULT_SCRAPE_WAIT_MARGIN_MS: u64 = 10_000;
 pub use scraperx_core::config::ENV_QUEUE_NAMESPACE;
@@ -29,8 +35,13 @@ pub struct ApiConfig {
     pub presign_expiry: Duration,
     /// How often API-key usage counters are written to Postgres.
     pub usage_flush: Duration,
-    /// Take the client address from X-Forwarded-For (behind a trusted ingress only).
-    pub trust_forwarded_for: bool,
+    /// Proxies in front of the API whose `X-Forwarded-For` entries are believed, counted
+    /// from the right; 0 ignores the header.
+    pub trusted_proxy_hops: usize,
+    /// Failed authentications a source address may make per minute before it gets 429.
+    pub auth_failures_per_minute: u32,
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
     /// How long `POST /v1/scrape` waits past the job's own timeout before answering 202.
     pub scrape_wait_margin: Duration,
     /// Prefix of the queue names, for deployments (or tests) sharing one Redis; the workers
@@ -45,7 +56,9 @@ impl Default for ApiConfig {
             allow_private_targets: false,
             presign_expiry: Duration::from_secs(DEFAULT_PRESIGN_EXPIRY_SECS),
             usage_flush: Duration::from_millis(DEFAULT_USAGE_FLUSH_MS),
-            trust_forwarded_for: false,
+            trusted_proxy_hops: DEFAULT_TRUSTED_PROXY_HOPS,
+            auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
+            metrics_token: None,
             scrape_wait_margin: Duration::from_millis(DEFAULT_SCRAPE_WAIT_MARGIN_MS),
             queue_namespace: String::new(),
         }
@@ -73,10 +86,25 @@ impl ApiConfig {
             )
             .default_value(DEFAULT_USAGE_FLUSH_MS),
             Setting::new(
+                ENV_TRUSTED_PROXY_HOPS,
+                "proxies in front of the API whose X-Forwarded-For entries are believed, counted from the right (0: ignore the header)",
+            )
+            .default_value(DEFAULT_TRUSTED_PROXY_HOPS),
+            Setting::new(
                 ENV_TRUST_FORWARDED_FOR,
-                "take the client address from X-Forwarded-For (behind a trusted ingress only)",
+                "deprecated: true is the same as one trusted proxy hop",
             )
             .default_value(false),
+            Setting::new(
+                ENV_AUTH_FAILURES_PER_MINUTE,
+                "failed authentications a source address may make per minute before it gets 429",
+            )
+            .default_value(DEFAULT_AUTH_FAILURES_PER_MINUTE),
+            Setting::new(
+                ENV_METRICS_TOKEN,
+                "when set, /metrics answers only Authorization: Bearer <this token>",
+            )
+            .secret(),
             Setting::new(
                 ENV_SCRAPE_WAIT_MARGIN_MS,
                 "how long POST /v1/scrape waits past the job's timeout before answering 202, in ms",
@@ -117,6 +145,18 @@ impl ApiConfig {
             &mut errors,
         );
         let trust_forwarded_for = parse_flag(&lookup, ENV_TRUST_FORWARDED_FOR, false, &mut errors);
+        let hops = parse(
+            &lookup,
+            ENV_TRUSTED_PROXY_HOPS,
+            DEFAULT_TRUSTED_PROXY_HOPS,
+            &mut errors,
+        );
+        let auth_failures = parse(
+            &lookup,
+            ENV_AUTH_FAILURES_PER_MINUTE,
+            DEFAULT_AUTH_FAILURES_PER_MINUTE,
+            &mut errors,
+        );
         let margin = parse(
             &lookup,
             ENV_SCRAPE_WAIT_MARGIN_MS,
@@ -131,9 +171,44 @@ impl ApiConfig {
             allow_private_targets,
             presign_expiry: Duration::from_secs(presign),
             usage_flush: Duration::from_millis(flush.max(100)),
-            trust_forwarded_for,
+            trusted_proxy_hops: if trust_forwarded_for {
+                hops.max(1)
+            } else {
+                hops
+            },
+            auth_failures_per_minute: auth_failures.max(1),
+            metrics_token: lookup(ENV_METRICS_TOKEN).filter(|t| !t.trim().is_empty()),
             scrape_wait_margin: Duration::from_millis(margin),
             queue_namespace: lookup(ENV_QUEUE_NAMESPACE).unwrap_or_default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hops(vars: &[(&str, &str)]) -> usize {
+        ApiConfig::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .expect("valid")
+        .trusted_proxy_hops
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_by_default_and_the_old_flag_means_one_hop() {
+        assert_eq!(hops(&[]), 0);
+        assert_eq!(hops(&[(ENV_TRUST_FORWARDED_FOR, "true")]), 1);
+        assert_eq!(hops(&[(ENV_TRUSTED_PROXY_HOPS, "2")]), 2);
+        assert_eq!(
+            hops(&[
+                (ENV_TRUST_FORWARDED_FOR, "true"),
+                (ENV_TRUSTED_PROXY_HOPS, "3")
+            ]),
+            3
+        );
     }
 }

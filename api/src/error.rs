@@ -27,6 +27,8 @@ pub enum ApiError {
     DomainNotAllowed(String),
     #[error("rate limit exceeded")]
     RateLimited { retry_after: Duration },
+    #[error("too many failed authentications from this address; retry later")]
+    AuthThrottled { retry_after: Duration },
     #[error("too many concurrent requests")]
     ConcurrencyLimited { limit: u32 },
     #[error("insufficient credits")]
@@ -74,9 +76,9 @@ impl ApiError {
             Self::MissingScope(_) | Self::IpNotAllowed | Self::DomainNotAllowed(_) => {
                 StatusCode::FORBIDDEN
             }
-            Self::RateLimited { .. } | Self::ConcurrencyLimited { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Self::RateLimited { .. }
+            | Self::AuthThrottled { .. }
+            | Self::ConcurrencyLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -94,6 +96,7 @@ impl ApiError {
             Self::IpNotAllowed => "ip_not_allowed",
             Self::DomainNotAllowed(_) => "domain_not_allowed",
             Self::RateLimited { .. } => "rate_limited",
+            Self::AuthThrottled { .. } => "auth_failures_exceeded",
             Self::ConcurrencyLimited { .. } => "concurrency_limit_exceeded",
             Self::InsufficientCredits { .. } => "insufficient_credits",
             Self::Validation { .. } => "validation_failed",
@@ -108,7 +111,9 @@ impl ApiError {
     /// How long the client should wait before retrying, for refusals that pass.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::RateLimited { retry_after } | Self::AuthThrottled { retry_after } => {
+                Some(*retry_after)
+            }
             Self::Unavailable => Some(UNAVAILABLE_RETRY_AFTER),
             _ => None,
         }
@@ -118,7 +123,7 @@ impl ApiError {
         match self {
             Self::Validation { field, .. } => json!({ "field": field }),
             Self::MissingScope(scope) => json!({ "required_scope": scope }),
-            Self::RateLimited { retry_after } => {
+            Self::RateLimited { retry_after } | Self::AuthThrottled { retry_after } => {
                 json!({ "retry_after_seconds": retry_after_secs(*retry_after) })
             }
             Self::Unavailable => {

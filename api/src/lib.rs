@@ -3,6 +3,7 @@
 //! generated from the same route definitions (utoipa-axum), so it cannot drift from them.
 
 pub mod auth;
+pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -139,8 +139,32 @@ pub async fn track(State(metrics): State<Arc<ApiMetrics>>, req: Request, next: N
     response
 }
 
-/// `GET /metrics`.
-pub async fn serve(State(state): State<AppState>) -> Response {
+/// Whether `headers` carry the metrics token (always, when none is configured). The
+/// comparison takes the same time wherever the first difference is.
+fn metrics_allowed(expected: Option<&str>, headers: &axum::http::HeaderMap) -> bool {
+    let Some(expected) = expected else {
+        return true;
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    presented.len() == expected.len()
+        && presented
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// `GET /metrics`: rendered from this process's own counters, never from a database, and
+/// behind `SCRX_METRICS_TOKEN` when one is set.
+pub async fn serve(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if !metrics_allowed(state.config.metrics_token.as_deref(), &headers) {
+        return crate::error::ApiError::Unauthorized("the metrics token is required")
+            .into_response();
+    }
     (
         StatusCode::OK,
         [(
@@ -150,4 +174,29 @@ pub async fn serve(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::*;
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).expect("value"),
+        );
+        h
+    }
+
+    #[test]
+    fn metrics_need_the_token_only_when_one_is_configured() {
+        assert!(metrics_allowed(None, &HeaderMap::new()));
+        assert!(metrics_allowed(Some("s3cret"), &bearer("s3cret")));
+        assert!(!metrics_allowed(Some("s3cret"), &bearer("s3cres")));
+        assert!(!metrics_allowed(Some("s3cret"), &bearer("s3cret-longer")));
+        assert!(!metrics_allowed(Some("s3cret"), &HeaderMap::new()));
+    }
 }

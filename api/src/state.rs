@@ -7,8 +7,8 @@ use scraperx_core::{
     content::ContentStore,
     dispatch::QueueSet,
     hot::{
-        RedisConn, TtlConfig, cache::ResponseCache, pubsub::Publisher, rate_limit::RateLimiter,
-        slots::ConcurrencySlots,
+        RedisConn, TtlConfig, auth_failures::AuthFailures, cache::ResponseCache, pubsub::Publisher,
+        rate_limit::RateLimiter, slots::ConcurrencySlots,
     },
     pg::Db,
 };
@@ -26,6 +26,8 @@ pub struct Inner {
     pub redis: RedisConn,
     pub content: ContentStore,
     pub limiter: RateLimiter,
+    pub auth_failures: AuthFailures,
+    pub readiness: crate::routes::health::ReadinessCache,
     pub slots: ConcurrencySlots,
     pub cache: ResponseCache,
     pub publisher: Publisher,
@@ -58,6 +60,12 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(s.redis.clone(), s.ttl),
+                auth_failures: AuthFailures::new(
+                    s.redis.clone(),
+                    s.ttl,
+                    config.auth_failures_per_minute,
+                ),
+                readiness: Default::default(),
                 slots: ConcurrencySlots::new(s.redis.clone(), s.ttl.concurrent),
                 cache: ResponseCache::new(s.redis.clone(), s.ttl),
                 publisher: Publisher::new(s.redis.clone()),

@@ -44,7 +44,7 @@ pub async fn check_targets(
                     .or_insert_with(|| field.clone());
             }
             Some(literal) if literal_ip(&literal).is_some_and(|ip| !is_public_ip(ip)) => {
-                return Err(private(field));
+                return Err(private(field, host));
             }
             _ => {}
         }
@@ -55,7 +55,7 @@ pub async fn check_targets(
                 tokio::time::timeout(RESOLVE_TIMEOUT, resolve_public(&host, port, false)).await;
             match resolved {
                 Ok(Ok(_)) => Ok(()),
-                Ok(Err(Unreachable::NotPublic { .. })) => Err(private(&field)),
+                Ok(Err(Unreachable::NotPublic { .. })) => Err(private(&field, &host)),
                 _ => Err(ApiError::validation(
                     field,
                     format!("the host {host} does not resolve"),
@@ -68,9 +68,13 @@ pub async fn check_targets(
     Ok(())
 }
 
-fn private(field: &str) -> ApiError {
+/// Names the host as written, never what it resolved to.
+fn private(field: &str, host: &str) -> ApiError {
     ApiError::validation(
         field,
-        "the URL points to a private, loopback, link-local or reserved address",
+        format!(
+            "the host {host} is not allowed: it points to a private, loopback, link-local \
+             or reserved address"
+        ),
     )
 }

@@ -318,11 +318,27 @@ async fn bad_input_gets_422_naming_the_field(pool: PgPool) {
         "http://169.254.169.254/latest/meta-data/",
         "http://[::1]/",
         "http://10.0.0.1/",
+        "http://[2002:7f00:1::]/",
+        "http://[fec0::1]/",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+        "http://[::a9fe:a9fe]/",
+        "http://[::127.0.0.1]/",
+        "http://[64:ff9b:1::a9fe:a9fe]/",
     ] {
         let r = strict.post(&k, "/v1/jobs", json!({ "url": url })).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{url}");
         assert_eq!(r.body["error"]["details"]["field"], "url");
     }
+    // The refusal names the host, never what it resolved to.
+    let r = strict
+        .post(&k, "/v1/jobs", json!({ "url": "http://localhost:8080/" }))
+        .await;
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("localhost is not allowed"), "{message}");
+    assert!(
+        !message.contains("127.0.0.1") && !message.contains("::1"),
+        "{message}"
+    );
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]

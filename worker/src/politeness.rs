@@ -63,7 +63,7 @@ impl Drop for Pass {
         let Some(mut redis) = self.redis.take() else {
             return;
         };
-        let (inflight, _, _) = keys(&self.domain);
+        let (inflight, _) = keys(&self.domain);
         let holder = std::mem::take(&mut self.holder);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
@@ -73,12 +73,23 @@ impl Drop for Pass {
     }
 }
 
-fn keys(domain: &str) -> (String, String, String) {
+fn keys(domain: &str) -> (String, String) {
     (
         format!("scrx:domain:{{d:{domain}}}:inflight"),
         format!("scrx:domain:{{d:{domain}}}:next"),
-        format!("scrx:domain:{{d:{domain}}}:robots"),
     )
+}
+
+/// The robots.txt cache key of `url`'s origin. robots.txt belongs to an origin (RFC 9309):
+/// scheme, host and port, so `http://victim:443/` answering garbage never stands for
+/// `https://victim/`.
+pub fn robots_key(url: &Url) -> Option<String> {
+    let host = url.host_str()?.to_ascii_lowercase();
+    let port = url.port_or_known_default()?;
+    Some(format!(
+        "scrx:domain:{{d:{}://{host}:{port}}}:robots",
+        url.scheme()
+    ))
 }
 
 impl Politeness {
@@ -95,9 +106,7 @@ impl Politeness {
     /// site cannot say, [`UNREACHABLE`], remembered only briefly.
     async fn robots(&self, url: &Url, http: &HttpFetcher) -> Option<String> {
         let domain = url.host_str()?.to_ascii_lowercase();
-        // robots.txt belongs to an origin: the port is part of it.
-        let origin = format!("{}:{}", domain, url.port_or_known_default().unwrap_or(80));
-        let (_, _, key) = keys(&origin);
+        let key = robots_key(url)?;
         let mut redis = self.redis.clone();
         if let Ok(Some(cached)) = redis.get::<_, Option<String>>(&key).await {
             return Some(cached);
@@ -197,7 +206,7 @@ impl Politeness {
             .max(robots_delay)
             .max(0);
         let holder = uuid::Uuid::new_v4().to_string();
-        let (inflight, next, _) = keys(&domain);
+        let (inflight, next) = keys(&domain);
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let (granted, wait_ms): (i64, i64) = gate_script()
@@ -229,7 +238,7 @@ impl Politeness {
 
     pub async fn release(&self, mut pass: Pass) {
         if let Some(mut redis) = pass.redis.take() {
-            let (inflight, _, _) = keys(&pass.domain);
+            let (inflight, _) = keys(&pass.domain);
             let _: Result<i64, _> = redis.zrem(&inflight, &pass.holder).await;
         }
     }
@@ -348,6 +357,16 @@ fn matches(pattern: &str, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn robots_txt_is_cached_per_scheme_host_and_port() {
+        let key = |raw: &str| robots_key(&Url::parse(raw).expect("url")).expect("key");
+        assert_ne!(key("http://victim:443/"), key("https://victim/"));
+        assert_ne!(key("http://victim/"), key("https://victim/"));
+        assert_ne!(key("https://victim:8443/"), key("https://victim/"));
+        assert_eq!(key("https://Victim/a"), key("https://victim:443/b?c"));
+        assert_eq!(key("http://victim/"), key("http://victim:80/"));
+    }
 
     const ROBOTS: &str = "User-agent: *\nDisallow: /private\nAllow: /private/open\nCrawl-delay: 2\n\n\
                           User-agent: ScraperX\nDisallow: /no-bots/\nDisallow: /*.pdf$\nCrawl-delay: 0.5\n";

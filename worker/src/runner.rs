@@ -335,10 +335,22 @@ impl Runner {
         let url = url::Url::parse(&job.url).map_err(|e| FetchError::Invalid(e.to_string()))?;
         let started = tokio::time::Instant::now();
         let pass = self.politeness.admit(&url, &self.http, timeout).await?;
+        // Only the job's own organization's history steers an auto job (and its bill).
+        let learned = match (&self.browser, url.host_str()) {
+            (Some(_), Some(host)) if job.engine == Engine::Auto => self
+                .db
+                .learned_engine(job.organization_id, host)
+                .await
+                .unwrap_or_else(|err| {
+                    tracing::warn!(error = %err, "learned engine not read; starting on http");
+                    None
+                }),
+            _ => None,
+        };
         let remaining = timeout.saturating_sub(started.elapsed());
         let fetched = tokio::time::timeout(
             remaining,
-            self.fetch_engines(job, url.clone(), remaining, pass.intel.as_ref()),
+            self.fetch_engines(job, url.clone(), remaining, learned),
         )
         .await
         .unwrap_or(Err(FetchError::Timeout(timeout)));
@@ -346,16 +358,17 @@ impl Runner {
         if let Some(domain) = url.host_str() {
             let outcome = match &fetched {
                 Ok(f) => scraperx_core::pg::DomainOutcome {
+                    organization_id: job.organization_id,
                     domain,
                     success: !f.detection.challenged() && f.page.status < 400,
                     response_ms: i32::try_from(f.page.timings.total_ms).ok(),
                     protection: f.detection.protection.or(f.protection_seen),
-                    escalated_to: (job.engine == Engine::Auto && f.engine != Engine::Http)
-                        .then_some(f.engine),
+                    escalated_to: job.engine.teaches(&job.options.0, f.engine),
                     needed_javascript: f.http_was_shell && f.engine != Engine::Http,
                     rate_limited: f.page.status == 429,
                 },
                 Err(e) => scraperx_core::pg::DomainOutcome {
+                    organization_id: job.organization_id,
                     domain,
                     success: false,
                     response_ms: None,
@@ -377,24 +390,10 @@ impl Runner {
         job: &Job,
         url: url::Url,
         timeout: Duration,
-        intel: Option<&scraperx_core::pg::DomainIntel>,
+        learned: Option<Engine>,
     ) -> Result<Fetched, FetchError> {
-        let options = &job.options.0;
-        // What the domain taught earlier jobs: start where HTTP alone did not do.
-        let learned = match (job.engine, &self.browser, intel) {
-            (Engine::Auto, Some(_), Some(i)) => Some(match i.recommended_engine {
-                Engine::Auto | Engine::Http if i.requires_js_rendering => Engine::Browser,
-                e => e,
-            }),
-            _ => None,
-        };
-        let start = match job.engine.starting(options) {
-            Engine::Auto => match learned {
-                Some(e @ (Engine::Browser | Engine::Stealth)) => e,
-                _ => Engine::Auto,
-            },
-            other => other,
-        };
+        // What the organization's earlier jobs taught: start where HTTP alone did not do.
+        let start = job.engine.starting_learned(&job.options.0, learned);
         // One route for the whole job, whichever engines it takes: the provider is picked
         // (and a resting one's probe claimed) once.
         let route = crate::proxy::route_for(&self.db, self.config.secrets.as_ref(), job).await?;

@@ -26,6 +26,10 @@ const GUARDED: &str = r#"<html><head><title>Shop</title></head><body>
   document.body.insertAdjacentHTML('beforeend', '<main><h1>Welcome, human</h1></main>'); }</script>
 </body></html>"#;
 
+/// A page plain HTTP gets in full.
+const STATIC: &str = "<html><head><title>Price list</title></head><body><main><h1>Prices</h1>\
+<p>Everything on this page is in the HTML the server sends, no script needed at all.</p></main></body></html>";
+
 async fn site() -> String {
     let addr = serve(
         Router::new()
@@ -36,6 +40,10 @@ async fn site() -> String {
             .route(
                 "/guarded",
                 get(|| async { ([(header::CONTENT_TYPE, "text/html")], GUARDED) }),
+            )
+            .route(
+                "/static",
+                get(|| async { ([(header::CONTENT_TYPE, "text/html")], STATIC) }),
             ),
     )
     .await;
@@ -134,14 +142,61 @@ async fn auto_escalates_a_javascript_shell_to_the_browser(pool: PgPool) {
         done.credits_charged, 5,
         "charged as the browser that did the work"
     );
-    let (js, engine): (bool, String) = sqlx::query_as(
-        "SELECT requires_js_rendering, recommended_engine FROM domain_intelligence LIMIT 1",
-    )
-    .fetch_one(h.db.pool())
-    .await
-    .expect("domain intelligence");
-    assert!(js, "the domain is known to need JavaScript");
-    assert_eq!(engine, "browser");
+    let (js,): (bool,) =
+        sqlx::query_as("SELECT requires_js_rendering FROM domain_intelligence LIMIT 1")
+            .fetch_one(h.db.pool())
+            .await
+            .expect("domain intelligence");
+    assert!(js, "the fleet knows the domain needs JavaScript");
+    let host = url::Url::parse(&base).expect("url");
+    let learned =
+        h.db.learned_engine(org.id, host.host_str().expect("host"))
+            .await
+            .expect("learned");
+    assert_eq!(
+        learned,
+        Some(Engine::Browser),
+        "the organization learned it"
+    );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn another_organizations_escalations_neither_steer_nor_bill_an_auto_job(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let base = site().await;
+    let (a, b) = (h.org(50).await, h.org(50).await);
+    let (_stop, _w) = h.start(browser_config(&h));
+    // B's auto job on the host needs the browser, which B now starts with there.
+    let shell = h.submit(&b, NewJob::get(&format!("{base}/shell"))).await;
+    assert_eq!(
+        h.completed(shell, Duration::from_secs(30))
+            .await
+            .credits_charged,
+        5
+    );
+    // A's plain auto job on a static page of the same host stays on http.
+    let page = h.submit(&a, NewJob::get(&format!("{base}/static"))).await;
+    let done = h.completed(page, Duration::from_secs(30)).await;
+    assert_eq!(done.credits_charged, 1, "charged what it reserved");
+    let events = h.db.list_job_events(a.id, page).await.expect("events");
+    let engines: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type.to_string() == "job.engine_selected")
+        .filter_map(|e| {
+            e.event_data
+                .as_ref()
+                .and_then(|d| d.0["engine"].as_str().map(str::to_owned))
+        })
+        .collect();
+    assert_eq!(engines, ["http"], "{events:?}");
+    // B's own next auto job on a page of the host starts in the browser.
+    let again = h.submit(&b, NewJob::get(&format!("{base}/static"))).await;
+    assert_eq!(
+        h.completed(again, Duration::from_secs(30))
+            .await
+            .credits_charged,
+        5
+    );
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]

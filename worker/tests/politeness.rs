@@ -58,7 +58,7 @@ fn site(seen: Seen, robots: &'static str) -> Router {
 async fn forget_robots(h: &Harness, addr: std::net::SocketAddr) {
     let _: i64 = redis::AsyncCommands::del(
         &mut h.redis.clone(),
-        format!("scrx:domain:{{d:127.0.0.1:{}}}:robots", addr.port()),
+        format!("scrx:domain:{{d:http://127.0.0.1:{}}}:robots", addr.port()),
     )
     .await
     .expect("clear");

@@ -8,7 +8,7 @@ use axum::{
 };
 use chrono::{DateTime, Duration, Utc};
 use scraperx_core::{
-    domain::{ApiKeyId, Plan, Role},
+    domain::{ApiKeyId, KeyRestrictions, Plan, Role},
     pg::{
         ApiKey, Invoice, NewApiKey, NewOrganization, NewUser, Organization, UsageRecord,
         UsageSummary, User,
@@ -193,10 +193,19 @@ pub async fn create_key(
     if req.expires_at.is_some_and(|t| t <= Utc::now()) {
         return Err(ApiError::validation("expires_at", "must be in the future"));
     }
-    new.expires_at = req.expires_at;
-    new.allowed_ips = req.allowed_ips;
-    new.allowed_domains = req.allowed_domains;
-    new.rate_limit_override = req.rate_limit;
+    // A key never mints a key less restricted than itself.
+    let granted = auth.restrictions.narrow(KeyRestrictions {
+        allowed_ips: req.allowed_ips,
+        allowed_domains: req.allowed_domains,
+        expires_at: req.expires_at,
+        rate_limit: req.rate_limit,
+        max_concurrent: None,
+    })?;
+    new.expires_at = granted.expires_at;
+    new.allowed_ips = granted.allowed_ips;
+    new.allowed_domains = granted.allowed_domains;
+    new.rate_limit_override = granted.rate_limit;
+    new.max_concurrent_override = granted.max_concurrent;
     let (key, secret) = state.db.create_api_key(auth.org_id, &new).await?;
     Ok((
         StatusCode::CREATED,

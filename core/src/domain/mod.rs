@@ -5,12 +5,14 @@
 mod text_enum;
 mod api_key;
 mod ids;
+mod key_limits;
 mod kinds;
 mod options;
 mod status;
 
 pub use api_key::{ApiKeySecret, hash_api_key};
 pub use ids::{ApiKeyId, BatchId, JobId, OrgId, ResultId, UserId, WebhookId};
+pub use key_limits::KeyRestrictions;
 pub use kinds::{
     ContentStorage, Engine, EventType, HttpMethod, Plan, ProxyTier, Role, SubscriptionStatus,
 };

@@ -180,6 +180,29 @@ impl super::Engine {
             other => other,
         }
     }
+
+    /// The engine a job starts with once its organization's own history is counted: an
+    /// auto job whose options need no browser starts where that history says plain HTTP
+    /// did not do. `learned` must be the job's organization's, never another's.
+    pub fn starting_learned(self, options: &JobOptions, learned: Option<Self>) -> Self {
+        match (self.starting(options), learned) {
+            (super::Engine::Auto, Some(e @ (super::Engine::Browser | super::Engine::Stealth))) => e,
+            (start, _) => start,
+        }
+    }
+
+    /// What a finished job teaches its organization about the domain: only an auto job
+    /// that could have stayed on HTTP, and did not.
+    pub fn teaches(self, options: &JobOptions, finished_with: Self) -> Option<Self> {
+        let learnable =
+            self == super::Engine::Auto && self.starting(options) == super::Engine::Auto;
+        (learnable
+            && matches!(
+                finished_with,
+                super::Engine::Browser | super::Engine::Stealth
+            ))
+        .then_some(finished_with)
+    }
 }
 
 fn check_selector(field: &str, selector: &str) -> Result<()> {
@@ -201,6 +224,68 @@ fn check_selector(field: &str, selector: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Engine;
+
+    #[test]
+    fn an_auto_job_starts_where_its_organizations_history_says() {
+        let plain = JobOptions::default();
+        let shot = JobOptions {
+            screenshot: true,
+            ..JobOptions::default()
+        };
+        let start = |engine: Engine, options: &JobOptions, learned| {
+            engine.starting_learned(options, learned)
+        };
+        assert_eq!(start(Engine::Auto, &plain, None), Engine::Auto);
+        assert_eq!(
+            start(Engine::Auto, &plain, Some(Engine::Browser)),
+            Engine::Browser
+        );
+        assert_eq!(
+            start(Engine::Auto, &plain, Some(Engine::Stealth)),
+            Engine::Stealth
+        );
+        assert_eq!(
+            start(Engine::Auto, &plain, Some(Engine::Http)),
+            Engine::Auto
+        );
+        assert_eq!(
+            start(Engine::Auto, &shot, Some(Engine::Stealth)),
+            Engine::Browser
+        );
+        assert_eq!(
+            start(Engine::Http, &plain, Some(Engine::Browser)),
+            Engine::Http
+        );
+    }
+
+    #[test]
+    fn only_auto_jobs_that_could_have_stayed_on_http_teach_an_engine() {
+        let plain = JobOptions::default();
+        let shot = JobOptions {
+            screenshot: true,
+            ..JobOptions::default()
+        };
+        assert_eq!(
+            Engine::Auto.teaches(&plain, Engine::Browser),
+            Some(Engine::Browser)
+        );
+        assert_eq!(
+            Engine::Auto.teaches(&plain, Engine::Stealth),
+            Some(Engine::Stealth)
+        );
+        assert_eq!(Engine::Auto.teaches(&plain, Engine::Http), None);
+        assert_eq!(
+            Engine::Auto.teaches(&shot, Engine::Browser),
+            None,
+            "its options chose"
+        );
+        assert_eq!(
+            Engine::Browser.teaches(&plain, Engine::Browser),
+            None,
+            "it chose"
+        );
+    }
 
     #[test]
     fn the_seed_default_document_parses_to_the_defaults() {

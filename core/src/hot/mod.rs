@@ -15,6 +15,7 @@
 //! Cluster. Times inside scripts come from the server's clock (`TIME`), so API replicas with
 //! skewed clocks still agree on windows and deadlines.
 
+pub mod auth_failures;
 pub mod cache;
 pub mod conn;
 pub mod keys;

@@ -39,6 +39,7 @@ pub struct ApiKeyAuth {
     pub allowed_domains: Option<Vec<String>>,
     pub rate_limit_override: Option<i32>,
     pub max_concurrent_override: Option<i32>,
+    pub expires_at: Option<DateTime<Utc>>,
     pub plan_id: Plan,
     pub rate_limit_per_second: i32,
     pub max_concurrent_jobs: i32,
@@ -122,7 +123,7 @@ impl Db {
         Ok(sqlx::query_as(
             "SELECT k.id AS key_id, k.organization_id, k.scopes, \
                     k.allowed_ips::text[] AS allowed_ips, k.allowed_domains::text[] AS allowed_domains, \
-                    k.rate_limit_override, k.max_concurrent_override, \
+                    k.rate_limit_override, k.max_concurrent_override, k.expires_at, \
                     o.plan_id, o.rate_limit_per_second, o.max_concurrent_jobs, o.max_batch_size \
              FROM api_keys k JOIN organizations o ON o.id = k.organization_id \
              WHERE k.key_hash = $1 AND k.is_active = TRUE AND k.revoked_at IS NULL \

@@ -13,9 +13,10 @@ use url::{Host, Url};
 use super::timing::{TIMINGS, elapsed_ms};
 use crate::error::FetchError;
 
-/// Refused by the address rule; found in reqwest's error chain to tell it apart.
+/// Refused by the address rule; found in reqwest's error chain to tell it apart. Its
+/// message names the host only: the address is logged, never shown in the job's error.
 #[derive(Debug, thiserror::Error)]
-#[error("{host} resolves to a non-public address {addr}")]
+#[error("{host} is not allowed: it resolves to a non-public address")]
 pub struct BlockedAddress {
     pub host: String,
     pub addr: std::net::IpAddr,
@@ -41,6 +42,7 @@ impl Resolve for GuardedResolver {
             match resolved {
                 Ok(addrs) => Ok(Box::new(addrs.into_iter()) as Addrs),
                 Err(Unreachable::NotPublic { host, addr }) => {
+                    tracing::info!(%host, %addr, "refused by the address rule");
                     Err(Box::new(BlockedAddress { host, addr })
                         as Box<dyn std::error::Error + Send + Sync>)
                 }
@@ -77,7 +79,10 @@ pub async fn check_resolved(url: &Url) -> Result<(), FetchError> {
     let port = url.port_or_known_default().unwrap_or(80);
     match resolve_public(host, port, false).await {
         Ok(_) => Ok(()),
-        Err(e @ Unreachable::NotPublic { .. }) => Err(FetchError::Blocked(e.to_string())),
+        Err(e @ Unreachable::NotPublic { .. }) => {
+            tracing::info!(error = ?e, "refused by the address rule");
+            Err(FetchError::Blocked(e.to_string()))
+        }
         Err(e) => Err(FetchError::Network(e.to_string())),
     }
 }
@@ -92,4 +97,39 @@ pub fn blocked_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<Strin
         current = e.source();
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_name_resolving_to_a_private_address_is_blocked_without_the_address() {
+        let url = Url::parse("http://localhost:8080/").expect("url");
+        let Err(FetchError::Blocked(message)) = check_resolved(&url).await else {
+            panic!("localhost is blocked");
+        };
+        assert!(message.contains("localhost is not allowed"), "{message}");
+        assert!(
+            !message.contains("127.0.0.1") && !message.contains("::1"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refusal_found_in_an_error_chain_names_the_host_only() {
+        let resolver = GuardedResolver {
+            allow_private: false,
+        };
+        let name: Name = "localhost".parse().expect("name");
+        let Err(err) = resolver.resolve(name).await else {
+            panic!("localhost is refused");
+        };
+        let message = blocked_in_chain(err.as_ref()).expect("found in the chain");
+        assert!(message.contains("localhost is not allowed"), "{message}");
+        assert!(
+            !message.contains("127.0.0.1") && !message.contains("::1"),
+            "{message}"
+        );
+    }
 }

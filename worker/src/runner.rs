@@ -343,8 +343,10 @@ impl Runner {
         let started = tokio::time::Instant::now();
         let pass = self.politeness.admit(&url, &self.http, timeout).await?;
         let remaining = timeout.saturating_sub(started.elapsed());
+        // The engines end at `remaining` themselves, and say why (a page that stopped
+        // answering); this bound is their backstop.
         let fetched = tokio::time::timeout(
-            remaining,
+            remaining + crate::browser::PROBE * 2,
             self.fetch_engines(job, url.clone(), remaining, pass.intel.as_ref()),
         )
         .await

@@ -26,6 +26,22 @@ pub enum FetchError {
     /// The job asked for a proxy tier that no healthy provider serves right now.
     #[error("no proxy available: {0}")]
     ProxyUnavailable(String),
+    /// The page is beyond what extraction does within its time budget (a parse or a
+    /// selector that grows faster than the page): the same page would fail again.
+    #[error("content too complex: {0}")]
+    ContentTooComplex(String),
+    /// Extraction itself broke on the page (a panic in a parser or a selector engine).
+    #[error("extraction failed: {0}")]
+    ExtractionFailed(String),
+    /// The page's renderer crashed (out of memory, killed): another attempt may fare better.
+    #[error("the page crashed: {0}")]
+    PageCrashed(String),
+    /// The page's renderer stopped answering (a script that never yields).
+    #[error("the page stopped responding: {0}")]
+    PageUnresponsive(String),
+    /// The page kept opening dialogs (alert, confirm, prompt) past the allowance.
+    #[error("the page opened more than {0} dialogs")]
+    TooManyDialogs(usize),
 }
 
 impl FetchError {
@@ -37,6 +53,7 @@ impl FetchError {
                 | Self::RetryableStatus(_)
                 | Self::Browser(_)
                 | Self::ProxyUnavailable(_)
+                | Self::PageCrashed(_)
         )
     }
 
@@ -53,6 +70,11 @@ impl FetchError {
             Self::Invalid(_) => "invalid_request",
             Self::Browser(_) => "browser_error",
             Self::ProxyUnavailable(_) => "proxy_unavailable",
+            Self::ContentTooComplex(_) => "content_too_complex",
+            Self::ExtractionFailed(_) => "extraction_failed",
+            Self::PageCrashed(_) => "page_crashed",
+            Self::PageUnresponsive(_) => "page_unresponsive",
+            Self::TooManyDialogs(_) => "too_many_dialogs",
         }
     }
 }

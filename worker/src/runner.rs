@@ -29,7 +29,6 @@ use crate::{
     config::WorkerConfig,
     detect::{Detection, detect},
     error::FetchError,
-    extract::extract,
     fetch::{FetchRequest, FetchedPage, http::HttpFetcher},
     politeness::Politeness,
     proxy::ProxyRoute,
@@ -215,13 +214,22 @@ impl Runner {
             },
         };
         let finished = match attempt {
-            Attempt::Done(fetched) => match self.complete(&job, *fetched).await {
+            // Storing and extracting can take a while: the lease is kept meanwhile.
+            Attempt::Done(fetched) => match tokio::select! {
+                biased;
+                () = self.keep_lease(queue, &lease) => Err(CompleteError::LeaseLost),
+                completed = self.complete(&job, *fetched) => completed,
+            } {
                 Ok(()) => {
                     queue.ack(&lease).await?;
                     Ok(Outcome::Completed)
                 }
                 Err(CompleteError::Fetch(e)) => self.fail(queue, &lease, &job, e).await,
                 Err(CompleteError::Store(e)) => Err(e),
+                Err(CompleteError::LeaseLost) => {
+                    tracing::warn!(job = %job.id, "lease lost while completing; another worker has the job");
+                    Ok(Outcome::Released)
+                }
             },
             Attempt::Failed(e) => self.fail(queue, &lease, &job, e).await,
             Attempt::Canceled => self.canceled(queue, &lease, &job).await,
@@ -348,8 +356,10 @@ impl Runner {
             _ => None,
         };
         let remaining = timeout.saturating_sub(started.elapsed());
+        // The engines end at `remaining` themselves, and say why (a page that stopped
+        // answering); this bound is their backstop.
         let fetched = tokio::time::timeout(
-            remaining,
+            remaining + crate::browser::PROBE * 2,
             self.fetch_engines(job, url.clone(), remaining, learned),
         )
         .await
@@ -824,14 +834,11 @@ impl Runner {
             let base = page.final_url.clone();
             let rules = options.extract.clone();
             let markdown = options.markdown;
-            let extraction = tokio::task::spawn_blocking(move || {
-                extract(&html, &base, rules.as_ref(), markdown)
-            })
-            .await
-            .map_err(|e| CompleteError::Fetch(FetchError::Invalid(format!("extraction: {e}"))))?
-            .map_err(CompleteError::Fetch)?;
-            let counts = serde_json::json!({ "links": extraction.links.len(), "images": extraction.images.len(),
-                "rules": extraction.data.as_ref().and_then(|d| d.as_object()).map_or(0, |o| o.len()) });
+            // On an extraction thread of its own, bounded in stack and time.
+            let extraction = crate::extract::extract_isolated(html, base, rules, markdown)
+                .await
+                .map_err(CompleteError::Fetch)?;
+            let counts = extraction.summary();
             result.extracted_links = Some(extraction.links_json());
             result.extracted_images = Some(extraction.images_json());
             result.extracted_title = extraction.title;
@@ -979,4 +986,6 @@ enum CompleteError {
     Fetch(FetchError),
     /// Storage is: the job is delivered again later.
     Store(Error),
+    /// The lease lapsed meanwhile: the job is another worker's now.
+    LeaseLost,
 }

@@ -10,10 +10,12 @@
 //! is blocked, and, behind a provider (which resolves names on its side), to check their
 //! addresses first.
 
+mod context;
 mod document;
 mod idle;
 mod intercept;
 pub mod stealth;
+mod watch;
 
 use std::{
     path::PathBuf,
@@ -29,8 +31,9 @@ use chromiumoxide::{
     Browser, BrowserConfig, Page,
     cdp::browser_protocol::{
         page::{CaptureScreenshotFormat, PrintToPdfParams},
-        target::{CreateBrowserContextParams, CreateTargetParams},
+        target::CreateBrowserContextParams,
     },
+    cdp::js_protocol::runtime::EvaluateParams,
     page::ScreenshotParams,
 };
 use futures::StreamExt;
@@ -47,6 +50,14 @@ pub use stealth::Fingerprint;
 /// A bound on the calls around a page (opening a context and page, closing them): past it
 /// the browser counts as hung and is replaced.
 const BROWSER_CALL: Duration = Duration::from_secs(10);
+/// How long a page past its time has to answer a trivial script before it counts as
+/// unresponsive (a script that never yields) rather than slow.
+pub const PROBE: Duration = Duration::from_secs(1);
+/// The JavaScript heap a page may use: past it its renderer dies (a page that allocates
+/// without bound ends as `page_crashed` within seconds, not after gigabytes; most of those
+/// seconds are Chromium's crash reporting).
+const JS_HEAP_MIB: u32 = 512;
+pub use watch::MAX_DIALOGS;
 
 /// How the browser is launched and pooled.
 #[derive(Debug, Clone)]
@@ -163,6 +174,8 @@ impl BrowserPool {
             .no_sandbox()
             .user_data_dir(&profile)
             .request_timeout(Duration::from_secs(30))
+            // chromiumoxide adds the leading `--` to each argument.
+            .arg(format!("js-flags=--max-old-space-size={JS_HEAP_MIB}"))
             .args([
                 "--disable-gpu",
                 "--disable-background-networking",
@@ -218,6 +231,8 @@ impl BrowserPool {
 
     /// Renders `req` in a context of its own.
     pub async fn render(&self, req: &RenderRequest) -> Result<Rendered, FetchError> {
+        // The job's time runs from here: waiting for a context and opening it count.
+        let deadline = tokio::time::Instant::now() + req.timeout;
         let _permit = self
             .permits
             .acquire()
@@ -241,46 +256,31 @@ impl BrowserPool {
             proxy_server,
             ..CreateBrowserContextParams::default()
         };
-        let opening = async {
-            let context = running
-                .browser
-                .create_browser_context(context_params)
-                .await
-                .map_err(|e| FetchError::Browser(format!("context: {e}")))?;
-            let target = CreateTargetParams::builder()
-                .url("about:blank")
-                .browser_context_id(context.clone())
-                .build()
-                .map_err(FetchError::Browser)?;
-            let page = running
-                .browser
-                .new_page(target)
-                .await
-                .map_err(|e| FetchError::Browser(format!("page: {e}")))?;
-            Ok::<_, FetchError>((context, page))
-        };
-        let (context, page) = match tokio::time::timeout(BROWSER_CALL, opening).await {
-            Ok(opened) => opened?,
-            Err(_) => {
-                running.broken.store(true, Ordering::Relaxed);
-                return Err(FetchError::Browser(
-                    "Chromium stopped answering; it is replaced".into(),
-                ));
-            }
-        };
+        let (context, page, mut watch) =
+            context::JobContext::open(&running, context_params).await?;
         // Addresses are checked in the page only behind a provider, which resolves names
         // itself; the direct relay checks every connection it makes.
         let check_addresses = !self.settings.allow_private && req.proxy_server.is_some();
-        let outcome =
-            tokio::time::timeout(req.timeout, self.drive(&page, req, check_addresses)).await;
-        // Always clean up, whatever happened to the page; a browser that cannot is replaced.
-        let cleanup = async {
-            let _ = page.close().await;
-            let _ = running.browser.dispose_browser_context(context).await;
+        let rendering = async {
+            tokio::select! {
+                rendered = self.drive(&page, req, check_addresses) => rendered,
+                Ok(failed) = &mut watch.failure => Err(failed),
+            }
         };
-        if tokio::time::timeout(BROWSER_CALL, cleanup).await.is_err() {
-            running.broken.store(true, Ordering::Relaxed);
-        }
+        let outcome = match tokio::time::timeout_at(deadline, rendering).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(past_time(&page, watch.arrived(), req.timeout).await),
+        };
+        drop(watch);
+        // Always cleaned up, whatever happened to the page.
+        let ended_well = !matches!(
+            outcome,
+            Err(FetchError::Timeout(_)
+                | FetchError::PageCrashed(_)
+                | FetchError::PageUnresponsive(_)
+                | FetchError::TooManyDialogs(_))
+        );
+        context.close(ended_well).await;
         // The page itself refused on the connection (its name re-resolved to a private
         // address after the first check): blocked, whatever the browser made of it.
         let page_refused = direct.as_ref().is_some_and(|d| {
@@ -294,16 +294,11 @@ impl BrowserPool {
                 req.url.host_str().unwrap_or_default()
             )));
         }
-        match outcome {
-            Ok(Ok(mut rendered)) => {
-                // Requests the relay refused count as blocked too.
-                let refused = direct.as_ref().map_or(0, crate::relay::ProxyRelay::refused);
-                rendered.blocked_requests += usize::try_from(refused).unwrap_or(usize::MAX);
-                Ok(rendered)
-            }
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(FetchError::Timeout(req.timeout)),
-        }
+        let mut rendered = outcome?;
+        // Requests the relay refused count as blocked too.
+        let refused = direct.as_ref().map_or(0, crate::relay::ProxyRelay::refused);
+        rendered.blocked_requests += usize::try_from(refused).unwrap_or(usize::MAX);
+        Ok(rendered)
     }
 
     async fn drive(
@@ -442,6 +437,23 @@ impl BrowserPool {
             blocked_requests: blocked.load(Ordering::Relaxed),
             captcha,
         })
+    }
+}
+
+/// Why a page ran past its time: its document arrived and its renderer no longer answers
+/// (a script that never yields), or it was only slow.
+async fn past_time(page: &Page, arrived: bool, timeout: Duration) -> FetchError {
+    if !arrived {
+        // Still on its way (and the page's commands wait for it meanwhile).
+        return FetchError::Timeout(timeout);
+    }
+    // Sent as is: chromiumoxide's own evaluate waits for execution contexts.
+    let probe = page.execute(EvaluateParams::new("1"));
+    match tokio::time::timeout(PROBE, probe).await {
+        Ok(Ok(_)) => FetchError::Timeout(timeout),
+        _ => FetchError::PageUnresponsive(format!(
+            "its renderer did not answer after {timeout:?} (a script that never yields?)"
+        )),
     }
 }
 

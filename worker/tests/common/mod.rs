@@ -2,6 +2,8 @@
 //! pages that the tests serve themselves on loopback.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use std::{net::SocketAddr, time::Duration};
 
 use axum::Router;

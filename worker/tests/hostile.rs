@@ -182,19 +182,7 @@ async fn scripts_site() -> String {
 const CRASH_TIME: Duration = Duration::from_secs(30);
 
 fn render_request(url: String) -> RenderRequest {
-    RenderRequest {
-        url: url.parse().expect("url"),
-        timeout: Duration::from_secs(4),
-        wait_for: None,
-        wait_time: Duration::ZERO,
-        wait_until: scraperx_core::domain::WaitUntil::Load,
-        screenshot: false,
-        pdf: false,
-        block: Vec::new(),
-        fingerprint: None,
-        solver: None,
-        proxy_server: None,
-    }
+    common::render_request(url, Duration::from_secs(4))
 }
 
 #[tokio::test]

@@ -5,10 +5,13 @@
 //!
 //! 1. the http engine alone (fetch of a 60 KB page, pooled connections);
 //! 2. extraction of that page (title, text, links, images, rules, markdown);
-//! 3. whole http jobs end to end: Postgres, Redis, MinIO, extraction, settlement;
-//! 4. the browser engine (rendering in isolated contexts), with Chromium's memory.
+//! 3. extraction of each hostile page of `tests/common/hostile.rs` (deep nesting, huge
+//!    tags, 300,000 links, 20 MB on one line): how long, and what was cut;
+//! 4. whole http jobs end to end: Postgres, Redis, MinIO, extraction, settlement;
+//! 5. the browser engine (rendering in isolated contexts), with Chromium's memory.
 //!
-//! Prints figures; asserts nothing about speed.
+//! Name sections to run only those (`-- extraction hostile`; also `http`, `jobs`,
+//! `browser`). Prints figures; asserts nothing about speed.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -168,6 +171,17 @@ async fn extraction() {
         })
         .await;
     }
+    // As the worker runs it: a thread of its own per page.
+    measure("extraction + markdown, on its thread", 300, 1, move |_| {
+        let (html, base, rules) = ((*html).clone(), (*base).clone(), (*rules).clone());
+        async move {
+            let out = scraperx_worker::extract::extract_isolated(html, base, Some(rules), true)
+                .await
+                .expect("extract");
+            assert!(out.links.len() >= 120);
+        }
+    })
+    .await;
 }
 
 async fn end_to_end(addr: std::net::SocketAddr) {
@@ -287,11 +301,58 @@ async fn browser(addr: std::net::SocketAddr) {
     );
 }
 
+/// Each hostile page extracted once, with markdown and a rule, on an extraction thread.
+async fn hostile_extraction() {
+    let rules: BTreeMap<String, ExtractRule> = [(
+        "cells".to_owned(),
+        ExtractRule {
+            selector: "td b, div > a".into(),
+            attribute: None,
+            all: true,
+        },
+    )]
+    .into();
+    for (name, page) in common::hostile::pages() {
+        let html = String::from_utf8_lossy(&page).into_owned();
+        let base: url::Url = "http://example.com/".parse().expect("base");
+        let started = Instant::now();
+        let out =
+            scraperx_worker::extract::extract_isolated(html, base, Some(rules.clone()), true).await;
+        let took = started.elapsed();
+        let outcome = match out {
+            Ok(e) => format!("cut {:?}", e.cut.as_slice()),
+            Err(e) => e.code().to_owned(),
+        };
+        println!(
+            "{:<46} {:>8.2?}  ({:.1} MB; {outcome})",
+            format!("hostile page: {name}"),
+            took,
+            page.len() as f64 / 1e6
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let run = |section: &str| only.is_empty() || only.iter().any(|o| o == section);
     let addr = serve(site()).await;
-    http_engine(addr).await;
-    extraction().await;
-    end_to_end(addr).await;
-    browser(addr).await;
+    if run("http") {
+        http_engine(addr).await;
+    }
+    if run("extraction") {
+        extraction().await;
+    }
+    if run("hostile") {
+        hostile_extraction().await;
+    }
+    if run("jobs") {
+        end_to_end(addr).await;
+    }
+    if run("browser") {
+        browser(addr).await;
+    }
 }

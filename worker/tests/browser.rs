@@ -60,19 +60,7 @@ fn site(pixels: Arc<AtomicUsize>) -> Router {
 }
 
 fn request(url: String) -> RenderRequest {
-    RenderRequest {
-        url: url.parse().expect("url"),
-        timeout: Duration::from_secs(20),
-        wait_for: None,
-        wait_time: Duration::ZERO,
-        wait_until: scraperx_core::domain::WaitUntil::Load,
-        screenshot: false,
-        pdf: false,
-        block: Vec::new(),
-        fingerprint: None,
-        solver: None,
-        proxy_server: None,
-    }
+    common::render_request(url, Duration::from_secs(20))
 }
 
 #[tokio::test]

@@ -1,22 +1,27 @@
-//! Extraction runs where a runaway page cannot take the worker down: on a thread of its own
-//! with a known, ample stack ([`STACK_BYTES`]), inside `catch_unwind`, and out of tokio's
-//! blocking pool, so a slow page holds none of the threads the runtime needs.
+//! Extraction runs where a runaway page cannot take the worker down: on a small pool of
+//! threads of its own, each with a known, ample stack ([`STACK_BYTES`]), every page inside
+//! `catch_unwind`, and out of tokio's blocking pool, so a slow page holds none of the
+//! threads the runtime needs.
 //!
-//! Invariant: at most [`slots`] extractions run at once; each holds its slot until its
-//! thread ends. The caller waits at most [`WALL_LIMIT`] for the result: past it the job
-//! fails with `content_too_complex` and the thread's result, when it comes, is dropped (its
-//! own [`super::TIME_BUDGET`] stops it soon after). A panic becomes `extraction_failed`.
+//! Invariant: at most [`threads`] extractions run at once; others wait their turn. Once a
+//! page's extraction starts, its job waits at most [`WALL_LIMIT`] for the result: past it
+//! the job fails with `content_too_complex` and the result, when it comes, is dropped (the
+//! page's own [`super::TIME_BUDGET`] frees its thread soon after). A panic becomes
+//! `extraction_failed`.
 
 use std::{
     any::Any,
     collections::BTreeMap,
     panic::{AssertUnwindSafe, catch_unwind},
-    sync::{Arc, LazyLock},
+    sync::{
+        LazyLock, Mutex,
+        mpsc::{Receiver, Sender, channel},
+    },
     time::Duration,
 };
 
 use scraperx_core::domain::ExtractRule;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 use url::Url;
 
 use super::{Extraction, TIME_BUDGET, extract};
@@ -25,17 +30,51 @@ use crate::error::FetchError;
 /// The stack of an extraction thread. The passes are iterative; the margin is for the
 /// recursion that remains in libraries (selector matching, at most `MAX_DEPTH` deep).
 pub const STACK_BYTES: usize = 64 * 1024 * 1024;
-/// How long a job waits for its extraction.
+/// How long a job waits for its extraction, once started.
 pub const WALL_LIMIT: Duration = TIME_BUDGET.saturating_add(Duration::from_secs(5));
 
-static SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(slots())));
+type Task = Box<dyn FnOnce() + Send>;
 
-/// Extractions at once: one per core, at least two.
-pub fn slots() -> usize {
+/// The extraction threads' queue; None when not one thread could be started.
+static POOL: LazyLock<Option<Mutex<Sender<Task>>>> = LazyLock::new(start_pool);
+
+/// Extraction threads: one per core, at least two.
+pub fn threads() -> usize {
     std::thread::available_parallelism()
         .map(std::num::NonZeroUsize::get)
         .unwrap_or(2)
         .max(2)
+}
+
+fn start_pool() -> Option<Mutex<Sender<Task>>> {
+    let (tx, rx) = channel::<Task>();
+    let rx = std::sync::Arc::new(Mutex::new(rx));
+    let started = (0..threads())
+        .filter(|i| {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("scrx-extract-{i}"))
+                .stack_size(STACK_BYTES)
+                .spawn(move || serve(&rx))
+                .map_err(|e| tracing::error!(error = %e, "extraction thread not started"))
+                .is_ok()
+        })
+        .count();
+    (started > 0).then(|| Mutex::new(tx))
+}
+
+/// Runs tasks until the queue closes.
+fn serve(queue: &Mutex<Receiver<Task>>) {
+    loop {
+        let task = match queue.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        match task {
+            Ok(task) => task(),
+            Err(_) => return,
+        }
+    }
 }
 
 /// [`extract`] on an extraction thread, within [`WALL_LIMIT`].
@@ -52,30 +91,28 @@ pub async fn extract_isolated(
     .await
 }
 
-/// Runs `work` on an extraction thread once a slot is free, and waits at most `limit` for
-/// its result.
+/// Runs `work` on an extraction thread once one is free, and waits at most `limit` for
+/// its result once it has started.
 pub async fn run_isolated<T, F>(work: F, limit: Duration) -> Result<T, FetchError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, FetchError> + Send + 'static,
 {
-    let slot = SLOTS
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| FetchError::ExtractionFailed("extraction slots closed".into()))?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("scrx-extract".into())
-        .stack_size(STACK_BYTES)
-        .spawn(move || {
-            let outcome = catch_unwind(AssertUnwindSafe(work));
-            drop(slot);
-            // The receiver is gone when the job gave up waiting: the result is dropped.
-            let _ = tx.send(outcome);
-        })
-        .map_err(|e| FetchError::ExtractionFailed(format!("no extraction thread: {e}")))?;
-    match tokio::time::timeout(limit, rx).await {
+    let (started_tx, started) = oneshot::channel();
+    let (done_tx, done) = oneshot::channel();
+    let task: Task = Box::new(move || {
+        let _ = started_tx.send(());
+        let outcome = catch_unwind(AssertUnwindSafe(work));
+        // The receiver is gone when the job gave up waiting: the result is dropped.
+        let _ = done_tx.send(outcome);
+    });
+    let queued = POOL
+        .as_ref()
+        .and_then(|pool| pool.lock().ok()?.send(task).ok());
+    let unavailable = || FetchError::ExtractionFailed("no extraction thread".into());
+    queued.ok_or_else(unavailable)?;
+    started.await.map_err(|_| unavailable())?;
+    match tokio::time::timeout(limit, done).await {
         Ok(Ok(Ok(result))) => result,
         Ok(Ok(Err(panic))) => Err(FetchError::ExtractionFailed(panic_message(panic.as_ref()))),
         Ok(Err(_)) => Err(FetchError::ExtractionFailed(

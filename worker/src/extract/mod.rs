@@ -12,9 +12,9 @@
 //!   [`TIME_BUDGET`] the job fails with `content_too_complex`;
 //! - text, links, rule values and markdown have caps; each cut made is reported in
 //!   [`Extraction::cut`] (and the `content_extracted` event);
-//! - in the worker it runs on a thread of its own ([`isolate`]): a large known stack,
-//!   panics caught, and a wall-clock limit past which the job fails and the result is
-//!   dropped.
+//! - in the worker it runs on a small pool of threads of its own ([`isolate`]): a large
+//!   known stack, panics caught, and a wall-clock limit past which the job fails and the
+//!   result is dropped.
 
 mod attrs;
 mod budget;

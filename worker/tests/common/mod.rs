@@ -2,6 +2,8 @@
 //! pages that the tests serve themselves on loopback.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use std::{net::SocketAddr, time::Duration};
 
 use axum::Router;
@@ -27,6 +29,23 @@ pub async fn serve(router: Router) -> SocketAddr {
         axum::serve(listener, router).await.expect("serve");
     });
     addr
+}
+
+/// A render of `url` within `timeout`, everything else at its default.
+pub fn render_request(url: String, timeout: Duration) -> scraperx_worker::browser::RenderRequest {
+    scraperx_worker::browser::RenderRequest {
+        url: url.parse().expect("url"),
+        timeout,
+        wait_for: None,
+        wait_time: Duration::ZERO,
+        wait_until: scraperx_core::domain::WaitUntil::Load,
+        screenshot: false,
+        pdf: false,
+        block: Vec::new(),
+        fingerprint: None,
+        solver: None,
+        proxy_server: None,
+    }
 }
 
 /// Debian's Chromium, or `SCRX_CHROMIUM`.

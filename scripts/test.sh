@@ -29,9 +29,10 @@ awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $
      END { printf "%d passed, %d failed\n", p, f }' "$log"
 [ "$status" = 0 ] || exit "$status"
 
-# The main job itself, on ports and a state folder of its own: the whole platform comes up,
+# The main job itself, on ports and a state folder of its own (below the kernel's ephemeral
+# range, 32768 and up, so a test's outgoing connection cannot hold one of them): the whole platform comes up,
 # scrapes through the API and runs a ScrapeBatch through kubectl, then stops.
 echo "== scripts/run.sh --check --dev"
-SCRX_RUN_DIR="$SCRX_SCRATCH/run-check" SCRX_RUN_API_PORT=58180 SCRX_RUN_OPERATOR_PORT=58181 \
-  SCRX_RUN_HTTP_WORKER_PORT=58182 SCRX_RUN_BROWSER_WORKER_PORT=58183 SCRX_RUN_DEMO_PORT=58190 \
+SCRX_RUN_DIR="$SCRX_SCRATCH/run-check" SCRX_RUN_API_PORT=28180 SCRX_RUN_OPERATOR_PORT=28181 \
+  SCRX_RUN_HTTP_WORKER_PORT=28182 SCRX_RUN_BROWSER_WORKER_PORT=28183 SCRX_RUN_DEMO_PORT=28190 \
   scripts/run.sh --check --dev

@@ -238,7 +238,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             response
         }
         Ok((auth, decision)) => {
-            crate::trace::record_org(auth.org_id);
+            crate::trace::record("org", auth.org_id);
             req.extensions_mut().insert(auth);
             let mut response = next.run(req).await;
             set_rate_headers(response.headers_mut(), &decision);

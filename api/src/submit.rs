@@ -30,12 +30,12 @@ pub async fn submit(
         .await?;
 
     if let Some(batch) = batch {
-        crate::trace::record_batch(batch);
+        crate::trace::record("batch", batch);
+    }
+    if let [single] = subs.as_slice() {
+        crate::trace::record("job", single.job().id);
     }
     for (sub, new) in subs.iter().zip(&jobs) {
-        if subs.len() == 1 {
-            crate::trace::record_job(sub.job().id);
-        }
         if sub.is_created() {
             state
                 .metrics

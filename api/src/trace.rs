@@ -1,7 +1,7 @@
 //! One span per request, `request{method path org job batch}`: every log line written while
 //! the request is served carries it, the organization once the key is authenticated
-//! ([`record_org`]) and the job or batch once one is accepted ([`record_job`],
-//! [`record_batch`]); the request's end is logged with its status and duration.
+//! and the job or batch once one is accepted (both through [`record`]); the request's end
+//! is logged with its status and duration.
 
 use axum::{extract::Request, middleware::Next, response::Response};
 use tracing::{Instrument, field::Empty};
@@ -31,14 +31,7 @@ pub async fn trace(req: Request, next: Next) -> Response {
     .await
 }
 
-pub fn record_org(org: impl std::fmt::Display) {
-    tracing::Span::current().record("org", tracing::field::display(org));
-}
-
-pub fn record_job(job: impl std::fmt::Display) {
-    tracing::Span::current().record("job", tracing::field::display(job));
-}
-
-pub fn record_batch(batch: impl std::fmt::Display) {
-    tracing::Span::current().record("batch", tracing::field::display(batch));
+/// Records `value` as the current request span's `field` (`org`, `job` or `batch`).
+pub fn record(field: &str, value: impl std::fmt::Display) {
+    tracing::Span::current().record(field, tracing::field::display(value));
 }

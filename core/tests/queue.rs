@@ -386,3 +386,36 @@ async fn a_queue_is_intact_only_after_a_finished_restore_and_until_redis_loses_i
         "a restore interrupted by another loss is not taken as finished"
     );
 }
+
+#[tokio::test]
+async fn a_reclaimed_job_goes_ahead_of_the_backlog_at_its_priority_but_not_above_higher_ones() {
+    let q = fresh_queue().await;
+    for (id, priority) in [("first", 5), ("second", 5)] {
+        q.enqueue(id, "p", priority, Duration::ZERO)
+            .await
+            .expect("enqueue");
+    }
+    let short = Duration::from_millis(50);
+    let first = q.dequeue(short).await.expect("dequeue").expect("job");
+    let second = q.dequeue(short).await.expect("dequeue").expect("job");
+    assert_eq!((first.id.as_str(), second.id.as_str()), ("first", "second"));
+    for id in ["backlog-1", "backlog-2"] {
+        q.enqueue(id, "p", 5, Duration::ZERO)
+            .await
+            .expect("enqueue");
+    }
+    q.enqueue("urgent", "p", 9, Duration::ZERO)
+        .await
+        .expect("enqueue");
+    // Both leases lapse: their jobs come back before the backlog, in the order they were
+    // first taken, and after the job of higher priority.
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let mut order = Vec::new();
+    while let Some(lease) = q.dequeue(LEASE).await.expect("dequeue") {
+        order.push(lease.id);
+    }
+    assert_eq!(
+        order,
+        ["urgent", "first", "second", "backlog-1", "backlog-2"]
+    );
+}

@@ -4,7 +4,9 @@
 //! flight, enforced in Redis so it holds across every worker. Disallowed paths are refused
 //! when the deployment obeys robots.txt, and so is every path while the site's robots.txt
 //! is unreachable (RFC 9309: a 5xx or no answer means full disallow, asked again in ten
-//! minutes; a 4xx means no rules).
+//! minutes; a 4xx means no rules). A place in flight is held for a few seconds at a time and
+//! kept while its request runs, so a worker killed mid-request frees its places in seconds,
+//! not after the job's timeout.
 
 use std::{sync::OnceLock, time::Duration};
 
@@ -28,9 +30,37 @@ const UNREACHABLE: &str = "\u{0}unreachable";
 const ROBOTS_MAX_BYTES: usize = 512 * 1024;
 const USER_AGENT_TOKEN: &str = "ScraperX";
 
+/// How long a place in a domain's gate lasts unless its holder keeps it.
+const GATE_HOLD: Duration = Duration::from_secs(5);
+/// How often a holder keeps its place: several times within [`GATE_HOLD`].
+const GATE_KEEP_EVERY: Duration = Duration::from_secs(1);
+
 fn gate_script() -> &'static Script {
     static SCRIPT: OnceLock<Script> = OnceLock::new();
     SCRIPT.get_or_init(|| Script::new(include_str!("lua/domain_gate.lua")))
+}
+
+fn gate_hold_script() -> &'static Script {
+    static SCRIPT: OnceLock<Script> = OnceLock::new();
+    SCRIPT.get_or_init(|| Script::new(include_str!("lua/domain_gate_hold.lua")))
+}
+
+/// Keeps `holder`'s place in `inflight` until the task is aborted (the pass is given back).
+async fn keep_place(mut redis: RedisConn, inflight: String, holder: String) {
+    let mut tick = tokio::time::interval(GATE_KEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let kept: Result<i64, _> = gate_hold_script()
+            .key(&inflight)
+            .arg(&holder)
+            .arg(GATE_HOLD.as_millis() as u64)
+            .invoke_async(&mut redis)
+            .await;
+        if let Err(err) = kept {
+            tracing::debug!(error = %err, "politeness place not kept; trying again");
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -54,12 +84,17 @@ pub struct Pass {
     domain: String,
     holder: String,
     redis: Option<RedisConn>,
+    /// Keeps the place held while the request runs; aborted when the pass is given back.
+    keeper: Option<tokio::task::JoinHandle<()>>,
     /// What earlier jobs taught about the domain, read once at admission.
     pub intel: Option<scraperx_core::pg::DomainIntel>,
 }
 
 impl Drop for Pass {
     fn drop(&mut self) {
+        if let Some(keeper) = self.keeper.take() {
+            keeper.abort();
+        }
         let Some(mut redis) = self.redis.take() else {
             return;
         };
@@ -215,16 +250,22 @@ impl Politeness {
                 .arg(&holder)
                 .arg(self.settings.per_domain_concurrency.max(1))
                 .arg(delay_ms)
-                // A holder that died frees its place after its own timeout.
-                .arg(within.as_millis() as u64 + 5_000)
+                // A holder that died frees its place once it stops keeping it.
+                .arg(GATE_HOLD.as_millis() as u64)
                 .invoke_async(&mut self.redis.clone())
                 .await
                 .map_err(|e| FetchError::Network(format!("politeness gate: {e}")))?;
             if granted == 1 {
+                let keeper = tokio::spawn(keep_place(
+                    self.redis.clone(),
+                    inflight.clone(),
+                    holder.clone(),
+                ));
                 return Ok(Pass {
                     domain,
                     holder,
                     redis: Some(self.redis.clone()),
+                    keeper: Some(keeper),
                     intel,
                 });
             }
@@ -237,6 +278,9 @@ impl Politeness {
     }
 
     pub async fn release(&self, mut pass: Pass) {
+        if let Some(keeper) = pass.keeper.take() {
+            keeper.abort();
+        }
         if let Some(mut redis) = pass.redis.take() {
             let (inflight, _) = keys(&pass.domain);
             let _: Result<i64, _> = redis.zrem(&inflight, &pass.holder).await;

@@ -3,7 +3,9 @@
 //! Text bodies over 1 KB are gzipped and stored with `Content-Encoding: gzip`, so a
 //! presigned link still serves the page to a browser; reads return the original bytes and
 //! check them against the recorded hash. Bodies over the multipart threshold are uploaded
-//! in parts, several at a time, and the upload is aborted if any part fails.
+//! in parts, several at a time, and the upload is aborted if any part fails. A write rides
+//! out an object store that cannot be reached or answers 5xx for up to its outage budget
+//! (backing off between tries), so a MinIO restart costs the writer a wait, not its result.
 //!
 //! Fixed from the seed: reads take the metadata from the GET itself (the seed made a second
 //! `statObject` call, racing with overwrites); per-job deletion covers every job bucket and
@@ -35,6 +37,11 @@ use crate::{
 pub const COMPRESS_ABOVE: usize = 1024;
 /// Parts uploaded at once in a multipart upload.
 const PARTS_IN_FLIGHT: usize = 4;
+/// How long a write keeps trying while the object store is unreachable or failing (5xx).
+pub const DEFAULT_OUTAGE_BUDGET: Duration = Duration::from_secs(60);
+/// The pause after a write's first failed try; it doubles, with jitter, up to the cap.
+const OUTAGE_RETRY_BASE: Duration = Duration::from_millis(250);
+const OUTAGE_RETRY_CAP: Duration = Duration::from_secs(4);
 
 const META_ORIGINAL_SIZE: &str = "original-size";
 const META_COMPRESSED: &str = "compressed";
@@ -90,6 +97,7 @@ pub struct ContentStore {
     client: Client,
     multipart_threshold: usize,
     part_size: usize,
+    outage_budget: Duration,
 }
 
 impl std::fmt::Debug for ContentStore {
@@ -110,6 +118,16 @@ pub fn is_text(content_type: &str) -> bool {
             .any(|t| ct.split(';').next().unwrap_or_default().contains(t))
 }
 
+/// One object to write, as [`ContentStore::put`] prepared it.
+struct Upload<'a> {
+    bucket: Bucket,
+    key: &'a str,
+    body: Bytes,
+    content_type: &'a str,
+    compressed: bool,
+    metadata: HashMap<String, String>,
+}
+
 impl ContentStore {
     pub fn new(config: &S3Config) -> Self {
         Self::with_client(super::client(config), config)
@@ -120,7 +138,14 @@ impl ContentStore {
             client,
             multipart_threshold: config.multipart_threshold,
             part_size: config.part_size,
+            outage_budget: DEFAULT_OUTAGE_BUDGET,
         }
+    }
+
+    /// This store, with writes giving up after `budget` of outage instead of the default.
+    pub fn with_outage_budget(mut self, budget: Duration) -> Self {
+        self.outage_budget = budget;
+        self
     }
 
     pub fn client(&self) -> &Client {
@@ -210,22 +235,15 @@ impl ContentStore {
         ]);
         let size = body.len() as u64;
         let multipart = body.len() > self.multipart_threshold;
-        if multipart {
-            self.put_multipart(bucket, &key, body, content_type, compressed, metadata)
-                .await?;
-        } else {
-            self.client
-                .put_object()
-                .bucket(bucket.name())
-                .key(&key)
-                .content_type(content_type)
-                .set_content_encoding(compressed.then(|| "gzip".to_owned()))
-                .set_metadata(Some(metadata))
-                .body(ByteStream::from(body))
-                .send()
-                .await
-                .map_err(s3_error)?;
-        }
+        let upload = Upload {
+            bucket,
+            key: &key,
+            body,
+            content_type,
+            compressed,
+            metadata,
+        };
+        self.upload_riding_out_outages(&upload, multipart).await?;
         Ok(StoredObject {
             bucket,
             key,
@@ -238,23 +256,54 @@ impl ContentStore {
         })
     }
 
-    async fn put_multipart(
-        &self,
-        bucket: Bucket,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-        compressed: bool,
-        metadata: HashMap<String, String>,
-    ) -> Result<()> {
+    /// Uploads, trying again while the store is unreachable or failing, within the budget.
+    async fn upload_riding_out_outages(&self, upload: &Upload<'_>, multipart: bool) -> Result<()> {
+        let started = std::time::Instant::now();
+        let mut attempt = 1;
+        loop {
+            let tried = if multipart {
+                self.put_multipart(upload).await
+            } else {
+                self.put_single(upload).await
+            };
+            match tried {
+                Err(err) if err.is_retryable() && started.elapsed() < self.outage_budget => {
+                    let pause =
+                        crate::queue::retry_delay(attempt, OUTAGE_RETRY_BASE, OUTAGE_RETRY_CAP);
+                    tracing::warn!(key = upload.key, error = %err, ?pause, "object store unavailable; trying the write again");
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn put_single(&self, u: &Upload<'_>) -> Result<()> {
+        self.client
+            .put_object()
+            .bucket(u.bucket.name())
+            .key(u.key)
+            .content_type(u.content_type)
+            .set_content_encoding(u.compressed.then(|| "gzip".to_owned()))
+            .set_metadata(Some(u.metadata.clone()))
+            .body(ByteStream::from(u.body.clone()))
+            .send()
+            .await
+            .map_err(s3_error)?;
+        Ok(())
+    }
+
+    async fn put_multipart(&self, u: &Upload<'_>) -> Result<()> {
+        let (bucket, key, body) = (u.bucket, u.key, u.body.clone());
         let upload = self
             .client
             .create_multipart_upload()
             .bucket(bucket.name())
             .key(key)
-            .content_type(content_type)
-            .set_content_encoding(compressed.then(|| "gzip".to_owned()))
-            .set_metadata(Some(metadata))
+            .content_type(u.content_type)
+            .set_content_encoding(u.compressed.then(|| "gzip".to_owned()))
+            .set_metadata(Some(u.metadata.clone()))
             .send()
             .await
             .map_err(s3_error)?;

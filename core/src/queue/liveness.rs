@@ -13,7 +13,8 @@
 //! A worker therefore refreshes its entry in every queue it serves ([`keep_alive`]); leasing
 //! refreshes it too, so a worker's first lease is never taken for a dead one's.
 //!
-//! The reclaim runs inside `housekeep` (every dequeue and depth call): lapsed entries are
+//! The reclaim runs inside `housekeep` (every dequeue and depth call) and in every refresh
+//! (so it never waits for a free slot somewhere to dequeue): lapsed entries are
 //! read by score (O(log n)); only when one has lapsed, which is rare, is the owners hash
 //! read, and that worker's leases are re-queued and its entry dropped. A worker that stalls
 //! past the TTL (a frozen process, a partition) loses its leases as a dead one would: its

@@ -139,7 +139,18 @@ impl Running {
                 .is_some_and(|state| !matches!(state, "Z" | "X" | "x"))
         })
     }
+
+    /// Returns once Chromium is gone: a page it was rendering will never answer, so the
+    /// job fails over to a fresh browser now instead of at its timeout.
+    async fn died(&self) {
+        while self.alive() {
+            tokio::time::sleep(BROWSER_WATCH_INTERVAL).await;
+        }
+    }
 }
+
+/// How often a render checks that its browser still runs.
+const BROWSER_WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A fresh, empty user-data directory, removed with the browser.
 struct TempProfile(PathBuf);
@@ -265,6 +276,7 @@ impl BrowserPool {
             tokio::select! {
                 rendered = self.drive(&page, req, check_addresses) => rendered,
                 Ok(failed) = &mut watch.failure => Err(failed),
+                () = running.died() => Err(FetchError::Browser("the browser exited mid-page".into())),
             }
         };
         let outcome = match tokio::time::timeout_at(deadline, rendering).await {
@@ -273,13 +285,14 @@ impl BrowserPool {
         };
         drop(watch);
         // Always cleaned up, whatever happened to the page.
-        let ended_well = !matches!(
-            outcome,
-            Err(FetchError::Timeout(_)
-                | FetchError::PageCrashed(_)
-                | FetchError::PageUnresponsive(_)
-                | FetchError::TooManyDialogs(_))
-        );
+        let ended_well = running.alive()
+            && !matches!(
+                outcome,
+                Err(FetchError::Timeout(_)
+                    | FetchError::PageCrashed(_)
+                    | FetchError::PageUnresponsive(_)
+                    | FetchError::TooManyDialogs(_))
+            );
         context.close(ended_well).await;
         // The page itself refused on the connection (its name re-resolved to a private
         // address after the first check): blocked, whatever the browser made of it.

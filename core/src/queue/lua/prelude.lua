@@ -16,6 +16,16 @@ local function to_wait(id)
   redis.call('ZADD', KEYS[1], string.format('%.0f', (10 - p) * 1e12 + seq), id)
 end
 
+-- Back to waiting ahead of every job that waits at its priority, after those put back the
+-- same way before it: a job taken from a dead worker (or a lapsed lease) was started before
+-- them, so it does not queue behind the whole backlog again. Its scores sit half a band
+-- below the priority's FIFO scores (the counter never reaches 5e11).
+local function to_front(id)
+  local p = tonumber(redis.call('HGET', KEYS[5], id) or '5')
+  local seq = redis.call('INCR', KEYS[7])
+  redis.call('ZADD', KEYS[1], string.format('%.0f', (10 - p) * 1e12 - 5e11 + seq), id)
+end
+
 -- Waiting now, or delayed until `delay_ms` from now.
 local function schedule(id, delay_ms)
   if delay_ms > 0 then
@@ -69,7 +79,7 @@ local function reclaim_lapsed_owners()
   for i = 1, #held, 2 do
     if gone[held[i + 1]] then
       release(held[i])
-      to_wait(held[i])
+      to_front(held[i])
       n = n + 1
     end
   end
@@ -83,7 +93,7 @@ local function housekeep()
   local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
   for _, id in ipairs(expired) do
     release(id)
-    to_wait(id)
+    to_front(id)
   end
   local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
   for _, id in ipairs(due) do

@@ -681,8 +681,9 @@ impl Db {
         Ok((from, job))
     }
 
-    /// Whether a running job should stop: it was canceled, or its batch asked it to stop.
-    /// Two columns, polled by workers while a job runs.
+    /// Whether a running job should stop: it was canceled (alone or with its batch, both
+    /// through [`Db::cancel_in`]), or its `cancel_requested` flag is set. Polled by workers
+    /// while a job runs.
     pub async fn cancel_requested(&self, id: JobId) -> Result<bool> {
         Ok(sqlx::query_scalar(
             "SELECT status = 'canceled' OR cancel_requested \

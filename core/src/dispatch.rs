@@ -115,7 +115,8 @@ pub fn queue_priority(priority: i32) -> u8 {
     u8::try_from(priority.clamp(1, 10)).unwrap_or(5)
 }
 
-/// Cancels a batch's jobs that have not started (refunded) and takes them off their queues.
+/// Cancels a batch's unfinished jobs ([`Db::cancel_batch`]) and takes those waiting off their
+/// queues (a leased one stays with its worker, which sees the cancel).
 pub async fn cancel_batch(
     db: &Db,
     queues: &QueueSet,

@@ -166,8 +166,8 @@ pub async fn get_batch(
     Ok(Json(batch_view(id, counts, None)))
 }
 
-/// Cancel every job of the batch that has not started (refunded); running jobs are asked
-/// to stop.
+/// Cancel every unfinished job of the batch, each as canceling it alone would: jobs not
+/// running are refunded; running ones stop, and their workers settle them without charge.
 #[utoipa::path(post, path = "/batches/{id}/cancel", tag = "batches", params(("id" = BatchId, Path)),
     responses((status = 200, body = BatchView), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]

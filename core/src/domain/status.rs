@@ -35,9 +35,15 @@ impl JobStatus {
             Pending => matches!(next, Queued | Canceled | Failed),
             Queued => matches!(next, Running | Canceled | Failed),
             Running => matches!(next, Completed | Failed | Timeout | Canceled | Queued),
-            Failed | Timeout => next == Queued && attempts < max_attempts,
+            Failed | Timeout => next == Queued && Self::may_run_again(attempts, max_attempts),
             Completed | Canceled => false,
         }
+    }
+
+    /// Whether a job that has made `attempts` of its `max_attempts` may run once more: the
+    /// one retry rule, for failed attempts and for redeliveries after a dead worker alike.
+    pub fn may_run_again(attempts: i32, max_attempts: i32) -> bool {
+        attempts < max_attempts
     }
 
     /// Checks a move, returning the typed error the repository reports.

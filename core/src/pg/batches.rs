@@ -1,10 +1,11 @@
 //! Batches: jobs sharing a `batch_id`. Counts come from one grouped query over the batch's
-//! index; queueing and canceling move every job of a batch in one statement each, with
-//! their events, instead of one transaction per job.
+//! index; queueing moves every job of a batch in one statement, with their events. Canceling
+//! takes each job through the one cancel path ([`Db::cancel_in`]), all in one transaction, so
+//! a job canceled with its batch is moved and settled exactly as one canceled alone.
 
 use serde::Serialize;
 
-use super::{Db, jobs::JOB_COLUMNS};
+use super::{Db, StatusChange, jobs::JOB_COLUMNS};
 use crate::{
     Error, Result,
     domain::{BatchId, JobId, JobStatus, OrgId},
@@ -138,46 +139,30 @@ impl Db {
         Ok(c)
     }
 
-    /// Cancels the batch's jobs that have not started (pending or queued), refunding their
-    /// reservations in the same transaction; running jobs are left to their workers, which
-    /// see the cancel request (`cancel_requested`). Returns the canceled jobs.
+    /// Cancels the batch's unfinished jobs (pending, queued, running), each through the one
+    /// cancel path ([`Db::cancel_in`], as `cancel_job` does), in one transaction: those not
+    /// running are refunded with the move; running ones are settled by their workers, which
+    /// see the cancel. Finished jobs are left as they are. Returns the canceled jobs.
     pub async fn cancel_batch(&self, org: OrgId, batch: BatchId) -> Result<Vec<super::Job>> {
         let mut tx = self.pool.begin().await?;
-        let sql = format!(
-            "WITH gone AS ( \
-                 UPDATE scrape_jobs SET status = 'canceled', completed_at = NOW(), \
-                        error_code = 'canceled', error_message = 'batch canceled', \
-                        credits_charged = 0, credits_settled_at = NOW() \
-                 WHERE organization_id = $1 AND batch_id = $2 AND status IN ('pending', 'queued') \
-                 RETURNING *), \
-             ev AS ( \
-                 INSERT INTO job_events (job_id, organization_id, event_type, event_data) \
-                 SELECT id, organization_id, 'job.canceled', jsonb_build_object('reason', 'batch canceled') \
-                 FROM gone) \
-             SELECT {JOB_COLUMNS} FROM gone"
-        );
-        let jobs: Vec<super::Job> = sqlx::query_as(&sql)
-            .bind(org)
-            .bind(batch)
-            .fetch_all(&mut *tx)
-            .await?;
-        // Refunds pay down overage first (add_credits), as every refund does.
-        let refund: i64 = jobs.iter().map(|j| j.credits_estimated).sum();
-        if refund > 0 {
-            sqlx::query("SELECT add_credits($1, $2)")
-                .bind(org)
-                .bind(refund)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(
-            "UPDATE scrape_jobs SET cancel_requested = TRUE \
-             WHERE organization_id = $1 AND batch_id = $2 AND status = 'running'",
+        // Locked in one order, so two cancels of one batch (or a worker's move) queue up
+        // instead of deadlocking.
+        let ids: Vec<JobId> = sqlx::query_scalar(
+            "SELECT id FROM scrape_jobs \
+             WHERE organization_id = $1 AND batch_id = $2 \
+               AND status IN ('pending', 'queued', 'running') \
+             ORDER BY id FOR UPDATE",
         )
         .bind(org)
         .bind(batch)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
+        let mut change = StatusChange::to(JobStatus::Canceled).error("canceled", "batch canceled");
+        change.event_data = serde_json::json!({ "reason": "batch canceled" });
+        let mut jobs = Vec::with_capacity(ids.len());
+        for id in ids {
+            jobs.push(self.cancel_in(&mut tx, id, &change).await?);
+        }
         tx.commit().await?;
         Ok(jobs)
     }

@@ -618,6 +618,16 @@ impl Db {
         id: JobId,
         change: &StatusChange,
     ) -> Result<Job> {
+        Ok(self.moved_in(tx, id, change).await?.1)
+    }
+
+    /// [`Db::transition_in`], also returning the status the job moved from.
+    async fn moved_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        id: JobId,
+        change: &StatusChange,
+    ) -> Result<(JobStatus, Job)> {
         let current: Option<(JobStatus, i32, i32)> = sqlx::query_as(
             "SELECT status, attempts, max_attempts FROM scrape_jobs WHERE id = $1 FOR UPDATE",
         )
@@ -668,11 +678,12 @@ impl Db {
             change.worker_id.as_deref(),
         )
         .await?;
-        Ok(job)
+        Ok((from, job))
     }
 
-    /// Whether a running job should stop: it was canceled, or its batch asked it to stop.
-    /// Two columns, polled by workers while a job runs.
+    /// Whether a running job should stop: it was canceled (alone or with its batch, both
+    /// through [`Db::cancel_in`]), or its `cancel_requested` flag is set. Polled by workers
+    /// while a job runs.
     pub async fn cancel_requested(&self, id: JobId) -> Result<bool> {
         Ok(sqlx::query_scalar(
             "SELECT status = 'canceled' OR cancel_requested \
@@ -684,9 +695,8 @@ impl Db {
         .unwrap_or(true))
     }
 
-    /// Cancels a job of this organization (another organization's job is not found). A job
-    /// that had not started is refunded in the same transaction, as `cancel_batch` refunds;
-    /// a running one is settled by its worker, which sees the cancel.
+    /// Cancels a job of this organization (another organization's job is not found), through
+    /// [`Db::cancel_in`].
     pub async fn cancel_job(&self, org: OrgId, id: JobId) -> Result<Job> {
         let mut tx = self.pool.begin().await?;
         let owner: Option<OrgId> =
@@ -698,16 +708,29 @@ impl Db {
             return Err(Error::NotFound { entity: "job" });
         }
         let job = self
-            .transition_in(&mut tx, id, &StatusChange::to(JobStatus::Canceled))
+            .cancel_in(&mut tx, id, &StatusChange::to(JobStatus::Canceled))
             .await?;
-        if job.started_at.is_some() {
-            tx.commit().await?;
-            return Ok(job);
-        }
-        super::credits::settle_in(&mut tx, id, 0).await?;
-        let sql = format!("SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE id = $1");
-        let job = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
         tx.commit().await?;
         Ok(job)
+    }
+
+    /// The one cancel, inside the caller's transaction, for a job alone and for each job of
+    /// a batch: the move to `canceled` (checked and recorded as every move is), and, for a
+    /// job that was not running, its reservation refunded in the same transaction. A
+    /// running job's worker sees the cancel, stops, and settles it without charge (or, if
+    /// the worker died, whoever takes the lease next does).
+    pub(super) async fn cancel_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        id: JobId,
+        change: &StatusChange,
+    ) -> Result<Job> {
+        let (from, job) = self.moved_in(tx, id, change).await?;
+        if from == JobStatus::Running {
+            return Ok(job);
+        }
+        super::credits::settle_in(tx, id, 0).await?;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE id = $1");
+        Ok(sqlx::query_as(&sql).bind(id).fetch_one(&mut **tx).await?)
     }
 }

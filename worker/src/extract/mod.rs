@@ -132,19 +132,30 @@ impl Extraction {
     }
 
     /// What the `content_extracted` event records: counts, and the cuts made, if any.
-    pub fn summary(&self) -> Value {
-        let rules = self
-            .data
-            .as_ref()
-            .and_then(Value::as_object)
-            .map_or(0, serde_json::Map::len);
-        let mut summary =
-            json!({ "links": self.links.len(), "images": self.images.len(), "rules": rules });
-        if !self.cut.is_empty() {
-            summary["cut"] = json!(self.cut.as_slice());
+    pub fn summary(&self) -> Summary<'_> {
+        Summary {
+            links: self.links.len(),
+            images: self.images.len(),
+            rules: self
+                .data
+                .as_ref()
+                .and_then(Value::as_object)
+                .map_or(0, serde_json::Map::len),
+            cut: self.cut.as_slice(),
         }
-        summary
     }
+}
+
+/// An extraction's counts and cuts: the `content_extracted` event's payload.
+#[derive(Debug, serde::Serialize)]
+pub struct Summary<'a> {
+    pub links: usize,
+    pub images: usize,
+    /// Extraction rules that produced a value.
+    pub rules: usize,
+    /// Absent when nothing was cut.
+    #[serde(skip_serializing_if = "<[Cut]>::is_empty")]
+    pub cut: &'a [Cut],
 }
 
 #[cfg(test)]
@@ -284,7 +295,7 @@ mod bounds {
                 e.markdown.as_deref().is_some_and(|m| m.contains("deepest")),
                 "{name}"
             );
-            assert_eq!(e.summary()["cut"], json!(["depth"]), "{name}");
+            assert_eq!(json!(e.summary())["cut"], json!(["depth"]), "{name}");
         }
     }
 
@@ -292,7 +303,7 @@ mod bounds {
     fn a_normal_page_reports_no_cut() {
         let e = extract("<p><a href=/a>a</a></p>", &base(), None, true).expect("extract");
         assert!(e.cut.is_empty());
-        assert!(e.summary().get("cut").is_none());
+        assert!(json!(e.summary()).get("cut").is_none());
     }
 
     #[test]

@@ -8,8 +8,18 @@ use std::{
 
 use scraperx_core::{
     config::RedisConfig,
-    queue::{self, JobQueue, QueueDepth, Removal, liveness},
+    domain::OrgId,
+    queue::{self, Entry, JobQueue, QueueDepth, Removal, Share, liveness},
 };
+
+fn entry(id: &str, payload: &str, priority: u8, share: Option<Share>) -> Entry {
+    Entry {
+        id: id.to_owned(),
+        payload: payload.to_owned(),
+        priority,
+        share,
+    }
+}
 
 async fn fresh_queue() -> JobQueue {
     let conn = queue::connect(&RedisConfig::from_env())
@@ -339,9 +349,9 @@ async fn enqueue_many_adds_only_the_jobs_the_queue_lacks() {
     q.enqueue("b", "p", 5, Duration::ZERO)
         .await
         .expect("enqueue");
-    let jobs: Vec<(String, String, u8)> = [("a", 1), ("b", 5), ("c", 10)]
+    let jobs: Vec<Entry> = [("a", 1), ("b", 5), ("c", 10)]
         .into_iter()
-        .map(|(id, p)| (id.to_owned(), format!("payload-{id}"), p))
+        .map(|(id, p)| entry(id, &format!("payload-{id}"), p, None))
         .collect();
     assert_eq!(q.enqueue_many(&jobs).await.expect("enqueue many"), 2);
     assert_eq!(q.enqueue_many(&jobs).await.expect("again"), 0);
@@ -358,7 +368,7 @@ async fn enqueue_many_adds_only_the_jobs_the_queue_lacks() {
             ("a".to_owned(), "payload-a".to_owned()),
         ]
     );
-    let bad = [("x".to_owned(), "p".to_owned(), 0u8)];
+    let bad = [entry("x", "p", 0, None)];
     assert!(q.enqueue_many(&bad).await.is_err());
 }
 
@@ -385,4 +395,154 @@ async fn a_queue_is_intact_only_after_a_finished_restore_and_until_redis_loses_i
         !q.mark_intact().await.expect("lost mid-restore"),
         "a restore interrupted by another loss is not taken as finished"
     );
+}
+
+fn share(org: OrgId, max_running: u32) -> Share {
+    Share { org, max_running }
+}
+
+/// Enqueues `n` jobs of `org` named `<prefix><i>` at `priority`.
+async fn enqueue_jobs(q: &JobQueue, org: Share, prefix: &str, n: usize, priority: u8) {
+    for i in 0..n {
+        let id = format!("{prefix}{i}");
+        assert!(
+            q.enqueue_for(org, &id, &id, priority, Duration::ZERO)
+                .await
+                .expect("enqueue")
+        );
+    }
+}
+
+#[tokio::test]
+async fn organizations_take_turns_and_priority_orders_only_an_organization_s_own_jobs() {
+    let q = fresh_queue().await;
+    let (a, b) = (share(OrgId::new(), 100), share(OrgId::new(), 100));
+    enqueue_jobs(&q, a, "a", 5, 10).await;
+    enqueue_jobs(&q, b, "b", 2, 1).await;
+    q.enqueue_for(b, "b-urgent", "p", 10, Duration::ZERO)
+        .await
+        .expect("enqueue");
+    let mut order = Vec::new();
+    while let Some(lease) = q.dequeue(LEASE).await.expect("dequeue") {
+        order.push(lease.id.clone());
+        assert!(q.ack(&lease).await.expect("ack"));
+    }
+    assert_eq!(
+        order,
+        ["a0", "b-urgent", "a1", "b0", "a2", "b1", "a3", "a4"]
+    );
+    assert_eq!(q.depth().await.expect("depth"), QueueDepth::default());
+}
+
+#[tokio::test]
+async fn an_organization_at_its_cap_waits_while_others_run_and_resumes_when_a_lease_ends() {
+    let q = fresh_queue().await;
+    let (a, b) = (share(OrgId::new(), 2), share(OrgId::new(), 2));
+    enqueue_jobs(&q, a, "a", 5, 5).await;
+    let first = q.dequeue(LEASE).await.expect("dequeue").expect("a0");
+    let second = q.dequeue(LEASE).await.expect("dequeue").expect("a1");
+    assert_eq!((first.id.as_str(), second.id.as_str()), ("a0", "a1"));
+    assert!(
+        q.dequeue(LEASE).await.expect("dequeue").is_none(),
+        "a is at its cap"
+    );
+    assert_eq!(q.running(a.org).await.expect("running"), 2);
+    assert_eq!(q.depth().await.expect("depth").waiting, 3);
+
+    enqueue_jobs(&q, b, "b", 1, 1).await;
+    let other = q.dequeue(LEASE).await.expect("dequeue").expect("b0");
+    assert_eq!(other.id, "b0", "another organization runs while a waits");
+
+    assert!(q.ack(&first).await.expect("ack"));
+    let next = q.dequeue(LEASE).await.expect("dequeue").expect("a2");
+    assert_eq!(next.id, "a2");
+    assert!(q.dequeue(LEASE).await.expect("dequeue").is_none());
+    assert!(q.retry(&second, Duration::ZERO).await.expect("retry"));
+    let again = q
+        .dequeue(LEASE)
+        .await
+        .expect("dequeue")
+        .expect("a job of a");
+    assert_eq!(q.running(a.org).await.expect("running"), 2);
+    for lease in [&other, &next, &again] {
+        assert!(q.ack(lease).await.expect("ack"));
+    }
+    assert_eq!(q.running(a.org).await.expect("running"), 0);
+    assert_eq!(q.running(b.org).await.expect("running"), 0);
+}
+
+#[tokio::test]
+async fn a_reclaimed_lease_frees_its_slot_exactly_once() {
+    let q = fresh_queue().await;
+    let a = share(OrgId::new(), 1);
+    enqueue_jobs(&q, a, "a", 2, 5).await;
+    let lost = q
+        .dequeue(Duration::from_millis(200))
+        .await
+        .expect("dequeue")
+        .expect("a0");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The expired lease is reclaimed by this dequeue, which frees a's one slot.
+    let next = q.dequeue(LEASE).await.expect("dequeue").expect("a1");
+    assert_eq!(next.id, "a1");
+    assert_eq!(q.running(a.org).await.expect("running"), 1);
+    // The old holder's ack and retry find no lease: the slot is not freed a second time.
+    assert!(!q.ack(&lost).await.expect("ack"));
+    assert!(!q.retry(&lost, Duration::ZERO).await.expect("retry"));
+    assert_eq!(q.running(a.org).await.expect("running"), 1);
+    assert!(
+        q.dequeue(LEASE).await.expect("dequeue").is_none(),
+        "still at its cap"
+    );
+    assert_eq!(q.depth().await.expect("depth").total(), 2);
+
+    assert!(q.ack(&next).await.expect("ack"));
+    let redelivered = q.dequeue(LEASE).await.expect("dequeue").expect("a0 again");
+    assert_eq!((redelivered.id.as_str(), redelivered.deliveries), ("a0", 2));
+    assert!(q.ack(&redelivered).await.expect("ack"));
+    assert_eq!(q.running(a.org).await.expect("running"), 0);
+}
+
+#[tokio::test]
+async fn a_dead_owner_s_leases_free_their_organization_s_slots_once() {
+    let q = fresh_queue().await;
+    let a = share(OrgId::new(), 2);
+    enqueue_jobs(&q, a, "a", 3, 5).await;
+    let gone = q
+        .clone()
+        .with_owner(&format!("gone-{}", uuid::Uuid::new_v4()));
+    let held = [
+        gone.dequeue(LEASE).await.expect("dequeue").expect("a0"),
+        gone.dequeue(LEASE).await.expect("dequeue").expect("a1"),
+    ];
+    assert!(
+        q.dequeue(LEASE).await.expect("dequeue").is_none(),
+        "a is at its cap"
+    );
+    tokio::time::sleep(liveness::TTL + Duration::from_millis(200)).await;
+    let mut ids = Vec::new();
+    while let Some(lease) = q.dequeue(LEASE).await.expect("dequeue") {
+        ids.push(lease.id.clone());
+        assert!(q.ack(&lease).await.expect("ack"));
+    }
+    ids.sort();
+    assert_eq!(ids, ["a0", "a1", "a2"]);
+    for lease in &held {
+        assert!(!gone.ack(lease).await.expect("ack"));
+    }
+    assert_eq!(q.running(a.org).await.expect("running"), 0);
+}
+
+#[tokio::test]
+async fn a_canceled_job_leaves_its_organization_s_turn_and_no_trace() {
+    let q = fresh_queue().await;
+    let (a, b) = (share(OrgId::new(), 5), share(OrgId::new(), 5));
+    enqueue_jobs(&q, a, "a", 1, 5).await;
+    enqueue_jobs(&q, b, "b", 1, 5).await;
+    assert_eq!(q.remove("a0").await.expect("remove"), Removal::Removed);
+    let lease = q.dequeue(LEASE).await.expect("dequeue").expect("b0");
+    assert_eq!(lease.id, "b0");
+    assert!(q.ack(&lease).await.expect("ack"));
+    assert!(q.dequeue(LEASE).await.expect("dequeue").is_none());
+    assert_eq!(q.depth().await.expect("depth"), QueueDepth::default());
 }

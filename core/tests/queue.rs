@@ -137,7 +137,8 @@ async fn an_expired_lease_is_reclaimed_and_the_old_holder_cannot_ack() {
         QueueDepth {
             waiting: 0,
             delayed: 0,
-            active: 1
+            active: 1,
+            runnable: 0
         }
     );
     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -200,7 +201,8 @@ async fn removing_takes_waiting_and_delayed_jobs_but_not_leased_ones() {
         QueueDepth {
             waiting: 0,
             delayed: 0,
-            active: 1
+            active: 1,
+            runnable: 0
         }
     );
 }
@@ -439,6 +441,12 @@ async fn an_organization_at_its_cap_waits_while_others_run_and_resumes_when_a_le
     let q = fresh_queue().await;
     let (a, b) = (share(OrgId::new(), 2), share(OrgId::new(), 2));
     enqueue_jobs(&q, a, "a", 5, 5).await;
+    let d = q.depth().await.expect("depth");
+    assert_eq!(
+        (d.waiting, d.runnable),
+        (5, 2),
+        "more workers could run only a's share"
+    );
     let first = q.dequeue(LEASE).await.expect("dequeue").expect("a0");
     let second = q.dequeue(LEASE).await.expect("dequeue").expect("a1");
     assert_eq!((first.id.as_str(), second.id.as_str()), ("a0", "a1"));
@@ -447,7 +455,8 @@ async fn an_organization_at_its_cap_waits_while_others_run_and_resumes_when_a_le
         "a is at its cap"
     );
     assert_eq!(q.running(a.org).await.expect("running"), 2);
-    assert_eq!(q.depth().await.expect("depth").waiting, 3);
+    let d = q.depth().await.expect("depth");
+    assert_eq!((d.waiting, d.runnable, d.active), (3, 0, 2));
 
     enqueue_jobs(&q, b, "b", 1, 1).await;
     let other = q.dequeue(LEASE).await.expect("dequeue").expect("b0");

@@ -133,10 +133,13 @@ pub struct QueueDepth {
     pub waiting: u64,
     pub delayed: u64,
     pub active: u64,
+    /// The waiting jobs a free worker could lease now: those of organizations at their cap
+    /// wait for their own leases to end, not for more workers.
+    pub runnable: u64,
 }
 
 impl QueueDepth {
-    /// Waiting plus in flight: the figure workers are scaled on.
+    /// Waiting plus in flight.
     pub fn total(&self) -> u64 {
         self.waiting + self.active
     }
@@ -425,14 +428,15 @@ impl JobQueue {
         })
     }
 
-    /// Waiting, delayed and leased counts, after reclaiming expired leases.
+    /// Waiting, delayed, leased and runnable counts, after reclaiming expired leases.
     pub async fn depth(&self) -> Result<QueueDepth> {
-        let (waiting, delayed, active, _reclaimed): (u64, u64, u64, u64) =
+        let (waiting, delayed, active, _reclaimed, runnable): (u64, u64, u64, u64, u64) =
             self.run(&scripts().depth, |_| {}).await?;
         Ok(QueueDepth {
             waiting,
             delayed,
             active,
+            runnable,
         })
     }
 

@@ -367,7 +367,8 @@ impl JobQueue {
         .await
     }
 
-    /// How many of `org`'s jobs are leased from this queue now.
+    /// How many of `org`'s jobs are leased from this queue, as last counted (expired leases
+    /// are reclaimed at the next dequeue or depth call).
     pub async fn running(&self, org: crate::domain::OrgId) -> Result<u64> {
         let n: Option<u64> = redis::cmd("HGET")
             .arg(&self.keys[13])
@@ -477,5 +478,28 @@ impl JobQueue {
 
     fn intact_key(&self) -> &str {
         &self.keys[10]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_s_share_is_its_max_concurrent_jobs_and_never_below_one() {
+        let org = crate::domain::OrgId::new();
+        assert_eq!(Share::of_plan(org, 50).max_running, 50);
+        assert_eq!(Share::of_plan(org, 0).max_running, 1);
+        assert_eq!(Share::of_plan(org, -3).max_running, 1);
+    }
+
+    #[test]
+    fn a_job_of_no_organization_is_enqueued_uncapped() {
+        assert_eq!(share_args(None), (String::new(), 0));
+        let org = crate::domain::OrgId::new();
+        assert_eq!(
+            share_args(Some(Share::of_plan(org, 7))),
+            (org.to_string(), 7)
+        );
     }
 }

@@ -29,8 +29,6 @@ pub enum ApiError {
     RateLimited { retry_after: Duration },
     #[error("too many failed authentications from this address; retry later")]
     AuthThrottled { retry_after: Duration },
-    #[error("too many concurrent requests")]
-    ConcurrencyLimited { limit: u32 },
     #[error("insufficient credits")]
     InsufficientCredits { required: i64 },
     #[error("{message}")]
@@ -76,9 +74,7 @@ impl ApiError {
             Self::MissingScope(_) | Self::IpNotAllowed | Self::DomainNotAllowed(_) => {
                 StatusCode::FORBIDDEN
             }
-            Self::RateLimited { .. }
-            | Self::AuthThrottled { .. }
-            | Self::ConcurrencyLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::AuthThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -97,7 +93,6 @@ impl ApiError {
             Self::DomainNotAllowed(_) => "domain_not_allowed",
             Self::RateLimited { .. } => "rate_limited",
             Self::AuthThrottled { .. } => "auth_failures_exceeded",
-            Self::ConcurrencyLimited { .. } => "concurrency_limit_exceeded",
             Self::InsufficientCredits { .. } => "insufficient_credits",
             Self::Validation { .. } => "validation_failed",
             Self::BadRequest(_) => "bad_request",
@@ -129,7 +124,6 @@ impl ApiError {
             Self::Unavailable => {
                 json!({ "retry_after_seconds": retry_after_secs(UNAVAILABLE_RETRY_AFTER) })
             }
-            Self::ConcurrencyLimited { limit } => json!({ "limit": limit }),
             Self::InsufficientCredits { required } => json!({ "required": required }),
             _ => json!({}),
         }

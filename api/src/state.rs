@@ -8,7 +8,7 @@ use scraperx_core::{
     dispatch::QueueSet,
     hot::{
         RedisConn, TtlConfig, auth_failures::AuthFailures, cache::ResponseCache, pubsub::Publisher,
-        rate_limit::RateLimiter, slots::ConcurrencySlots,
+        rate_limit::RateLimiter,
     },
     pg::Db,
 };
@@ -28,7 +28,6 @@ pub struct Inner {
     pub limiter: RateLimiter,
     pub auth_failures: AuthFailures,
     pub readiness: crate::routes::health::ReadinessCache,
-    pub slots: ConcurrencySlots,
     pub cache: ResponseCache,
     pub publisher: Publisher,
     pub usage: KeyUsage,
@@ -66,7 +65,6 @@ impl AppState {
                     config.auth_failures_per_minute,
                 ),
                 readiness: Default::default(),
-                slots: ConcurrencySlots::new(s.redis.clone(), s.ttl.concurrent),
                 cache: ResponseCache::new(s.redis.clone(), s.ttl),
                 publisher: Publisher::new(s.redis.clone()),
                 usage: KeyUsage::default(),

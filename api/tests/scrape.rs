@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use axum::{body::Body, http::Request, http::StatusCode};
-use common::{app, app_with, error_code, key, org, org_with, page, serve, start_worker};
+use common::{app, app_with, key, org, org_with, page, serve, start_worker};
 use http_body_util::BodyExt;
 use serde_json::json;
 use sqlx::PgPool;
@@ -157,7 +157,7 @@ async fn a_scrape_still_running_after_its_timeout_is_answered_202(pool: PgPool) 
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
-async fn the_concurrency_slots_of_an_organization_refuse_with_their_own_code(pool: PgPool) {
+async fn a_scrape_over_its_organization_s_running_cap_waits_in_the_queue_not_refused(pool: PgPool) {
     let t = app_with(pool, |c| {
         c.allow_private_targets = true;
         c.scrape_wait_margin = Duration::ZERO;
@@ -184,18 +184,15 @@ async fn the_concurrency_slots_of_an_organization_refuse_with_their_own_code(poo
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let r = t.post(&k, "/v1/scrape", json!({ "url": page(2) })).await;
-    assert_eq!(
-        (r.status, error_code(&r)),
-        (StatusCode::TOO_MANY_REQUESTS, "concurrency_limit_exceeded")
-    );
-    assert_eq!(r.body["error"]["details"]["limit"], 1);
-    assert_eq!(holding.await.expect("task"), StatusCode::ACCEPTED);
-    // The slot is back.
-    let after = t
-        .post(&k, "/v1/scrape", json!({ "url": page(3), "timeout": 1000 }))
+    // The cap is on running jobs, in the queue: the second scrape waits there for its turn
+    // (no worker runs here, so its wait ends with its status URL), as a job submitted
+    // through /v1/jobs would.
+    let r = t
+        .post(&k, "/v1/scrape", json!({ "url": page(2), "timeout": 1000 }))
         .await;
-    assert_eq!(after.status, StatusCode::ACCEPTED);
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    assert_eq!(r.body["status"], "queued");
+    assert_eq!(holding.await.expect("task"), StatusCode::ACCEPTED);
 }
 
 async fn read_events(response: axum::response::Response) -> Vec<(String, serde_json::Value)> {

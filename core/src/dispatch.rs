@@ -9,10 +9,26 @@ use chrono::Utc;
 
 use crate::{
     Result,
-    domain::{Engine, JobId, JobOptions, JobStatus},
+    domain::{Engine, JobId, JobOptions, JobStatus, OrgId},
     pg::{Db, Job},
-    queue::{JobQueue, QueueName, QueuedJob, RedisConn},
+    queue::{JobQueue, QueueName, QueuedJob, RedisConn, Share},
 };
+
+/// The queue shares of the organizations of `jobs`, from their plans (one query). An
+/// organization Postgres does not know (it cannot own a job) gets the smallest share.
+pub async fn shares_of(db: &Db, jobs: &[&Job]) -> Result<HashMap<OrgId, Share>> {
+    let mut orgs: Vec<OrgId> = jobs.iter().map(|j| j.organization_id).collect();
+    orgs.sort_unstable();
+    orgs.dedup();
+    db.shares(&orgs).await
+}
+
+fn share_in(shares: &HashMap<OrgId, Share>, org: OrgId) -> Share {
+    shares
+        .get(&org)
+        .copied()
+        .unwrap_or_else(|| Share::of_plan(org, 1))
+}
 
 /// The job queues of one deployment (an optional name prefix keeps deployments, or tests,
 /// apart on a shared Redis).
@@ -66,10 +82,12 @@ impl QueueSet {
             .unwrap_or_else(|| self.for_job(engine, options))
     }
 
-    /// Puts `job` on its queue; false when the queue holds it already (in any state).
-    pub async fn enqueue_job(&self, job: &Job) -> Result<bool> {
+    /// Puts `job` on its queue under its organization's `share`; false when the queue holds
+    /// it already (in any state).
+    pub async fn enqueue_job(&self, job: &Job, share: Share) -> Result<bool> {
         self.queue_of(job)
-            .enqueue(
+            .enqueue_for(
+                share,
                 &job.id.to_string(),
                 &QueuedJob { job_id: job.id }.to_payload(),
                 queue_priority(job.priority),
@@ -131,6 +149,10 @@ pub async fn cancel_batch(
 /// Marks `jobs` (freshly created, pending) queued and enqueues them; each job passed in is
 /// updated to what Postgres now holds. Returns how many were queued.
 pub async fn dispatch(db: &Db, queues: &QueueSet, jobs: &mut [&mut Job]) -> Result<usize> {
+    let shares = {
+        let all: Vec<&Job> = jobs.iter().map(|j| &**j).collect();
+        shares_of(db, &all).await?
+    };
     let mut by_queue: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, job) in jobs.iter().enumerate() {
         let queue = queues.for_job(job.engine, &job.options.0);
@@ -149,7 +171,8 @@ pub async fn dispatch(db: &Db, queues: &QueueSet, jobs: &mut [&mut Job]) -> Resu
             job.status = JobStatus::Queued;
             job.queued_at = Some(now);
             job.queue_name = Some(name.clone());
-            if let Err(err) = queues.enqueue_job(job).await {
+            let share = share_in(&shares, job.organization_id);
+            if let Err(err) = queues.enqueue_job(job, share).await {
                 tracing::warn!(job = %job.id, error = %err, "enqueue failed; the re-enqueue sweep will retry");
             }
             queued += 1;
@@ -158,11 +181,14 @@ pub async fn dispatch(db: &Db, queues: &QueueSet, jobs: &mut [&mut Job]) -> Resu
     Ok(queued)
 }
 
-/// Puts jobs back on their queues (idempotently); returns how many were missing there.
-pub async fn requeue(queues: &QueueSet, jobs: &[Job]) -> Result<u64> {
+/// Puts jobs back on their queues (idempotently), each under its organization's share;
+/// returns how many were missing there.
+pub async fn requeue(db: &Db, queues: &QueueSet, jobs: &[Job]) -> Result<u64> {
+    let shares = shares_of(db, &jobs.iter().collect::<Vec<_>>()).await?;
     let mut restored = 0;
     for job in jobs {
-        if queues.enqueue_job(job).await? {
+        let share = share_in(&shares, job.organization_id);
+        if queues.enqueue_job(job, share).await? {
             restored += 1;
         }
     }

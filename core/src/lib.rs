@@ -6,7 +6,7 @@
 //! - [`queue`]: the Redis job queues (priority, delays, leases, at-least-once delivery,
 //!   dead owners' leases reclaimed in seconds).
 //! - [`sweep`]: the re-enqueue sweep that puts back what Redis lost, from Postgres.
-//! - [`hot`]: the rest of the Redis tier: sessions, rate limits, slots, cache, locks, metrics,
+//! - [`hot`]: the rest of the Redis tier: sessions, rate limits, cache, locks, metrics,
 //!   pub/sub and expiry.
 //! - [`content`]: the MinIO content store (aws-sdk-s3): buckets, lifecycle, objects.
 //! - [`config`]: typed configuration read from the environment, defaults in one place.

@@ -26,7 +26,7 @@ use crate::{
     dispatch::{QueueSet, queue_priority},
     domain::JobOptions,
     pg::{Db, SweepRow, SweepState},
-    queue::{Entry, JobQueue, QueuedJob},
+    queue::{Entry, JobQueue, QueuedJob, Share},
 };
 
 /// Rows read, and jobs put back with one script call per queue, at a time.
@@ -146,11 +146,15 @@ async fn restore(queues: &QueueSet, rows: &[SweepRow]) -> Result<u64> {
             .entry(queue.name())
             .or_insert((queue, Vec::new()))
             .1
-            .push((
-                row.id.to_string(),
-                QueuedJob { job_id: row.id }.to_payload(),
-                queue_priority(row.priority),
-            ));
+            .push(Entry {
+                id: row.id.to_string(),
+                payload: QueuedJob { job_id: row.id }.to_payload(),
+                priority: queue_priority(row.priority),
+                share: Some(Share::of_plan(
+                    row.organization_id,
+                    row.max_concurrent_jobs.unwrap_or(1),
+                )),
+            });
     }
     let mut restored = 0;
     for (queue, jobs) in by_queue.into_values() {

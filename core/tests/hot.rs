@@ -30,7 +30,6 @@ use scraperx_core::{
         },
         rate_limit::{Limit, RateLimiter, Scope, Window},
         sessions::{Grant, Sessions},
-        slots::{ConcurrencySlots, SlotOutcome},
     },
 };
 
@@ -278,65 +277,6 @@ async fn calls_with_short_windows_do_not_reset_what_long_windows_count() {
     tokio::time::sleep(Duration::from_millis(2_200)).await;
     let fourth = limiter.check(o, &hourly).await.expect("hourly");
     assert!(!fourth.allowed, "{fourth:?}");
-}
-
-// ---------------------------------------------------------------- slots
-
-#[tokio::test]
-async fn slots_are_exact_under_concurrency_and_released() {
-    let slots = ConcurrencySlots::new(conn().await, Duration::from_secs(60));
-    let o = org();
-    let outcomes = join_all((0..30).map(|i| {
-        let slots = slots.clone();
-        tokio::spawn(async move {
-            slots
-                .acquire(o, &format!("job-{i}"), 7)
-                .await
-                .expect("acquire")
-        })
-    }))
-    .await;
-    let granted = outcomes
-        .iter()
-        .filter(|r| r.as_ref().expect("task").is_granted())
-        .count();
-    assert_eq!(granted, 7);
-    let active = slots.active(o).await.expect("active");
-    assert_eq!(active.len(), 7);
-    // Re-acquiring a held slot renews it and takes no second slot.
-    let again = slots.acquire(o, &active[0], 7).await.expect("again");
-    assert_eq!(again, SlotOutcome::AlreadyHeld { active: 7 });
-    assert!(slots.release(o, &active[0]).await.expect("release"));
-    assert!(!slots.release(o, &active[0]).await.expect("release twice"));
-    assert_eq!(
-        slots.acquire(o, "late", 7).await.expect("late"),
-        SlotOutcome::Acquired { active: 7 }
-    );
-}
-
-#[tokio::test]
-async fn a_crashed_workers_slot_is_freed_after_its_ttl() {
-    let slots = ConcurrencySlots::new(conn().await, Duration::from_millis(300));
-    let o = org();
-    assert!(
-        slots
-            .acquire(o, "crashed", 1)
-            .await
-            .expect("a")
-            .is_granted()
-    );
-    assert!(slots.acquire(o, "alive", 1).await.expect("b") == SlotOutcome::Full { active: 1 });
-    // The survivor keeps renewing; the crashed one does not.
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(
-        !slots.refresh(o, "crashed").await.expect("refresh"),
-        "its slot expired"
-    );
-    assert_eq!(
-        slots.acquire(o, "alive", 1).await.expect("c"),
-        SlotOutcome::Acquired { active: 1 }
-    );
-    assert!(slots.refresh(o, "alive").await.expect("refresh"));
 }
 
 // ---------------------------------------------------------------- cache
@@ -824,7 +764,8 @@ async fn orphaned_keys_get_their_familys_ttl_and_queues_keep_none() {
     let ttl = TtlConfig::default();
     let id = uuid::Uuid::new_v4();
     let lock = keys::lock("orphan", &id.to_string());
-    let slots = keys::concurrent(id);
+    // The per-organization slot sets of earlier versions, left behind by an upgrade.
+    let slots = format!("scrx:concurrent:{id}");
     let queue = format!("scrx:{{queue:orphan-{id}}}:wait");
     let kept = keys::session(&format!("kept-{id}"));
     let () = c.set(&lock, "x").await.expect("set");

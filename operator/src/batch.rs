@@ -303,7 +303,7 @@ async fn apply(sb: &ScrapeBatch, ctx: &Context) -> Result<Action> {
                 .into_iter()
                 .filter(|j| j.status == JobStatus::Queued)
                 .collect();
-            requeue(&ctx.queues, &queued).await?;
+            requeue(&ctx.db, &ctx.queues, &queued).await?;
             event(
                 ctx,
                 sb,

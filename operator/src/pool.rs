@@ -125,7 +125,8 @@ pub async fn reconcile(pool: Arc<WorkerPool>, ctx: Arc<Context>) -> Result<Actio
     let decision = ctx.scalers.lock().await.entry(key).or_default().decide(
         Instant::now(),
         current,
-        depth.waiting,
+        // Jobs waiting only for their organization's cap would not use more workers.
+        depth.runnable,
         depth.active,
         spec,
     );

@@ -248,7 +248,9 @@ async fn a_job_finished_by_a_worker_that_died_before_announcing_it_is_still_anno
     );
     // Delivered again (another crash, a sweep): announced already, so not again.
     let job = h.db.get_job_unscoped(id).await.expect("job");
-    h.queues().enqueue_job(&job).await.expect("requeue");
+    scraperx_core::dispatch::requeue(&h.db, &h.queues(), &[job])
+        .await
+        .expect("requeue");
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
         receiver.calls.lock().expect("lock").len(),

@@ -1,8 +1,9 @@
 //! `POST /v1/scrape`: scrape now and wait. The order of refusals: authentication and rate
 //! limits (middleware), scope, validation, the response cache (a hit is answered without a
-//! job), a concurrency slot (429 `concurrency_limit_exceeded`), credits (402), then the job
-//! is queued and the request waits for its status on Redis pub/sub, up to the job's
-//! timeout. A job still running then is answered 202 with its status URL.
+//! job), credits (402), then the job is queued and the request waits for its status on
+//! Redis pub/sub, up to the job's timeout. A job still running (or still waiting for one of
+//! its organization's running slots, capped by the plan in the queue like every other job)
+//! is answered 202 with its status URL.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -98,22 +99,7 @@ pub async fn scrape(
             return Ok((StatusCode::OK, Json(answer)));
         }
     }
-    let slot = format!("scrape:{}", uuid::Uuid::new_v4());
-    if !state
-        .slots
-        .acquire(auth.org_id, &slot, auth.max_concurrent)
-        .await?
-        .is_granted()
-    {
-        return Err(ApiError::ConcurrencyLimited {
-            limit: auth.max_concurrent,
-        });
-    }
-    let outcome = submit_and_wait(&state, &auth, new, &key).await;
-    if let Err(err) = state.slots.release(auth.org_id, &slot).await {
-        tracing::warn!(error = %err, "slot release failed; it expires on its own");
-    }
-    outcome
+    submit_and_wait(&state, &auth, new, &key).await
 }
 
 /// The Postgres and MinIO tier of the cache: the latest matching completed job's result,

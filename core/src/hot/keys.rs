@@ -36,11 +36,6 @@ pub fn rate_fixed(org_id: impl Display, scope: &str, window: &str) -> String {
     format!("{PREFIX}:ratelimit:{{org:{org_id}}}:fixed:{scope}:{window}")
 }
 
-/// An organization's running jobs: a sorted set of job ids scored by slot deadline.
-pub fn concurrent(org_id: impl Display) -> String {
-    format!("{PREFIX}:concurrent:{org_id}")
-}
-
 /// One cached response: the URL's hash is the tag, so its index moves with it.
 pub fn cache_entry(url_hash: &str, variant_hash: &str) -> String {
     format!("{PREFIX}:cache:{{u:{url_hash}}}:{variant_hash}")

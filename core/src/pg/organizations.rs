@@ -7,6 +7,7 @@ use super::Db;
 use crate::{
     Error, Result,
     domain::{OrgId, Plan, Role, SubscriptionStatus, UserId},
+    queue::Share,
 };
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -140,6 +141,21 @@ impl Db {
             .ok_or(Error::NotFound {
                 entity: "organization",
             })
+    }
+
+    /// The queue shares of `orgs` (their plans' caps on running jobs), deleted ones too: a
+    /// job accepted before its organization was deleted still runs under its cap.
+    pub async fn shares(&self, orgs: &[OrgId]) -> Result<std::collections::HashMap<OrgId, Share>> {
+        let ids: Vec<uuid::Uuid> = orgs.iter().map(OrgId::as_uuid).collect();
+        let rows: Vec<(OrgId, i32)> =
+            sqlx::query_as("SELECT id, max_concurrent_jobs FROM organizations WHERE id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(org, cap)| (org, Share::of_plan(org, cap)))
+            .collect())
     }
 
     pub async fn get_organization_by_slug(&self, slug: &str) -> Result<Organization> {

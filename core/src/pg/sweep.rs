@@ -9,7 +9,7 @@ use sqlx::types::Json;
 use super::Db;
 use crate::{
     Result,
-    domain::{Engine, JobId, JobOptions},
+    domain::{Engine, JobId, JobOptions, OrgId},
 };
 
 /// Which jobs a sweep page reads.
@@ -25,6 +25,10 @@ pub enum SweepState {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SweepRow {
     pub id: JobId,
+    pub organization_id: OrgId,
+    /// The organization's plan's cap on running jobs, for its queue share (None: no such
+    /// organization, which a foreign key rules out).
+    pub max_concurrent_jobs: Option<i32>,
     pub engine: Engine,
     pub priority: i32,
     pub queue_name: Option<String>,
@@ -66,7 +70,9 @@ impl Db {
             SweepState::Running => ("started_at", "status = 'running'"),
         };
         let sql = format!(
-            "SELECT id, engine, priority, queue_name, \
+            "SELECT id, organization_id, engine, priority, queue_name, \
+                    (SELECT o.max_concurrent_jobs FROM organizations o \
+                     WHERE o.id = scrape_jobs.organization_id) AS max_concurrent_jobs, \
                     CASE WHEN queue_name IS NULL THEN options END AS options, \
                     {column} AS since \
              FROM scrape_jobs \

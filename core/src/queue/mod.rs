@@ -9,6 +9,13 @@
 //! the job is delivered again; the dead worker's token no longer acknowledges it. A lease
 //! taken by a named owner is reclaimed sooner, as soon as its owner's liveness lapses
 //! ([`liveness`]). Redis losing a queue is seen by its `intact` marker ([`JobQueue::is_intact`]).
+//!
+//! Fairness ([`Share`]): a job is queued for its organization, with the organization's cap
+//! on running jobs. Each organization has its own waiting set; the organizations that have
+//! waiting jobs and fewer leased than their cap take turns, one lease each, so priority
+//! orders an organization's own jobs only and one organization's backlog never holds up
+//! another's. An organization at its cap waits out of line until one of its leases ends;
+//! every end of a lease (ack, retry, expiry, a dead owner) lowers its count exactly once.
 
 mod backoff;
 pub mod liveness;
@@ -59,6 +66,24 @@ impl QueueName {
     }
 }
 
+/// Whose a queued job is, and how many of that organization's jobs may be leased at once
+/// from this queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    pub org: crate::domain::OrgId,
+    pub max_running: u32,
+}
+
+impl Share {
+    /// An organization's share under its plan's `max_concurrent_jobs` (at least one job).
+    pub fn of_plan(org: crate::domain::OrgId, max_concurrent_jobs: i32) -> Self {
+        Self {
+            org,
+            max_running: u32::try_from(max_concurrent_jobs.max(1)).unwrap_or(1),
+        }
+    }
+}
+
 /// What a job queue entry carries: the job's id. Workers load the rest from Postgres, so
 /// the queue never holds a stale copy of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -72,8 +97,21 @@ impl QueuedJob {
     }
 }
 
-/// A job for [`JobQueue::enqueue_many`]: id, payload, priority (1 to 10).
-pub type Entry = (String, String, u8);
+/// A job for [`JobQueue::enqueue_many`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub id: String,
+    pub payload: String,
+    /// 1 to 10, 10 first (within its organization).
+    pub priority: u8,
+    /// None: the job belongs to no organization and is not capped.
+    pub share: Option<Share>,
+}
+
+/// The organization and cap arguments of the enqueue scripts ('' and 0 for none).
+fn share_args(share: Option<Share>) -> (String, u32) {
+    share.map_or((String::new(), 0), |s| (s.org.to_string(), s.max_running))
+}
 
 /// The values of a queue's `intact` marker.
 const INTACT: &str = "intact";
@@ -95,10 +133,13 @@ pub struct QueueDepth {
     pub waiting: u64,
     pub delayed: u64,
     pub active: u64,
+    /// The waiting jobs a free worker could lease now: those of organizations at their cap
+    /// wait for their own leases to end, not for more workers.
+    pub runnable: u64,
 }
 
 impl QueueDepth {
-    /// Waiting plus in flight: the figure workers are scaled on.
+    /// Waiting plus in flight.
     pub fn total(&self) -> u64 {
         self.waiting + self.active
     }
@@ -154,7 +195,7 @@ impl Scripts {
 #[derive(Clone)]
 pub struct JobQueue {
     conn: RedisConn,
-    keys: [String; 11],
+    keys: [String; 16],
     name: String,
     owner: Option<Arc<str>>,
 }
@@ -189,6 +230,11 @@ impl JobQueue {
                 "owners",
                 "alive",
                 "intact",
+                "orgs",
+                "caps",
+                "running",
+                "turns",
+                "wait:",
             ]
             .map(key),
             name: name.to_owned(),
@@ -244,10 +290,36 @@ impl JobQueue {
         Ok(done == 1)
     }
 
-    /// Queues a job at `priority` (1 to 10, 10 first), after `delay`. False when the id is
-    /// already queued (nothing changes).
+    /// Queues a job of no organization (uncapped) at `priority` (1 to 10, 10 first), after
+    /// `delay`. False when the id is already queued (nothing changes).
     pub async fn enqueue(
         &self,
+        id: &str,
+        payload: &str,
+        priority: u8,
+        delay: Duration,
+    ) -> Result<bool> {
+        self.enqueue_shared(None, id, payload, priority, delay)
+            .await
+    }
+
+    /// Queues `share`'s organization's job as [`JobQueue::enqueue`] does; it is leased in
+    /// its organization's turn and only while fewer than `share.max_running` are leased.
+    pub async fn enqueue_for(
+        &self,
+        share: Share,
+        id: &str,
+        payload: &str,
+        priority: u8,
+        delay: Duration,
+    ) -> Result<bool> {
+        self.enqueue_shared(Some(share), id, payload, priority, delay)
+            .await
+    }
+
+    async fn enqueue_shared(
+        &self,
+        share: Option<Share>,
         id: &str,
         payload: &str,
         priority: u8,
@@ -256,32 +328,54 @@ impl JobQueue {
         if !(1..=10).contains(&priority) {
             return Err(Error::validation("priority", "must be between 1 and 10"));
         }
+        let (org, cap) = share_args(share);
         let added: i64 = self
             .run(&scripts().enqueue, |inv| {
-                inv.arg(id).arg(payload).arg(priority).arg(millis(delay));
+                inv.arg(id)
+                    .arg(payload)
+                    .arg(priority)
+                    .arg(millis(delay))
+                    .arg(&org)
+                    .arg(cap);
             })
             .await?;
         Ok(added == 1)
     }
 
-    /// Queues many jobs (id, payload, priority) in one script call, each as [`enqueue`]
-    /// would; returns how many were not in the queue already.
+    /// Queues many jobs in one script call, each as [`enqueue_for`] would; returns how many
+    /// were not in the queue already.
     ///
-    /// [`enqueue`]: JobQueue::enqueue
+    /// [`enqueue_for`]: JobQueue::enqueue_for
     pub async fn enqueue_many(&self, jobs: &[Entry]) -> Result<u64> {
         if jobs.is_empty() {
             return Ok(0);
         }
-        if jobs.iter().any(|(_, _, p)| !(1..=10).contains(p)) {
+        if jobs.iter().any(|e| !(1..=10).contains(&e.priority)) {
             return Err(Error::validation("priority", "must be between 1 and 10"));
         }
         self.run(&scripts().enqueue_many, |inv| {
             inv.arg(0);
-            for (id, payload, priority) in jobs {
-                inv.arg(id).arg(payload).arg(*priority);
+            for e in jobs {
+                let (org, cap) = share_args(e.share);
+                inv.arg(&e.id)
+                    .arg(&e.payload)
+                    .arg(e.priority)
+                    .arg(org)
+                    .arg(cap);
             }
         })
         .await
+    }
+
+    /// How many of `org`'s jobs are leased from this queue, as last counted (expired leases
+    /// are reclaimed at the next dequeue or depth call).
+    pub async fn running(&self, org: crate::domain::OrgId) -> Result<u64> {
+        let n: Option<u64> = redis::cmd("HGET")
+            .arg(&self.keys[13])
+            .arg(org.to_string())
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(n.unwrap_or(0))
     }
 
     /// Leases the next job for `lease`; None when nothing is waiting. With an owner, the
@@ -335,14 +429,15 @@ impl JobQueue {
         })
     }
 
-    /// Waiting, delayed and leased counts, after reclaiming expired leases.
+    /// Waiting, delayed, leased and runnable counts, after reclaiming expired leases.
     pub async fn depth(&self) -> Result<QueueDepth> {
-        let (waiting, delayed, active, _reclaimed): (u64, u64, u64, u64) =
+        let (waiting, delayed, active, _reclaimed, runnable): (u64, u64, u64, u64, u64) =
             self.run(&scripts().depth, |_| {}).await?;
         Ok(QueueDepth {
             waiting,
             delayed,
             active,
+            runnable,
         })
     }
 
@@ -383,5 +478,28 @@ impl JobQueue {
 
     fn intact_key(&self) -> &str {
         &self.keys[10]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_s_share_is_its_max_concurrent_jobs_and_never_below_one() {
+        let org = crate::domain::OrgId::new();
+        assert_eq!(Share::of_plan(org, 50).max_running, 50);
+        assert_eq!(Share::of_plan(org, 0).max_running, 1);
+        assert_eq!(Share::of_plan(org, -3).max_running, 1);
+    }
+
+    #[test]
+    fn a_job_of_no_organization_is_enqueued_uncapped() {
+        assert_eq!(share_args(None), (String::new(), 0));
+        let org = crate::domain::OrgId::new();
+        assert_eq!(
+            share_args(Some(Share::of_plan(org, 7))),
+            (org.to_string(), 7)
+        );
     }
 }

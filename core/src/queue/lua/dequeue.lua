@@ -1,12 +1,14 @@
 -- ARGV: lease_ms, token, owner ('' for none), alive_ms. Leases the next job: {id, payload,
--- deliveries} or nil. With an owner, the lease is recorded as its and its liveness is
--- refreshed (leasing is proof of life, so a first lease is never taken for a dead one's).
+-- deliveries} or nil. The organizations with waiting jobs under their cap take turns; an
+-- organization's own jobs go by priority, then first in, first out. With an owner, the
+-- lease is recorded as its and its liveness is refreshed (leasing is proof of life, so a
+-- first lease is never taken for a dead one's).
 housekeep()
 local owner = ARGV[3]
 if owner ~= '' then refresh_alive(owner, tonumber(ARGV[4])) end
-local popped = redis.call('ZPOPMIN', KEYS[1])
-if #popped == 0 then return false end
-local id = popped[1]
+local id
+repeat id = take_turn() until id or redis.call('ZCARD', KEYS[15]) == 0
+if not id then return false end
 redis.call('ZADD', KEYS[3], string.format('%.0f', now + tonumber(ARGV[1])), id)
 redis.call('HSET', KEYS[6], id, ARGV[2])
 if owner ~= '' then redis.call('HSET', KEYS[9], id, owner) end

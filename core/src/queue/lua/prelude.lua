@@ -5,15 +5,59 @@
 --   7 seq (counter)                            8 deliveries (hash: id -> times leased)
 --   9 owners (hash: id -> worker holding it)  10 alive (zset: worker -> liveness deadline ms)
 --  11 intact (string: set by the sweep; gone when Redis lost the queue)
+--  12 orgs (hash: id -> organization)       13 caps (hash: organization -> max running, 0 none)
+--  14 running (hash: organization -> leased) 15 turns (zset: organization -> place in line)
+--  16 the prefix of each organization's own waiting set (zset, scored as wait), KEYS[16]..org:
+--     built in the script, under the same hash tag, so still one cluster slot.
+-- Jobs enqueued without an organization share the organization ''.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
--- Higher priority first, then first in, first out. Formatted with %.0f: Lua's default
--- number-to-string keeps only 14 digits.
+local function org_of(id)
+  return redis.call('HGET', KEYS[12], id) or ''
+end
+
+local function org_wait(org)
+  return KEYS[16] .. org
+end
+
+local function under_cap(org)
+  local cap = tonumber(redis.call('HGET', KEYS[13], org) or '0')
+  if cap == 0 then return true end
+  return tonumber(redis.call('HGET', KEYS[14], org) or '0') < cap
+end
+
+-- The turns invariant: an organization is in line exactly when it has waiting jobs and
+-- fewer running than its cap. One joining the line goes to its back.
+local function refresh_turn(org)
+  if under_cap(org) and redis.call('ZCARD', org_wait(org)) > 0 then
+    if not redis.call('ZSCORE', KEYS[15], org) then
+      redis.call('ZADD', KEYS[15], redis.call('INCR', KEYS[7]), org)
+    end
+  else
+    redis.call('ZREM', KEYS[15], org)
+  end
+end
+
+-- Higher priority first, then first in, first out, within the job's organization; the
+-- organizations take turns. Formatted with %.0f: Lua's default number-to-string keeps
+-- only 14 digits.
 local function to_wait(id)
   local p = tonumber(redis.call('HGET', KEYS[5], id) or '5')
   local seq = redis.call('INCR', KEYS[7])
-  redis.call('ZADD', KEYS[1], string.format('%.0f', (10 - p) * 1e12 + seq), id)
+  local score = string.format('%.0f', (10 - p) * 1e12 + seq)
+  local org = org_of(id)
+  redis.call('ZADD', KEYS[1], score, id)
+  redis.call('ZADD', org_wait(org), score, id)
+  refresh_turn(org)
+end
+
+-- Takes a waiting job off both waiting sets (a cancel).
+local function unwait(id)
+  local org = org_of(id)
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', org_wait(org), id)
+  refresh_turn(org)
 end
 
 -- Back to waiting ahead of every job that waits at its priority, after those put back the
@@ -35,25 +79,75 @@ local function schedule(id, delay_ms)
   end
 end
 
--- Queues a job unless the queue holds it already (waiting, delayed or leased): a job is
--- never in two places. True when added.
-local function add(id, payload, priority, delay_ms)
-  if redis.call('HEXISTS', KEYS[4], id) == 1 then return false end
+-- Records `org`'s cap (the latest enqueue's; 0 for none); it may let the org back in line.
+local function set_cap(org, cap)
+  if org == '' then return end
+  if cap > 0 then
+    redis.call('HSET', KEYS[13], org, cap)
+  else
+    redis.call('HDEL', KEYS[13], org)
+  end
+  refresh_turn(org)
+end
+
+-- A job waiting since before organizations took turns (in `wait` only) joins its
+-- organization's waiting set when it is enqueued again (the sweep's check pass does).
+local function adopt(id, org)
+  local score = redis.call('ZSCORE', KEYS[1], id)
+  if not score or redis.call('ZSCORE', org_wait(org_of(id)), id) then return end
+  if org ~= '' then redis.call('HSET', KEYS[12], id, org) end
+  redis.call('ZADD', org_wait(org), score, id)
+  refresh_turn(org)
+end
+
+-- Queues a job of `org` (capped at `cap` running, 0 for no cap) unless the queue holds it
+-- already (waiting, delayed or leased): a job is never in two places. True when added.
+local function add(id, payload, priority, delay_ms, org, cap)
+  set_cap(org, cap)
+  if redis.call('HEXISTS', KEYS[4], id) == 1 then
+    adopt(id, org)
+    return false
+  end
   redis.call('HSET', KEYS[4], id, payload)
   redis.call('HSET', KEYS[5], id, priority)
+  if org ~= '' then redis.call('HSET', KEYS[12], id, org) end
   schedule(id, delay_ms)
   return true
 end
 
--- Ends a lease (the job is no longer in flight).
+-- Ends a lease (the job is no longer in flight). Its organization's running count drops
+-- once: only the call that removes the lease decrements it.
 local function release(id)
-  redis.call('ZREM', KEYS[3], id)
+  if redis.call('ZREM', KEYS[3], id) == 1 then
+    local org = org_of(id)
+    if redis.call('HINCRBY', KEYS[14], org, -1) <= 0 then
+      redis.call('HDEL', KEYS[14], org)
+    end
+    refresh_turn(org)
+  end
   redis.call('HDEL', KEYS[6], id)
   redis.call('HDEL', KEYS[9], id)
 end
 
+-- Leases the next waiting job of the organization first in line; it goes to the back of
+-- the line, or out of it at its cap or when it has nothing left. Returns the id or nil.
+local function take_turn()
+  local first = redis.call('ZRANGE', KEYS[15], 0, 0)
+  if #first == 0 then return nil end
+  local org = first[1]
+  redis.call('ZREM', KEYS[15], org)
+  local popped = redis.call('ZPOPMIN', org_wait(org))
+  if #popped == 0 then return nil end
+  local id = popped[1]
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HINCRBY', KEYS[14], org, 1)
+  refresh_turn(org)
+  return id
+end
+
 -- Drops what the queue keeps about a job that has left it.
 local function forget(id)
+  redis.call('HDEL', KEYS[12], id)
   redis.call('HDEL', KEYS[4], id)
   redis.call('HDEL', KEYS[5], id)
   redis.call('HDEL', KEYS[8], id)

@@ -2,7 +2,7 @@
 -- queue does not hold it, -1 when it is leased (in flight: its worker must see the cancel).
 if redis.call('ZSCORE', KEYS[3], ARGV[1]) then return -1 end
 if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 0 then return 0 end
-redis.call('ZREM', KEYS[1], ARGV[1])
+unwait(ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 forget(ARGV[1])
 return 1

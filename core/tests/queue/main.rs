@@ -8,8 +8,19 @@ use std::{
 
 use scraperx_core::{
     config::RedisConfig,
-    queue::{self, JobQueue, QueueDepth, Removal, liveness},
+    queue::{self, Entry, JobQueue, QueueDepth, Removal, Share, liveness},
 };
+
+mod fairness;
+
+fn entry(id: &str, payload: &str, priority: u8, share: Option<Share>) -> Entry {
+    Entry {
+        id: id.to_owned(),
+        payload: payload.to_owned(),
+        priority,
+        share,
+    }
+}
 
 async fn fresh_queue() -> JobQueue {
     let conn = queue::connect(&RedisConfig::from_env())
@@ -127,7 +138,8 @@ async fn an_expired_lease_is_reclaimed_and_the_old_holder_cannot_ack() {
         QueueDepth {
             waiting: 0,
             delayed: 0,
-            active: 1
+            active: 1,
+            runnable: 0
         }
     );
     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -190,7 +202,8 @@ async fn removing_takes_waiting_and_delayed_jobs_but_not_leased_ones() {
         QueueDepth {
             waiting: 0,
             delayed: 0,
-            active: 1
+            active: 1,
+            runnable: 0
         }
     );
 }
@@ -339,9 +352,9 @@ async fn enqueue_many_adds_only_the_jobs_the_queue_lacks() {
     q.enqueue("b", "p", 5, Duration::ZERO)
         .await
         .expect("enqueue");
-    let jobs: Vec<(String, String, u8)> = [("a", 1), ("b", 5), ("c", 10)]
+    let jobs: Vec<Entry> = [("a", 1), ("b", 5), ("c", 10)]
         .into_iter()
-        .map(|(id, p)| (id.to_owned(), format!("payload-{id}"), p))
+        .map(|(id, p)| entry(id, &format!("payload-{id}"), p, None))
         .collect();
     assert_eq!(q.enqueue_many(&jobs).await.expect("enqueue many"), 2);
     assert_eq!(q.enqueue_many(&jobs).await.expect("again"), 0);
@@ -358,7 +371,7 @@ async fn enqueue_many_adds_only_the_jobs_the_queue_lacks() {
             ("a".to_owned(), "payload-a".to_owned()),
         ]
     );
-    let bad = [("x".to_owned(), "p".to_owned(), 0u8)];
+    let bad = [entry("x", "p", 0, None)];
     assert!(q.enqueue_many(&bad).await.is_err());
 }
 

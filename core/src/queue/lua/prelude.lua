@@ -40,16 +40,30 @@ local function refresh_turn(org)
 end
 
 -- Higher priority first, then first in, first out, within the job's organization; the
--- organizations take turns. Formatted with %.0f: Lua's default number-to-string keeps
--- only 14 digits.
-local function to_wait(id)
+-- organizations take turns. With `ahead`, the job goes before every job waiting at its
+-- priority (after those put ahead before it): its scores sit half a band below the
+-- priority's FIFO scores (the counter never reaches 5e11). Formatted with %.0f: Lua's
+-- default number-to-string keeps only 14 digits.
+local function place(id, ahead)
   local p = tonumber(redis.call('HGET', KEYS[5], id) or '5')
   local seq = redis.call('INCR', KEYS[7])
-  local score = string.format('%.0f', (10 - p) * 1e12 + seq)
+  local base = (10 - p) * 1e12 + seq
+  if ahead then base = base - 5e11 end
+  local score = string.format('%.0f', base)
   local org = org_of(id)
   redis.call('ZADD', KEYS[1], score, id)
   redis.call('ZADD', org_wait(org), score, id)
   refresh_turn(org)
+end
+
+local function to_wait(id)
+  place(id, false)
+end
+
+-- Back to waiting ahead of its organization's backlog: a job taken from a dead worker (or a
+-- lapsed lease) was started before the jobs waiting, so it does not queue behind them again.
+local function to_front(id)
+  place(id, true)
 end
 
 -- Takes a waiting job off both waiting sets (a cancel).
@@ -58,16 +72,6 @@ local function unwait(id)
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', org_wait(org), id)
   refresh_turn(org)
-end
-
--- Back to waiting ahead of every job that waits at its priority, after those put back the
--- same way before it: a job taken from a dead worker (or a lapsed lease) was started before
--- them, so it does not queue behind the whole backlog again. Its scores sit half a band
--- below the priority's FIFO scores (the counter never reaches 5e11).
-local function to_front(id)
-  local p = tonumber(redis.call('HGET', KEYS[5], id) or '5')
-  local seq = redis.call('INCR', KEYS[7])
-  redis.call('ZADD', KEYS[1], string.format('%.0f', (10 - p) * 1e12 - 5e11 + seq), id)
 end
 
 -- Waiting now, or delayed until `delay_ms` from now.

@@ -594,6 +594,7 @@ impl Runner {
         } else {
             Engine::Browser
         };
+        self.reserve_for(job, engine).await?;
         self.event(
             job,
             EventType::EngineSelected,
@@ -645,7 +646,7 @@ impl Runner {
                 pdf: options.pdf,
                 block: options.block_resources.clone(),
                 fingerprint,
-                solver: self.config.captcha_solver.clone(),
+                solver: crate::captcha::paid(&self.config.captcha_solver, &self.db, job, engine),
                 proxy_server: relay.as_ref().map(|r| r.endpoint()),
             })
             .await;
@@ -679,6 +680,21 @@ impl Runner {
             http_was_shell: false,
             protection_seen: None,
         })
+    }
+
+    /// Raises the job's reservation to the price of running on `engine` (an escalation, or a
+    /// start its organization's history chose), or refuses the engine.
+    async fn reserve_for(&self, job: &Job, engine: Engine) -> Result<(), FetchError> {
+        let run = scraperx_core::domain::pricing::Run {
+            engine,
+            captcha_solved: false,
+        };
+        let price = scraperx_core::domain::pricing::step_price(job.proxy_tier, &job.options.0, run);
+        match self.db.reserve_up_to(job.id, price).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(FetchError::InsufficientCredits(price)),
+            Err(e) => Err(FetchError::Network(format!("credits: {e}"))),
+        }
     }
 
     /// Resolves when the job is canceled (directly, or through its batch).
@@ -848,18 +864,9 @@ impl Runner {
             self.event(job, EventType::ContentExtracted, counts, None)
                 .await;
         }
-        self.db
-            .record_result(job.id, &result)
-            .await
-            .map_err(CompleteError::Store)?;
-        let actual = self
-            .db
-            .estimate_credits(engine, job.proxy_tier, options)
-            .await
-            .map_err(CompleteError::Store)?;
         let (done, _) = self
             .db
-            .finish_job(job.id, &self.change(JobStatus::Completed), actual)
+            .complete_job(job.id, &self.change(JobStatus::Completed), &result, engine)
             .await
             .map_err(CompleteError::Store)?;
         self.publish(&done).await;

@@ -4,6 +4,7 @@
 mod api_keys;
 mod batches;
 mod billing;
+mod completion;
 mod credits;
 mod domains;
 mod events;

@@ -37,3 +37,19 @@ BEGIN
     RETURN credits;
 END;
 $$ LANGUAGE plpgsql IMMUTABLE;
+
+-- Webhook secrets sealed at rest (issue 14 §6), like proxy credentials, with AES-256-GCM
+-- bound to the row (the row id is the associated data). `secret` (plaintext) stays only
+-- for rows written before this migration: the API and the workers re-seal them at start
+-- (`Db::reseal_secrets`, which also re-seals proxy credentials sealed before binding),
+-- because the key (`SCRX_SECRETS_KEY`) is theirs, never the database's.
+-- A rotation keeps the replaced secret, sealed, until `previous_secret_expires_at`.
+ALTER TABLE webhooks
+    ALTER COLUMN secret DROP NOT NULL,
+    ADD COLUMN secret_sealed BYTEA,
+    ADD COLUMN previous_secret_sealed BYTEA,
+    ADD COLUMN previous_secret_expires_at TIMESTAMPTZ,
+    ADD CONSTRAINT webhooks_secret_present CHECK (secret IS NOT NULL OR secret_sealed IS NOT NULL);
+
+COMMENT ON COLUMN webhooks.secret IS 'Plaintext secret of a row written before sealing; emptied by the start-up re-seal';
+COMMENT ON COLUMN webhooks.secret_sealed IS 'Signing secret, AES-256-GCM under SCRX_SECRETS_KEY, bound to the row id';

@@ -41,6 +41,11 @@ pub fn concurrent(org_id: impl Display) -> String {
     format!("{PREFIX}:concurrent:{org_id}")
 }
 
+/// An organization's webhook deliveries in flight (same family, and TTL, as `concurrent`).
+pub fn concurrent_deliveries(org_id: impl Display) -> String {
+    format!("{PREFIX}:concurrent:deliveries:{org_id}")
+}
+
 /// One cached response: the URL's hash is the tag, so its index moves with it.
 pub fn cache_entry(url_hash: &str, variant_hash: &str) -> String {
     format!("{PREFIX}:cache:{{u:{url_hash}}}:{variant_hash}")

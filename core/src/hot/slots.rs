@@ -1,6 +1,7 @@
 //! Concurrent job slots per organization (seed 001 §4.5). A worker takes a slot before it
 //! runs a job, renews it while the job runs and gives it back at the end. A slot that is
-//! not renewed within its TTL (the worker crashed) stops counting on its own.
+//! not renewed within its TTL (the worker crashed) stops counting on its own. The same
+//! slots bound an organization's webhook deliveries in flight ([`ConcurrencySlots::deliveries`]).
 
 use std::time::Duration;
 
@@ -32,17 +33,33 @@ impl SlotOutcome {
 pub struct ConcurrencySlots {
     conn: RedisConn,
     ttl: Duration,
+    /// The organization's slot set.
+    key: fn(OrgId) -> String,
 }
 
 impl ConcurrencySlots {
-    /// `ttl`: how long a slot survives without renewal (the §6.3 `concurrent` failsafe).
+    /// Job slots. `ttl`: how long a slot survives without renewal (the §6.3 `concurrent`
+    /// failsafe).
     pub fn new(conn: RedisConn, ttl: Duration) -> Self {
-        Self { conn, ttl }
+        Self {
+            conn,
+            ttl,
+            key: keys::concurrent,
+        }
+    }
+
+    /// Webhook delivery slots, one per delivery in flight.
+    pub fn deliveries(conn: RedisConn, ttl: Duration) -> Self {
+        Self {
+            conn,
+            ttl,
+            key: keys::concurrent_deliveries,
+        }
     }
 
     pub async fn acquire(&self, org: OrgId, job_id: &str, limit: u32) -> Result<SlotOutcome> {
         let (outcome, active): (i64, u64) = lua_script!("slot_acquire.lua")
-            .key(keys::concurrent(org))
+            .key((self.key)(org))
             .arg(job_id)
             .arg(limit)
             .arg(millis(self.ttl))
@@ -58,7 +75,7 @@ impl ConcurrencySlots {
     /// Renews a held slot. False when it had already expired: the job lost its slot.
     pub async fn refresh(&self, org: OrgId, job_id: &str) -> Result<bool> {
         let renewed: i64 = lua_script!("slot_refresh.lua")
-            .key(keys::concurrent(org))
+            .key((self.key)(org))
             .arg(job_id)
             .arg(millis(self.ttl))
             .invoke_async(&mut self.conn.clone())
@@ -68,18 +85,14 @@ impl ConcurrencySlots {
 
     /// Gives a slot back. False when it was not held.
     pub async fn release(&self, org: OrgId, job_id: &str) -> Result<bool> {
-        let removed: u64 = self
-            .conn
-            .clone()
-            .zrem(keys::concurrent(org), job_id)
-            .await?;
+        let removed: u64 = self.conn.clone().zrem((self.key)(org), job_id).await?;
         Ok(removed > 0)
     }
 
     /// The jobs holding a live slot.
     pub async fn active(&self, org: OrgId) -> Result<Vec<String>> {
         Ok(lua_script!("slot_list.lua")
-            .key(keys::concurrent(org))
+            .key((self.key)(org))
             .invoke_async(&mut self.conn.clone())
             .await?)
     }

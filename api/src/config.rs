@@ -47,6 +47,9 @@ pub struct ApiConfig {
     /// Prefix of the queue names, for deployments (or tests) sharing one Redis; the workers
     /// must use the same.
     pub queue_namespace: String,
+    /// Seals webhook signing secrets (`SCRX_SECRETS_KEY`, the workers' key); without it
+    /// webhooks cannot be created or rotated (503 `secrets_unavailable`).
+    pub secrets: Option<scraperx_core::secrets::SecretBox>,
 }
 
 impl Default for ApiConfig {
@@ -61,6 +64,7 @@ impl Default for ApiConfig {
             metrics_token: None,
             scrape_wait_margin: Duration::from_millis(DEFAULT_SCRAPE_WAIT_MARGIN_MS),
             queue_namespace: String::new(),
+            secrets: None,
         }
     }
 }
@@ -115,6 +119,7 @@ impl ApiConfig {
                 "prefix of the Redis queue names (the workers and operator must use the same)",
             )
             .default_value(""),
+            scraperx_core::secrets::SecretBox::setting(),
         ]
     }
 
@@ -163,6 +168,10 @@ impl ApiConfig {
             DEFAULT_SCRAPE_WAIT_MARGIN_MS,
             &mut errors,
         );
+        let secrets = scraperx_core::secrets::SecretBox::from_lookup(&lookup).unwrap_or_else(|e| {
+            errors.push(e.to_string());
+            None
+        });
         if !errors.is_empty() {
             return Err(Error::Config(errors.join("\n")));
         }
@@ -180,6 +189,7 @@ impl ApiConfig {
             metrics_token: lookup(ENV_METRICS_TOKEN).filter(|t| !t.trim().is_empty()),
             scrape_wait_margin: Duration::from_millis(margin),
             queue_namespace: lookup(ENV_QUEUE_NAMESPACE).unwrap_or_default(),
+            secrets,
         })
     }
 }

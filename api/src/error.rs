@@ -41,6 +41,12 @@ pub enum ApiError {
     Conflict(String),
     #[error("a dependency is unavailable")]
     Unavailable,
+    #[error("at most {limit} {what} per organization")]
+    LimitReached { what: &'static str, limit: i64 },
+    #[error(
+        "this deployment has no secrets key (SCRX_SECRETS_KEY); webhook secrets cannot be sealed"
+    )]
+    SecretsUnavailable,
     #[error("internal error")]
     Internal,
 }
@@ -79,8 +85,8 @@ impl ApiError {
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Conflict(_) | Self::LimitReached { .. } => StatusCode::CONFLICT,
+            Self::Unavailable | Self::SecretsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -99,6 +105,8 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::Unavailable => "service_unavailable",
+            Self::LimitReached { .. } => "limit_reached",
+            Self::SecretsUnavailable => "secrets_unavailable",
             Self::Internal => "internal_error",
         }
     }
@@ -125,6 +133,7 @@ impl ApiError {
                 json!({ "retry_after_seconds": retry_after_secs(UNAVAILABLE_RETRY_AFTER) })
             }
             Self::InsufficientCredits { required } => json!({ "required": required }),
+            Self::LimitReached { what, limit } => json!({ "what": what, "limit": limit }),
             _ => json!({}),
         }
     }
@@ -171,6 +180,7 @@ impl From<scraperx_core::Error> for ApiError {
             E::NotFound { entity } => Self::NotFound(entity),
             E::Validation { field, message } => Self::Validation { field, message },
             E::InsufficientCredits { required } => Self::InsufficientCredits { required },
+            E::LimitReached { what, limit } => Self::LimitReached { what, limit },
             E::InvalidTransition { from, to } => {
                 Self::Conflict(format!("the job is {from} and cannot become {to}"))
             }

@@ -125,6 +125,10 @@ async fn serve(values: &Values) -> anyhow::Result<()> {
     let redis_config = RedisConfig::from_lookup(get);
     telemetry::init(&log);
     let db = Db::connect(&pg).await.context("connecting to PostgreSQL")?;
+    // Values stored before sealing bound them to their rows are brought to that form.
+    db.reseal_at_start(config.secrets.as_ref())
+        .await
+        .context("re-sealing secrets")?;
     let redis = hot::connect(&redis_config)
         .await
         .context("connecting to Redis")?;

@@ -3,7 +3,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{app, error_code, key, key_with, org};
+use common::{app, app_with, error_code, key, key_with, org};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -99,6 +99,109 @@ async fn webhooks_are_managed_and_their_secret_is_shown_once(pool: PgPool) {
             .as_array()
             .map(Vec::len),
         Some(0)
+    );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_webhook_secret_is_rotated_with_an_overlap_and_the_bounds_are_clear_errors(pool: PgPool) {
+    let t = app(pool.clone()).await;
+    let o = org(&t.db, 10).await;
+    let k = key_with(&t.db, &o, all_scopes).await;
+    let created = t
+        .post(
+            &k,
+            "/v1/webhooks",
+            json!({ "name": "ci", "url": "https://hooks.test/x" }),
+        )
+        .await;
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let first = created.body["secret"].as_str().expect("secret").to_owned();
+    let stored: (Option<String>, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT secret, secret_sealed FROM webhooks WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+    assert!(stored.0.is_none(), "no plaintext at rest");
+    let sealed = stored.1.expect("sealed");
+    assert!(!sealed.windows(first.len()).any(|w| w == first.as_bytes()));
+
+    let rotated = t
+        .post(
+            &k,
+            &format!("/v1/webhooks/{id}/rotate-secret"),
+            json!({ "overlap_seconds": 600 }),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.body);
+    let second = rotated.body["secret"].as_str().expect("secret");
+    assert!(second.starts_with("whsec_") && second != first);
+    assert!(rotated.body["previous_secret_expires_at"].is_string());
+    let too_long = t
+        .post(
+            &k,
+            &format!("/v1/webhooks/{id}/rotate-secret"),
+            json!({ "overlap_seconds": 999_999 }),
+        )
+        .await;
+    assert_eq!(
+        (too_long.status, error_code(&too_long)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    );
+    let other = key_with(&t.db, &org(&t.db, 1).await, all_scopes).await;
+    let theirs = t
+        .post(
+            &other,
+            &format!("/v1/webhooks/{id}/rotate-secret"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+
+    for i in 1..scraperx_core::pg::MAX_WEBHOOKS_PER_ORG {
+        let r = t
+            .post(
+                &k,
+                "/v1/webhooks",
+                json!({ "name": format!("h{i}"), "url": "https://hooks.test/x" }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    let over = t
+        .post(
+            &k,
+            "/v1/webhooks",
+            json!({ "name": "one too many", "url": "https://hooks.test/x" }),
+        )
+        .await;
+    assert_eq!(
+        (over.status, error_code(&over)),
+        (StatusCode::CONFLICT, "limit_reached"),
+        "{:?}",
+        over.body
+    );
+    assert_eq!(
+        over.body["error"]["details"]["limit"],
+        scraperx_core::pg::MAX_WEBHOOKS_PER_ORG
+    );
+
+    let keyless = app_with(pool, |c| {
+        c.allow_private_targets = true;
+        c.secrets = None;
+    })
+    .await;
+    let k2 = key_with(&keyless.db, &org(&keyless.db, 1).await, all_scopes).await;
+    let refused = keyless
+        .post(
+            &k2,
+            "/v1/webhooks",
+            json!({ "name": "n", "url": "https://hooks.test/x" }),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, error_code(&refused)),
+        (StatusCode::SERVICE_UNAVAILABLE, "secrets_unavailable")
     );
 }
 

@@ -567,6 +567,7 @@ async fn the_openapi_document_lists_every_route_and_health_answers(pool: PgPool)
         ("/v1/webhooks", "get"),
         ("/v1/webhooks/{id}", "patch"),
         ("/v1/webhooks/{id}", "delete"),
+        ("/v1/webhooks/{id}/rotate-secret", "post"),
         ("/v1/usage", "get"),
         ("/v1/usage/daily", "get"),
         ("/v1/invoices", "get"),
@@ -588,7 +589,7 @@ async fn the_openapi_document_lists_every_route_and_health_answers(pool: PgPool)
     }
     assert_eq!(
         paths.len(),
-        24,
+        25,
         "every route is documented, and nothing else: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

@@ -27,6 +27,10 @@ pub enum Error {
     #[error("insufficient credits: {required} required")]
     InsufficientCredits { required: i64 },
 
+    /// An organization is at a bound of the policy (webhooks per organization, ...).
+    #[error("at most {limit} {what} per organization")]
+    LimitReached { what: &'static str, limit: i64 },
+
     /// Bad input, with the path of the offending field.
     #[error("invalid {field}: {message}")]
     Validation { field: String, message: String },

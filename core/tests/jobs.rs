@@ -5,7 +5,7 @@ mod common;
 use common::{balance, org, org_on_plan};
 use scraperx_core::{
     Error,
-    domain::{BatchId, Engine, EventType, JobOptions, JobStatus, Plan, ProxyTier},
+    domain::{BatchId, Engine, EventType, JobOptions, JobStatus, Plan, ProxyTier, pricing},
     pg::{Db, JobCursor, JobFilter, NewJob, NewJobResult, StatusChange},
 };
 use sqlx::{
@@ -48,9 +48,7 @@ async fn submitting_a_job_reserves_its_estimated_credits(pool: PgPool) {
     // browser 5 + residential 3 + screenshot 2
     assert_eq!(j.credits_estimated, 10);
     assert_eq!(
-        db.estimate_credits(Engine::Browser, ProxyTier::Residential, &new.options)
-            .await
-            .expect("estimate"),
+        pricing::reservation(Engine::Browser, ProxyTier::Residential, &new.options),
         10
     );
     assert_eq!(j.status, JobStatus::Pending);

@@ -288,7 +288,8 @@ fn every_pod_runs_as_non_root_read_only_with_only_the_connection_keys_it_reads()
         (
             "api",
             pod("Deployment", "scraperx-api"),
-            keys(&common, Some("API")),
+            // The secrets key seals webhook secrets.
+            keys(&[&common[..], &["SCRX_SECRETS_KEY"]].concat(), Some("API")),
         ),
         (
             "operator",

@@ -2,7 +2,9 @@
 //! (`SCRX_CAPTCHA_SOLVER_URL`, `SCRX_CAPTCHA_SOLVER_KEY`). The browser engines find a widget
 //! (reCAPTCHA, hCaptcha, Turnstile) and its site key, ask the solver for a token, put the
 //! token where the widget would, and call the page's callback. Whether a CAPTCHA was met
-//! and whether it was solved (and how long that took) is recorded on the result.
+//! and whether it was solved (and how long that took) is recorded on the result. A solve
+//! is paid for before it is asked ([`paid`]): its credits are reserved on the job, and
+//! the job is charged for it only when it succeeded (core's `domain::pricing`).
 //!
 //! [`HttpSolver`] speaks a small JSON protocol: `POST <url>` with
 //! `{"type", "site_key", "page_url"}` and `Authorization: Bearer <key>`, answered
@@ -151,6 +153,54 @@ impl std::fmt::Debug for SolverHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SolverHandle({})", self.0.name())
     }
+}
+
+/// A job's solver: asks the configured one only once the job's reservation covers its run
+/// with the solve (core's `Db::reserve_up_to`), so a solved CAPTCHA is always paid for;
+/// without the credits it fails as any solve can, and the page goes on unsolved.
+struct PaidSolver {
+    inner: SolverHandle,
+    db: scraperx_core::pg::Db,
+    job: scraperx_core::domain::JobId,
+    price: i64,
+}
+
+impl CaptchaSolver for PaidSolver {
+    fn name(&self) -> &str {
+        self.inner.0.name()
+    }
+
+    fn solve<'a>(&'a self, challenge: &'a Challenge) -> BoxFuture<'a, Result<String, FetchError>> {
+        Box::pin(async move {
+            match self.db.reserve_up_to(self.job, self.price).await {
+                Ok(true) => self.inner.0.solve(challenge).await,
+                Ok(false) => Err(FetchError::InsufficientCredits(self.price)),
+                Err(e) => Err(FetchError::Network(format!("captcha credits: {e}"))),
+            }
+        })
+    }
+}
+
+/// The configured solver (if any) for `job` running on `engine`, paid for before each solve.
+pub fn paid(
+    solver: &Option<SolverHandle>,
+    db: &scraperx_core::pg::Db,
+    job: &scraperx_core::pg::Job,
+    engine: scraperx_core::domain::Engine,
+) -> Option<SolverHandle> {
+    use scraperx_core::domain::pricing;
+    let run = pricing::Run {
+        engine,
+        captcha_solved: true,
+    };
+    solver.as_ref().map(|inner| {
+        SolverHandle(std::sync::Arc::new(PaidSolver {
+            inner: inner.clone(),
+            db: db.clone(),
+            job: job.id,
+            price: pricing::step_price(job.proxy_tier, &job.options.0, run),
+        }))
+    })
 }
 
 /// What happened to a CAPTCHA on the page.

@@ -42,6 +42,10 @@ pub enum FetchError {
     /// The page kept opening dialogs (alert, confirm, prompt) past the allowance.
     #[error("the page opened more than {0} dialogs")]
     TooManyDialogs(usize),
+    /// The job's run needed a dearer step (an engine, a CAPTCHA solve) whose credits its
+    /// organization could not cover: the step was not taken.
+    #[error("insufficient credits: {0} needed for this step")]
+    InsufficientCredits(i64),
 }
 
 impl FetchError {
@@ -75,6 +79,7 @@ impl FetchError {
             Self::PageCrashed(_) => "page_crashed",
             Self::PageUnresponsive(_) => "page_unresponsive",
             Self::TooManyDialogs(_) => "too_many_dialogs",
+            Self::InsufficientCredits(_) => "insufficient_credits",
         }
     }
 }

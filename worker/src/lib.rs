@@ -75,9 +75,14 @@ impl Worker {
         let webhook_queue = set.webhooks().clone();
         let deliverer = webhooks::Deliverer::new(
             s.db.clone(),
-            config.allow_private_targets,
-            config.retry_base,
-            config.retry_max,
+            s.redis.clone(),
+            webhooks::DelivererSettings {
+                allow_private: config.allow_private_targets,
+                retry_base: config.retry_base,
+                retry_max: config.retry_max,
+                lease: config.lease,
+                secrets: config.secrets.clone(),
+            },
         )
         .map_err(|e| scraperx_core::Error::Config(e.to_string()))?;
         let browser = config.chromium.clone().map(|executable| {

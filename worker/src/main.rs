@@ -75,6 +75,10 @@ async fn run(values: &Values) -> anyhow::Result<()> {
     )?;
     telemetry::init(&log);
     let db = Db::connect(&pg).await.context("connecting to PostgreSQL")?;
+    // Values stored before sealing bound them to their rows are brought to that form.
+    db.reseal_at_start(config.secrets.as_ref())
+        .await
+        .context("re-sealing secrets")?;
     let redis = hot::connect(&RedisConfig::from_lookup(get))
         .await
         .context("connecting to Redis")?;

@@ -9,7 +9,7 @@
 use scraperx_core::{
     domain::ProxyTier,
     pg::{Db, Job, ProxyProvider},
-    secrets::SecretBox,
+    secrets::{Binding, SecretBox},
 };
 use uuid::Uuid;
 
@@ -86,7 +86,7 @@ fn route_of(
                 ))
             })?;
             let opened = secrets
-                .open(sealed)
+                .open(sealed, &Binding::proxy_provider(p.id))
                 .map_err(|e| FetchError::Invalid(format!("provider {}: {e}", p.name)))?;
             let creds: serde_json::Value = serde_json::from_slice(&opened).map_err(|_| {
                 FetchError::Invalid(format!("provider {}: credentials unreadable", p.name))

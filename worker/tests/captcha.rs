@@ -77,7 +77,13 @@ async fn a_captcha_is_solved_through_the_configured_solver_and_recorded(pool: Pg
     .expect("solver");
     c.captcha_solver = Some(SolverHandle(Arc::new(solver)));
     let (_stop, _w) = h.start(c);
-    h.completed(id, Duration::from_secs(30)).await;
+    let done = h.completed(id, Duration::from_secs(30)).await;
+    let solve = scraperx_core::domain::pricing::CAPTCHA_SOLVE_CREDITS;
+    assert_eq!(
+        (done.credits_charged, h.balance(&org).await),
+        (5 + solve, 50 - 5 - solve),
+        "the browser and the solve, reserved before the solver was asked"
+    );
     let content = h.content(&org, id).await;
     assert!(content.contains("passed tok-123"), "{content}");
     let asked = asked.lock().expect("lock").clone();
@@ -100,6 +106,39 @@ async fn a_captcha_is_solved_through_the_configured_solver_and_recorded(pool: Pg
     .await
     .expect("row");
     assert_eq!(solved, (true, true, Some("recaptcha".into())));
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_captcha_is_not_sent_to_the_solver_without_the_credits_for_it(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let base = site(asked.clone()).await;
+    // The browser price, and nothing for a solve.
+    let org = h.org(5).await;
+    let mut job = NewJob::get(&format!("{base}/gated"));
+    job.engine = Engine::Browser;
+    let id = h.submit(&org, job).await;
+    let mut c = config(&h);
+    let solver = HttpSolver::new(
+        format!("{base}/solve").parse().expect("url"),
+        "key".into(),
+        Duration::from_secs(10),
+    )
+    .expect("solver");
+    c.captcha_solver = Some(SolverHandle(Arc::new(solver)));
+    let (_stop, _w) = h.start(c);
+    let done = h.finished(id, Duration::from_secs(30)).await;
+    assert_eq!(done.status, JobStatus::Completed);
+    assert!(
+        asked.lock().expect("lock").is_empty(),
+        "the solver was not asked"
+    );
+    assert_eq!((done.credits_charged, h.balance(&org).await), (5, 0));
+    let events = h.event_types(&org, id).await;
+    assert!(
+        events.iter().any(|e| e == "job.captcha_failed"),
+        "{events:?}"
+    );
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]

@@ -10,7 +10,7 @@ use common::{Harness, serve};
 use scraperx_core::{
     config::S3Config,
     content::{Bucket, ContentStore},
-    domain::Engine,
+    domain::{Engine, JobStatus},
     pg::NewJob,
 };
 use sqlx::PgPool;
@@ -269,4 +269,37 @@ async fn an_auto_job_that_starts_in_the_browser_still_escalates_to_stealth(pool:
         })
         .collect();
     assert_eq!(hops, [("browser".to_owned(), "stealth".to_owned())]);
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn an_auto_job_does_not_escalate_past_what_its_organization_can_pay(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let base = site().await;
+    // The http price only: the JavaScript shell would need the browser (5).
+    let org = h.org(1).await;
+    let id = h.submit(&org, NewJob::get(&format!("{base}/shell"))).await;
+    let (_stop, _w) = h.start(browser_config(&h));
+    let done = h.finished(id, Duration::from_secs(30)).await;
+    assert_eq!(
+        (done.status, done.error_code.as_deref()),
+        (JobStatus::Failed, Some("insufficient_credits"))
+    );
+    assert_eq!(
+        (done.credits_charged, h.balance(&org).await),
+        (0, 1),
+        "refunded"
+    );
+    let engines: Vec<String> =
+        h.db.list_job_events(org.id, id)
+            .await
+            .expect("events")
+            .iter()
+            .filter(|e| e.event_type.to_string() == "job.engine_selected")
+            .filter_map(|e| {
+                e.event_data
+                    .as_ref()
+                    .and_then(|d| d.0["engine"].as_str().map(str::to_owned))
+            })
+            .collect();
+    assert_eq!(engines, ["http"], "the browser never ran");
 }

@@ -28,6 +28,11 @@ pub struct TestApp {
     pub db: Db,
 }
 
+/// The key webhook secrets are sealed with in tests.
+pub fn test_secrets() -> scraperx_core::secrets::SecretBox {
+    scraperx_core::secrets::SecretBox::new(&[42u8; 32])
+}
+
 pub async fn app(pool: PgPool) -> TestApp {
     app_with(pool, |c| c.allow_private_targets = true).await
 }
@@ -50,6 +55,7 @@ pub async fn app_on(
     let mut config = ApiConfig {
         // Queues of their own: tests share one Redis.
         queue_namespace: format!("t{}-", uuid::Uuid::new_v4().simple()),
+        secrets: Some(test_secrets()),
         ..ApiConfig::default()
     };
     tweak(&mut config);

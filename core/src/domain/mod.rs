@@ -8,6 +8,7 @@ mod ids;
 mod key_limits;
 mod kinds;
 mod options;
+pub mod pricing;
 mod status;
 
 pub use api_key::{ApiKeySecret, hash_api_key};

@@ -36,6 +36,12 @@ pub fn rate_fixed(org_id: impl Display, scope: &str, window: &str) -> String {
     format!("{PREFIX}:ratelimit:{{org:{org_id}}}:fixed:{scope}:{window}")
 }
 
+/// An organization's webhook deliveries in flight: a sorted set of delivery ids scored by
+/// slot deadline.
+pub fn concurrent_deliveries(org_id: impl Display) -> String {
+    format!("{PREFIX}:concurrent:deliveries:{org_id}")
+}
+
 /// One cached response: the URL's hash is the tag, so its index moves with it.
 pub fn cache_entry(url_hash: &str, variant_hash: &str) -> String {
     format!("{PREFIX}:cache:{{u:{url_hash}}}:{variant_hash}")

@@ -2,6 +2,7 @@
 //!
 //! - [`sessions`]: login sessions with per-user and per-organization indexes (§4.3);
 //! - [`rate_limit`]: the sliding-window limiter and the fixed-window counter (§4.4);
+//! - [`slots`]: webhook delivery slots per organization, with stale-slot expiry (§4.5);
 //! - [`cache`]: the response cache with TTL classes, compression and hit counts (§4.6);
 //! - [`locks`]: owner-token locks (§4.8);
 //! - [`metrics`]: unique URLs, request counters, latency percentiles, heartbeats (§4.9);
@@ -24,6 +25,7 @@ pub mod orphans;
 pub mod pubsub;
 pub mod rate_limit;
 pub mod sessions;
+pub mod slots;
 pub mod ttl;
 
 use std::time::Duration;

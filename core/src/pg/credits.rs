@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::Db;
 use crate::{
     Error, Result,
-    domain::{Engine, JobId, JobOptions, OrgId, ProxyTier},
+    domain::{JobId, OrgId},
 };
 
 /// What settling a job did.
@@ -23,25 +23,6 @@ pub struct Settlement {
 }
 
 impl Db {
-    /// The price of a job, by the pricing rules in `calculate_job_credits`.
-    pub async fn estimate_credits(
-        &self,
-        engine: Engine,
-        tier: ProxyTier,
-        options: &JobOptions,
-    ) -> Result<i64> {
-        let options = serde_json::to_value(options)
-            .map_err(|e| Error::validation("options", e.to_string()))?;
-        Ok(
-            sqlx::query_scalar("SELECT calculate_job_credits($1, $2, $3)")
-                .bind(engine)
-                .bind(tier)
-                .bind(options)
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
     /// Takes `amount` credits if the organization can cover them; false when it cannot.
     pub async fn deduct_credits(&self, org: OrgId, amount: i64) -> Result<bool> {
         if amount < 0 {
@@ -78,8 +59,9 @@ impl Db {
     }
 
     /// Settles a job's reservation to its actual cost, once: the difference is refunded or
-    /// taken. When the organization cannot cover a higher actual cost, the charge stays at
-    /// the reservation. Settling again changes nothing.
+    /// taken. Reservations cover the dearest run (`domain::pricing`), so a higher actual
+    /// cost only comes from a caller's own price; should the organization not cover it, the
+    /// charge stays at the reservation. Settling again changes nothing.
     pub async fn settle_job_credits(&self, job: JobId, actual: i64) -> Result<Settlement> {
         let mut tx = self.pool.begin().await?;
         let settlement = settle_in(&mut tx, job, actual).await?;

@@ -14,7 +14,7 @@ use crate::{
     Error, Result,
     domain::{
         ApiKeyId, BatchId, Engine, EventType, HttpMethod, JobId, JobOptions, JobStatus, OrgId,
-        ProxyTier,
+        ProxyTier, pricing,
     },
 };
 
@@ -348,8 +348,8 @@ impl Db {
         out.pop().ok_or(Error::NotFound { entity: "job" })
     }
 
-    /// Submits jobs in one transaction with one multi-row INSERT: each job's credits are
-    /// estimated by `calculate_job_credits` and the total reserved with `deduct_credits`. When
+    /// Submits jobs in one transaction with one multi-row INSERT: each job reserves
+    /// [`pricing::reservation`] (the most it can cost) and the total is taken with `deduct_credits`. When
     /// the balance cannot cover it nothing is inserted ([`Error::InsufficientCredits`]). A job
     /// whose idempotency key exists already is not inserted nor charged: its original comes
     /// back as [`Submission::Existing`]. Results are in input order.
@@ -392,6 +392,10 @@ impl Db {
             .map(|j| serde_json::to_value(&j.options))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Error::validation("options", e.to_string()))?;
+        let prices: Vec<i64> = jobs
+            .iter()
+            .map(|j| pricing::reservation(j.engine, j.proxy_tier, &j.options))
+            .collect();
         let priorities: Vec<i32> = jobs.iter().map(|j| j.priority).collect();
         let max_attempts: Vec<i32> = jobs.iter().map(|j| j.max_attempts).collect();
 
@@ -403,14 +407,14 @@ impl Db {
                  idempotency_key, metadata, credits_estimated, credit_breakdown) \
              SELECT u.id, $1, $2, $3, u.url, '', u.method, u.headers, u.body, u.engine, u.options, \
                  u.tier, u.country, u.session, u.priority, u.max_attempts, u.webhook_url, \
-                 u.webhook_secret, u.reference, u.key, u.metadata, price.credits, \
-                 jsonb_build_object('engine', u.engine, 'proxy_tier', u.tier, 'estimated', price.credits) \
+                 u.webhook_secret, u.reference, u.key, u.metadata, u.credits, \
+                 jsonb_build_object('engine', u.engine, 'proxy_tier', u.tier, 'estimated', u.credits) \
              FROM UNNEST($4::uuid[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::text[], \
                  $10::jsonb[], $11::text[], $12::text[], $13::text[], $14::int[], $15::int[], \
-                 $16::text[], $17::text[], $18::text[], $19::text[], $20::jsonb[]) \
+                 $16::text[], $17::text[], $18::text[], $19::text[], $20::jsonb[], $21::bigint[]) \
                  AS u(id, url, method, headers, body, engine, options, tier, country, session, \
-                      priority, max_attempts, webhook_url, webhook_secret, reference, key, metadata) \
-             CROSS JOIN LATERAL (SELECT calculate_job_credits(u.engine, u.tier, u.options) AS credits) price \
+                      priority, max_attempts, webhook_url, webhook_secret, reference, key, metadata, \
+                      credits) \
              ON CONFLICT (organization_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
              RETURNING *), \
              created AS (INSERT INTO job_events (job_id, organization_id, event_type, event_data) \
@@ -440,6 +444,7 @@ impl Db {
             .bind(&references)
             .bind(&keys)
             .bind(&metadata)
+            .bind(&prices)
             .fetch_all(&mut *tx)
             .await?;
 
@@ -612,7 +617,7 @@ impl Db {
     }
 
     /// [`Db::transition_job`] inside a caller's transaction.
-    async fn transition_in(
+    pub(super) async fn transition_in(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
         id: JobId,

@@ -4,6 +4,7 @@
 mod api_keys;
 mod batches;
 mod billing;
+mod completion;
 mod credits;
 mod domains;
 mod events;
@@ -35,7 +36,10 @@ pub use organizations::{NewOrganization, NewUser, Organization, User};
 pub use proxies::{NewProxyProvider, PROBE_AFTER_SECS, ProxyProvider, ProxyUse, UNHEALTHY_AFTER};
 pub use results::{CacheMatch, JobResult, NewJobResult};
 pub use sweep::{SweepRow, SweepState};
-pub use webhooks::{WEBHOOK_EVENTS, Webhook, WebhookSettings, WebhookTarget};
+pub use webhooks::{
+    DEFAULT_ROTATION_OVERLAP, MAX_CONCURRENT_DELIVERIES_PER_ORG, MAX_ROTATION_OVERLAP,
+    MAX_WEBHOOKS_PER_ORG, ResealReport, WEBHOOK_EVENTS, Webhook, WebhookSettings, WebhookTarget,
+};
 
 /// The schema, embedded from `migrations/` at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

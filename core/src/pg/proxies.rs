@@ -12,7 +12,7 @@ use super::Db;
 use crate::{
     Error, Result,
     domain::{JobId, OrgId, ProxyTier},
-    secrets::SecretBox,
+    secrets::{Binding, SecretBox},
 };
 
 /// Failed uses in a row after which a provider is marked unhealthy.
@@ -76,12 +76,15 @@ impl Db {
         new: &NewProxyProvider<'_>,
         seal: &SecretBox,
     ) -> Result<Uuid> {
+        // The id is chosen here so the credentials can be sealed bound to their row.
+        let id = Uuid::now_v7();
         let secret = match (new.username, new.password) {
             (Some(u), Some(p)) => Some(
                 seal.seal(
                     serde_json::json!({ "username": u, "password": p })
                         .to_string()
                         .as_bytes(),
+                    &Binding::proxy_provider(id),
                 )?,
             ),
             (None, None) => None,
@@ -94,9 +97,9 @@ impl Db {
         };
         let column = endpoint_column(new.tier);
         let sql = format!(
-            "INSERT INTO proxy_providers (name, display_name, auth_type, credentials, auth_credentials_encrypted, \
-                 {column}, countries, priority) \
-             VALUES ($1, $1, $2, $3, $4, $5, $6, $7) RETURNING id"
+            "INSERT INTO proxy_providers (id, name, display_name, auth_type, credentials, \
+                 auth_credentials_encrypted, {column}, countries, priority) \
+             VALUES ($8, $1, $1, $2, $3, $4, $5, $6, $7) RETURNING id"
         );
         Ok(sqlx::query_scalar(&sql)
             .bind(new.name)
@@ -108,6 +111,7 @@ impl Db {
             .bind(new.endpoint)
             .bind(Json(&new.countries))
             .bind(new.priority)
+            .bind(id)
             .fetch_one(&self.pool)
             .await?)
     }

@@ -103,26 +103,38 @@ const RESULT_COLUMNS: &str = "id, job_id, organization_id, status_code, headers,
 impl Db {
     /// Stores a job's result (replacing an earlier attempt's) and links it from the job.
     pub async fn record_result(&self, job: JobId, result: &NewJobResult) -> Result<JobResult> {
-        let storage = result.content_storage.unwrap_or(
-            match (&result.content_inline, &result.content_minio_key) {
-                (Some(_), _) => ContentStorage::Inline,
-                (None, Some(_)) => ContentStorage::Minio,
-                (None, None) => ContentStorage::None,
-            },
-        );
         let mut tx = self.pool.begin().await?;
-        let org: Option<OrgId> =
-            sqlx::query_scalar("SELECT organization_id FROM scrape_jobs WHERE id = $1")
-                .bind(job)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let org = org.ok_or(Error::NotFound { entity: "job" })?;
-        sqlx::query("DELETE FROM job_results WHERE job_id = $1")
+        let row = record_result_in(&mut tx, job, result).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+}
+
+/// [`Db::record_result`] inside a caller's transaction.
+pub(super) async fn record_result_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    job: JobId,
+    result: &NewJobResult,
+) -> Result<JobResult> {
+    let storage = result.content_storage.unwrap_or(
+        match (&result.content_inline, &result.content_minio_key) {
+            (Some(_), _) => ContentStorage::Inline,
+            (None, Some(_)) => ContentStorage::Minio,
+            (None, None) => ContentStorage::None,
+        },
+    );
+    let org: Option<OrgId> =
+        sqlx::query_scalar("SELECT organization_id FROM scrape_jobs WHERE id = $1")
             .bind(job)
-            .execute(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
-        let sql = format!(
-            "INSERT INTO job_results (job_id, organization_id, status_code, headers, content_type, \
+    let org = org.ok_or(Error::NotFound { entity: "job" })?;
+    sqlx::query("DELETE FROM job_results WHERE job_id = $1")
+        .bind(job)
+        .execute(&mut **tx)
+        .await?;
+    let sql = format!(
+        "INSERT INTO job_results (job_id, organization_id, status_code, headers, content_type, \
                  content_length, final_url, redirect_count, content_storage_type, content_inline, \
                  content_minio_bucket, content_minio_key, content_hash, content_compressed, \
                  extracted_title, extracted_text, extracted_links, extracted_images, extracted_data, \
@@ -137,66 +149,66 @@ impl Db {
                  $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, \
                  $36, $37, $38::float8::numeric(5,4), $39, $40, $41, $42, $43, $44, $45::inet, $46, $47) \
              RETURNING {RESULT_COLUMNS}"
-        );
-        let row: JobResult = sqlx::query_as(&sql)
-            .bind(job)
-            .bind(org)
-            .bind(result.status_code)
-            .bind(&result.headers)
-            .bind(&result.content_type)
-            .bind(result.content_length)
-            .bind(&result.final_url)
-            .bind(result.redirect_count)
-            .bind(storage)
-            .bind(&result.content_inline)
-            .bind(&result.content_minio_bucket)
-            .bind(&result.content_minio_key)
-            .bind(&result.content_hash)
-            .bind(result.content_compressed)
-            .bind(&result.extracted_title)
-            .bind(&result.extracted_text)
-            .bind(&result.extracted_links)
-            .bind(&result.extracted_images)
-            .bind(&result.extracted_data)
-            .bind(&result.extracted_markdown)
-            .bind(&result.screenshot_minio_bucket)
-            .bind(&result.screenshot_minio_key)
-            .bind(&result.screenshot_thumbnail_key)
-            .bind(&result.pdf_minio_bucket)
-            .bind(&result.pdf_minio_key)
-            .bind(result.dns_time_ms)
-            .bind(result.connect_time_ms)
-            .bind(result.tls_time_ms)
-            .bind(result.ttfb_ms)
-            .bind(result.download_time_ms)
-            .bind(result.render_time_ms)
-            .bind(result.total_time_ms)
-            .bind(&result.protection_detected)
-            .bind(result.captcha_encountered)
-            .bind(&result.captcha_type)
-            .bind(result.captcha_solved)
-            .bind(result.captcha_solve_time_ms)
-            .bind(result.detection_score)
-            .bind(&result.status_text)
-            .bind(&result.cookies)
-            .bind(&result.content_encoding)
-            .bind(result.screenshot_width)
-            .bind(result.screenshot_height)
-            .bind(result.pdf_page_count)
-            .bind(result.proxy_ip.map(|ip| ip.to_string()))
-            .bind(&result.proxy_country)
-            .bind(&result.proxy_provider)
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE scrape_jobs SET result_id = $2 WHERE id = $1")
-            .bind(job)
-            .bind(row.id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(row)
-    }
+    );
+    let row: JobResult = sqlx::query_as(&sql)
+        .bind(job)
+        .bind(org)
+        .bind(result.status_code)
+        .bind(&result.headers)
+        .bind(&result.content_type)
+        .bind(result.content_length)
+        .bind(&result.final_url)
+        .bind(result.redirect_count)
+        .bind(storage)
+        .bind(&result.content_inline)
+        .bind(&result.content_minio_bucket)
+        .bind(&result.content_minio_key)
+        .bind(&result.content_hash)
+        .bind(result.content_compressed)
+        .bind(&result.extracted_title)
+        .bind(&result.extracted_text)
+        .bind(&result.extracted_links)
+        .bind(&result.extracted_images)
+        .bind(&result.extracted_data)
+        .bind(&result.extracted_markdown)
+        .bind(&result.screenshot_minio_bucket)
+        .bind(&result.screenshot_minio_key)
+        .bind(&result.screenshot_thumbnail_key)
+        .bind(&result.pdf_minio_bucket)
+        .bind(&result.pdf_minio_key)
+        .bind(result.dns_time_ms)
+        .bind(result.connect_time_ms)
+        .bind(result.tls_time_ms)
+        .bind(result.ttfb_ms)
+        .bind(result.download_time_ms)
+        .bind(result.render_time_ms)
+        .bind(result.total_time_ms)
+        .bind(&result.protection_detected)
+        .bind(result.captcha_encountered)
+        .bind(&result.captcha_type)
+        .bind(result.captcha_solved)
+        .bind(result.captcha_solve_time_ms)
+        .bind(result.detection_score)
+        .bind(&result.status_text)
+        .bind(&result.cookies)
+        .bind(&result.content_encoding)
+        .bind(result.screenshot_width)
+        .bind(result.screenshot_height)
+        .bind(result.pdf_page_count)
+        .bind(result.proxy_ip.map(|ip| ip.to_string()))
+        .bind(&result.proxy_country)
+        .bind(&result.proxy_provider)
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE scrape_jobs SET result_id = $2 WHERE id = $1")
+        .bind(job)
+        .bind(row.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(row)
+}
 
+impl Db {
     /// A job's result, scoped by organization.
     pub async fn get_result(&self, org: OrgId, job: JobId) -> Result<JobResult> {
         let sql = format!(

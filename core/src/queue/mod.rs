@@ -415,6 +415,21 @@ impl JobQueue {
         self.as_holder(&scripts().retry, lease, Some(delay)).await
     }
 
+    /// Gives a leased job back untouched, to run after `delay`, without counting the lease
+    /// among its deliveries (the holder could not start it yet: a bound was reached). False
+    /// when the lease was lost.
+    pub async fn defer(&self, lease: &Lease, delay: Duration) -> Result<bool> {
+        let done: i64 = self
+            .run(&scripts().retry, |inv| {
+                inv.arg(&lease.id)
+                    .arg(&lease.token)
+                    .arg(millis(delay))
+                    .arg(1);
+            })
+            .await?;
+        Ok(done == 1)
+    }
+
     /// Removes a waiting or delayed job (a cancel).
     pub async fn remove(&self, id: &str) -> Result<Removal> {
         let outcome: i64 = self

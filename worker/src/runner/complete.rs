@@ -83,14 +83,9 @@ impl Runner {
         if page.is_html() {
             self.extract(job, &page, &mut row).await?;
         }
-        self.db.record_result(job.id, &row).await?;
-        let actual = self
-            .db
-            .estimate_credits(engine, job.proxy_tier, &job.options.0)
-            .await?;
         let (done, _) = self
             .db
-            .finish_job(job.id, &self.change(JobStatus::Completed), actual)
+            .complete_job(job.id, &self.change(JobStatus::Completed), &row, engine)
             .await?;
         self.publish(&done).await;
         Ok(())

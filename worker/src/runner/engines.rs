@@ -129,6 +129,21 @@ impl Runner {
         }
     }
 
+    /// Raises the job's reservation to the price of running on `engine` (an escalation, or a
+    /// start its organization's history chose), or refuses the engine.
+    async fn reserve_for(&self, job: &Job, engine: Engine) -> Result<(), FetchError> {
+        let run = scraperx_core::domain::pricing::Run {
+            engine,
+            captcha_solved: false,
+        };
+        let price = scraperx_core::domain::pricing::step_price(job.proxy_tier, &job.options.0, run);
+        match self.db.reserve_up_to(job.id, price).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(FetchError::InsufficientCredits(price)),
+            Err(e) => Err(FetchError::Network(format!("credits: {e}"))),
+        }
+    }
+
     /// The http engine, through the job's proxy when one is configured for its tier; each
     /// proxied use is logged with its bandwidth.
     async fn fetch_http(
@@ -225,6 +240,7 @@ impl Runner {
         } else {
             Engine::Browser
         };
+        self.reserve_for(job, engine).await?;
         self.event(job, &EngineSelected { engine }, None).await;
         let picked = if stealth {
             self.db.pick_fingerprint().await.ok().flatten()
@@ -256,7 +272,7 @@ impl Runner {
             proxied: proxy.is_some(),
         };
         self.event(job, &sent, None).await;
-        let request = self.render_request(job, url, timeout, fingerprint, relay.as_ref());
+        let request = self.render_request(job, url, timeout, fingerprint, relay.as_ref(), engine);
         let rendered = browser.render(&request).await;
         if let (Some(route), Some(relay)) = (&proxy, &relay) {
             let page = rendered.as_ref().ok().map(|r| &r.page);
@@ -289,6 +305,7 @@ impl Runner {
         timeout: Duration,
         fingerprint: Option<Fingerprint>,
         relay: Option<&ProxyRelay>,
+        engine: Engine,
     ) -> RenderRequest {
         let options = &job.options.0;
         RenderRequest {
@@ -301,7 +318,7 @@ impl Runner {
             pdf: options.pdf,
             block: options.block_resources.clone(),
             fingerprint,
-            solver: self.config.captcha_solver.clone(),
+            solver: crate::captcha::paid(&self.config.captcha_solver, &self.db, job, engine),
             proxy_server: relay.map(ProxyRelay::endpoint),
         }
     }

@@ -61,6 +61,11 @@ pub struct Harness {
     pub redis: scraperx_core::hot::RedisConn,
 }
 
+/// The key secrets at rest are sealed with in tests (the workers' `SCRX_SECRETS_KEY`).
+pub fn secrets() -> scraperx_core::secrets::SecretBox {
+    scraperx_core::secrets::SecretBox::new(&[42u8; 32])
+}
+
 impl Harness {
     pub async fn new(pool: PgPool) -> Self {
         Self::on_redis(pool, &RedisConfig::from_env()).await
@@ -90,6 +95,7 @@ impl Harness {
             retry_base: Duration::from_millis(50),
             retry_max: Duration::from_millis(200),
             grace: Duration::from_secs(5),
+            secrets: Some(secrets()),
             ..WorkerConfig::default()
         }
     }

@@ -1,5 +1,13 @@
 //! An organization's webhooks. The signing secret is generated here, returned once on
-//! creation, and never listed again; workers read it to sign deliveries.
+//! creation (or rotation), never listed again, and stored sealed bound to its row
+//! (`secrets.rs`); workers open it to sign deliveries. Policy: at most
+//! [`MAX_WEBHOOKS_PER_ORG`] webhooks per organization, checked in the creating
+//! transaction under the organization's row lock; at most
+//! [`MAX_CONCURRENT_DELIVERIES_PER_ORG`] deliveries of one organization in flight.
+
+mod secrets;
+
+pub use secrets::{DEFAULT_ROTATION_OVERLAP, MAX_ROTATION_OVERLAP, ResealReport};
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
@@ -10,7 +18,13 @@ use super::Db;
 use crate::{
     Error, Result,
     domain::{OrgId, WebhookId},
+    secrets::{Binding, SecretBox},
 };
+
+/// Webhooks an organization may have.
+pub const MAX_WEBHOOKS_PER_ORG: i64 = 25;
+/// Deliveries of one organization in flight at once, across the fleet; more wait.
+pub const MAX_CONCURRENT_DELIVERIES_PER_ORG: u32 = 8;
 
 /// The events a webhook can subscribe to.
 pub const WEBHOOK_EVENTS: [&str; 5] = [
@@ -35,6 +49,8 @@ pub struct Webhook {
     pub consecutive_failures: i32,
     pub last_success_at: Option<DateTime<Utc>>,
     pub last_failure_at: Option<DateTime<Utc>>,
+    /// After a rotation: until when the previous secret still signs deliveries.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -42,7 +58,10 @@ pub struct Webhook {
 const WEBHOOK_COLUMNS: &str = "id, organization_id, name, url, events, \
     COALESCE(is_active, TRUE) AS is_active, COALESCE(timeout_ms, 30000) AS timeout_ms, \
     COALESCE(retry_count, 3) AS retry_count, COALESCE(consecutive_failures, 0) AS consecutive_failures, \
-    last_success_at, last_failure_at, created_at, updated_at";
+    last_success_at, last_failure_at, \
+    CASE WHEN previous_secret_expires_at > NOW() THEN previous_secret_expires_at END \
+        AS previous_secret_expires_at, \
+    created_at, updated_at";
 
 /// A webhook's settings, as the API receives them; on update, absent fields keep their
 /// value.
@@ -110,11 +129,14 @@ fn new_secret() -> String {
 }
 
 impl Db {
-    /// Creates a webhook; the returned secret is shown to the customer once.
+    /// Creates a webhook, its secret sealed by `seal` bound to the new row; the returned
+    /// secret is shown to the customer once. Past [`MAX_WEBHOOKS_PER_ORG`] it is
+    /// [`Error::LimitReached`].
     pub async fn create_webhook(
         &self,
         org: OrgId,
         settings: &WebhookSettings,
+        seal: &SecretBox,
     ) -> Result<(Webhook, String)> {
         settings.validate()?;
         let name = settings
@@ -129,24 +151,49 @@ impl Db {
             .events
             .clone()
             .unwrap_or_else(|| vec!["job.completed".into(), "job.failed".into()]);
+        let id = WebhookId::from(uuid::Uuid::now_v7());
         let secret = new_secret();
+        let sealed = seal.seal(secret.as_bytes(), &Binding::webhook(id))?;
+        let mut tx = self.pool.begin().await?;
+        // The organization's row lock orders concurrent creations; the count is a
+        // statement of its own, so it sees every creation committed before the lock.
+        sqlx::query_scalar::<_, OrgId>("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
+            .bind(org)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound {
+                entity: "organization",
+            })?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE organization_id = $1")
+                .bind(org)
+                .fetch_one(&mut *tx)
+                .await?;
+        if count >= MAX_WEBHOOKS_PER_ORG {
+            return Err(Error::LimitReached {
+                what: "webhooks",
+                limit: MAX_WEBHOOKS_PER_ORG,
+            });
+        }
         let sql = format!(
-            "INSERT INTO webhooks (organization_id, name, url, secret, events, is_active, \
+            "INSERT INTO webhooks (id, organization_id, name, url, secret_sealed, events, is_active, \
              timeout_ms, retry_count) \
-             VALUES ($1, $2, $3, $4, $5, COALESCE($6, TRUE), COALESCE($7, 30000), COALESCE($8, 3)) \
+             VALUES ($9, $1, $2, $3, $4, $5, COALESCE($6, TRUE), COALESCE($7, 30000), COALESCE($8, 3)) \
              RETURNING {WEBHOOK_COLUMNS}"
         );
         let hook = sqlx::query_as(&sql)
             .bind(org)
             .bind(name)
             .bind(url)
-            .bind(&secret)
+            .bind(&sealed)
             .bind(Json(events))
             .bind(settings.is_active)
             .bind(settings.timeout_ms)
             .bind(settings.retry_count)
-            .fetch_one(&self.pool)
+            .bind(id)
+            .fetch_one(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok((hook, secret))
     }
 
@@ -199,29 +246,57 @@ impl Db {
     }
 }
 
-/// What a worker needs to deliver to one webhook.
+/// What a worker needs to deliver to one webhook. Its secrets stay sealed until
+/// [`WebhookTarget::signing_secrets`] opens them.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WebhookTarget {
     pub id: WebhookId,
     pub url: String,
-    pub secret: String,
+    secret_sealed: Option<Vec<u8>>,
+    /// The replaced secret, while its overlap lasts.
+    previous_secret_sealed: Option<Vec<u8>>,
     pub timeout_ms: i32,
     pub retry_count: i32,
 }
 
+impl WebhookTarget {
+    /// The secrets deliveries are signed with, current first, then the previous one while
+    /// a rotation's overlap lasts. A value sealed for another row does not open.
+    pub fn signing_secrets(&self, seal: &SecretBox) -> Result<Vec<String>> {
+        let binding = Binding::webhook(self.id);
+        let open = |sealed: &Vec<u8>| {
+            let bytes = seal.open(sealed, &binding)?;
+            String::from_utf8(bytes).map_err(|_| Error::Corrupt("webhook secret".into()))
+        };
+        let current = self
+            .secret_sealed
+            .as_ref()
+            .ok_or_else(|| Error::Corrupt("webhook secret not sealed yet".into()))?;
+        let mut out = vec![open(current)?];
+        if let Some(previous) = &self.previous_secret_sealed {
+            out.push(open(previous)?);
+        }
+        Ok(out)
+    }
+}
+
+const TARGET_COLUMNS: &str = "id, url, secret_sealed, \
+    CASE WHEN previous_secret_expires_at > NOW() THEN previous_secret_sealed END \
+        AS previous_secret_sealed, \
+    COALESCE(timeout_ms, 30000) AS timeout_ms, COALESCE(retry_count, 3) AS retry_count";
+
 impl Db {
     /// The organization's active webhooks subscribed to `event`.
     pub async fn webhooks_for_event(&self, org: OrgId, event: &str) -> Result<Vec<WebhookTarget>> {
-        Ok(sqlx::query_as(
-            "SELECT id, url, secret, COALESCE(timeout_ms, 30000) AS timeout_ms, \
-                    COALESCE(retry_count, 3) AS retry_count \
-             FROM webhooks WHERE organization_id = $1 AND COALESCE(is_active, TRUE) \
-               AND events ? $2 ORDER BY created_at",
-        )
-        .bind(org)
-        .bind(event)
-        .fetch_all(&self.pool)
-        .await?)
+        let sql = format!(
+            "SELECT {TARGET_COLUMNS} FROM webhooks WHERE organization_id = $1 \
+               AND COALESCE(is_active, TRUE) AND events ? $2 ORDER BY created_at"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(org)
+            .bind(event)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// The secret a job's own `webhook_url` deliveries are signed with, if it has one.
@@ -236,16 +311,15 @@ impl Db {
     }
 
     /// One webhook target by id (delivery retries re-read it: it may have been changed,
-    /// disabled or deleted meanwhile).
+    /// rotated, disabled or deleted meanwhile).
     pub async fn webhook_target(&self, id: WebhookId) -> Result<Option<WebhookTarget>> {
-        Ok(sqlx::query_as(
-            "SELECT id, url, secret, COALESCE(timeout_ms, 30000) AS timeout_ms, \
-                    COALESCE(retry_count, 3) AS retry_count \
-             FROM webhooks WHERE id = $1 AND COALESCE(is_active, TRUE)",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        let sql = format!(
+            "SELECT {TARGET_COLUMNS} FROM webhooks WHERE id = $1 AND COALESCE(is_active, TRUE)"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// Records a delivery attempt. A failure extends the streak and, at `disable_after`

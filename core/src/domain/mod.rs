@@ -9,6 +9,7 @@ mod key_limits;
 mod kinds;
 mod options;
 mod status;
+pub mod wire_text;
 
 pub use api_key::{ApiKeySecret, hash_api_key};
 pub use ids::{ApiKeyId, BatchId, JobId, OrgId, ResultId, UserId, WebhookId};

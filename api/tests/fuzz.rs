@@ -55,6 +55,8 @@ async fn fuzz(base: &str, key: &str, filter: &[&str]) -> (bool, String) {
         .args(["--request-timeout", "20", "--workers", "2"])
         .args(["--suppress-health-check", "all", "--no-color"])
         .args(filter)
+        // Its caches go to a scratch folder, not the checkout.
+        .current_dir(std::env::temp_dir())
         .env("PYTHONPATH", &hooks)
         .env("SCHEMATHESIS_HOOKS", "error_envelope");
     let out = tokio::task::spawn_blocking(move || cmd.output())

@@ -30,7 +30,8 @@ fn pool() -> BrowserPool {
 fn webrtc_page(port: u16) -> String {
     format!(
         r#"<html><body><pre id="out"></pre><script>
-const seen = {{ api: typeof RTCPeerConnection, candidates: [], sdp: '', error: null }};
+const seen = {{ api: typeof RTCPeerConnection, candidates: [], sdp: '', error: null,
+  webgl: !!document.createElement('canvas').getContext('webgl') }};
 let finished = false;
 function finish() {{
   if (finished) return; finished = true;
@@ -101,6 +102,8 @@ async fn webrtc_sends_no_udp_around_the_proxy_and_shows_the_page_no_machine_addr
         let seen = render_webrtc(&browsers, &base, port, proxy.clone()).await;
         // The API is there, as in any browser; it just finds no route outside the proxy.
         assert_eq!(seen["api"], "function", "{seen}");
+        // WebGL too (a fingerprint without it stands out).
+        assert_eq!(seen["webgl"], true, "{seen}");
         assert!(seen["error"].is_null(), "{seen}");
         let candidates = seen["candidates"].as_array().cloned().unwrap_or_default();
         let shown = format!("{candidates:?} {}", seen["sdp"]);

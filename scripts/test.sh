@@ -12,6 +12,8 @@ SCRX_SCRATCH=${SCRX_SCRATCH:-/tmp/scraperx}
 # The operator's end-to-end tests run against a real kube-apiserver and etcd.
 e2e/control-plane.sh up
 eval "$(e2e/control-plane.sh env)"
+# The API's fuzz test (api/tests/fuzz.rs) runs schemathesis, from PyPI, pinned.
+echo "== schemathesis: $(scripts/lib/schemathesis.sh)"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -35,6 +35,14 @@ pub enum ApiError {
     Validation { field: String, message: String },
     #[error("{0}")]
     BadRequest(String),
+    #[error("the body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("expected a JSON body (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    /// A refusal made below the handlers (an unknown route, a wrong method, a path that
+    /// does not parse), put into the envelope by [`envelope`].
+    #[error("{message}")]
+    Rejected { status: StatusCode, message: String },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -84,6 +92,9 @@ impl ApiError {
             Self::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Rejected { status, .. } => *status,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::LimitReached { .. } => StatusCode::CONFLICT,
             Self::Unavailable | Self::SecretsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -102,6 +113,9 @@ impl ApiError {
             Self::InsufficientCredits { .. } => "insufficient_credits",
             Self::Validation { .. } => "validation_failed",
             Self::BadRequest(_) => "bad_request",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Rejected { status, .. } => rejected_code(*status),
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::Unavailable => "service_unavailable",
@@ -134,6 +148,7 @@ impl ApiError {
             }
             Self::InsufficientCredits { required } => json!({ "required": required }),
             Self::LimitReached { what, limit } => json!({ "what": what, "limit": limit }),
+            Self::PayloadTooLarge { limit } => json!({ "limit_bytes": limit }),
             _ => json!({}),
         }
     }
@@ -201,6 +216,72 @@ impl From<scraperx_core::Error> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The stable code of a refusal made below the handlers, by its status.
+fn rejected_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        409 => "conflict",
+        413 => "payload_too_large",
+        414 => "uri_too_long",
+        415 => "unsupported_media_type",
+        422 => "validation_failed",
+        429 => "rate_limited",
+        431 => "headers_too_large",
+        503 => "service_unavailable",
+        500..=599 => "internal_error",
+        _ => "bad_request",
+    }
+}
+
+/// The most of a lower layer's refusal text kept as the envelope's message (axum's texts
+/// are one line).
+const REJECTION_TEXT_BYTES: usize = 1024;
+
+/// Middleware: every error answered outside the envelope (the router's own 404 and 405, a
+/// path segment that does not parse, anything a lower layer refuses in plain text) is put
+/// into it, so no client ever parses two shapes. Answers in JSON already (the envelope,
+/// the readiness report) pass untouched.
+pub async fn envelope(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json || response.extensions().get::<ErrorCode>().is_some() {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let message = if status.is_server_error() {
+        // Whatever a lower layer said about its failure stays in the logs.
+        tracing::error!(%status, "a lower layer failed outside the handlers");
+        "internal error".to_owned()
+    } else {
+        let mut text = axum::body::to_bytes(response.into_body(), 64 * REJECTION_TEXT_BYTES)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+            .unwrap_or_default();
+        if text.len() > REJECTION_TEXT_BYTES {
+            let cut = text.floor_char_boundary(REJECTION_TEXT_BYTES);
+            text.truncate(cut);
+        }
+        match text.is_empty() {
+            true => status.canonical_reason().unwrap_or("refused").to_owned(),
+            false => text,
+        }
+    };
+    let mut out = ApiError::Rejected { status, message }.into_response();
+    if let Some(allow) = allow {
+        out.headers_mut().insert(header::ALLOW, allow);
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {

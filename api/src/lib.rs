@@ -83,6 +83,8 @@ pub fn app(state: AppState) -> Router {
             extract::MAX_BODY_BYTES,
         ))
         .route("/metrics", get(metrics::serve).with_state(state))
+        // Inside the metrics layer, so refusals it wraps are counted by their code.
+        .layer(middleware::from_fn(error::envelope))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(middleware::from_fn(trace::trace))
 }

@@ -10,6 +10,7 @@ mod kinds;
 mod options;
 pub mod pricing;
 mod status;
+pub mod wire_text;
 
 pub use api_key::{ApiKeySecret, hash_api_key};
 pub use ids::{ApiKeyId, BatchId, JobId, OrgId, ResultId, UserId, WebhookId};

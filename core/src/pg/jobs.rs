@@ -14,7 +14,7 @@ use crate::{
     Error, Result,
     domain::{
         ApiKeyId, BatchId, Engine, EventType, HttpMethod, JobId, JobOptions, JobStatus, OrgId,
-        ProxyTier, pricing,
+        ProxyTier, pricing, wire_text,
     },
 };
 
@@ -141,6 +141,9 @@ impl NewJob {
         if self.url.len() > Self::MAX_URL_LEN {
             return bad("url", "must be at most 8 KB");
         }
+        if !wire_text::is_clean_url(&self.url) {
+            return bad("url", "may not contain spaces or control characters");
+        }
         let parsed = url::Url::parse(&self.url)
             .map_err(|e| Error::validation("url", format!("not a valid URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -162,6 +165,18 @@ impl NewJob {
             };
             if name.len() + value.len() > Self::MAX_HEADER_BYTES {
                 return bad("headers", "each header must be under 8 KB");
+            }
+            if !wire_text::is_header_name(name) {
+                return bad(
+                    "headers",
+                    "a header name must be a token (letters, digits, !#$%&'*+-.^_`|~)",
+                );
+            }
+            if !wire_text::is_header_value(value) {
+                return bad(
+                    "headers",
+                    "a header value may not contain control characters (CR, LF, NUL)",
+                );
             }
         }
         if self
@@ -200,8 +215,11 @@ impl NewJob {
             let ok = url::Url::parse(hook).is_ok_and(|u| {
                 matches!(u.scheme(), "http" | "https") && hook.len() <= Self::MAX_WEBHOOK_URL_LEN
             });
-            if !ok {
-                return bad("webhook_url", "must be an http(s) URL of at most 2 KB");
+            if !ok || !wire_text::is_clean_url(hook) {
+                return bad(
+                    "webhook_url",
+                    "must be an http(s) URL of at most 2 KB, without spaces or control characters",
+                );
             }
         }
         if let Some(secret) = &self.webhook_secret {

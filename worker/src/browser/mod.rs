@@ -3,6 +3,9 @@
 //! `contexts` at once. The browser is replaced after `pages_per_browser` pages, and
 //! relaunched when it dies; a page can take down its context, never the worker.
 //!
+//! Chromium runs with its sandbox, never as root, and WebRTC sends no UDP outside the proxy
+//! ([`launch`]).
+//!
 //! Every connection a page makes goes through the job's relay ([`crate::relay`]). Without a
 //! proxy provider the relay resolves and connects itself, under the address rule, so a page
 //! cannot reach private addresses through scripts, images, redirects or DNS rebinding.
@@ -14,6 +17,7 @@ mod context;
 mod document;
 mod idle;
 mod intercept;
+pub mod launch;
 pub mod stealth;
 mod watch;
 
@@ -28,7 +32,7 @@ use std::{
 
 use bytes::Bytes;
 use chromiumoxide::{
-    Browser, BrowserConfig, Page,
+    Browser, Page,
     cdp::browser_protocol::{
         page::{CaptureScreenshotFormat, PrintToPdfParams},
         target::CreateBrowserContextParams,
@@ -112,12 +116,14 @@ struct Running {
     /// A call to it went unanswered: replace it.
     broken: std::sync::atomic::AtomicBool,
     served: AtomicUsize,
+    /// Killed when dropped, before its profile is removed.
+    _process: tokio::process::Child,
     _profile: TempProfile,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        // The browser process goes with `browser` (kill on drop); its event loop with it.
+        // The browser process goes with `_process` (kill on drop); its event loop with it.
         self.handler.abort();
     }
 }
@@ -178,30 +184,13 @@ impl BrowserPool {
     }
 
     async fn launch(&self) -> Result<Arc<Running>, FetchError> {
-        let profile =
-            std::env::temp_dir().join(format!("scrx-chromium-{}", uuid::Uuid::new_v4().simple()));
-        let config = BrowserConfig::builder()
-            .chrome_executable(&self.settings.executable)
-            .no_sandbox()
-            .user_data_dir(&profile)
-            .request_timeout(Duration::from_secs(30))
-            // chromiumoxide adds the leading `--` to each argument.
-            .arg(format!("js-flags=--max-old-space-size={JS_HEAP_MIB}"))
-            .args([
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-dev-shm-usage",
-            ])
-            .build()
-            .map_err(FetchError::Browser)?;
-        let (mut browser, mut handler) = Browser::launch(config)
-            .await
-            .map_err(|e| FetchError::Browser(format!("launch: {e}")))?;
-        let pid = browser.get_mut_child().and_then(|c| c.inner.id());
+        let profile = TempProfile(launch::new_profile());
+        let launch::Launched {
+            browser,
+            mut handler,
+            process,
+        } = launch::launch(&self.settings.executable, &profile.0, JS_HEAP_MIB).await?;
+        let pid = process.id();
         let handler = tokio::spawn(async move {
             while let Some(event) = handler.next().await {
                 if event.is_err() {
@@ -216,7 +205,8 @@ impl BrowserPool {
             pid,
             broken: Default::default(),
             served: AtomicUsize::new(0),
-            _profile: TempProfile(profile),
+            _process: process,
+            _profile: profile,
         }))
     }
 

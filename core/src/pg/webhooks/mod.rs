@@ -17,7 +17,7 @@ use sqlx::types::Json;
 use super::Db;
 use crate::{
     Error, Result,
-    domain::{OrgId, WebhookId},
+    domain::{OrgId, WebhookId, wire_text},
     secrets::{Binding, SecretBox},
 };
 
@@ -87,10 +87,10 @@ impl WebhookSettings {
         if let Some(url) = &self.url {
             let ok = url::Url::parse(url)
                 .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && url.len() <= 2048);
-            if !ok {
+            if !ok || !wire_text::is_clean_url(url) {
                 return Err(Error::validation(
                     "url",
-                    "must be an http(s) URL of at most 2 KB",
+                    "must be an http(s) URL of at most 2 KB, without spaces or control characters",
                 ));
             }
         }

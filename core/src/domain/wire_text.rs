@@ -1,0 +1,53 @@
+//! What a customer's text may be when it goes onto the wire: a request header a worker
+//! forwards to a target, a URL it fetches or posts a webhook to. A header name is an RFC 9110
+//! token; a header value and a URL hold no control character (CR and LF above all), so no
+//! value can end a header early and smuggle another, or a second request, after it.
+
+/// A header name: one or more RFC 9110 `tchar`s.
+pub fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A header value: no control character but horizontal tab (RFC 9110 `field-value`).
+pub fn is_header_value(value: &str) -> bool {
+    !value.chars().any(|c| c.is_control() && c != '\t')
+}
+
+/// A URL as written: no control character and no whitespace (which URL parsers drop or
+/// encode silently, so what was checked would differ from what is stored).
+pub fn is_clean_url(url: &str) -> bool {
+    !url.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_name_is_a_token_and_a_value_has_no_line_break() {
+        assert!(is_header_name("X-Custom_1"));
+        for bad in ["", "X Custom", "X:Y", "X-\r\nY", "Ünï"] {
+            assert!(!is_header_name(bad), "{bad:?}");
+        }
+        assert!(is_header_value("a value\twith tab, ünïcode"));
+        for bad in ["a\r\nX-Injected: 1", "a\nb", "a\rb", "a\0b", "a\u{7f}b"] {
+            assert!(!is_header_value(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_url_with_a_line_break_or_a_space_is_not_clean() {
+        assert!(is_clean_url("https://example.com/a?b=c"));
+        for bad in [
+            "https://example.com/\r\nX: y",
+            "https://exa\tmple.com/",
+            "https://example.com/ a",
+            "https://example.com/\u{85}",
+        ] {
+            assert!(!is_clean_url(bad), "{bad:?}");
+        }
+    }
+}

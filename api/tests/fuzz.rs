@@ -71,6 +71,23 @@ async fn fuzz(base: &str, key: &str, filter: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// [`fuzz`], run again once when the tool itself broke: a schemathesis "Runtime Error" (seen:
+/// CPython 3.11's "AST constructor recursion depth mismatch" inside hypothesis) reports no
+/// finding about the API, and a run with findings is never repeated.
+async fn fuzz_past_tool_errors(base: &str, key: &str, filter: &[&str]) -> (bool, String) {
+    let (ok, report) = fuzz(base, key, filter).await;
+    if ok || !tool_broke(&report) {
+        return (ok, report);
+    }
+    println!("{report}\nschemathesis broke on its own (no finding): running it again");
+    fuzz(base, key, filter).await
+}
+
+/// Whether a failed run's only problems are the tool's own errors, with no failed check.
+fn tool_broke(report: &str) -> bool {
+    report.contains("Runtime Error") && !report.contains("FAILURES")
+}
+
 fn all_scopes(k: &mut NewApiKey) {
     k.scopes = vec!["*".into()];
 }
@@ -100,10 +117,11 @@ async fn schemathesis_finds_no_server_error_and_no_error_outside_the_envelope(po
     let base =
         common::serve(scraperx_api::app(t.state.clone()).layer(MockConnectInfo(source))).await;
 
-    let (ok, report) = fuzz(&base, &key, &["--exclude-path", "/v1/scrape"]).await;
+    let (ok, report) = fuzz_past_tool_errors(&base, &key, &["--exclude-path", "/v1/scrape"]).await;
     println!("{report}");
     assert!(ok, "schemathesis found failures:\n{report}");
-    let (ok, report) = fuzz(&base, &scrape_key, &["--include-path", "/v1/scrape"]).await;
+    let (ok, report) =
+        fuzz_past_tool_errors(&base, &scrape_key, &["--include-path", "/v1/scrape"]).await;
     println!("{report}");
     assert!(ok, "schemathesis found failures in /v1/scrape:\n{report}");
 }

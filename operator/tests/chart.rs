@@ -288,8 +288,11 @@ fn every_pod_runs_as_non_root_read_only_with_only_the_connection_keys_it_reads()
         (
             "api",
             pod("Deployment", "scraperx-api"),
-            // The secrets key seals webhook secrets.
-            keys(&[&common[..], &["SCRX_SECRETS_KEY"]].concat(), Some("API")),
+            // The secrets key seals webhook secrets; the metrics token guards /metrics.
+            keys(
+                &[&common[..], &["SCRX_SECRETS_KEY", "SCRX_METRICS_TOKEN"]].concat(),
+                Some("API"),
+            ),
         ),
         (
             "operator",
@@ -497,6 +500,7 @@ fn values_of_the_wrong_type_or_out_of_range_are_refused_before_anything_renders(
             "api.podDisruptionBudget.maxUnavailable",
         ),
         ("--set", "apiReplicas=3", "apiReplicas"),
+        ("--set", "api.trustedProxyHops=-1", "api.trustedProxyHops"),
     ] {
         let out = run(&helm(), &release.args(&chart, &[flag, value]), None);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -549,4 +553,27 @@ fn the_charts_limits_on_a_worker_pool_are_the_crds() {
         bounds(&schema["properties"]["podSecurity"]["properties"]["runAsUser"]),
         bounds(&spec["runAsUser"])
     );
+}
+
+#[test]
+fn the_api_s_edge_settings_come_from_the_values() {
+    let release = Release::new();
+    let objects = documents(&release.template(&[
+        "--set",
+        "api.trustedProxyHops=2",
+        "--set",
+        "api.authFailuresPerMinute=7",
+    ]));
+    let api = named(&objects, "Deployment", "scraperx-api");
+    let env = api["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let value = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(value("SCRX_TRUSTED_PROXY_HOPS"), Some(json!("2")));
+    assert_eq!(value("SCRX_AUTH_FAILURES_PER_MINUTE"), Some(json!("7")));
 }

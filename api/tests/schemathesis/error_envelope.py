@@ -5,6 +5,23 @@ answer with a status of 400 or more is the API's JSON error envelope,
 import json
 
 import schemathesis
+from hypothesis.internal import lambda_sources
+
+# CPython 3.11 before 3.11.8 may raise SystemError ("AST constructor recursion depth
+# mismatch") from ast.parse. Hypothesis parses a filter lambda's source only to describe it,
+# so a lambda it cannot parse is described as unknown instead of ending the run with a
+# "Runtime Error" that says nothing about the API.
+_describe = lambda_sources._lambda_description
+
+
+def _describe_or_unknown(f, *args, **kwargs):
+    try:
+        return _describe(f, *args, **kwargs)
+    except SystemError:
+        return "lambda: <unknown>"
+
+
+lambda_sources._lambda_description = _describe_or_unknown
 
 
 @schemathesis.check

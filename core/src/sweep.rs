@@ -125,7 +125,9 @@ pub async fn sweep(db: &Db, queues: &QueueSet, grace: Duration) -> Result<SweepR
                 SweepState::Queued => report.queued += read,
                 SweepState::Running => report.running += read,
             }
-            report.restored += restore(queues, &rows).await?;
+            // Jobs that were running go ahead of the backlog, as a reclaimed lease does.
+            let ahead = state == SweepState::Running;
+            report.restored += restore(queues, &rows, ahead).await?;
             match rows.last() {
                 Some(last) if read == PAGE as u64 => after = Some(last.cursor()),
                 _ => break,
@@ -136,7 +138,7 @@ pub async fn sweep(db: &Db, queues: &QueueSet, grace: Duration) -> Result<SweepR
 }
 
 /// Puts a page back: one script call per queue. Returns how many were missing.
-async fn restore(queues: &QueueSet, rows: &[SweepRow]) -> Result<u64> {
+async fn restore(queues: &QueueSet, rows: &[SweepRow], ahead: bool) -> Result<u64> {
     let defaults = JobOptions::default();
     let mut by_queue: HashMap<&str, (&JobQueue, Vec<Entry>)> = HashMap::new();
     for row in rows {
@@ -158,7 +160,11 @@ async fn restore(queues: &QueueSet, rows: &[SweepRow]) -> Result<u64> {
     }
     let mut restored = 0;
     for (queue, jobs) in by_queue.into_values() {
-        restored += queue.enqueue_many(&jobs).await?;
+        restored += if ahead {
+            queue.enqueue_many_ahead(&jobs).await?
+        } else {
+            queue.enqueue_many(&jobs).await?
+        };
     }
     Ok(restored)
 }

@@ -347,6 +347,17 @@ impl JobQueue {
     ///
     /// [`enqueue_for`]: JobQueue::enqueue_for
     pub async fn enqueue_many(&self, jobs: &[Entry]) -> Result<u64> {
+        self.enqueue_many_placed(jobs, false).await
+    }
+
+    /// [`Self::enqueue_many`], each added job going ahead of its organization's waiting jobs
+    /// of the same priority: for jobs that were running when their leases were lost, so they
+    /// are not run after the whole backlog.
+    pub async fn enqueue_many_ahead(&self, jobs: &[Entry]) -> Result<u64> {
+        self.enqueue_many_placed(jobs, true).await
+    }
+
+    async fn enqueue_many_placed(&self, jobs: &[Entry], ahead: bool) -> Result<u64> {
         if jobs.is_empty() {
             return Ok(0);
         }
@@ -354,7 +365,7 @@ impl JobQueue {
             return Err(Error::validation("priority", "must be between 1 and 10"));
         }
         self.run(&scripts().enqueue_many, |inv| {
-            inv.arg(0);
+            inv.arg(0).arg(u8::from(ahead));
             for e in jobs {
                 let (org, cap) = share_args(e.share);
                 inv.arg(&e.id)

@@ -432,3 +432,24 @@ async fn a_reclaimed_job_goes_ahead_of_the_backlog_at_its_priority_but_not_above
         ["urgent", "first", "second", "backlog-1", "backlog-2"]
     );
 }
+
+#[tokio::test]
+async fn jobs_put_back_ahead_go_before_the_backlog_in_the_order_given() {
+    let q = fresh_queue().await;
+    let backlog: Vec<Entry> = ["queued-1", "queued-2"]
+        .into_iter()
+        .map(|id| entry(id, "p", 5, None))
+        .collect();
+    assert_eq!(q.enqueue_many(&backlog).await.expect("backlog"), 2);
+    let were_running: Vec<Entry> = ["running-1", "running-2"]
+        .into_iter()
+        .map(|id| entry(id, "p", 5, None))
+        .collect();
+    assert_eq!(q.enqueue_many_ahead(&were_running).await.expect("ahead"), 2);
+    let mut order = Vec::new();
+    while let Some(lease) = q.dequeue(LEASE).await.expect("dequeue") {
+        order.push(lease.id.clone());
+        q.ack(&lease).await.expect("ack");
+    }
+    assert_eq!(order, ["running-1", "running-2", "queued-1", "queued-2"]);
+}

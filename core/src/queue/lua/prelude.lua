@@ -75,9 +75,12 @@ local function unwait(id)
 end
 
 -- Waiting now, or delayed until `delay_ms` from now.
-local function schedule(id, delay_ms)
+-- With `ahead`, a job waiting now goes before its organization's backlog (see to_front).
+local function schedule(id, delay_ms, ahead)
   if delay_ms > 0 then
     redis.call('ZADD', KEYS[2], string.format('%.0f', now + delay_ms), id)
+  elseif ahead then
+    to_front(id)
   else
     to_wait(id)
   end
@@ -106,7 +109,7 @@ end
 
 -- Queues a job of `org` (capped at `cap` running, 0 for no cap) unless the queue holds it
 -- already (waiting, delayed or leased): a job is never in two places. True when added.
-local function add(id, payload, priority, delay_ms, org, cap)
+local function add(id, payload, priority, delay_ms, org, cap, ahead)
   set_cap(org, cap)
   if redis.call('HEXISTS', KEYS[4], id) == 1 then
     adopt(id, org)
@@ -115,7 +118,7 @@ local function add(id, payload, priority, delay_ms, org, cap)
   redis.call('HSET', KEYS[4], id, payload)
   redis.call('HSET', KEYS[5], id, priority)
   if org ~= '' then redis.call('HSET', KEYS[12], id, org) end
-  schedule(id, delay_ms)
+  schedule(id, delay_ms, ahead)
   return true
 end
 

@@ -3,9 +3,11 @@
 -- organization's own jobs go by priority, then first in, first out. With an owner, the
 -- lease is recorded as its and its liveness is refreshed (leasing is proof of life, so a
 -- first lease is never taken for a dead one's).
-housekeep()
+-- The caller is alive: it says so before the housekeeping, so a worker back from a stall
+-- longer than the TTL never takes back its own leases as a dead worker's.
 local owner = ARGV[3]
 if owner ~= '' then refresh_alive(owner, tonumber(ARGV[4])) end
+housekeep()
 local id
 repeat id = take_turn() until id or redis.call('ZCARD', KEYS[15]) == 0
 if not id then return false end

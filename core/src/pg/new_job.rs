@@ -1,0 +1,172 @@
+//! A job as a caller submits it, and the checks it must pass before anything is stored
+//! (sizes, header and URL text on the wire, attempts, priority).
+
+use crate::{
+    Error, Result,
+    domain::{Engine, HttpMethod, JobOptions, ProxyTier, wire_text},
+};
+
+/// A job to submit.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub url: String,
+    pub method: HttpMethod,
+    pub headers: serde_json::Value,
+    pub body: Option<String>,
+    pub engine: Engine,
+    pub options: JobOptions,
+    pub proxy_tier: ProxyTier,
+    pub proxy_country: Option<String>,
+    pub proxy_session_id: Option<String>,
+    pub priority: i32,
+    pub max_attempts: i32,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub client_reference: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub metadata: serde_json::Value,
+}
+
+impl NewJob {
+    pub const MAX_URL_LEN: usize = 8 * 1024;
+    pub const MAX_HEADERS: usize = 50;
+    pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+    pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+    /// Session ids, client references, idempotency keys, webhook secrets.
+    pub const MAX_TEXT: usize = 255;
+    pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+    /// Priorities run from lowest to highest; a job without one gets the default.
+    pub const MIN_PRIORITY: i32 = 1;
+    pub const MAX_PRIORITY: i32 = 10;
+    pub const DEFAULT_PRIORITY: i32 = 5;
+    /// Attempts a job may take before it fails, at most.
+    pub const MAX_ATTEMPTS: i32 = 10;
+    pub const DEFAULT_MAX_ATTEMPTS: i32 = 3;
+    pub const MAX_WEBHOOK_URL_LEN: usize = 2048;
+
+    /// A GET of `url` with every default.
+    pub fn get(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            method: HttpMethod::Get,
+            headers: serde_json::json!({}),
+            body: None,
+            engine: Engine::Auto,
+            options: JobOptions::default(),
+            proxy_tier: ProxyTier::Datacenter,
+            proxy_country: None,
+            proxy_session_id: None,
+            priority: Self::DEFAULT_PRIORITY,
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            webhook_url: None,
+            webhook_secret: None,
+            client_reference: None,
+            idempotency_key: None,
+            metadata: serde_json::json!({}),
+        }
+    }
+
+    /// Structural checks that need no network (the API adds address checks on top): the
+    /// one place every submission path (API, batches, ScrapeBatch) is checked. The error
+    /// names the field as this struct calls it (`proxy_country`, `options.timeout`).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, message: &str| Err(Error::validation(field, message));
+        if self.url.len() > Self::MAX_URL_LEN {
+            return bad("url", "must be at most 8 KB");
+        }
+        if !wire_text::is_clean_url(&self.url) {
+            return bad("url", "may not contain spaces or control characters");
+        }
+        let parsed = url::Url::parse(&self.url)
+            .map_err(|e| Error::validation("url", format!("not a valid URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return bad("url", "scheme must be http or https");
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return bad("url", "must have a host");
+        }
+        self.options.validate()?;
+        let Some(headers) = self.headers.as_object() else {
+            return bad("headers", "must be an object of strings");
+        };
+        if headers.len() > Self::MAX_HEADERS {
+            return bad("headers", "at most 50 headers");
+        }
+        for (name, value) in headers {
+            let Some(value) = value.as_str() else {
+                return bad("headers", "must be an object of strings");
+            };
+            if name.len() + value.len() > Self::MAX_HEADER_BYTES {
+                return bad("headers", "each header must be under 8 KB");
+            }
+            if !wire_text::is_header_name(name) {
+                return bad(
+                    "headers",
+                    "a header name must be a token (letters, digits, !#$%&'*+-.^_`|~)",
+                );
+            }
+            if !wire_text::is_header_value(value) {
+                return bad(
+                    "headers",
+                    "a header value may not contain control characters (CR, LF, NUL)",
+                );
+            }
+        }
+        if self
+            .body
+            .as_ref()
+            .is_some_and(|b| b.len() > Self::MAX_BODY_BYTES)
+        {
+            return bad("body", "must be at most 1 MB");
+        }
+        if !(Self::MIN_PRIORITY..=Self::MAX_PRIORITY).contains(&self.priority) {
+            let (min, max) = (Self::MIN_PRIORITY, Self::MAX_PRIORITY);
+            return bad("priority", &format!("must be between {min} and {max}"));
+        }
+        if !(1..=Self::MAX_ATTEMPTS).contains(&self.max_attempts) {
+            let max = Self::MAX_ATTEMPTS;
+            return bad("max_attempts", &format!("must be between 1 and {max}"));
+        }
+        if let Some(country) = &self.proxy_country
+            && (country.len() != 2 || !country.bytes().all(|b| b.is_ascii_alphabetic()))
+        {
+            return bad("proxy_country", "must be a two-letter country code");
+        }
+        for (field, value) in [
+            ("proxy_session_id", &self.proxy_session_id),
+            ("client_reference", &self.client_reference),
+            ("idempotency_key", &self.idempotency_key),
+        ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.is_empty() || v.len() > Self::MAX_TEXT)
+            {
+                return bad(field, "must be 1 to 255 characters");
+            }
+        }
+        if let Some(hook) = &self.webhook_url {
+            let ok = url::Url::parse(hook).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https") && hook.len() <= Self::MAX_WEBHOOK_URL_LEN
+            });
+            if !ok || !wire_text::is_clean_url(hook) {
+                return bad(
+                    "webhook_url",
+                    "must be an http(s) URL of at most 2 KB, without spaces or control characters",
+                );
+            }
+        }
+        if let Some(secret) = &self.webhook_secret {
+            if !(16..=Self::MAX_TEXT).contains(&secret.len()) {
+                return bad("webhook_secret", "must be 16 to 255 characters");
+            }
+            if self.webhook_url.is_none() {
+                return bad("webhook_secret", "needs a webhook_url");
+            }
+        }
+        if !self.metadata.is_object() || self.metadata.to_string().len() > Self::MAX_METADATA_BYTES
+        {
+            return bad("metadata", "must be a JSON object of at most 16 KB");
+        }
+        Ok(())
+    }
+}

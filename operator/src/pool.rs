@@ -203,6 +203,7 @@ fn status_of(
     last_scale_time: Option<Time>,
 ) -> WorkerPoolStatus {
     let limited = decision.replicas != decision.raw;
+    let now = status::now();
     WorkerPoolStatus {
         replicas: decision.replicas,
         desired_replicas: decision.raw,
@@ -217,6 +218,7 @@ fn status_of(
                 "QueueDepth",
                 &format!("{} waiting, {} in flight", depth.waiting, depth.active),
                 None,
+                &now,
             ),
             status::condition(
                 &previous.conditions,
@@ -232,6 +234,7 @@ fn status_of(
                     decision.raw, decision.replicas
                 ),
                 None,
+                &now,
             ),
         ],
     }

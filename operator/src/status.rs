@@ -26,7 +26,7 @@ pub fn now() -> Time {
 }
 
 /// A condition `kind` that is `on` (True) or not; its transition time is kept from
-/// `previous` while its status stays the same.
+/// `previous` while its status stays the same, else it is `now`.
 pub fn condition(
     previous: &[Condition],
     kind: &str,
@@ -34,12 +34,13 @@ pub fn condition(
     reason: &str,
     message: &str,
     generation: Option<i64>,
+    now: &Time,
 ) -> Condition {
     let status = if on { "True" } else { "False" };
     let since = previous
         .iter()
         .find(|c| c.type_ == kind && c.status == status)
-        .map_or_else(now, |c| c.last_transition_time.clone());
+        .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
     Condition {
         type_: kind.into(),
         status: status.into(),

@@ -32,7 +32,7 @@ pub async fn check_targets(
         let host = url
             .host_str()
             .ok_or_else(|| ApiError::validation(field.as_str(), "the URL has no host"))?;
-        auth.check_domain(host.trim_matches(['[', ']']))?;
+        auth.check_domain(scraperx_core::net::bare_host(host))?;
         if state.config.allow_private_targets {
             continue;
         }

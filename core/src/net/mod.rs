@@ -19,6 +19,14 @@ pub enum Unreachable {
     NotPublic { host: String, addr: IpAddr },
 }
 
+/// A host as URLs and `CONNECT` lines write it, without the brackets of an IPv6 literal
+/// (`[::1]` → `::1`); any other host unchanged. The one place brackets are taken off.
+pub fn bare_host(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
 /// The address of an IP-literal host (`url::Host`), None for a name.
 pub fn literal_ip(host: &url::Host<&str>) -> Option<IpAddr> {
     match host {
@@ -37,7 +45,7 @@ pub async fn resolve_public(
     port: u16,
     allow_private: bool,
 ) -> Result<Vec<SocketAddr>, Unreachable> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let bare = bare_host(host);
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
         .await
         .map_err(|e| Unreachable::NoAddress {
@@ -63,6 +71,15 @@ pub async fn resolve_public(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_brackets_of_an_ipv6_literal_are_taken_off() {
+        assert_eq!(bare_host("[::1]"), "::1");
+        assert_eq!(bare_host("[2001:db8::1]"), "2001:db8::1");
+        assert_eq!(bare_host("example.com"), "example.com");
+        assert_eq!(bare_host("[unbalanced"), "[unbalanced");
+        assert_eq!(bare_host("::1]"), "::1]");
+    }
 
     #[tokio::test]
     async fn resolving_refuses_private_addresses_unless_allowed() {

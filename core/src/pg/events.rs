@@ -89,7 +89,6 @@ impl Db {
         Ok(())
     }
 
-    /// A job's events in the order they happened, scoped by organization.
     /// Whether `job` has an event of `kind` (served by the job-and-time index).
     pub async fn has_event(&self, job: JobId, kind: EventType) -> Result<bool> {
         Ok(sqlx::query_scalar(
@@ -101,6 +100,7 @@ impl Db {
         .await?)
     }
 
+    /// A job's events in the order they happened, scoped by organization.
     pub async fn list_job_events(&self, org: OrgId, job: JobId) -> Result<Vec<JobEvent>> {
         Ok(sqlx::query_as(
             "SELECT id, job_id, event_type, event_data, duration_ms, worker_id, created_at \

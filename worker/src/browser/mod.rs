@@ -287,9 +287,9 @@ impl BrowserPool {
         // The page itself refused on the connection (its name re-resolved to a private
         // address after the first check): blocked, whatever the browser made of it.
         let page_refused = direct.as_ref().is_some_and(|d| {
-            req.url.host_str().is_some_and(|host| {
-                d.refused_host(host.trim_start_matches('[').trim_end_matches(']'))
-            })
+            req.url
+                .host_str()
+                .is_some_and(|host| d.refused_host(scraperx_core::net::bare_host(host)))
         });
         if page_refused {
             return Err(FetchError::Blocked(format!(

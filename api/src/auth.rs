@@ -69,7 +69,7 @@ impl Auth {
     }
 
     pub fn holds(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope || s == "*")
+        scraperx_core::domain::grants(&self.scopes, scope)
     }
 
     /// 403 unless the key holds `scope` (or `*`).

@@ -43,6 +43,12 @@ impl std::fmt::Debug for ApiKeySecret {
     }
 }
 
+/// Whether a key with `scopes` may act under `scope`: it holds it, or `*`. The one scope
+/// rule, for the API's keys and the operator's.
+pub fn grants(scopes: &[String], scope: &str) -> bool {
+    scopes.iter().any(|s| s == scope || s == "*")
+}
+
 /// The hex SHA-256 of a presented key, the form `api_keys.key_hash` stores.
 pub fn hash_api_key(plaintext: &str) -> String {
     hex::encode(Sha256::digest(plaintext.as_bytes()))

@@ -12,7 +12,7 @@ pub mod pricing;
 mod status;
 pub mod wire_text;
 
-pub use api_key::{ApiKeySecret, hash_api_key};
+pub use api_key::{ApiKeySecret, grants, hash_api_key};
 pub use ids::{ApiKeyId, BatchId, JobId, OrgId, ResultId, UserId, WebhookId};
 pub use key_limits::KeyRestrictions;
 pub use kinds::{

@@ -3,6 +3,20 @@
 //! token; a header value and a URL hold no control character (CR and LF above all), so no
 //! value can end a header early and smuggle another, or a second request, after it.
 
+/// The longest webhook URL accepted (a job's own or a registered endpoint's).
+pub const MAX_WEBHOOK_URL_LEN: usize = 2048;
+/// What a webhook URL must be, in the words of the validation error.
+pub const WEBHOOK_URL_RULE: &str =
+    "must be an http(s) URL of at most 2 KB, without spaces or control characters";
+
+/// A URL a webhook may be posted to: http or https, at most [`MAX_WEBHOOK_URL_LEN`] bytes,
+/// and clean on the wire. The one rule for a job's `webhook_url` and a registered webhook.
+pub fn is_webhook_url(url: &str) -> bool {
+    url.len() <= MAX_WEBHOOK_URL_LEN
+        && is_clean_url(url)
+        && url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
+
 /// A header name: one or more RFC 9110 `tchar`s.
 pub fn is_header_name(name: &str) -> bool {
     !name.is_empty()
@@ -24,6 +38,17 @@ pub fn is_clean_url(url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_webhook_url_is_http_or_https_short_and_clean() {
+        assert!(is_webhook_url("https://hooks.example.com/x?y=1"));
+        assert!(is_webhook_url("http://hooks.example.com/"));
+        assert!(!is_webhook_url("ftp://hooks.example.com/"));
+        assert!(!is_webhook_url("https://hooks.example.com/a b"));
+        assert!(!is_webhook_url("https://hooks.example.com/\r\nX: y"));
+        let long = format!("https://example.com/{}", "a".repeat(MAX_WEBHOOK_URL_LEN));
+        assert!(!is_webhook_url(&long));
+    }
+
     use super::*;
 
     #[test]

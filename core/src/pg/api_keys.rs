@@ -48,7 +48,7 @@ pub struct ApiKeyAuth {
 
 impl ApiKeyAuth {
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.0.iter().any(|s| s == scope || s == "*")
+        crate::domain::grants(&self.scopes.0, scope)
     }
 }
 

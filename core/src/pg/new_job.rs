@@ -42,7 +42,7 @@ impl NewJob {
     /// Attempts a job may take before it fails, at most.
     pub const MAX_ATTEMPTS: i32 = 10;
     pub const DEFAULT_MAX_ATTEMPTS: i32 = 3;
-    pub const MAX_WEBHOOK_URL_LEN: usize = 2048;
+    pub const MAX_WEBHOOK_URL_LEN: usize = wire_text::MAX_WEBHOOK_URL_LEN;
 
     /// A GET of `url` with every default.
     pub fn get(url: &str) -> Self {
@@ -144,16 +144,10 @@ impl NewJob {
                 return bad(field, "must be 1 to 255 characters");
             }
         }
-        if let Some(hook) = &self.webhook_url {
-            let ok = url::Url::parse(hook).is_ok_and(|u| {
-                matches!(u.scheme(), "http" | "https") && hook.len() <= Self::MAX_WEBHOOK_URL_LEN
-            });
-            if !ok || !wire_text::is_clean_url(hook) {
-                return bad(
-                    "webhook_url",
-                    "must be an http(s) URL of at most 2 KB, without spaces or control characters",
-                );
-            }
+        if let Some(hook) = &self.webhook_url
+            && !wire_text::is_webhook_url(hook)
+        {
+            return bad("webhook_url", wire_text::WEBHOOK_URL_RULE);
         }
         if let Some(secret) = &self.webhook_secret {
             if !(16..=Self::MAX_TEXT).contains(&secret.len()) {

@@ -84,15 +84,10 @@ impl WebhookSettings {
         {
             return Err(Error::validation("name", "1 to 100 characters"));
         }
-        if let Some(url) = &self.url {
-            let ok = url::Url::parse(url)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && url.len() <= 2048);
-            if !ok || !wire_text::is_clean_url(url) {
-                return Err(Error::validation(
-                    "url",
-                    "must be an http(s) URL of at most 2 KB, without spaces or control characters",
-                ));
-            }
+        if let Some(url) = &self.url
+            && !wire_text::is_webhook_url(url)
+        {
+            return Err(Error::validation("url", wire_text::WEBHOOK_URL_RULE));
         }
         if let Some(events) = &self.events {
             if events.is_empty() {

@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use restore_stack::{Platform, Target, exists, facts, folder, minio_env, pg_env, redis_env, site};
 use scraperx_core::domain::JobStatus;
+use scraperx_operator::{
+    backup::{BackupStatus, monitor},
+    metrics::Metrics,
+};
 
 use minio_server::PrivateMinio;
 use postgres_server::PrivatePostgres;
@@ -264,4 +268,47 @@ async fn a_wiped_platform_comes_back_from_its_backups_and_resumes_without_chargi
         human(restore_time),
         human(resumed),
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_without_the_platform_s_data_fails_verification_is_not_uploaded_and_shows_in_the_metrics()
+ {
+    let empty = PrivatePostgres::start();
+    let mirror = PrivateMinio::start();
+    let target = Target {
+        minio: &mirror,
+        work: folder("drill-failed-backup-work"),
+    };
+    let out = target.run(&["backup", "postgres"], &pg_env(&empty));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("did not verify") && stderr.contains("no data for"),
+        "{stderr}"
+    );
+
+    let bucket = target.backup_target();
+    let keys = bucket.keys("").await.expect("keys");
+    assert_eq!(
+        keys,
+        vec!["status/postgres.json".to_owned()],
+        "nothing but the outcome is stored"
+    );
+    let status: BackupStatus = bucket
+        .get_json("status/postgres.json")
+        .await
+        .expect("status")
+        .expect("a status");
+    assert!(!status.last_attempt.verification.ok);
+    assert_eq!(status.last_success, None);
+
+    let metrics = Metrics::default();
+    monitor::refresh(&bucket, &metrics.backups).await;
+    let text = metrics.render();
+    for line in [
+        "scraperx_operator_backup_verified{component=\"postgres\"} 0",
+        "scraperx_operator_backup_stale{component=\"postgres\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
 }

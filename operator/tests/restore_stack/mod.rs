@@ -242,6 +242,20 @@ pub struct Target<'a> {
 }
 
 impl Target<'_> {
+    /// The target as the backup commands see it.
+    pub fn backup_target(&self) -> scraperx_operator::backup::BackupTarget {
+        let s3 = self.minio.config();
+        let config =
+            scraperx_operator::backup::settings::TargetConfig::from_lookup(|name| match name {
+                "SCRX_BACKUP_S3_ENDPOINT" => Some(s3.endpoint.clone()),
+                "SCRX_BACKUP_S3_ACCESS_KEY" => Some(s3.access_key.clone()),
+                "SCRX_BACKUP_S3_SECRET_KEY" => Some(s3.secret_key.clone()),
+                _ => None,
+            })
+            .expect("target settings");
+        scraperx_operator::backup::BackupTarget::new(&config)
+    }
+
     fn env(&self) -> Vec<(String, String)> {
         let s3 = self.minio.config();
         [
@@ -259,17 +273,21 @@ impl Target<'_> {
         .collect()
     }
 
-    /// Runs `scraperx-operator <args>` with the target's settings and `store`'s; returns
-    /// its JSON report.
-    pub fn operator(&self, args: &[&str], store: &[(&str, String)]) -> serde_json::Value {
-        let output = Command::new(env!("CARGO_BIN_EXE_scraperx-operator"))
+    /// Runs `scraperx-operator <args>` with the target's settings and `store`'s.
+    pub fn run(&self, args: &[&str], store: &[(&str, String)]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_scraperx-operator"))
             .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(self.env())
             .envs(store.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
-            .expect("operator binary");
+            .expect("operator binary")
+    }
+
+    /// [`Self::run`], which must succeed; its JSON report.
+    pub fn operator(&self, args: &[&str], store: &[(&str, String)]) -> serde_json::Value {
+        let output = self.run(args, store);
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             output.status.success(),

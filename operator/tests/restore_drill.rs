@@ -95,6 +95,93 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// Restores the three stores into fresh services; the platform over them, the time each
+/// restore took and all of them (fresh services started included), and the MinIO report.
+async fn restore_all(target: &Target<'_>) -> (Platform, [Duration; 4], serde_json::Value) {
+    let restore_started = Instant::now();
+    let postgres = PrivatePostgres::start();
+    let t = Instant::now();
+    target.operator(&["restore", "postgres"], &pg_env(&postgres));
+    let pg_restore = t.elapsed();
+    let t = Instant::now();
+    let redis_dir = folder("drill-redis-restored");
+    let rdb = redis_dir.join("dump.rdb");
+    target.operator(
+        &["restore", "redis"],
+        &[("SCRX_RESTORE_RDB_PATH", rdb.to_string_lossy().into_owned())],
+    );
+    assert!(exists(&rdb), "the snapshot is where Redis loads it");
+    let redis = PrivateRedis::start_in(redis_dir);
+    let redis_restore = t.elapsed();
+    let t = Instant::now();
+    let minio = PrivateMinio::start();
+    let restored_objects = target.operator(&["restore", "minio"], &minio_env(&minio));
+    let minio_restore = t.elapsed();
+    let restored = Platform::restored(postgres, redis, minio).await;
+    let times = [
+        pg_restore,
+        redis_restore,
+        minio_restore,
+        restore_started.elapsed(),
+    ];
+    (restored, times, restored_objects)
+}
+
+/// The backlog and the job that was running completed, the latter taken over once.
+async fn assert_resumed(
+    restored: &Platform,
+    before: &facts::Facts,
+    running: scraperx_core::domain::JobId,
+) {
+    let completed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM scrape_jobs WHERE status = 'completed'")
+            .fetch_one(restored.db.pool())
+            .await
+            .expect("completed");
+    let retaken: (String, i32) =
+        sqlx::query_as("SELECT status, attempts FROM scrape_jobs WHERE id = $1")
+            .bind(running.0)
+            .fetch_one(restored.db.pool())
+            .await
+            .expect("the running job");
+    let queued_before = before.statuses.get("queued").copied().unwrap_or(0);
+    let completed_before = before.statuses.get("completed").copied().unwrap_or(0);
+    assert_eq!(
+        completed,
+        completed_before + queued_before + 1,
+        "the backlog and the running job completed"
+    );
+    assert_eq!(
+        retaken,
+        ("completed".to_owned(), 2),
+        "the job running at the backup was taken over once"
+    );
+}
+
+/// Every credit an organization spent is one job's charge or open reservation, once.
+async fn assert_charged_once(pool: &sqlx::PgPool) {
+    for (slug, credits) in CREDITS {
+        let (balance, charged, held, over): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT o.credits_balance,
+                    COALESCE(sum(j.credits_charged) FILTER (WHERE j.credits_settled_at IS NOT NULL), 0)::bigint,
+                    COALESCE(sum(j.credits_estimated) FILTER (WHERE j.credits_settled_at IS NULL), 0)::bigint,
+                    count(j.id) FILTER (WHERE j.credits_charged > j.credits_estimated)
+               FROM organizations o LEFT JOIN scrape_jobs j ON j.organization_id = o.id
+              WHERE o.slug = $1 GROUP BY o.credits_balance",
+        )
+        .bind(slug)
+        .fetch_one(pool)
+        .await
+        .expect("credits");
+        assert_eq!(over, 0, "{slug}: no job charged above its price");
+        assert_eq!(
+            credits - balance,
+            charged + held,
+            "{slug}: every credit spent is one job's charge or reservation, once"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_wiped_platform_comes_back_from_its_backups_and_resumes_without_charging_twice() {
     let site = site().await;
@@ -150,28 +237,9 @@ async fn a_wiped_platform_comes_back_from_its_backups_and_resumes_without_chargi
     drop(source);
 
     // Restore into fresh services.
-    let restore_started = Instant::now();
-    let postgres = PrivatePostgres::start();
-    let t = Instant::now();
-    target.operator(&["restore", "postgres"], &pg_env(&postgres));
-    let pg_restore = t.elapsed();
-    let t = Instant::now();
-    let redis_dir = folder("drill-redis-restored");
-    let rdb = redis_dir.join("dump.rdb");
-    target.operator(
-        &["restore", "redis"],
-        &[("SCRX_RESTORE_RDB_PATH", rdb.to_string_lossy().into_owned())],
-    );
-    assert!(exists(&rdb), "the snapshot is where Redis loads it");
-    let redis = PrivateRedis::start_in(redis_dir);
-    let redis_restore = t.elapsed();
-    let t = Instant::now();
-    let minio = PrivateMinio::start();
-    let restored_objects = target.operator(&["restore", "minio"], &minio_env(&minio));
-    let minio_restore = t.elapsed();
-    let restored = Platform::restored(postgres, redis, minio).await;
+    let (restored, times, restored_objects) = restore_all(&target).await;
+    let [pg_restore, redis_restore, minio_restore, restore_time] = times;
     let after = facts::read(restored.db.pool(), &restored.s3(), &restored.queues).await;
-    let restore_time = restore_started.elapsed();
     assert_eq!(
         restored_objects["copied"].as_u64(),
         Some(before.objects.len() as u64)
@@ -201,49 +269,8 @@ async fn a_wiped_platform_comes_back_from_its_backups_and_resumes_without_chargi
     let resumed = resume.elapsed();
     let _ = stop.send(true);
     let _ = worker.await;
-    let completed: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM scrape_jobs WHERE status = 'completed'")
-            .fetch_one(restored.db.pool())
-            .await
-            .expect("completed");
-    let retaken: (String, i32) =
-        sqlx::query_as("SELECT status, attempts FROM scrape_jobs WHERE id = $1")
-            .bind(running.0)
-            .fetch_one(restored.db.pool())
-            .await
-            .expect("the running job");
-    let queued_before = before.statuses.get("queued").copied().unwrap_or(0);
-    let completed_before = before.statuses.get("completed").copied().unwrap_or(0);
-    assert_eq!(
-        completed,
-        completed_before + queued_before + 1,
-        "the backlog and the running job completed"
-    );
-    assert_eq!(
-        retaken,
-        ("completed".to_owned(), 2),
-        "the job running at the backup was taken over once"
-    );
-    for (slug, credits) in CREDITS {
-        let (balance, charged, held, over): (i64, i64, i64, i64) = sqlx::query_as(
-            "SELECT o.credits_balance,
-                    COALESCE(sum(j.credits_charged) FILTER (WHERE j.credits_settled_at IS NOT NULL), 0)::bigint,
-                    COALESCE(sum(j.credits_estimated) FILTER (WHERE j.credits_settled_at IS NULL), 0)::bigint,
-                    count(j.id) FILTER (WHERE j.credits_charged > j.credits_estimated)
-               FROM organizations o LEFT JOIN scrape_jobs j ON j.organization_id = o.id
-              WHERE o.slug = $1 GROUP BY o.credits_balance",
-        )
-        .bind(slug)
-        .fetch_one(restored.db.pool())
-        .await
-        .expect("credits");
-        assert_eq!(over, 0, "{slug}: no job charged above its price");
-        assert_eq!(
-            credits - balance,
-            charged + held,
-            "{slug}: every credit spent is one job's charge or reservation, once"
-        );
-    }
+    assert_resumed(&restored, &before, running).await;
+    assert_charged_once(restored.db.pool()).await;
 
     let window =
         |report: &serde_json::Value| (wiped_at - started(report)).to_std().unwrap_or_default();

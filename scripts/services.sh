@@ -48,6 +48,8 @@ install_postgres() {
 
 install_redis() {
   command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  # The backup commands and their restore drill: redis-cli --rdb and redis-check-rdb.
+  command -v redis-check-rdb >/dev/null 2>&1 || apt_install redis-tools
   # The Debian package starts a system instance on 6379; ScraperX runs its own, so leave that one alone.
 }
 

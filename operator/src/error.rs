@@ -12,6 +12,15 @@ pub enum Error {
     Finalizer(String),
     #[error("serialization: {0}")]
     Serialization(String),
+    /// A backup or restore that could not be made or did not verify.
+    #[error("backup: {0}")]
+    Backup(String),
+    /// The backup target (S3) refused or failed.
+    #[error("backup storage: {0}")]
+    BackupStorage(String),
+    /// A tool (pg_dump, redis-cli...) that would not start or failed.
+    #[error("{tool}: {detail}")]
+    Tool { tool: String, detail: String },
 }
 
 impl Error {
@@ -23,6 +32,9 @@ impl Error {
             Error::Invalid(_) => "invalid",
             Error::Finalizer(_) => "finalizer",
             Error::Serialization(_) => "serialization",
+            Error::Backup(_) => "backup",
+            Error::BackupStorage(_) => "backup_storage",
+            Error::Tool { .. } => "tool",
         }
     }
 }

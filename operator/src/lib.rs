@@ -1,8 +1,10 @@
 //! The Kubernetes operator: the ScrapeBatch and WorkerPool controllers ([`batch`], [`pool`],
 //! with the scaling rules in [`scaler`] and the workers' pod in [`workload`]), leader-elected
 //! [`maintenance`], metrics and health. The CRDs' cross-field rules are in [`rules`].
+//! [`backup`] holds the backup and restore commands and their monitoring.
 //! `crdgen` prints [`crd_yaml`].
 
+pub mod backup;
 pub mod batch;
 pub mod context;
 pub mod crd;

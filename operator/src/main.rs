@@ -4,6 +4,10 @@
 //!                                    while holding its Lease, and /healthz, /readyz, /metrics
 //!                                    on SCRX_OPERATOR_ADDR (default 0.0.0.0:8081)
 //!   scraperx-operator maintenance    every maintenance task once, now; prints JSON
+//!   scraperx-operator backup <store> one backup of postgres, redis or minio (backup_cmd.rs)
+//!   scraperx-operator restore <store> its restore (docs/runbook.md)
+
+mod backup_cmd;
 
 use std::{process::ExitCode, sync::Arc};
 
@@ -64,6 +68,7 @@ fn run_settings() -> Vec<Setting> {
                 "kubeconfig file (unset: in-cluster configuration, else ~/.kube/config)",
             ),
         ],
+        scraperx_operator::backup::settings::TargetConfig::settings(),
     ]
     .concat()
 }
@@ -84,6 +89,7 @@ fn command() -> Command {
                 .about("Run every maintenance task once, now, and print what each did as JSON")
                 .args(cli::args(&maintenance_settings())),
         )
+        .subcommands(backup_cmd::commands())
 }
 
 fn main() -> ExitCode {
@@ -96,6 +102,8 @@ async fn dispatch(matches: ArgMatches) -> anyhow::Result<()> {
         Some(("maintenance", sub)) => {
             maintenance_once(&Values::new(sub, &maintenance_settings())).await
         }
+        Some(("backup", sub)) => backup_cmd::dispatch(sub, false).await,
+        Some(("restore", sub)) => backup_cmd::dispatch(sub, true).await,
         _ => bail!("a command is required (see --help)"),
     }
 }
@@ -150,6 +158,15 @@ async fn run(values: &Values) -> anyhow::Result<()> {
     let identity = values
         .get(ENV_POD_NAME)
         .unwrap_or_else(|| format!("scraperx-operator-{}", uuid::Uuid::new_v4().simple()));
+    if let Some(target) =
+        scraperx_operator::backup::settings::TargetConfig::from_lookup_optional(|n| values.get(n))?
+    {
+        tokio::spawn(scraperx_operator::backup::monitor::watch(
+            scraperx_operator::backup::BackupTarget::new(&target),
+            ctx.metrics.backups.clone(),
+            std::time::Duration::from_secs(60),
+        ));
+    }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let leader = tokio::spawn(scraperx_operator::maintenance::lead(
         maintenance,

@@ -1,5 +1,6 @@
 //! The operator's Prometheus metrics: reconciles and errors (by controller and error kind),
-//! reconcile durations, queue depth and scaling decisions per pool.
+//! reconcile durations, queue depth and scaling decisions per pool, and each backup's age,
+//! size and verification (`backup::monitor`).
 
 use std::time::Instant;
 
@@ -46,6 +47,8 @@ pub struct Metrics {
     pub queue_depth: Family<PoolLabels, Gauge>,
     pub desired_replicas: Family<PoolLabels, Gauge>,
     pub scaling: Family<ScaleLabels, Counter>,
+    /// Each backup's age, size and verification (read from the backup target).
+    pub backups: crate::backup::monitor::BackupGauges,
 }
 
 impl Default for Metrics {
@@ -85,6 +88,8 @@ impl Default for Metrics {
             "Replica changes, by direction",
             scaling.clone(),
         );
+        let backups = crate::backup::monitor::BackupGauges::default();
+        backups.register(&mut registry);
         Self {
             registry,
             reconciles,
@@ -93,6 +98,7 @@ impl Default for Metrics {
             queue_depth,
             desired_replicas,
             scaling,
+            backups,
         }
     }
 }

@@ -59,3 +59,18 @@ runAsNonRoot: true
 capabilities:
   drop: ["ALL"]
 {{- end -}}
+
+{{/* The backup target's settings: keys from the backup Secret, names from the values. */}}
+{{- define "scraperx.backupTargetEnv" -}}
+{{- range list "SCRX_BACKUP_S3_ENDPOINT" "SCRX_BACKUP_S3_ACCESS_KEY" "SCRX_BACKUP_S3_SECRET_KEY" }}
+- name: {{ . }}
+  valueFrom:
+    secretKeyRef: { name: {{ $.Values.backup.secretName }}, key: {{ . }} }
+{{- end }}
+- name: SCRX_BACKUP_S3_REGION
+  value: {{ .Values.backup.region | quote }}
+- name: SCRX_BACKUP_BUCKET
+  value: {{ .Values.backup.bucket | quote }}
+- name: SCRX_BACKUP_MIRROR_PREFIX
+  value: {{ .Values.backup.mirrorPrefix | quote }}
+{{- end -}}

@@ -8,6 +8,7 @@
 # to back, and prints each figure beside its peer with the ratio (bench/report.py). The raw
 # RESULT lines are kept in $SCRX_SCRATCH/bench/. Needs the services (scripts/services.sh up).
 # Settings: BENCH_PAGES (10000), BENCH_CONCURRENCY ("8 32"), BENCH_CONTEXTS ("1 4 8"),
+# BENCH_BROWSER_PAGES (0: 40 per context, at least 60),
 # BENCH_SKIP_BUILD=1 (use the release binaries as they are).
 set -euo pipefail
 
@@ -22,6 +23,7 @@ target=${CARGO_TARGET_DIR:-$HOME/.cache/scraperx-target}
 pages=${BENCH_PAGES:-10000}
 concurrency=${BENCH_CONCURRENCY:-8 32}
 contexts=${BENCH_CONTEXTS:-1 4 8}
+browser_pages=${BENCH_BROWSER_PAGES:-0}
 sections=("$@")
 [ ${#sections[@]} -gt 0 ] || sections=(pipeline queue browser batch)
 
@@ -74,9 +76,9 @@ run_queue() {
 run_browser() {
   for k in $contexts; do
     echo "[bench] browser, $k contexts: Playwright" >&2
-    "$py/python" bench/peers/playwright_pages.py --site "$site" --contexts "$k" | record
+    "$py/python" bench/peers/playwright_pages.py --site "$site" --contexts "$k" --pages "$browser_pages" | record
     echo "[bench] browser, $k contexts: ScraperX and the bare CDP loop" >&2
-    "$bin/bench-browser" --site "$site" --contexts "$k" | record
+    "$bin/bench-browser" --site "$site" --contexts "$k" --pages "$browser_pages" | record
   done
 }
 

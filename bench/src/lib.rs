@@ -30,21 +30,23 @@ pub fn ms(d: Duration) -> f64 {
 
 #[path = "../../core/benches/support/procfs.rs"]
 mod procfs;
-pub use procfs::{own_rss_mib, peak_rss_mib, tree_rss_mib};
+pub use procfs::{own_rss_mib, peak_rss_mib, tree_rss_mib, tree_rss_of_mib};
 
-/// Samples [`tree_rss_mib`] every 200 ms until dropped; [`PeakSampler::peak`] is the highest.
+/// Samples [`tree_rss_of_mib`] every 200 ms until dropped; [`PeakSampler::peak`] is the
+/// highest.
 pub struct PeakSampler {
     peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl PeakSampler {
-    pub fn tree(needle: &'static str) -> Self {
+    /// Process `root` (e.g. a Chromium) and its descendants: only this run's processes.
+    pub fn tree(root: u32) -> Self {
         let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let seen = peak.clone();
         let task = tokio::spawn(async move {
             loop {
-                let kib = (tree_rss_mib(needle) * 1024.0) as u64;
+                let kib = (tree_rss_of_mib(root) * 1024.0) as u64;
                 seen.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

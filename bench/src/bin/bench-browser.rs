@@ -65,18 +65,25 @@ async fn scraperx(site: &str, k: usize, pages: usize) -> anyhow::Result<()> {
         max_bytes: 20 << 20,
     });
     render(&pool, site, 0).await?; // launch and first page, not timed
+    let pid = pool.browser_pid().await.unwrap_or_default();
     let side = "ScraperX browser engine (a context and a relay per page)";
-    measure(side, k, pages, |n| render(&pool, site, n)).await
+    measure(side, pid, k, pages, |n| render(&pool, site, n)).await
 }
 
 /// Renders pages 1..=`pages`, `k` at once, with `render`; prints pages/s and the peak
-/// memory of Chromium's processes meanwhile.
-async fn measure<F, Fut>(side: &str, k: usize, pages: usize, render: F) -> anyhow::Result<()>
+/// memory meanwhile of the Chromium `browser_pid` and its processes.
+async fn measure<F, Fut>(
+    side: &str,
+    browser_pid: u32,
+    k: usize,
+    pages: usize,
+    render: F,
+) -> anyhow::Result<()>
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let sampler = PeakSampler::tree("scrx-chromium-");
+    let sampler = PeakSampler::tree(browser_pid);
     let started = Instant::now();
     let failures = futures::stream::iter(1..=pages)
         .map(render)
@@ -133,16 +140,18 @@ async fn bare(site: &str, k: usize, pages: usize) -> anyhow::Result<()> {
     let launch::Launched {
         browser,
         mut handler,
-        process: _process,
+        process,
     } = launch::launch(&chromium(), &profile, 512).await?;
+    let pid = process.id().unwrap_or_default();
     let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
     bare_page(&browser, format!("{site}/js/0")).await?;
     let side = "ceiling: bare CDP loop (tabs, no isolation)";
-    let measured = measure(side, k, pages, |n| {
+    let measured = measure(side, pid, k, pages, |n| {
         bare_page(&browser, format!("{site}/js/{n}"))
     })
     .await;
     drop(browser);
+    drop(process);
     events.abort();
     let _ = std::fs::remove_dir_all(&profile);
     measured

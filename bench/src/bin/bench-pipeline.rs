@@ -176,7 +176,7 @@ async fn pipeline(site: &str, pages: usize, c: usize, worker_bin: &str) -> anyho
         if let Some(status) = worker.try_wait()? {
             bail!("the worker exited: {status}");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     peak = peak.max(peak_rss_mib(pid));
     let secs: f64 = sqlx::query_scalar(

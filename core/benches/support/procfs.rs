@@ -63,3 +63,26 @@ pub fn tree_rss_mib(needle: &str) -> f64 {
 pub fn peak_rss_mib(pid: u32) -> f64 {
     proc_field(&pid.to_string(), "status", "VmHWM:").unwrap_or(0) as f64 / 1024.0
 }
+
+/// The resident memory in MiB of process `root` and all its descendants.
+pub fn tree_rss_of_mib(root: u32) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let mut children: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for pid in entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|pid| pid.chars().all(|c| c.is_ascii_digit()))
+    {
+        if let Some(parent) = proc_field(&pid, "status", "PPid:") {
+            children.entry(parent.to_string()).or_default().push(pid);
+        }
+    }
+    let (mut kib, mut stack) = (0, vec![root.to_string()]);
+    while let Some(pid) = stack.pop() {
+        kib += proc_field(&pid, "status", "VmRSS:").unwrap_or(0);
+        stack.extend(children.remove(&pid).unwrap_or_default());
+    }
+    kib as f64 / 1024.0
+}

@@ -1,9 +1,14 @@
 //! Putting accepted jobs on their queues, shared by the API and the operator: each job is
 //! marked `queued` in Postgres (one statement per queue), then pushed onto its engine's
-//! Redis queue. Postgres is the truth: if Redis fails in between, the job is `queued` in
+//! Redis queue (a thousand entries per script call, several calls in flight). Postgres is the truth: if Redis fails in between, the job is `queued` in
 //! Postgres without a queue entry, and the re-enqueue sweep ([`crate::sweep`]) puts it back.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use futures::StreamExt;
 
 use chrono::Utc;
 
@@ -11,7 +16,7 @@ use crate::{
     Result,
     domain::{Engine, JobId, JobOptions, JobStatus, OrgId},
     pg::{Db, Job},
-    queue::{JobQueue, QueueName, QueuedJob, RedisConn, Share},
+    queue::{Entry, JobQueue, QueueName, QueuedJob, RedisConn, Share},
 };
 
 /// The queue shares of the organizations of `jobs`, from their plans (one query). An
@@ -146,8 +151,15 @@ pub async fn cancel_batch(
     Ok(canceled)
 }
 
+/// Queue entries per script call when dispatching, and calls in flight at once: a
+/// 100,000-job batch is 100 calls, pipelined on the one connection.
+const DISPATCH_CHUNK: usize = 1000;
+const DISPATCH_IN_FLIGHT: usize = 8;
+
 /// Marks `jobs` (freshly created, pending) queued and enqueues them; each job passed in is
-/// updated to what Postgres now holds. Returns how many were queued.
+/// updated to what Postgres now holds. Returns how many were queued. Per queue: one
+/// statement in Postgres, then the entries in chunks of [`DISPATCH_CHUNK`] per script call,
+/// several calls in flight; a chunk Redis refused is left to the re-enqueue sweep.
 pub async fn dispatch(db: &Db, queues: &QueueSet, jobs: &mut [&mut Job]) -> Result<usize> {
     let shares = {
         let all: Vec<&Job> = jobs.iter().map(|j| &**j).collect();
@@ -161,8 +173,13 @@ pub async fn dispatch(db: &Db, queues: &QueueSet, jobs: &mut [&mut Job]) -> Resu
     let mut queued = 0;
     for (name, idx) in by_queue {
         let ids: Vec<JobId> = idx.iter().map(|&i| jobs[i].id).collect();
-        let moved = db.mark_jobs_queued(&ids, &name).await?;
+        let moved: HashSet<JobId> = db
+            .mark_jobs_queued(&ids, &name)
+            .await?
+            .into_iter()
+            .collect();
         let now = Utc::now();
+        let mut entries = Vec::with_capacity(moved.len());
         for &i in &idx {
             let job = &mut *jobs[i];
             if !moved.contains(&job.id) {
@@ -171,12 +188,25 @@ pub async fn dispatch(db: &Db, queues: &QueueSet, jobs: &mut [&mut Job]) -> Resu
             job.status = JobStatus::Queued;
             job.queued_at = Some(now);
             job.queue_name = Some(name.clone());
-            let share = share_in(&shares, job.organization_id);
-            if let Err(err) = queues.enqueue_job(job, share).await {
-                tracing::warn!(job = %job.id, error = %err, "enqueue failed; the re-enqueue sweep will retry");
-            }
-            queued += 1;
+            entries.push(Entry {
+                id: job.id.to_string(),
+                payload: QueuedJob { job_id: job.id }.to_payload(),
+                priority: queue_priority(job.priority),
+                share: Some(share_in(&shares, job.organization_id)),
+            });
         }
+        queued += entries.len();
+        let Some(queue) = queues.by_name(&name) else {
+            continue;
+        };
+        futures::stream::iter(entries.chunks(DISPATCH_CHUNK))
+            .for_each_concurrent(DISPATCH_IN_FLIGHT, |chunk| async move {
+                if let Err(err) = queue.enqueue_many(chunk).await {
+                    tracing::warn!(queue = queue.name(), jobs = chunk.len(), error = %err,
+                        "enqueue failed; the re-enqueue sweep will retry");
+                }
+            })
+            .await;
     }
     Ok(queued)
 }

@@ -6,7 +6,7 @@ use common::{balance, org, org_on_plan};
 use scraperx_core::{
     Error,
     domain::{BatchId, Engine, EventType, JobOptions, JobStatus, Plan, ProxyTier, pricing},
-    pg::{Db, JobCursor, JobFilter, NewJob, NewJobResult, StatusChange},
+    pg::{Db, JobCursor, JobFilter, NewJob, NewJobEvent, NewJobResult, StatusChange},
 };
 use sqlx::{
     PgPool,
@@ -458,6 +458,61 @@ async fn a_job_runs_retries_and_completes_with_one_settlement(pool: PgPool) {
         kinds,
         [Created, Queued, Started, Failed, Queued, Started, Completed]
     );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_move_writes_the_events_held_until_it_first_each_at_the_time_it_happened(pool: PgPool) {
+    let db = Db::from_pool(pool.clone());
+    let o = org(&db, "held", 20).await;
+    let j = submitted(&db, o.id, Engine::Http).await;
+    db.transition_job(j.id, &StatusChange::to(JobStatus::Queued).queue("http"))
+        .await
+        .expect("queue");
+    let running = db
+        .transition_job(j.id, &StatusChange::to(JobStatus::Running).worker("w1"))
+        .await
+        .expect("run");
+    let held: Vec<NewJobEvent> = [EventType::EngineSelected, EventType::RequestSent]
+        .into_iter()
+        .map(|kind| {
+            NewJobEvent::of(
+                &running,
+                kind,
+                serde_json::json!({"engine": "http"}),
+                None,
+                Some("w1"),
+            )
+        })
+        .collect();
+    let times: Vec<_> = held.iter().map(|e| e.at).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    db.transition_job(
+        j.id,
+        &StatusChange::to(JobStatus::Completed).with_events(held),
+    )
+    .await
+    .expect("complete");
+    let events = db.list_job_events(o.id, j.id).await.expect("events");
+    let kinds: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
+    use EventType::*;
+    assert_eq!(
+        kinds,
+        [
+            Created,
+            Queued,
+            Started,
+            EngineSelected,
+            RequestSent,
+            Completed
+        ]
+    );
+    let micros = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros();
+    assert_eq!(
+        [micros(events[3].created_at), micros(events[4].created_at)],
+        [micros(times[0]), micros(times[1])],
+        "each held event keeps its own time"
+    );
+    assert!(events[5].created_at > events[4].created_at);
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]

@@ -42,6 +42,43 @@ async fn lost_backlog(pool: &PgPool, queued: i64) -> (Db, OrgId, QueueSet) {
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_batch_of_several_dispatch_chunks_is_queued_whole_in_postgres_and_redis(pool: PgPool) {
+    let db = Db::from_pool(pool.clone());
+    let n = 2_500;
+    let org = common::org(&db, "big-batch", n).await;
+    let queues = queues().await;
+    let new: Vec<NewJob> = (0..n)
+        .map(|i| NewJob::get(&format!("https://a.test/{i}")))
+        .collect();
+    let mut jobs: Vec<_> = db
+        .submit_jobs(org.id, None, None, &new)
+        .await
+        .expect("submit")
+        .into_iter()
+        .map(|s| s.into_job())
+        .collect();
+    let mut refs: Vec<_> = jobs.iter_mut().collect();
+    assert_eq!(
+        dispatch(&db, &queues, &mut refs).await.expect("dispatch"),
+        n as usize
+    );
+    assert!(
+        jobs.iter()
+            .all(|j| j.status == scraperx_core::domain::JobStatus::Queued)
+    );
+    let queued: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM scrape_jobs WHERE status = 'queued'")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    let http = queues.for_engine(Engine::Http);
+    assert_eq!(
+        (queued, http.depth().await.expect("depth").waiting),
+        (n, n as u64)
+    );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
 async fn jobs_postgres_holds_as_queued_but_redis_lost_are_put_back_once(pool: PgPool) {
     let db = Db::from_pool(pool);
     let org = common::org(&db, "sweep", 100).await;

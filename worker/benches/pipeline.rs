@@ -19,6 +19,8 @@ mod common;
 mod database;
 #[path = "../../core/benches/support/measure.rs"]
 mod measure;
+#[path = "../../core/benches/support/procfs.rs"]
+mod procfs;
 
 use std::{
     collections::BTreeMap,
@@ -29,6 +31,7 @@ use axum::{Router, extract::Path, http::header, routing::get};
 use common::{Harness, serve};
 use futures::future::join_all;
 use measure::measure;
+use procfs::{own_rss_mib, tree_rss_mib};
 use scraperx_core::domain::{ExtractRule, HttpMethod, JobOptions};
 use scraperx_worker::{
     browser::{BrowserPool, BrowserSettings, RenderRequest},
@@ -64,62 +67,6 @@ fn site() -> Router {
             )
         }),
     )
-}
-
-fn proc_field(pid: &str, file: &str, key: &str) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with(key))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// Resident memory of this process, in MiB.
-fn own_rss_mib() -> f64 {
-    proc_field("self", "status", "VmRSS:").unwrap_or(0) as f64 / 1024.0
-}
-
-/// Resident memory in MiB of the processes whose command line contains `needle`, and of
-/// all their descendants (Chromium's renderers, GPU and utility processes).
-fn tree_rss_mib(needle: &str) -> f64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0.0;
-    };
-    let pids: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|pid| pid.chars().all(|c| c.is_ascii_digit()))
-        .collect();
-    let parent = |pid: &str| proc_field(pid, "status", "PPid:").map(|p| p.to_string());
-    let roots: std::collections::HashSet<String> = pids
-        .iter()
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(needle))
-                .unwrap_or(false)
-        })
-        .cloned()
-        .collect();
-    let in_tree = |pid: &String| {
-        let mut current = Some(pid.clone());
-        for _ in 0..16 {
-            match current {
-                Some(p) if roots.contains(&p) => return true,
-                Some(p) if p != "0" && p != "1" => current = parent(&p),
-                _ => return false,
-            }
-        }
-        false
-    };
-    let kib: u64 = pids
-        .iter()
-        .filter(|pid| in_tree(pid))
-        .map(|pid| proc_field(pid, "status", "VmRSS:").unwrap_or(0))
-        .sum();
-    kib as f64 / 1024.0
 }
 
 async fn http_engine(addr: std::net::SocketAddr) {

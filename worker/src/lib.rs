@@ -120,6 +120,7 @@ impl Worker {
                 browser,
                 politeness,
                 counters: hot,
+                held: Default::default(),
             }),
             queues,
             sweeper,

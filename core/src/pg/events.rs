@@ -1,4 +1,6 @@
-//! Job events: the append-only audit log of each job's life (partitioned by month).
+//! Job events: the append-only audit log of each job's life (partitioned by month). Each
+//! event keeps the time it happened (never later than its insert), so a worker may hold a
+//! job's events and write them together, in one statement, with the job's next move.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -29,6 +31,8 @@ pub struct NewJobEvent {
     pub event_data: serde_json::Value,
     pub duration_ms: Option<i32>,
     pub worker_id: Option<String>,
+    /// When it happened.
+    pub at: DateTime<Utc>,
 }
 
 impl NewJobEvent {
@@ -47,8 +51,45 @@ impl NewJobEvent {
             event_data: data,
             duration_ms: ms.and_then(|m| i32::try_from(m).ok()),
             worker_id: worker.map(str::to_owned),
+            at: Utc::now(),
         }
     }
+}
+
+/// Writes `events` in one statement, each at its own time (or the statement's, when a
+/// clock ahead of the database's put it later), in the order given.
+pub(crate) async fn insert_events<'e, E>(executor: E, events: &[NewJobEvent]) -> Result<()>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    if events.is_empty() {
+        return Ok(());
+    }
+    let col = |f: fn(&NewJobEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
+    let jobs: Vec<uuid::Uuid> = events.iter().map(|e| e.job_id.as_uuid()).collect();
+    let orgs: Vec<uuid::Uuid> = events.iter().map(|e| e.organization_id.as_uuid()).collect();
+    let kinds = col(|e| Some(e.event_type.as_str().to_owned()));
+    let data: Vec<&serde_json::Value> = events.iter().map(|e| &e.event_data).collect();
+    let durations: Vec<Option<i32>> = events.iter().map(|e| e.duration_ms).collect();
+    let workers = col(|e| e.worker_id.clone());
+    let times: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
+    sqlx::query(
+        "INSERT INTO job_events (job_id, organization_id, event_type, event_data, duration_ms, worker_id, created_at) \
+         SELECT u.job, u.org, u.kind, u.data, u.ms, u.worker, LEAST(u.at, NOW()) \
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::int[], $6::text[], $7::timestamptz[]) \
+             WITH ORDINALITY AS u(job, org, kind, data, ms, worker, at, n) \
+         ORDER BY u.n",
+    )
+    .bind(&jobs)
+    .bind(&orgs)
+    .bind(&kinds)
+    .bind(&data)
+    .bind(&durations)
+    .bind(&workers)
+    .bind(&times)
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn insert_status_event(
@@ -74,19 +115,12 @@ pub(crate) async fn insert_status_event(
 
 impl Db {
     pub async fn record_event(&self, event: &NewJobEvent) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO job_events (job_id, organization_id, event_type, event_data, duration_ms, worker_id) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(event.job_id)
-        .bind(event.organization_id)
-        .bind(event.event_type)
-        .bind(&event.event_data)
-        .bind(event.duration_ms)
-        .bind(&event.worker_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.record_events(std::slice::from_ref(event)).await
+    }
+
+    /// Records `events` in one statement (see [`NewJobEvent::at`]).
+    pub async fn record_events(&self, events: &[NewJobEvent]) -> Result<()> {
+        insert_events(&self.pool, events).await
     }
 
     /// Whether `job` has an event of `kind` (served by the job-and-time index).

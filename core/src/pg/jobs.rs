@@ -156,6 +156,8 @@ pub struct StatusChange {
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub event_data: serde_json::Value,
+    /// Events of the job held until this move, written first in its transaction.
+    pub events: Vec<super::NewJobEvent>,
 }
 
 impl StatusChange {
@@ -167,7 +169,14 @@ impl StatusChange {
             error_code: None,
             error_message: None,
             event_data: serde_json::json!({}),
+            events: Vec::new(),
         }
+    }
+
+    /// The move also writes `events` (held since the last one), before its own.
+    pub fn with_events(mut self, events: Vec<super::NewJobEvent>) -> Self {
+        self.events = events;
+        self
     }
 
     pub fn worker(mut self, worker_id: &str) -> Self {
@@ -486,6 +495,9 @@ impl Db {
         id: JobId,
         change: &StatusChange,
     ) -> Result<(JobStatus, Job)> {
+        // First, so that they stay even when the move is refused in a transaction that
+        // commits all the same (a completion that finds its job canceled).
+        super::events::insert_events(&mut **tx, &change.events).await?;
         let current: Option<(JobStatus, i32, i32)> = sqlx::query_as(
             "SELECT status, attempts, max_attempts FROM scrape_jobs WHERE id = $1 FOR UPDATE",
         )

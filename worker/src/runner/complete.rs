@@ -1,7 +1,7 @@
 //! Completing a fetched job: its events (CAPTCHA work, the response), its artifacts and body
 //! stored, its page extracted on a thread of its own, the result row recorded, and then
-//! `running → completed` with its credits settled to the engine that produced the page, in
-//! one transaction. The row itself is built by [`super::result`].
+//! `running → completed` with its credits settled to the engine that produced the page and
+//! the job's held events written, in one transaction. The row itself is built by [`super::result`].
 
 use scraperx_core::{
     Error,
@@ -83,10 +83,11 @@ impl Runner {
         if page.is_html() {
             self.extract(job, &page, &mut row).await?;
         }
-        let (done, _) = self
-            .db
-            .complete_job(job.id, &self.change(JobStatus::Completed), &row, engine)
-            .await?;
+        // The job's events go with the completion, in its transaction.
+        let change = self
+            .change(JobStatus::Completed)
+            .with_events(self.held.take(job.id));
+        let (done, _) = self.db.complete_job(job.id, &change, &row, engine).await?;
         self.publish(&done).await;
         Ok(())
     }

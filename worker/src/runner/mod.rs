@@ -1,5 +1,5 @@
 //! Runs one leased job to a terminal state (or back to the queue), with a `job_events` row
-//! at each step. The runner is three parts: a pure planner ([`plan`]) that makes every
+//! at each step (held in [`held`] and written with the completion, or together at the end). The runner is three parts: a pure planner ([`plan`]) that makes every
 //! decision from its inputs, a result builder ([`result`], with the typed event payloads of
 //! [`events`]), and this thin driver over the services (Postgres, the Redis lease, object
 //! storage, the engines) that asks the planner and applies its decisions:
@@ -18,6 +18,7 @@
 mod complete;
 mod engines;
 pub mod events;
+mod held;
 pub mod plan;
 pub mod result;
 
@@ -69,6 +70,8 @@ pub struct Runner {
     pub politeness: Politeness,
     /// The platform's request counters in Redis (outcomes, latency, unique URLs).
     pub counters: scraperx_core::hot::metrics::Metrics,
+    /// Events of running jobs, until they are written.
+    pub(crate) held: held::HeldEvents,
 }
 
 /// What the engines brought back.
@@ -127,7 +130,8 @@ impl Runner {
         }
     }
 
-    /// Records `payload` as its event of `job` (taking `ms`, when timed).
+    /// Records `payload` as its event of `job` (taking `ms`, when timed): held until the
+    /// job's completion or the end of its run ([`held`]).
     async fn event<P: Payload>(&self, job: &Job, payload: &P, ms: Option<u32>) {
         let data = match serde_json::to_value(payload) {
             Ok(data) => data,
@@ -137,8 +141,14 @@ impl Runner {
             }
         };
         let event = NewJobEvent::of(job, P::KIND, data, ms, Some(&self.config.worker_id));
-        if let Err(err) = self.db.record_event(&event).await {
-            tracing::warn!(job = %job.id, error = %err, "event not recorded");
+        self.held.hold(event);
+    }
+
+    /// Writes the job's events still held, in one statement.
+    async fn write_held(&self, job: &Job) {
+        let events = self.held.take(job.id);
+        if let Err(err) = self.db.record_events(&events).await {
+            tracing::warn!(job = %job.id, error = %err, events = events.len(), "events not recorded");
         }
     }
 
@@ -172,14 +182,16 @@ impl Runner {
             .await?;
         self.publish(&job).await;
         let finished = self.attempt(queue, &lease, &job).await;
-        match finished {
+        let outcome = match finished {
             // Canceled while it was being finished: it stays canceled.
             Err(Error::InvalidTransition {
                 from: JobStatus::Canceled,
                 ..
             }) => self.canceled(queue, &lease, &job).await,
             other => other,
-        }
+        };
+        self.write_held(&job).await;
+        outcome
     }
 
     /// Reads the leased job and applies what [`plan::admit`] says of its status: the job,

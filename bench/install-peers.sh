@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the peers the benchmarks compare against, pinned, from their registries, under
+# ~/.cache/scraperx-tools (SCRX_TOOLS_DIR): Scrapy and Playwright (PyPI) in one virtualenv,
+# BullMQ (npm) in a node folder, and wrk (Debian) as the http ceiling. Playwright drives
+# Debian's Chromium through executable_path, so no browser is downloaded. Idempotent: each
+# part is redone only when its stamp is missing. Prints nothing on stdout.
+set -euo pipefail
+
+SCRAPY_VERSION=${SCRAPY_VERSION:-2.19.0}
+PLAYWRIGHT_VERSION=${PLAYWRIGHT_VERSION:-1.65.2}
+BULLMQ_VERSION=${BULLMQ_VERSION:-6.7.0}
+IOREDIS_VERSION=${IOREDIS_VERSION:-5.9.2}
+tools=${SCRX_TOOLS_DIR:-$HOME/.cache/scraperx-tools}
+mkdir -p "$tools"
+exec 9>"$tools/bench-peers.lock"
+flock 9
+
+venv=$tools/bench-py-scrapy$SCRAPY_VERSION-playwright$PLAYWRIGHT_VERSION
+if [ ! -f "$venv/.installed" ]; then
+  echo "[bench] installing scrapy==$SCRAPY_VERSION playwright==$PLAYWRIGHT_VERSION into $venv" >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "scrapy==$SCRAPY_VERSION" "playwright==$PLAYWRIGHT_VERSION" >&2
+  touch "$venv/.installed"
+fi
+
+node_dir=$tools/bench-node-bullmq$BULLMQ_VERSION-ioredis$IOREDIS_VERSION
+if [ ! -f "$node_dir/.installed" ]; then
+  echo "[bench] installing bullmq@$BULLMQ_VERSION (ioredis@$IOREDIS_VERSION, its Redis client) into $node_dir" >&2
+  rm -rf "$node_dir"
+  mkdir -p "$node_dir"
+  (cd "$node_dir" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund "bullmq@$BULLMQ_VERSION" "ioredis@$IOREDIS_VERSION" >&2)
+  touch "$node_dir/.installed"
+fi
+
+if ! command -v wrk >/dev/null; then
+  echo "[bench] installing wrk (Debian)" >&2
+  if ! apt-get install -y -qq wrk >&2; then
+    apt-get update -qq >&2 && apt-get install -y -qq wrk >&2
+  fi
+fi

@@ -1,0 +1,133 @@
+//! Shared by the benchmark drivers of `bench/run.sh`: the figures they print, each on a
+//! line `RESULT <comparison> <measure> <side> <value> <unit>` that `bench/report.py` pairs
+//! with its peer's; the resident memory of processes read from `/proc`; percentiles; and a
+//! database of the run's own, created and migrated on the server of `DATABASE_URL` and
+//! dropped after, so a benchmark never reads or leaves anyone else's rows. Drivers print;
+//! nothing here asserts a speed.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::{Connection, PgConnection, PgPool, postgres::PgPoolOptions};
+
+/// Prints one figure for the report.
+pub fn result(comparison: &str, measure: &str, side: &str, value: f64, unit: &str) {
+    println!("RESULT\t{comparison}\t{measure}\t{side}\t{value:.3}\t{unit}");
+}
+
+/// The `p`-th nearest-rank percentile of sorted `values`.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[path = "../../core/benches/support/procfs.rs"]
+mod procfs;
+pub use procfs::{own_rss_mib, peak_rss_mib, tree_rss_mib, tree_rss_of_mib};
+
+/// Samples [`tree_rss_of_mib`] every 200 ms until dropped; [`PeakSampler::peak`] is the
+/// highest.
+pub struct PeakSampler {
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PeakSampler {
+    /// Process `root` (e.g. a Chromium) and its descendants: only this run's processes.
+    pub fn tree(root: u32) -> Self {
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = peak.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let kib = (tree_rss_of_mib(root) * 1024.0) as u64;
+                seen.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        Self { peak, task }
+    }
+
+    pub fn peak(&self) -> f64 {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0
+    }
+}
+
+impl Drop for PeakSampler {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A database of the run's own.
+pub struct BenchDatabase {
+    pub pool: PgPool,
+    pub url: String,
+    name: String,
+    admin: PgConnection,
+}
+
+impl BenchDatabase {
+    /// Creates and migrates the database, with a pool of `max_connections`.
+    pub async fn create(max_connections: u32) -> anyhow::Result<Self> {
+        let server =
+            std::env::var("DATABASE_URL").context("DATABASE_URL (scripts/services.sh env)")?;
+        let name = format!("scrx_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&server).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await?;
+        let url = match server.rsplit_once('/') {
+            Some((host, _)) => format!("{host}/{name}"),
+            None => anyhow::bail!("DATABASE_URL has no database name"),
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .connect(&url)
+            .await?;
+        scraperx_core::pg::MIGRATOR.run(&pool).await?;
+        Ok(Self {
+            pool,
+            url,
+            name,
+            admin,
+        })
+    }
+
+    /// Closes the pool and drops the database.
+    pub async fn remove(mut self) {
+        self.pool.close().await;
+        let _ = sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .execute(&mut self.admin)
+            .await;
+    }
+}
+
+/// The pages of the benchmark site at `site`: `/page/0` .. `/page/{n-1}`.
+pub fn page_urls(site: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{site}/page/{i}")).collect()
+}
+
+/// The value of `--name` in the command line, or `default`.
+pub fn arg(name: &str, default: &str) -> String {
+    let flag = format!("--{name}");
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| *a == flag)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// A comma-separated list of numbers from `--name`.
+pub fn arg_list(name: &str, default: &str) -> anyhow::Result<Vec<usize>> {
+    arg(name, default)
+        .split(',')
+        .map(|s| s.trim().parse().with_context(|| format!("--{name}: {s:?}")))
+        .collect()
+}

@@ -168,3 +168,24 @@ async fn the_openapi_document_describes_every_crawl_route(pool: PgPool) {
         assert!(doc.body["paths"][path].is_object(), "{path} missing");
     }
 }
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_key_held_to_its_domains_may_not_crawl_off_them(pool: PgPool) {
+    let t = app(pool).await;
+    let o = org(&t.db, 100).await;
+    let k = common::key_with(&t.db, &o, |k| {
+        k.allowed_domains = Some(vec!["127.0.0.1".into()])
+    })
+    .await;
+    let body = json!({"url": "http://127.0.0.1:9/", "options": {"allow_external_links": true}});
+    let r = t.post(&k, "/v1/crawls", body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(
+        r.body["error"]["details"]["field"],
+        "options.allow_external_links"
+    );
+    let within = t
+        .post(&k, "/v1/crawls", json!({"url": "http://127.0.0.1:9/"}))
+        .await;
+    assert_eq!(within.status, StatusCode::ACCEPTED, "{:?}", within.body);
+}

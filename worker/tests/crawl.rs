@@ -428,3 +428,51 @@ async fn a_discovery_scrapes_only_its_start_page_and_records_its_links_and_sitem
         ORPHANS
     );
 }
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_crawl_that_ends_calls_its_webhook_once_with_its_outcome(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let (router, _site) = site(5);
+    let addr = serve(router).await;
+    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let sink = received.clone();
+    let hook = serve(Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |axum::Json(body): axum::Json<serde_json::Value>| async move {
+                if let Ok(mut r) = sink.lock() {
+                    r.push(body);
+                }
+                StatusCode::NO_CONTENT
+            },
+        ),
+    ))
+    .await;
+    let (_stop, _worker) = h.start(h.config());
+    let org = h.org(1_000).await;
+    let new = NewCrawl {
+        url: format!("http://{addr}/p/0"),
+        options: CrawlOptions {
+            sitemap: scraperx_core::domain::crawl::SitemapMode::Skip,
+            ..CrawlOptions::default()
+        },
+        page: PageTemplate::default(),
+        webhook_url: Some(format!("http://{hook}/hook")),
+    };
+    let c = h.db.create_crawl(org.id, None, &new).await.expect("crawl");
+    crawl::top_up(&h.db, &h.queues(), c.id)
+        .await
+        .expect("start page");
+    ended(&h, c.id, Duration::from_secs(30)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while received.lock().map(|r| r.is_empty()).unwrap_or(true) {
+        assert!(tokio::time::Instant::now() < deadline, "no crawl webhook");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let got = received.lock().map(|r| r.clone()).unwrap_or_default();
+    assert_eq!(got.len(), 1, "called once: {got:?}");
+    assert_eq!(got[0]["type"], "crawl.completed");
+    assert_eq!(got[0]["data"]["crawl"]["id"], c.id.to_string());
+    assert_eq!(got[0]["data"]["crawl"]["done"], 5);
+}

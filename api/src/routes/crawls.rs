@@ -218,6 +218,14 @@ pub async fn create_crawl(
     new.options
         .validate()
         .map_err(|e| prefixed(e, "options."))?;
+    // Links are followed by the workers, which do not know the key: a key held to some
+    // domains may crawl within them (subdomains are within), never off to other hosts.
+    if new.options.allow_external_links && auth.restrictions.allowed_domains.is_some() {
+        return Err(ApiError::validation(
+            "options.allow_external_links",
+            "this API key may scrape only its allowed domains",
+        ));
+    }
     let crawl = state
         .db
         .create_crawl(auth.org_id, Some(auth.key_id), &new)

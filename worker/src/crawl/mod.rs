@@ -37,6 +37,22 @@ pub const RECOVER_AFTER: Duration = Duration::from_secs(10);
 /// Hosts whose address verdict is remembered, at most (then the memory starts over).
 const ADDRESS_MEMORY: usize = 4_096;
 
+/// What a crawl's end webhook carries.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CrawlEnded {
+    pub id: CrawlId,
+    pub url: String,
+    pub status: scraperx_core::domain::crawl::CrawlStatus,
+    pub status_reason: Option<scraperx_core::domain::crawl::CrawlReason>,
+    pub discovered: i64,
+    pub done: i64,
+    pub skipped: i64,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Where it is sent (the crawl's `webhook_url`).
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub webhook_url: String,
+}
+
 /// Expands crawl pages and tops crawls up.
 #[derive(Clone)]
 pub struct Crawler {
@@ -254,6 +270,45 @@ impl Crawler {
         for id in self.db.running_crawls(1_000).await? {
             crawl::top_up(&self.db, &self.queues, id).await?;
         }
+        for ended in self.db.unannounced_crawls(100).await? {
+            self.announce(&ended).await?;
+        }
         Ok(())
+    }
+
+    /// Queues the webhook of a crawl that ended (`crawl.completed`, `crawl.failed` or
+    /// `crawl.canceled`) on the webhooks queue, once: its delivery id is fixed by the crawl,
+    /// so announcing again queues nothing new. A crawl whose start page never got a job (no
+    /// credits at creation) has nothing to deliver it with and is only marked.
+    async fn announce(&self, c: &Crawl) -> scraperx_core::Result<()> {
+        let (Some(url), Some(start)) = (&c.webhook_url, self.db.start_page_job(c.id).await?) else {
+            return self.db.mark_crawl_announced(c.id).await;
+        };
+        let event = format!("crawl.{}", c.status);
+        let counts = self.db.frontier_counts(c.id).await?;
+        let d = crate::webhooks::Delivery {
+            id: uuid::Uuid::new_v5(&c.id.as_uuid(), event.as_bytes()),
+            event,
+            job_id: start,
+            webhook_id: None,
+            created_at: chrono::Utc::now(),
+            crawl: Some(CrawlEnded {
+                id: c.id,
+                url: c.url.clone(),
+                status: c.status,
+                status_reason: c.status_reason,
+                discovered: counts.discovered,
+                done: counts.done,
+                skipped: counts.skipped,
+                finished_at: c.finished_at,
+                webhook_url: url.clone(),
+            }),
+        };
+        let payload = serde_json::to_string(&d).unwrap_or_default();
+        self.queues
+            .webhooks()
+            .enqueue(&d.id.to_string(), &payload, 5, Duration::ZERO)
+            .await?;
+        self.db.mark_crawl_announced(c.id).await
     }
 }

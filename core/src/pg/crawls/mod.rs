@@ -307,6 +307,17 @@ impl Db {
         .await?)
     }
 
+    /// The job of the crawl's start page, once it has one.
+    pub async fn start_page_job(&self, id: CrawlId) -> Result<Option<crate::domain::JobId>> {
+        Ok(sqlx::query_scalar(
+            "SELECT job_id FROM crawl_pages WHERE crawl_id = $1 AND source = 'start'",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten())
+    }
+
     /// Records that the crawl's completion webhook was queued.
     pub async fn mark_crawl_announced(&self, id: CrawlId) -> Result<()> {
         sqlx::query("UPDATE crawls SET announced_at = NOW() WHERE id = $1")

@@ -30,7 +30,7 @@ pub use state::{AppState, Services};
 #[openapi(
     info(title = "ScraperX API", description = "Scrape pages now, as jobs or in batches."),
     modifiers(&BearerKeys),
-    tags((name = "scrape"), (name = "jobs"), (name = "batches"), (name = "webhooks"), (name = "account"), (name = "admin"), (name = "health"))
+    tags((name = "scrape"), (name = "jobs"), (name = "batches"), (name = "crawls"), (name = "webhooks"), (name = "account"), (name = "admin"), (name = "health"))
 )]
 struct ApiDoc;
 
@@ -56,6 +56,8 @@ pub fn routes(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let v1 = OpenApiRouter::new()
         .merge(routes::jobs::router())
         .merge(routes::batches::router())
+        .merge(routes::crawls::router())
+        .merge(routes::map::router())
         .merge(routes::scrape::router())
         .merge(routes::stream::router())
         .merge(routes::webhooks::router())

@@ -5,6 +5,7 @@
 //! - [`pg`]: the PostgreSQL repository (sqlx) and the embedded migrations.
 //! - [`queue`]: the Redis job queues (priority, delays, leases, at-least-once delivery,
 //!   dead owners' leases reclaimed in seconds).
+//! - [`crawl`]: driving crawls: pages submitted under the frontier's caps, crashes repaired.
 //! - [`sweep`]: the re-enqueue sweep that puts back what Redis lost, from Postgres.
 //! - [`hot`]: the rest of the Redis tier: sessions, rate limits, cache, locks, metrics,
 //!   pub/sub and expiry.
@@ -14,6 +15,7 @@
 pub mod cli;
 pub mod config;
 pub mod content;
+pub mod crawl;
 pub mod dispatch;
 pub mod domain;
 mod error;

@@ -8,6 +8,7 @@
 pub mod browser;
 pub mod captcha;
 pub mod config;
+pub mod crawl;
 pub mod detect;
 pub mod error;
 pub mod extract;
@@ -71,7 +72,7 @@ impl Worker {
             .iter()
             .map(|&e| owned(set.for_engine(e)))
             .collect();
-        let sweeper = sweep::Sweeper::new(s.db.clone(), set.clone(), s.redis.clone());
+
         let webhook_queue = set.webhooks().clone();
         let deliverer = webhooks::Deliverer::new(
             s.db.clone(),
@@ -102,6 +103,15 @@ impl Worker {
             s.redis.clone(),
             s.db.clone(),
         );
+        let crawler = crawl::Crawler::new(
+            s.db.clone(),
+            set.clone(),
+            http.clone(),
+            politeness.clone(),
+            config.allow_private_targets,
+        );
+        let sweeper = sweep::Sweeper::new(s.db.clone(), set.clone(), s.redis.clone())
+            .with_crawls(crawler.clone());
         let hot = scraperx_core::hot::metrics::Metrics::new(
             s.redis.clone(),
             scraperx_core::hot::TtlConfig::default(),
@@ -119,6 +129,7 @@ impl Worker {
                 http,
                 browser,
                 politeness,
+                crawler,
                 counters: hot,
                 held: Default::default(),
             }),

@@ -139,7 +139,7 @@ impl Politeness {
     /// The robots.txt of `url`'s origin, from Redis or fetched (and its crawl-delay
     /// recorded), as RFC 9309 reads it: a 4xx means no rules; a 5xx or no answer means the
     /// site cannot say, [`UNREACHABLE`], remembered only briefly.
-    async fn robots(&self, url: &Url, http: &HttpFetcher) -> Option<String> {
+    pub async fn robots(&self, url: &Url, http: &HttpFetcher) -> Option<String> {
         let domain = url.host_str()?.to_ascii_lowercase();
         let key = robots_key(url)?;
         let mut redis = self.redis.clone();
@@ -188,6 +188,17 @@ impl Politeness {
         }
         let _: Result<(), _> = redis.set_ex(&key, &body, ROBOTS_TTL.as_secs()).await;
         Some(body)
+    }
+
+    /// Whether the robots.txt of `url`'s origin disallows it (an unreachable robots.txt
+    /// disallowing all, as [`Self::admit`] reads it), whatever the deployment's setting:
+    /// crawls obey robots.txt on their own and ask this of each link before submitting it.
+    pub async fn robots_disallow(&self, url: &Url, http: &HttpFetcher) -> bool {
+        match self.robots(url, http).await.as_deref() {
+            Some(UNREACHABLE) => true,
+            Some(body) => !Rules::of(body).allows(url),
+            None => false,
+        }
     }
 
     /// Waits for a place to fetch `url` (at most `within`). Refused when robots.txt

@@ -31,6 +31,8 @@ pub struct Sweeper {
     db: Db,
     queues: QueueSet,
     locks: Locks,
+    /// Crawls' repairs and top-ups, run on every tick while the lock is held.
+    crawls: Option<crate::crawl::Crawler>,
 }
 
 impl Sweeper {
@@ -39,7 +41,14 @@ impl Sweeper {
             db,
             queues,
             locks: Locks::new(redis, LOCK_TTL),
+            crawls: None,
         }
+    }
+
+    /// Also repairs and tops up crawls ([`crate::crawl::Crawler::sweep`]) on every tick.
+    pub fn with_crawls(mut self, crawler: crate::crawl::Crawler) -> Self {
+        self.crawls = Some(crawler);
+        self
     }
 
     /// The lock's id: one sweeper per queue namespace.
@@ -93,6 +102,11 @@ impl Sweeper {
         let Some(guard) = held.as_ref() else {
             return Ok(());
         };
+        if let Some(crawls) = &self.crawls
+            && let Err(err) = crawls.sweep().await
+        {
+            tracing::warn!(error = %err, "crawl sweep failed; retrying next tick");
+        }
         let intact = sweep::queues_intact(&self.queues).await?;
         let since = last_pass.map(|at| at.elapsed());
         let Some(pass) = sweep::next_pass(intact, since, sweep::PASS_EVERY) else {

@@ -47,6 +47,9 @@ pub struct Delivery {
     /// A registered webhook; None for the job's own `webhook_url`.
     pub webhook_id: Option<WebhookId>,
     pub created_at: DateTime<Utc>,
+    /// A crawl's end, sent to the crawl's `webhook_url` (`job_id` is its start page's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crawl: Option<crate::crawl::CrawlEnded>,
 }
 
 /// The event a final job status announces (the job event of the same name).
@@ -102,6 +105,7 @@ pub async fn announce(db: &Db, queue: &JobQueue, job: &Job) {
             job_id: job.id,
             webhook_id,
             created_at: Utc::now(),
+            crawl: None,
         };
         let payload = serde_json::to_string(&d).unwrap_or_default();
         match queue
@@ -231,6 +235,14 @@ impl Deliverer {
 
     /// Where `d` goes; None when its webhook (or the job's URL) is gone or switched off.
     async fn endpoint(&self, d: &Delivery, job: &Job) -> scraperx_core::Result<Option<Endpoint>> {
+        if let Some(crawl) = &d.crawl {
+            return Ok(Some(Endpoint {
+                url: crawl.webhook_url.clone(),
+                secrets: Ok(Vec::new()),
+                timeout_ms: 10_000,
+                retries: 3,
+            }));
+        }
         Ok(match d.webhook_id {
             Some(id) => self.db.webhook_target(id).await?.map(|t| Endpoint {
                 secrets: match &self.secrets {
@@ -395,6 +407,12 @@ impl Deliverer {
 
 /// The JSON a delivery sends: the event and the job as it is now.
 fn body_of(d: &Delivery, job: &Job) -> Vec<u8> {
+    if let Some(crawl) = &d.crawl {
+        let body = serde_json::json!({
+            "id": d.id, "type": d.event, "created_at": d.created_at, "data": { "crawl": crawl },
+        });
+        return serde_json::to_vec(&body).unwrap_or_default();
+    }
     serde_json::to_vec(&serde_json::json!({
         "id": d.id,
         "type": d.event,

@@ -2,8 +2,10 @@
 
 pub mod account;
 pub mod batches;
+pub mod crawls;
 pub mod health;
 pub mod jobs;
+pub mod map;
 pub mod scrape;
 pub mod stream;
 pub mod views;

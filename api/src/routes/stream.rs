@@ -34,7 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(batch_stream))
 }
 
-fn json_event(name: &str, value: &impl serde::Serialize) -> Event {
+pub(crate) fn json_event(name: &str, value: &impl serde::Serialize) -> Event {
     Event::default()
         .event(name)
         .json_data(value)
@@ -42,7 +42,7 @@ fn json_event(name: &str, value: &impl serde::Serialize) -> Event {
 }
 
 /// Waits for a message that `wanted` accepts, a lag, or the recheck interval.
-async fn next_hint(
+pub(crate) async fn next_hint(
     rx: &mut Receiver<JobStatusMessage>,
     wanted: impl Fn(&JobStatusMessage) -> bool,
 ) {

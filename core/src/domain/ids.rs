@@ -48,6 +48,8 @@ id_type!(
     JobId,
     /// A batch of jobs submitted together.
     BatchId,
+    /// A crawl (its pages' jobs are the batch of the same id).
+    CrawlId,
     /// A webhook endpoint of an organization.
     WebhookId,
     /// A job's stored result.

@@ -4,6 +4,7 @@
 #[macro_use]
 mod text_enum;
 mod api_key;
+pub mod crawl;
 mod ids;
 mod key_limits;
 mod kinds;
@@ -13,7 +14,7 @@ mod status;
 pub mod wire_text;
 
 pub use api_key::{ApiKeySecret, grants, hash_api_key};
-pub use ids::{ApiKeyId, BatchId, JobId, OrgId, ResultId, UserId, WebhookId};
+pub use ids::{ApiKeyId, BatchId, CrawlId, JobId, OrgId, ResultId, UserId, WebhookId};
 pub use key_limits::KeyRestrictions;
 pub use kinds::{
     ContentStorage, Engine, EventType, HttpMethod, Plan, ProxyTier, Role, SubscriptionStatus,

@@ -5,6 +5,7 @@ mod api_keys;
 mod batches;
 mod billing;
 mod completion;
+mod crawls;
 mod credits;
 mod domains;
 mod events;
@@ -26,6 +27,10 @@ use crate::{Result, config::PgConfig};
 pub use api_keys::{ApiKey, ApiKeyAuth, NewApiKey};
 pub use batches::BatchCounts;
 pub use billing::{Invoice, UsageRecord};
+pub use crawls::{
+    CANONICAL_RULE, Claimed, Crawl, CrawlPage, NewCrawl, NewPage, PageCursor, PageRow,
+    PageTemplate, Recovery, page_idempotency_key,
+};
 pub use credits::Settlement;
 pub use domains::{DomainIntel, DomainOutcome};
 pub use events::{JobEvent, NewJobEvent};

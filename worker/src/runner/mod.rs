@@ -68,6 +68,8 @@ pub struct Runner {
     /// The browser engines; None on an http-only worker.
     pub browser: Option<std::sync::Arc<BrowserPool>>,
     pub politeness: Politeness,
+    /// Expands a crawl page once its job is final.
+    pub crawler: crate::crawl::Crawler,
     /// The platform's request counters in Redis (outcomes, latency, unique URLs).
     pub counters: scraperx_core::hot::metrics::Metrics,
     /// Events of running jobs, until they are written.
@@ -102,6 +104,7 @@ impl Runner {
         if job.is_final() {
             crate::webhooks::announce(&self.db, &self.webhooks, job).await;
             self.count(job).await;
+            self.crawler.page_finished(job).await;
         }
         self.publish_status(job).await;
     }

@@ -236,17 +236,19 @@ async fn the_browser_engine_says_it_is_headless_and_botd_calls_it_a_bot() {
     assert_eq!(main["webdriver"], true);
 }
 
-/// A stealth job through the worker on the detector page, in session `session`: its
-/// verdict and the fingerprint it wore.
+/// A stealth job through the worker on the detector page, in session `session` and from
+/// `country` if given: its verdict and the fingerprint it wore.
 async fn stealth_job(
     h: &Harness,
     org: &scraperx_core::pg::Organization,
     url: &str,
     session: &str,
+    country: Option<&str>,
 ) -> (Value, String) {
     let mut job = NewJob::get(url);
     job.engine = Engine::Stealth;
     job.proxy_session_id = Some(session.into());
+    job.proxy_country = country.map(str::to_owned);
     job.options.wait_for = Some(DONE.into());
     let id = h.submit(org, job).await;
     let html = h.completed_content(org, id, Duration::from_secs(60)).await;
@@ -266,9 +268,9 @@ async fn a_sticky_session_keeps_one_fingerprintjs_visitor_id_across_its_jobs(poo
     let url = detector_site().await;
     let org = h.org(500).await;
     let (_stop, _w) = h.start(h.browser_config(&[Engine::Stealth]));
-    let (first, worn) = stealth_job(&h, &org, &url, "basket-7").await;
+    let (first, worn) = stealth_job(&h, &org, &url, "basket-7", None).await;
     for _ in 0..2 {
-        let (again, worn_again) = stealth_job(&h, &org, &url, "basket-7").await;
+        let (again, worn_again) = stealth_job(&h, &org, &url, "basket-7", None).await;
         assert_eq!(worn_again, worn, "one fingerprint per session");
         assert_eq!(again["visitorId"], first["visitorId"]);
         assert_eq!(
@@ -276,6 +278,20 @@ async fn a_sticky_session_keeps_one_fingerprintjs_visitor_id_across_its_jobs(poo
             "{}",
             again["main"]["botd"]
         );
+    }
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_stealth_job_from_a_proxy_country_keeps_that_country_s_clock_everywhere(pool_pg: PgPool) {
+    let h = Harness::new(pool_pg).await;
+    let url = detector_site().await;
+    let org = h.org(500).await;
+    let (_stop, _w) = h.start(h.browser_config(&[Engine::Stealth]));
+    // The datacenter tier without a provider goes direct: the country still sets the clock.
+    let (v, _) = stealth_job(&h, &org, &url, "tokyo-1", Some("JP")).await;
+    for context in CONTEXTS {
+        assert_eq!(v[context]["timezone"], "Asia/Tokyo", "{context}");
+        assert_eq!(v[context]["botd"]["bot"], false, "{context}");
     }
 }
 

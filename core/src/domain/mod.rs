@@ -4,6 +4,7 @@
 #[macro_use]
 mod text_enum;
 mod api_key;
+pub mod geo;
 mod ids;
 mod key_limits;
 mod kinds;

@@ -6,7 +6,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use scraperx_core::{
-    domain::Engine,
+    domain::{Engine, geo::country_timezone},
     pg::{DomainOutcome, Job, ProxyUse},
 };
 
@@ -251,7 +251,14 @@ impl Runner {
         } else {
             None
         };
-        let fingerprint = picked.as_ref().map(Fingerprint::from_row);
+        let fingerprint = picked.as_ref().map(|row| {
+            let mut fp = Fingerprint::from_row(row);
+            // The clock a person behind the proxy's address would have.
+            if let Some(zone) = job.proxy_country.as_deref().and_then(country_timezone) {
+                fp.timezone = zone.to_owned();
+            }
+            fp
+        });
         if let (Some(row), Some(fp)) = (&picked, &fingerprint) {
             let applied = FingerprintApplied {
                 fingerprint_id: row.id,

@@ -51,8 +51,10 @@ pub fn flags(profile: &Path, js_heap_mib: u32) -> Vec<String> {
         "--disable-default-apps",
         "--disable-dev-shm-usage",
         "--disable-extensions",
-        // `navigator.webdriver` false, as in a browser a person drives; the browser engine
-        // says it is automated per page instead (`Emulation.setAutomationOverride`).
+        // `navigator.webdriver` false, as in a browser a person drives, though Chromium runs
+        // under automation (`--enable-automation`, which its hang handling relies on: the
+        // hostile tests); the browser engine says it is automated per page instead
+        // (`Emulation.setAutomationOverride`).
         "--disable-blink-features=AutomationControlled",
         "--disable-features=TranslateUI",
         "--disable-hang-monitor",
@@ -61,6 +63,7 @@ pub fn flags(profile: &Path, js_heap_mib: u32) -> Vec<String> {
         "--disable-prompt-on-repost",
         "--disable-renderer-backgrounding",
         "--disable-sync",
+        "--enable-automation",
         "--enable-blink-features=IdleDetection",
         "--enable-features=NetworkService,NetworkServiceInProcess",
         "--force-color-profile=srgb",
@@ -222,6 +225,5 @@ mod tests {
         );
         assert!(!flags.iter().any(|f| f.contains("no-sandbox")));
         assert!(flags.iter().any(|f| f == "--headless=new"));
-        assert!(!flags.iter().any(|f| f == "--enable-automation"));
     }
 }

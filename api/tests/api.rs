@@ -579,6 +579,16 @@ async fn the_openapi_document_lists_every_route_and_health_answers(pool: PgPool)
         ("/v1/organization", "get"),
         ("/v1/users", "post"),
         ("/v1/users", "get"),
+        ("/v1/crawls", "post"),
+        ("/v1/crawls", "get"),
+        ("/v1/crawls/{id}", "get"),
+        ("/v1/crawls/{id}/cancel", "post"),
+        ("/v1/crawls/{id}/pause", "post"),
+        ("/v1/crawls/{id}/resume", "post"),
+        ("/v1/crawls/{id}/pages", "get"),
+        ("/v1/crawls/{id}/errors", "get"),
+        ("/v1/crawls/{id}/stream", "get"),
+        ("/v1/map", "post"),
         ("/healthz", "get"),
         ("/readyz", "get"),
     ] {
@@ -589,7 +599,7 @@ async fn the_openapi_document_lists_every_route_and_health_answers(pool: PgPool)
     }
     assert_eq!(
         paths.len(),
-        25,
+        34,
         "every route is documented, and nothing else: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

@@ -341,6 +341,8 @@ impl Runner {
         job: &Job,
     ) -> scraperx_core::Result<Outcome> {
         let current = self.db.get_job_unscoped(job.id).await?;
+        // What happened so far is on record before the job is seen final.
+        self.write_held(job).await;
         let done = match plan::on_cancel(current.status) {
             Cancel::Finish => {
                 let change = self
@@ -369,6 +371,8 @@ impl Runner {
     ) -> scraperx_core::Result<Outcome> {
         let message = err.to_string();
         let code = err.code();
+        // What happened so far is on record before the job is seen queued again or final.
+        self.write_held(job).await;
         match plan::after_failure(&err, job.attempts, job.max_attempts, self.backoff()) {
             Next::Retry { after } => {
                 let change = self

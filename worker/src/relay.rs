@@ -1,0 +1,662 @@
+//! A per-job relay on loopback between an engine and the network: every request of a
+//! browser context, and the http engine's proxied requests, go through it.
+//!
+//! - **To a proxy provider.** Chromium cannot take proxy credentials in its settings, and
+//!   answering its challenge over CDP would hand the same credentials to any site that asks
+//!   for a login. The relay adds `Proxy-Authorization` on the way out (the approach of
+//!   Apify's proxy-chain), so the credentials never enter the browser. For both engines it
+//!   counts the bytes on the wire, what a provider bills by.
+//! - **Direct.** The relay resolves and connects to the targets itself, under the address
+//!   rule. Chromium hands a proxy host names and never resolves them, so the address
+//!   checked is the address connected to, and DNS rebinding fails.
+//!
+//! `CONNECT` tunnels (https and wss) are passed through; a plain-http request is sent with
+//! `Connection: close` and its response marked the same, so every request gets its own
+//! connection (and credentials). Bytes through the upstream are counted both ways: the
+//! bandwidth logged for a provider is what actually went through it.
+
+use std::{
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use base64::Engine as _;
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf},
+    net::{TcpListener, TcpStream},
+    task::JoinSet,
+};
+
+use scraperx_core::net::{Unreachable, resolve_public};
+
+use crate::{error::FetchError, proxy::ProxyRoute};
+
+/// A request or response head larger than this is refused.
+const MAX_HEAD: usize = 64 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bytes through the upstream proxy.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Received from the proxy.
+    pub down: AtomicU64,
+    /// Sent to the proxy.
+    pub up: AtomicU64,
+    /// The hosts of connections refused by the address rule (direct mode).
+    refused_hosts: std::sync::Mutex<Vec<String>>,
+    /// The provider failed as a proxy (no connection, or 407): not the target's doing.
+    pub proxy_failures: AtomicU64,
+}
+
+/// A running relay; it stops (connections included) when dropped.
+pub struct ProxyRelay {
+    addr: SocketAddr,
+    traffic: Arc<Traffic>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ProxyRelay {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+#[derive(Clone)]
+enum Upstream {
+    /// An HTTP proxy; the credentials go in `Proxy-Authorization`.
+    Proxy {
+        host: String,
+        port: u16,
+        /// The endpoint's address when the route resolved it: connections skip DNS.
+        ip: Option<std::net::IpAddr>,
+        authorization: Option<Arc<str>>,
+    },
+    /// The targets themselves: the relay resolves each one and connects only to addresses
+    /// that pass the address rule, so what the browser reaches is what was checked.
+    Direct { allow_private: bool },
+}
+
+impl ProxyRelay {
+    /// Listens on a fresh loopback port and relays to `route`'s endpoint (`http://` only).
+    pub async fn start(route: &ProxyRoute) -> Result<Self, FetchError> {
+        let endpoint = url::Url::parse(&route.endpoint)
+            .map_err(|e| FetchError::Invalid(format!("proxy endpoint: {e}")))?;
+        if endpoint.scheme() != "http" {
+            return Err(FetchError::Invalid(format!(
+                "the browser engines relay to http:// proxies, not {}://",
+                endpoint.scheme()
+            )));
+        }
+        let host = endpoint
+            .host_str()
+            .ok_or_else(|| FetchError::Invalid("proxy endpoint has no host".into()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = endpoint.port_or_known_default().unwrap_or(80);
+        let authorization = route.username.as_ref().map(|user| {
+            let pair = format!("{user}:{}", route.password.as_deref().unwrap_or_default());
+            Arc::from(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ))
+        });
+        Self::listen(Upstream::Proxy {
+            host,
+            port,
+            ip: route.ip,
+            authorization,
+        })
+        .await
+    }
+
+    /// A relay that connects to the targets itself (no proxy), each connection under the
+    /// address rule: Chromium sends it host names, never resolving them itself, so a name
+    /// that re-resolves to a private address (DNS rebinding) is refused on the connection.
+    pub async fn direct(allow_private: bool) -> Result<Self, FetchError> {
+        Self::listen(Upstream::Direct { allow_private }).await
+    }
+
+    async fn listen(upstream: Upstream) -> Result<Self, FetchError> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| FetchError::Browser(format!("proxy relay: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| FetchError::Browser(format!("proxy relay: {e}")))?;
+        let traffic = Arc::new(Traffic::default());
+        let counted = traffic.clone();
+        let accept = tokio::spawn(async move {
+            // Dropped with the accept loop: every connection ends with the relay.
+            let mut connections = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((client, _)) = accepted else {
+                            // Out of descriptors, say: do not spin.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        };
+                        let (upstream, counted) = (upstream.clone(), counted.clone());
+                        connections.spawn(async move {
+                            if let Err(err) = relay(client, &upstream, &counted).await {
+                                tracing::debug!(error = %err, "proxy relay connection ended");
+                            }
+                        });
+                    }
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
+            }
+        });
+        Ok(Self {
+            addr,
+            traffic,
+            accept,
+        })
+    }
+
+    /// Where the browser context sends its requests.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Connections refused under the address rule so far.
+    pub fn refused(&self) -> u64 {
+        self.traffic
+            .refused_hosts
+            .lock()
+            .map_or(0, |hosts| hosts.len() as u64)
+    }
+
+    /// Whether a connection to `host` was refused under the address rule.
+    pub fn refused_host(&self, host: &str) -> bool {
+        self.traffic
+            .refused_hosts
+            .lock()
+            .is_ok_and(|h| h.iter().any(|r| r.eq_ignore_ascii_case(host)))
+    }
+
+    /// Times the provider failed as a proxy (unreachable, or refusing the credentials).
+    pub fn proxy_failures(&self) -> u64 {
+        self.traffic.proxy_failures.load(Ordering::Relaxed)
+    }
+
+    /// Bytes (received, sent) through the upstream so far.
+    pub fn traffic(&self) -> (u64, u64) {
+        (
+            self.traffic.down.load(Ordering::Relaxed),
+            self.traffic.up.load(Ordering::Relaxed),
+        )
+    }
+}
+
+async fn relay(
+    mut client: TcpStream,
+    upstream: &Upstream,
+    traffic: &Arc<Traffic>,
+) -> io::Result<()> {
+    let (head, early) = read_head(&mut client).await?;
+    let proxied = matches!(upstream, Upstream::Proxy { .. });
+    let (request, upstream) = match upstream {
+        Upstream::Proxy {
+            host,
+            port,
+            ip,
+            authorization,
+        } => {
+            let request = rewrite_request(&head, authorization.as_deref())?;
+            let connecting = async {
+                match ip {
+                    Some(ip) => TcpStream::connect(SocketAddr::new(*ip, *port)).await,
+                    None => TcpStream::connect((host.as_str(), *port)).await,
+                }
+            };
+            let proxy = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+                Ok(Ok(proxy)) => proxy,
+                failed => {
+                    traffic.proxy_failures.fetch_add(1, Ordering::Relaxed);
+                    return Err(match failed {
+                        Ok(Err(e)) => e,
+                        _ => io::Error::new(io::ErrorKind::TimedOut, "proxy connect timed out"),
+                    });
+                }
+            };
+            (request, proxy)
+        }
+        Upstream::Direct { allow_private } => {
+            let target = direct_target(&head)?;
+            match connect_checked(&target.host, target.port, *allow_private).await {
+                Ok(stream) => {
+                    if target.request.tunnel {
+                        client
+                            .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                            .await?;
+                    }
+                    (target.request, stream)
+                }
+                Err(refusal) => {
+                    if refusal.status.starts_with("403")
+                        && let Ok(mut hosts) = traffic.refused_hosts.lock()
+                    {
+                        hosts.push(target.host.clone());
+                    }
+                    let answer = format!(
+                        "HTTP/1.1 {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                        refusal.status,
+                        refusal.reason.len(),
+                        refusal.reason
+                    );
+                    client.write_all(answer.as_bytes()).await?;
+                    return Ok(());
+                }
+            }
+        }
+    };
+    let _ = upstream.set_nodelay(true);
+    let mut upstream = Counted {
+        inner: upstream,
+        traffic: traffic.clone(),
+    };
+    // Empty for a tunnel made here: the CONNECT was answered, not forwarded.
+    upstream.write_all(&request.head).await?;
+    upstream.write_all(&early).await?;
+    if request.tunnel && proxied {
+        // The provider's answer to CONNECT: a 407 is the provider's failure.
+        let (head, early) = read_head(&mut upstream).await?;
+        if status_of(&head) == Some(407) {
+            traffic.proxy_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        client.write_all(&head).await?;
+        client.write_all(&early).await?;
+    }
+    if request.tunnel {
+        tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
+        return Ok(());
+    }
+    // Plain http: the rest of the request body goes up while the response comes down.
+    let (mut client_read, mut client_write) = client.split();
+    let (mut up_read, mut up_write) = tokio::io::split(upstream);
+    let upload = tokio::io::copy(&mut client_read, &mut up_write);
+    let download = async {
+        let (head, early) = read_head(&mut up_read).await?;
+        if proxied && status_of(&head) == Some(407) {
+            traffic.proxy_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        client_write.write_all(&closing_response(&head)?).await?;
+        client_write.write_all(&early).await?;
+        tokio::io::copy(&mut up_read, &mut client_write).await?;
+        Ok::<_, io::Error>(())
+    };
+    let (download, upload) = (std::pin::pin!(download), std::pin::pin!(upload));
+    match futures::future::select(download, upload).await {
+        futures::future::Either::Left((done, _)) => done,
+        // The request is all sent; the response decides when this ends.
+        futures::future::Either::Right((_, download)) => download.await,
+    }
+}
+
+/// The status code of a response head.
+fn status_of(head: &[u8]) -> Option<u16> {
+    let (line, _) = split_head(head);
+    line_text(line).ok()?.split(' ').nth(1)?.parse().ok()
+}
+
+/// Where a direct request goes, and what to send there first.
+struct DirectTarget {
+    host: String,
+    port: u16,
+    request: Rewritten,
+}
+
+/// The target of a browser's request to the direct relay: `CONNECT host:port` (https, wss;
+/// nothing to forward), or an absolute-form `GET http://host/path` rewritten to the origin
+/// form with `Connection: close`.
+fn direct_target(head: &[u8]) -> io::Result<DirectTarget> {
+    let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_owned());
+    let RequestHead {
+        method,
+        target,
+        version,
+        headers,
+        ..
+    } = RequestHead::parse(head)?;
+    if method.eq_ignore_ascii_case("CONNECT") {
+        let (host, port) = target
+            .rsplit_once(':')
+            .ok_or_else(|| invalid("CONNECT without a port"))?;
+        let port = port.parse().map_err(|_| invalid("CONNECT port"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        return Ok(DirectTarget {
+            host,
+            port,
+            request: Rewritten {
+                head: Vec::new(),
+                tunnel: true,
+            },
+        });
+    }
+    let url = url::Url::parse(target).map_err(|_| invalid("not an absolute-form target"))?;
+    if url.scheme() != "http" {
+        return Err(invalid("only http is relayed without a tunnel"));
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| invalid("no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let line = format!("{method} {} {version}", &url[url::Position::BeforePath..]);
+    Ok(DirectTarget {
+        host,
+        port,
+        request: Rewritten {
+            head: assemble(line.as_bytes(), &headers, &["Connection: close".to_owned()]),
+            tunnel: false,
+        },
+    })
+}
+
+/// Why the direct relay did not connect, as the HTTP answer the browser gets.
+struct Refusal {
+    status: &'static str,
+    reason: String,
+}
+
+/// Resolves `host` and connects to the first address that answers, when every address
+/// passes the address rule.
+async fn connect_checked(host: &str, port: u16, allow_private: bool) -> Result<TcpStream, Refusal> {
+    let unreachable = |reason: String| Refusal {
+        status: "502 Bad Gateway",
+        reason,
+    };
+    let addrs = match resolve_public(host, port, allow_private).await {
+        Ok(addrs) => addrs,
+        Err(Unreachable::NotPublic { .. }) => {
+            return Err(Refusal {
+                status: "403 Forbidden",
+                // The page may show this: no internal address in it.
+                reason: format!("{host} is refused by the address rule"),
+            });
+        }
+        Err(e) => return Err(unreachable(e.to_string())),
+    };
+    let mut last = format!("{host} has no address");
+    for addr in addrs {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = format!("{addr}: {e}"),
+            Err(_) => last = format!("{addr}: timed out"),
+        }
+    }
+    Err(unreachable(last))
+}
+
+/// Reads up to the end of a head (`\r\n\r\n`); returns the head and any bytes read past it.
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed before the end of the head",
+            ));
+        }
+        let searched_from = buf.len().saturating_sub(3);
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(at) = buf[searched_from..]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+        {
+            let end = searched_from + at + 4;
+            let rest = buf.split_off(end);
+            return Ok((buf, rest));
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "head too large"));
+        }
+    }
+}
+
+/// A request head ready for the upstream proxy.
+#[derive(Debug, PartialEq, Eq)]
+struct Rewritten {
+    head: Vec<u8>,
+    /// A `CONNECT`: after the head, bytes pass through untouched.
+    tunnel: bool,
+}
+
+/// Hop-by-hop headers between the browser and the relay; never forwarded.
+fn hop_by_hop(name: &[u8]) -> bool {
+    [
+        "proxy-authorization",
+        "proxy-connection",
+        "connection",
+        "keep-alive",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+}
+
+/// A head's first line and its headers without the hop-by-hop ones, as bytes: header
+/// values need not be UTF-8 (Latin-1 file names exist), and they pass through untouched.
+fn split_head(head: &[u8]) -> (&[u8], Vec<&[u8]>) {
+    let head = head.strip_suffix(b"\r\n\r\n").unwrap_or(head);
+    let mut lines = head
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let first = lines.next().unwrap_or_default();
+    let headers = lines
+        .filter(|l| {
+            let name = l
+                .split(|b| *b == b':')
+                .next()
+                .unwrap_or_default()
+                .trim_ascii();
+            !l.is_empty() && !hop_by_hop(name)
+        })
+        .collect();
+    (first, headers)
+}
+
+/// A request head: its line in parts, and its headers without the hop-by-hop ones.
+struct RequestHead<'a> {
+    first: &'a [u8],
+    method: &'a str,
+    target: &'a str,
+    version: &'a str,
+    headers: Vec<&'a [u8]>,
+}
+
+impl<'a> RequestHead<'a> {
+    fn parse(head: &'a [u8]) -> io::Result<Self> {
+        let (first, headers) = split_head(head);
+        let parts: Vec<&str> = line_text(first)?.split(' ').collect();
+        let [method, target, version] = parts.as_slice() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "malformed request line",
+            ));
+        };
+        if method.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "no method"));
+        }
+        Ok(Self {
+            first,
+            method,
+            target,
+            version,
+            headers,
+        })
+    }
+}
+
+/// The first line as text (request and status lines are ASCII).
+fn line_text(line: &[u8]) -> io::Result<&str> {
+    std::str::from_utf8(line)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the first line is not text"))
+}
+
+/// A head: its first line, the kept headers, then `added` header lines.
+fn assemble(first: &[u8], headers: &[&[u8]], added: &[String]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    for line in std::iter::once(first)
+        .chain(headers.iter().copied())
+        .chain(added.iter().map(String::as_bytes))
+    {
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// The browser's request with the provider's credentials, and for plain http a
+/// `Connection: close` so the next request comes on a new connection (with credentials).
+fn rewrite_request(head: &[u8], authorization: Option<&str>) -> io::Result<Rewritten> {
+    let RequestHead {
+        first,
+        method,
+        headers,
+        ..
+    } = RequestHead::parse(head)?;
+    let tunnel = method.eq_ignore_ascii_case("CONNECT");
+    let mut added: Vec<String> = authorization
+        .map(|auth| format!("Proxy-Authorization: {auth}"))
+        .into_iter()
+        .collect();
+    if !tunnel {
+        added.push("Connection: close".into());
+    }
+    Ok(Rewritten {
+        head: assemble(first, &headers, &added),
+        tunnel,
+    })
+}
+
+/// The proxy's response head, marked so the browser does not reuse the connection.
+fn closing_response(head: &[u8]) -> io::Result<Vec<u8>> {
+    let (status_line, headers) = split_head(head);
+    let added = ["Connection: close".into(), "Proxy-Connection: close".into()];
+    Ok(assemble(status_line, &headers, &added))
+}
+
+/// The upstream connection, counting what goes each way.
+struct Counted {
+    inner: TcpStream,
+    traffic: Arc<Traffic>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len().saturating_sub(before);
+        self.traffic.down.fetch_add(read as u64, Ordering::Relaxed);
+        polled
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &polled {
+            self.traffic.up.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_requests_get_credentials_and_close() {
+        let head = b"GET http://example.com/a HTTP/1.1\r\nHost: example.com\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\nAccept: */*\r\n\r\n";
+        let out = rewrite_request(head, Some("Basic dTpw")).expect("rewritten");
+        let text = String::from_utf8(out.head).expect("utf8");
+        assert!(!out.tunnel);
+        assert_eq!(
+            text,
+            "GET http://example.com/a HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\nProxy-Authorization: Basic dTpw\r\nConnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn connect_requests_become_tunnels_with_credentials() {
+        let head = b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nProxy-Connection: keep-alive\r\n\r\n";
+        let out = rewrite_request(head, Some("Basic dTpw")).expect("rewritten");
+        assert!(out.tunnel);
+        assert_eq!(
+            String::from_utf8(out.head).expect("utf8"),
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nProxy-Authorization: Basic dTpw\r\n\r\n"
+        );
+        let bare = rewrite_request(head, None).expect("rewritten");
+        assert!(!String::from_utf8_lossy(&bare.head).contains("Proxy-Authorization"));
+    }
+
+    #[test]
+    fn malformed_heads_are_refused_and_responses_marked_closing() {
+        assert!(rewrite_request(b"GARBAGE\r\n\r\n", None).is_err());
+        assert!(rewrite_request(&[0xff, 0xfe, b'\r', b'\n', b'\r', b'\n'], None).is_err());
+        let response = closing_response(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n",
+        )
+        .expect("response");
+        assert_eq!(
+            String::from_utf8(response).expect("utf8"),
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\nProxy-Connection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn header_bytes_that_are_not_utf8_pass_through_untouched() {
+        let head =
+            b"HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=\"caf\xe9.txt\"\r\n\r\n";
+        let out = closing_response(head).expect("response");
+        assert!(out.windows(9).any(|w| w == b"caf\xe9.txt\""));
+        assert_eq!(status_of(head), Some(200));
+    }
+
+    #[tokio::test]
+    async fn heads_are_split_from_what_follows() {
+        let (mut a, mut b) = tokio::io::duplex(64);
+        tokio::spawn(async move {
+            let _ = a
+                .write_all(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc")
+                .await;
+        });
+        let (head, rest) = read_head(&mut b).await.expect("head");
+        assert!(head.ends_with(b"\r\n\r\n"));
+        assert_eq!(rest, b"abc");
+    }
+}

@@ -14,6 +14,8 @@ e2e/control-plane.sh up
 eval "$(e2e/control-plane.sh env)"
 # The API's fuzz test (api/tests/fuzz.rs) runs schemathesis, from PyPI, pinned.
 echo "== schemathesis: $(scripts/lib/schemathesis.sh)"
+# The stealth tests (worker/tests/stealth.rs) serve BotD and FingerprintJS, from npm, pinned.
+echo "== detectors: $(scripts/lib/detectors.sh)"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -155,7 +155,6 @@ async fn stealth_applies_a_coherent_fingerprint_before_page_scripts_run() {
 
     let fp = Fingerprint {
         user_agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36".into(),
-        accept_language: "de-DE,de;q=0.9".into(),
         platform: "Win32".into(),
         languages: vec!["de-DE".into(), "de".into()],
         screen_width: 1920,
@@ -176,10 +175,7 @@ async fn stealth_applies_a_coherent_fingerprint_before_page_scripts_run() {
     let end = start + html[start..].find("</pre>").expect("probe end");
     let probe: serde_json::Value =
         serde_json::from_str(&html[start..end].replace("&quot;", "\"")).expect("json");
-    assert!(
-        probe.get("webdriver").is_none() || probe["webdriver"].is_null(),
-        "{probe}"
-    );
+    assert_eq!(probe["webdriver"], false, "{probe}");
     assert_eq!(probe["platform"], "Win32");
     assert!(
         probe["ua"]
@@ -189,13 +185,27 @@ async fn stealth_applies_a_coherent_fingerprint_before_page_scripts_run() {
     assert_eq!(probe["languages"], serde_json::json!(["de-DE", "de"]));
     assert_eq!(probe["tz"], "Europe/Berlin");
     assert_eq!(probe["width"], 1920);
-    assert_eq!(probe["plugins"], 3);
-    // The Client Hints agree with the user agent, not with the real Chromium.
+    // Chromium's own PDF plugins, not a scripted stand-in.
+    assert_eq!(probe["plugins"], 5);
+    // The Client Hints agree with the user agent's platform, and both claim the engine's
+    // own version, not the table's 131.
     assert_eq!(probe["uaPlatform"], "Windows", "{probe}");
+    let major = plain_html
+        .split("HeadlessChrome/")
+        .nth(1)
+        .and_then(|v| v.split('.').next())
+        .expect("the engine's version");
     let brands = probe["brands"].to_string();
     assert!(
-        brands.contains("Google Chrome/131") && brands.contains("Chromium/131"),
+        brands.contains(&format!("Google Chrome/{major}"))
+            && brands.contains(&format!("Chromium/{major}")),
         "{brands}"
+    );
+    assert!(
+        probe["ua"]
+            .as_str()
+            .is_some_and(|u| u.contains(&format!("Chrome/{major}.0.0.0"))),
+        "{probe}"
     );
 }
 

@@ -141,6 +141,7 @@ async fn bare(site: &str, k: usize, pages: usize) -> anyhow::Result<()> {
         browser,
         mut handler,
         process,
+        ..
     } = launch::launch(&chromium(), &profile, 512).await?;
     let pid = process.id().unwrap_or_default();
     let events = tokio::spawn(async move { while handler.next().await.is_some() {} });

@@ -5,6 +5,7 @@
 mod text_enum;
 mod api_key;
 pub mod crawl;
+pub mod geo;
 mod ids;
 mod key_limits;
 mod kinds;

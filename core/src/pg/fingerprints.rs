@@ -1,5 +1,5 @@
 //! Browser fingerprints for the stealth engine: picked in rotation among the valid ones
-//! that work, with their use and success recorded.
+//! that work (one per sticky session), with their use and success recorded.
 
 use serde_json::Value;
 use sqlx::types::Json;
@@ -24,22 +24,39 @@ pub struct FingerprintRow {
     pub success_rate: Option<f64>,
 }
 
+/// The columns of a [`FingerprintRow`].
+const COLUMNS: &str = "id, user_agent, accept_language, locale, timezone, screen_width, screen_height, \
+    device_pixel_ratio::float8 AS device_pixel_ratio, navigator_properties, webgl_properties, \
+    COALESCE(usage_count, 0) AS usage_count, success_rate::float8 AS success_rate";
+
+/// The fingerprints the stealth engine may wear: valid, unexpired, desktop, and succeeding
+/// at least half the time (or untried).
+const USABLE: &str = "COALESCE(is_valid, TRUE) AND (expires_at IS NULL OR expires_at > NOW()) \
+    AND device_type = 'desktop' AND COALESCE(success_rate, 1) >= 0.5";
+
 impl Db {
-    /// A valid, unexpired desktop fingerprint: the least recently used among those that
-    /// succeed at least half the time (or are untried).
-    pub async fn pick_fingerprint(&self) -> Result<Option<FingerprintRow>> {
-        Ok(sqlx::query_as(
-            "SELECT id, user_agent, accept_language, locale, timezone, screen_width, screen_height, \
-                    device_pixel_ratio::float8 AS device_pixel_ratio, navigator_properties, \
-                    webgl_properties, COALESCE(usage_count, 0) AS usage_count, \
-                    success_rate::float8 AS success_rate \
-             FROM fingerprints \
-             WHERE COALESCE(is_valid, TRUE) AND (expires_at IS NULL OR expires_at > NOW()) \
-               AND device_type = 'desktop' AND COALESCE(success_rate, 1) >= 0.5 \
-             ORDER BY last_used_at NULLS FIRST, random() LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?)
+    /// A usable fingerprint: for a sticky `session`, the same one on every job of the
+    /// session (while the usable set stays the same), so a site sees one browser across
+    /// them; otherwise the least recently used.
+    pub async fn pick_fingerprint(&self, session: Option<&str>) -> Result<Option<FingerprintRow>> {
+        let order = match session {
+            Some(_) => "md5(id::text || $1)",
+            None => "last_used_at NULLS FIRST, random()",
+        };
+        let sql =
+            format!("SELECT {COLUMNS} FROM fingerprints WHERE {USABLE} ORDER BY {order} LIMIT 1");
+        let mut query = sqlx::query_as(&sql);
+        if let Some(s) = session {
+            query = query.bind(s);
+        }
+        Ok(query.fetch_optional(&self.pool).await?)
+    }
+
+    /// Every usable fingerprint, oldest first.
+    pub async fn usable_fingerprints(&self) -> Result<Vec<FingerprintRow>> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM fingerprints WHERE {USABLE} ORDER BY created_at, id");
+        Ok(sqlx::query_as(&sql).fetch_all(&self.pool).await?)
     }
 
     /// Counts a use; the success rate is an exponential moving average (weight 0.1).

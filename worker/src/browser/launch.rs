@@ -34,7 +34,8 @@ pub const UNPRIVILEGED: (u32, u32) = (65534, 65534);
 /// The command line, without the executable. `profile` is the user-data directory.
 pub fn flags(profile: &Path, js_heap_mib: u32) -> Vec<String> {
     let fixed = [
-        "--headless",
+        // Chromium's one headless mode since 132, named so the flag cannot mean the old one.
+        "--headless=new",
         "--hide-scrollbars",
         "--mute-audio",
         "--remote-debugging-port=0",
@@ -50,6 +51,11 @@ pub fn flags(profile: &Path, js_heap_mib: u32) -> Vec<String> {
         "--disable-default-apps",
         "--disable-dev-shm-usage",
         "--disable-extensions",
+        // `navigator.webdriver` false, as in a browser a person drives, though Chromium runs
+        // under automation (`--enable-automation`, which its hang handling relies on: the
+        // hostile tests); the browser engine says it is automated per page instead
+        // (`Emulation.setAutomationOverride`).
+        "--disable-blink-features=AutomationControlled",
         "--disable-features=TranslateUI",
         "--disable-hang-monitor",
         "--disable-ipc-flooding-protection",
@@ -85,6 +91,8 @@ pub struct Launched {
     pub browser: Browser,
     pub handler: Handler,
     pub process: Child,
+    /// Its DevTools address, for the stealth engine's own connection.
+    pub ws: String,
 }
 
 /// Starts Chromium on a fresh `profile` (created here, owned by the user Chromium runs as)
@@ -127,13 +135,14 @@ pub async fn launch(
         request_timeout: CDP_REQUEST,
         ..HandlerConfig::default()
     };
-    let (browser, handler) = Browser::connect_with_config(ws, config)
+    let (browser, handler) = Browser::connect_with_config(ws.clone(), config)
         .await
         .map_err(|e| FetchError::Browser(format!("connect: {e}")))?;
     Ok(Launched {
         browser,
         handler,
         process,
+        ws,
     })
 }
 
@@ -215,5 +224,6 @@ mod tests {
                 .any(|f| f == "--js-flags=--max-old-space-size=512")
         );
         assert!(!flags.iter().any(|f| f.contains("no-sandbox")));
+        assert!(flags.iter().any(|f| f == "--headless=new"));
     }
 }

@@ -14,6 +14,7 @@
 //! addresses first.
 
 mod context;
+mod cover;
 mod document;
 mod idle;
 mod intercept;
@@ -34,6 +35,7 @@ use bytes::Bytes;
 use chromiumoxide::{
     Browser, Page,
     cdp::browser_protocol::{
+        emulation::SetAutomationOverrideParams,
         page::{CaptureScreenshotFormat, PrintToPdfParams},
         target::CreateBrowserContextParams,
     },
@@ -116,6 +118,10 @@ struct Running {
     /// A call to it went unanswered: replace it.
     broken: std::sync::atomic::AtomicBool,
     served: AtomicUsize,
+    /// Its DevTools address, for the stealth engine's own connection ([`cover`]).
+    ws: String,
+    /// Its full version (`156.0.8078.114`), which the stealth engine claims.
+    engine: String,
     /// Killed when dropped, before its profile is removed.
     _process: tokio::process::Child,
     _profile: TempProfile,
@@ -189,6 +195,7 @@ impl BrowserPool {
             browser,
             mut handler,
             process,
+            ws,
         } = launch::launch(&self.settings.executable, &profile.0, JS_HEAP_MIB).await?;
         let pid = process.id();
         let handler = tokio::spawn(async move {
@@ -199,12 +206,21 @@ impl BrowserPool {
                 }
             }
         });
+        let product = browser
+            .version()
+            .await
+            .map_err(|e| FetchError::Browser(format!("version: {e}")))?
+            .product;
+        let engine = stealth::engine_version(&product)
+            .ok_or_else(|| FetchError::Browser(format!("version: {product}")))?;
         Ok(Arc::new(Running {
             browser,
             handler,
             pid,
             broken: Default::default(),
             served: AtomicUsize::new(0),
+            ws,
+            engine,
             _process: process,
             _profile: profile,
         }))
@@ -264,7 +280,7 @@ impl BrowserPool {
         let check_addresses = !self.settings.allow_private && req.proxy_server.is_some();
         let rendering = async {
             tokio::select! {
-                rendered = self.drive(&page, req, check_addresses) => rendered,
+                rendered = self.drive(&running, &page, req, check_addresses) => rendered,
                 Ok(failed) = &mut watch.failure => Err(failed),
                 () = running.died() => Err(FetchError::Browser("the browser exited mid-page".into())),
             }
@@ -306,6 +322,7 @@ impl BrowserPool {
 
     async fn drive(
         &self,
+        running: &Running,
         page: &Page,
         req: &RenderRequest,
         check_addresses: bool,
@@ -317,9 +334,8 @@ impl BrowserPool {
         } else {
             Arc::default()
         };
-        if let Some(fp) = &req.fingerprint {
-            stealth::apply(page, fp).await?;
-        }
+        // Held until the page is read: the disguise of its frames and workers.
+        let _cover = disguise(running, page, req.fingerprint.as_ref()).await?;
         let network = match req.wait_until.idle_allowance() {
             Some(allowance) => Some(idle::NetworkWatch::start(page, allowance).await?),
             None => None,
@@ -441,6 +457,27 @@ impl BrowserPool {
             captcha,
         })
     }
+}
+
+/// Under a fingerprint, the stealth disguise of the page and of every target it opens;
+/// without one, the browser engine's honesty: the page says it is automated.
+async fn disguise(
+    running: &Running,
+    page: &Page,
+    fingerprint: Option<&Fingerprint>,
+) -> Result<Option<cover::Cover>, FetchError> {
+    let Some(fp) = fingerprint else {
+        page.execute(SetAutomationOverrideParams::new(true))
+            .await
+            .map_err(|e| FetchError::Browser(format!("automation: {e}")))?;
+        return Ok(None);
+    };
+    stealth::apply(page, fp).await?;
+    let disguise = Arc::new(cover::Disguise::new(fp, &running.engine));
+    let target = page.target_id().inner().clone();
+    Ok(Some(
+        cover::Cover::start(&running.ws, &target, disguise).await?,
+    ))
 }
 
 /// Why a page ran past its time: its document arrived and its renderer no longer answers

@@ -1,24 +1,33 @@
-//! The stealth engine's disguise: a coherent fingerprint (user agent, Accept-Language,
-//! platform, screen, device pixel ratio, timezone, locale, languages, WebGL vendor and
-//! renderer, plugins) applied before any page script runs, with `navigator.webdriver`
-//! hidden. Fingerprints come from the `fingerprints` table.
+//! The stealth engine's disguise: a coherent fingerprint (user agent and Client Hints on the
+//! real engine's version, platform, screen, device pixel ratio, timezone, locale, languages,
+//! hardware, WebGL vendor and renderer) from the `fingerprints` table. The overrides Chromium
+//! offers through CDP are applied to the page and, by [`super::cover`], to every frame and
+//! worker it opens, before their first script; only what CDP cannot override (device memory,
+//! available screen, WebGL strings, a worker's platform) is set by a script run first.
+//!
+//! Invariant: the claimed browser is the running one. The user agent's and Client Hints'
+//! Chrome version is the engine's own ([`user_agent`]), never the table's, so a feature
+//! probe cannot catch the lie; `navigator.webdriver` is false (Chromium's own, from its
+//! launch flags), never a scripted stand-in; the plugins are Chromium's own `PluginArray`.
 
 use chromiumoxide::{
     Page,
     cdp::browser_protocol::emulation::{
-        SetDeviceMetricsOverrideParams, SetLocaleOverrideParams, SetTimezoneOverrideParams,
-        SetUserAgentOverrideParams, UserAgentBrandVersion, UserAgentMetadata,
+        SetDeviceMetricsOverrideParams, UserAgentBrandVersion, UserAgentMetadata,
     },
 };
+use scraperx_core::pg::FingerprintRow;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::error::FetchError;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Fingerprint {
+    /// The table's user agent; its Chrome version is replaced by the engine's.
     pub user_agent: String,
-    pub accept_language: String,
     pub platform: String,
+    /// Also the `Accept-Language` header, which Chromium weighs (`de-DE,de;q=0.9`).
     pub languages: Vec<String>,
     pub screen_width: u32,
     pub screen_height: u32,
@@ -31,77 +40,93 @@ pub struct Fingerprint {
     pub device_memory: u32,
 }
 
-fn js(v: &impl Serialize) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+impl Fingerprint {
+    /// The table's row, with coherent defaults for its gaps.
+    pub fn from_row(row: &FingerprintRow) -> Self {
+        let nav = row
+            .navigator_properties
+            .as_ref()
+            .map(|j| j.0.clone())
+            .unwrap_or_default();
+        let webgl = row
+            .webgl_properties
+            .as_ref()
+            .map(|j| j.0.clone())
+            .unwrap_or_default();
+        let text =
+            |v: &Value, k: &str, d: &str| v.get(k).and_then(Value::as_str).unwrap_or(d).to_owned();
+        let number = |k: &str, d: u32| {
+            nav.get(k)
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(d)
+        };
+        let locale = row.locale.clone().unwrap_or_else(|| "en-US".into());
+        let languages = nav
+            .get("languages")
+            .and_then(|l| serde_json::from_value(l.clone()).ok())
+            .unwrap_or_else(|| vec![locale.clone()]);
+        let dimension = |v: Option<i32>, d: u32| v.and_then(|w| u32::try_from(w).ok()).unwrap_or(d);
+        Self {
+            user_agent: row.user_agent.clone(),
+            platform: text(&nav, "platform", "Win32"),
+            languages,
+            screen_width: dimension(row.screen_width, 1920),
+            screen_height: dimension(row.screen_height, 1080),
+            device_pixel_ratio: row.device_pixel_ratio.unwrap_or(1.0),
+            timezone: row
+                .timezone
+                .clone()
+                .unwrap_or_else(|| "America/New_York".into()),
+            locale,
+            webgl_vendor: text(&webgl, "vendor", "Google Inc."),
+            webgl_renderer: text(&webgl, "renderer", "ANGLE"),
+            hardware_concurrency: number("hardwareConcurrency", 8),
+            device_memory: number("deviceMemory", 8),
+        }
+    }
 }
 
-/// The script run in every new document before the page's own scripts.
-pub fn script(fp: &Fingerprint) -> String {
-    format!(
-        r#"(() => {{
-  const define = (obj, name, value) => {{
-    try {{ Object.defineProperty(obj, name, {{ get: () => value, configurable: true }}); }} catch (e) {{}}
-  }};
-  define(Navigator.prototype, 'webdriver', undefined);
-  define(Navigator.prototype, 'platform', {platform});
-  define(Navigator.prototype, 'languages', Object.freeze({languages}));
-  define(Navigator.prototype, 'language', {language});
-  define(Navigator.prototype, 'hardwareConcurrency', {cores});
-  define(Navigator.prototype, 'deviceMemory', {memory});
-  define(Screen.prototype, 'width', {width});
-  define(Screen.prototype, 'height', {height});
-  define(Screen.prototype, 'availWidth', {width});
-  define(Screen.prototype, 'availHeight', {height} - 40);
-  define(window, 'devicePixelRatio', {dpr});
-  const plugins = ['PDF Viewer', 'Chrome PDF Viewer', 'Chromium PDF Viewer'].map(name => ({{
-    name, filename: 'internal-pdf-viewer', description: 'Portable Document Format', length: 1 }}));
-  define(Navigator.prototype, 'plugins', Object.assign(plugins, {{ item: i => plugins[i], namedItem: n => plugins.find(p => p.name === n) }}));
-  if (!window.chrome) {{ window.chrome = {{ runtime: {{}}, app: {{ isInstalled: false }} }}; }}
-  for (const proto of [WebGLRenderingContext.prototype, (window.WebGL2RenderingContext || WebGLRenderingContext).prototype]) {{
-    const original = proto.getParameter;
-    proto.getParameter = function (p) {{
-      if (p === 37445) return {vendor};
-      if (p === 37446) return {renderer};
-      return original.call(this, p);
-    }};
-  }}
-}})();"#,
-        platform = js(&fp.platform),
-        languages = js(&fp.languages),
-        language = js(&fp
-            .languages
-            .first()
-            .cloned()
-            .unwrap_or_else(|| fp.locale.clone())),
-        cores = fp.hardware_concurrency,
-        memory = fp.device_memory,
-        width = fp.screen_width,
-        height = fp.screen_height,
-        dpr = fp.device_pixel_ratio,
-        vendor = js(&fp.webgl_vendor),
-        renderer = js(&fp.webgl_renderer),
-    )
+/// The engine's full version (`156.0.8078.114`) from `Browser.getVersion`'s product
+/// (`HeadlessChrome/156.0.8078.114`).
+pub fn engine_version(product: &str) -> Option<String> {
+    let version = product.rsplit_once('/').map_or(product, |(_, v)| v);
+    version
+        .split('.')
+        .next()
+        .is_some_and(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| version.to_owned())
 }
 
-/// The User-Agent Client Hints (`navigator.userAgentData`, `Sec-CH-UA*`) that match a
-/// Chrome or Edge user agent, so they do not give the real browser away. Other user
-/// agents get none (Chromium's own would contradict them either way).
-pub fn client_hints(user_agent: &str) -> Option<UserAgentMetadata> {
-    let version_after = |marker: &str| {
-        let at = user_agent.find(marker)? + marker.len();
-        let full: String = user_agent[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .collect();
-        let major = full.split('.').next().filter(|m| !m.is_empty())?.to_owned();
-        Some((major, full))
+/// `user_agent` claiming the engine's major version, reduced as Chrome reduces it
+/// (`Chrome/156.0.0.0`); an Edge user agent's `Edg/` token follows the same major.
+pub fn user_agent(user_agent: &str, engine: &str) -> String {
+    let major = engine.split('.').next().unwrap_or(engine);
+    let reduced = format!("{major}.0.0.0");
+    let mut out = user_agent.to_owned();
+    for marker in ["Chrome/", "Edg/"] {
+        if let Some(at) = out.find(marker).map(|i| i + marker.len()) {
+            let end = out[at..]
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .map_or(out.len(), |n| at + n);
+            out.replace_range(at..end, &reduced);
+        }
+    }
+    out
+}
+
+/// The User-Agent Client Hints (`navigator.userAgentData`, `Sec-CH-UA*`) of a Chrome or
+/// Edge user agent running `engine` (the full version). Other user agents get none.
+pub fn client_hints(user_agent: &str, engine: &str) -> Option<UserAgentMetadata> {
+    if !user_agent.contains("Chrome/") {
+        return None;
+    }
+    let major = engine.split('.').next().unwrap_or(engine);
+    let brand = if user_agent.contains("Edg/") {
+        "Microsoft Edge"
+    } else {
+        "Google Chrome"
     };
-    let (major, full) = version_after("Chrome/")?;
-    let brand = match version_after("Edg/") {
-        Some(_) => "Microsoft Edge",
-        None => "Google Chrome",
-    };
-    let (brand_major, brand_full) = version_after("Edg/").unwrap_or((major.clone(), full.clone()));
     let (platform, platform_version) = if user_agent.contains("Windows NT") {
         ("Windows", "15.0.0")
     } else if user_agent.contains("Android") {
@@ -114,16 +139,20 @@ pub fn client_hints(user_agent: &str) -> Option<UserAgentMetadata> {
         ("Linux", "6.5.0")
     };
     let mobile = user_agent.contains("Mobile");
-    let list = |chromium: &str, branded: &str, grease: &str| {
-        vec![
-            UserAgentBrandVersion::new("Not_A Brand", grease),
-            UserAgentBrandVersion::new("Chromium", chromium),
-            UserAgentBrandVersion::new(brand, branded),
-        ]
+    let (grease, grease_version) = grease(major);
+    let list = |version: &str, grease_version: &str| {
+        shuffle(
+            major,
+            [
+                UserAgentBrandVersion::new(grease.clone(), grease_version),
+                UserAgentBrandVersion::new("Chromium", version),
+                UserAgentBrandVersion::new(brand, version),
+            ],
+        )
     };
     Some(UserAgentMetadata {
-        brands: Some(list(&major, &brand_major, "8")),
-        full_version_list: Some(list(&full, &brand_full, "8.0.0.0")),
+        brands: Some(list(major, &grease_version)),
+        full_version_list: Some(list(engine, &format!("{grease_version}.0.0.0"))),
         platform: platform.into(),
         platform_version: platform_version.into(),
         architecture: if platform == "Android" { "arm" } else { "x86" }.into(),
@@ -135,32 +164,112 @@ pub fn client_hints(user_agent: &str) -> Option<UserAgentMetadata> {
     })
 }
 
-/// Applies `fp` to `page`; call before navigating.
+/// Chromium's GREASE brand and version for a major version (its `user_agent_utils.cc`),
+/// so the brand list reads exactly as the real Chrome of that version writes it.
+pub fn grease(major: &str) -> (String, String) {
+    const CHARS: [char; 11] = [' ', '(', ':', '-', '.', '/', ')', ';', '=', '?', '_'];
+    const VERSIONS: [&str; 3] = ["8", "99", "24"];
+    let seed: usize = major.parse().unwrap_or(0);
+    let brand = format!(
+        "Not{}A{}Brand",
+        CHARS[seed % CHARS.len()],
+        CHARS[(seed + 1) % CHARS.len()]
+    );
+    (brand, VERSIONS[seed % VERSIONS.len()].to_owned())
+}
+
+/// The three brands (GREASE, Chromium, the browser) in Chromium's order for `major`.
+fn shuffle(major: &str, brands: [UserAgentBrandVersion; 3]) -> Vec<UserAgentBrandVersion> {
+    const ORDERS: [[usize; 3]; 6] = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    let order = ORDERS[major.parse::<usize>().unwrap_or(0) % ORDERS.len()];
+    let mut slots: [Option<UserAgentBrandVersion>; 3] = Default::default();
+    for (brand, at) in brands.into_iter().zip(order) {
+        slots[at] = Some(brand);
+    }
+    slots.into_iter().flatten().collect()
+}
+
+fn js(v: &impl Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+/// What both a document and a worker run first: device memory, and WebGL's unmasked vendor
+/// and renderer (for canvases and offscreen canvases alike).
+fn common_script(fp: &Fingerprint, navigator: &str) -> String {
+    format!(
+        r#"  define({navigator}.prototype, 'deviceMemory', {memory});
+  for (const ctx of [self.WebGLRenderingContext, self.WebGL2RenderingContext]) {{
+    if (!ctx) continue;
+    const original = ctx.prototype.getParameter;
+    const patched = {{ getParameter(p) {{
+      if (p === 37445) return {vendor};
+      if (p === 37446) return {renderer};
+      return original.call(this, p);
+    }} }}.getParameter;
+    Object.defineProperty(ctx.prototype, 'getParameter', {{ value: patched, configurable: true, enumerable: true, writable: true }});
+  }}"#,
+        memory = fp.device_memory,
+        vendor = js(&fp.webgl_vendor),
+        renderer = js(&fp.webgl_renderer),
+    )
+}
+
+const DEFINE: &str = "  const define = (obj, name, value) => {\n    try { Object.defineProperty(obj, name, { get: () => value, configurable: true, enumerable: true }); } catch (e) {}\n  };\n";
+
+/// The script run in every new document before the page's own scripts (its screen too,
+/// for out-of-process iframes, which the page's device metrics do not reach).
+pub fn script(fp: &Fingerprint) -> String {
+    format!(
+        "(() => {{\n{DEFINE}{common}\n  define(Screen.prototype, 'width', {width});\n  define(Screen.prototype, 'height', {height});\n  define(Screen.prototype, 'availWidth', {width});\n  define(Screen.prototype, 'availHeight', {height} - 40);\n}})();",
+        common = common_script(fp, "Navigator"),
+        width = fp.screen_width,
+        height = fp.screen_height,
+    )
+}
+
+/// The script a worker runs before its own: its navigator's platform too (which CDP's
+/// override does not reach in workers).
+pub fn worker_script(fp: &Fingerprint) -> String {
+    format!(
+        "(() => {{\n{DEFINE}{common}\n  define(WorkerNavigator.prototype, 'platform', {platform});\n}})();",
+        common = common_script(fp, "WorkerNavigator"),
+        platform = js(&fp.platform),
+    )
+}
+
+/// `Emulation.setUserAgentOverride`'s parameters for `fp` on `engine`.
+pub fn user_agent_override(fp: &Fingerprint, engine: &str) -> Value {
+    serde_json::json!({
+        "userAgent": user_agent(&fp.user_agent, engine),
+        "acceptLanguage": fp.languages.join(","),
+        "platform": fp.platform,
+        "userAgentMetadata": client_hints(&fp.user_agent, engine),
+    })
+}
+
+/// Applies what only the page's own session may set: its screen (the other session,
+/// chromiumoxide's, sets a viewport of its own) and the document script. Call before
+/// navigating; [`super::cover`] applies the rest.
 pub async fn apply(page: &Page, fp: &Fingerprint) -> Result<(), FetchError> {
     let fail = |what: &str, e: chromiumoxide::error::CdpError| {
         FetchError::Browser(format!("stealth {what}: {e}"))
     };
-    let mut ua = SetUserAgentOverrideParams::new(fp.user_agent.clone());
-    ua.accept_language = Some(fp.accept_language.clone());
-    ua.platform = Some(fp.platform.clone());
-    ua.user_agent_metadata = client_hints(&fp.user_agent);
-    page.execute(ua).await.map_err(|e| fail("user agent", e))?;
-    page.execute(SetDeviceMetricsOverrideParams::new(
+    let mut metrics = SetDeviceMetricsOverrideParams::new(
         i64::from(fp.screen_width),
         i64::from(fp.screen_height),
         fp.device_pixel_ratio,
         false,
-    ))
-    .await
-    .map_err(|e| fail("screen", e))?;
-    page.execute(SetTimezoneOverrideParams::new(fp.timezone.clone()))
-        .await
-        .map_err(|e| fail("timezone", e))?;
-    page.execute(SetLocaleOverrideParams {
-        locale: Some(fp.locale.clone()),
-    })
-    .await
-    .map_err(|e| fail("locale", e))?;
+    );
+    metrics.screen_width = Some(i64::from(fp.screen_width));
+    metrics.screen_height = Some(i64::from(fp.screen_height));
+    page.execute(metrics).await.map_err(|e| fail("screen", e))?;
     page.evaluate_on_new_document(script(fp))
         .await
         .map_err(|e| fail("script", e))?;
@@ -169,25 +278,105 @@ pub async fn apply(page: &Page, fp: &Fingerprint) -> Result<(), FetchError> {
 
 #[cfg(test)]
 mod tests {
-    use super::client_hints;
+    use super::*;
+
+    const WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
     #[test]
-    fn client_hints_follow_the_user_agent() {
-        let edge = client_hints("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.2849.80")
+    fn the_user_agent_claims_the_engine_s_major_version_reduced_as_chrome_reduces_it() {
+        assert_eq!(
+            user_agent(WINDOWS, "156.0.8078.114"),
+            WINDOWS.replace("131.0.0.0", "156.0.0.0")
+        );
+        let edge = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.2849.80";
+        let claimed = user_agent(edge, "156.0.8078.114");
+        assert!(
+            claimed.contains("Chrome/156.0.0.0 ") && claimed.ends_with("Edg/156.0.0.0"),
+            "{claimed}"
+        );
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+        assert_eq!(user_agent(firefox, "156.0.8078.114"), firefox);
+    }
+
+    #[test]
+    fn the_engine_version_comes_from_the_browser_s_product() {
+        assert_eq!(
+            engine_version("HeadlessChrome/156.0.8078.114").as_deref(),
+            Some("156.0.8078.114")
+        );
+        assert_eq!(
+            engine_version("Chrome/131.0.6778.85").as_deref(),
+            Some("131.0.6778.85")
+        );
+        assert_eq!(engine_version("Chrome/"), None);
+    }
+
+    #[test]
+    fn the_grease_brand_is_the_one_chromium_writes_for_the_version() {
+        // As Chromium 156 itself reports it: "Not:A-Brand/8", first.
+        assert_eq!(grease("156"), ("Not:A-Brand".into(), "8".into()));
+        let hints = client_hints(WINDOWS, "156.0.8078.114").expect("hints");
+        let brands: Vec<String> = hints
+            .brands
+            .expect("brands")
+            .into_iter()
+            .map(|b| format!("{}/{}", b.brand, b.version))
+            .collect();
+        assert_eq!(
+            brands,
+            ["Not:A-Brand/8", "Chromium/156", "Google Chrome/156"]
+        );
+        assert_eq!(grease("131"), ("Not_A Brand".into(), "24".into()));
+    }
+
+    #[test]
+    fn client_hints_follow_the_user_agent_and_the_engine() {
+        let edge = client_hints("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.2849.80", "156.0.8078.114")
             .expect("edge");
         assert_eq!(edge.platform, "macOS");
         let full = edge.full_version_list.expect("full versions");
         assert_eq!(
             (full[2].brand.as_str(), full[2].version.as_str()),
-            ("Microsoft Edge", "130.0.2849.80")
+            ("Microsoft Edge", "156.0.8078.114")
         );
-        let phone = client_hints("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.81 Mobile Safari/537.36")
+        let brands = edge.brands.expect("brands");
+        assert!(
+            brands
+                .iter()
+                .all(|b| b.brand == "Not:A-Brand" || b.version == "156")
+        );
+        let phone = client_hints("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.81 Mobile Safari/537.36", "156.0.8078.114")
             .expect("android");
         assert!(phone.mobile && phone.platform == "Android" && phone.architecture == "arm");
         assert!(
-            client_hints("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0")
-                .is_none(),
+            client_hints(
+                "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+                "156.0.8078.114"
+            )
+            .is_none(),
             "Firefox sends no Client Hints"
         );
+    }
+
+    #[test]
+    fn the_accept_language_override_lists_the_languages_chromium_then_weighs() {
+        let fp = Fingerprint {
+            user_agent: WINDOWS.into(),
+            platform: "Win32".into(),
+            languages: vec!["de-DE".into(), "de".into(), "en".into()],
+            screen_width: 1920,
+            screen_height: 1080,
+            device_pixel_ratio: 1.0,
+            timezone: "Europe/Berlin".into(),
+            locale: "de-DE".into(),
+            webgl_vendor: "v".into(),
+            webgl_renderer: "r".into(),
+            hardware_concurrency: 4,
+            device_memory: 8,
+        };
+        let params = user_agent_override(&fp, "156.0.8078.114");
+        assert_eq!(params["acceptLanguage"], "de-DE,de,en");
+        assert_eq!(params["userAgentMetadata"]["platform"], "Windows");
+        assert!(worker_script(&fp).contains("WorkerNavigator.prototype, 'platform', \"Win32\""));
     }
 }

@@ -6,7 +6,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use scraperx_core::{
-    domain::Engine,
+    domain::{Engine, geo::country_timezone},
     pg::{DomainOutcome, Job, ProxyUse},
 };
 
@@ -243,11 +243,22 @@ impl Runner {
         self.reserve_for(job, engine).await?;
         self.event(job, &EngineSelected { engine }, None).await;
         let picked = if stealth {
-            self.db.pick_fingerprint().await.ok().flatten()
+            self.db
+                .pick_fingerprint(job.proxy_session_id.as_deref())
+                .await
+                .ok()
+                .flatten()
         } else {
             None
         };
-        let fingerprint = picked.as_ref().map(fingerprint_of);
+        let fingerprint = picked.as_ref().map(|row| {
+            let mut fp = Fingerprint::from_row(row);
+            // The clock a person behind the proxy's address would have.
+            if let Some(zone) = job.proxy_country.as_deref().and_then(country_timezone) {
+                fp.timezone = zone.to_owned();
+            }
+            fp
+        });
         if let (Some(row), Some(fp)) = (&picked, &fingerprint) {
             let applied = FingerprintApplied {
                 fingerprint_id: row.id,
@@ -390,56 +401,5 @@ fn http_request(job: &Job, url: url::Url, timeout: Duration) -> FetchRequest {
         headers,
         body: job.body.clone(),
         timeout,
-    }
-}
-
-/// The stealth engine's view of a fingerprint row, with coherent defaults for gaps.
-fn fingerprint_of(row: &scraperx_core::pg::FingerprintRow) -> Fingerprint {
-    let nav = row
-        .navigator_properties
-        .as_ref()
-        .map(|n| n.0.clone())
-        .unwrap_or_default();
-    let webgl = row
-        .webgl_properties
-        .as_ref()
-        .map(|w| w.0.clone())
-        .unwrap_or_default();
-    let text = |v: &serde_json::Value, k: &str, d: &str| {
-        v.get(k).and_then(|x| x.as_str()).unwrap_or(d).to_owned()
-    };
-    let number =
-        |k: &str, d: u64| nav.get(k).and_then(serde_json::Value::as_u64).unwrap_or(d) as u32;
-    let locale = row.locale.clone().unwrap_or_else(|| "en-US".into());
-    let languages = nav
-        .get("languages")
-        .and_then(|l| serde_json::from_value(l.clone()).ok())
-        .unwrap_or_else(|| vec![locale.clone()]);
-    Fingerprint {
-        user_agent: row.user_agent.clone(),
-        accept_language: row
-            .accept_language
-            .clone()
-            .unwrap_or_else(|| format!("{locale},en;q=0.8")),
-        platform: text(&nav, "platform", "Win32"),
-        languages,
-        screen_width: row
-            .screen_width
-            .and_then(|w| u32::try_from(w).ok())
-            .unwrap_or(1920),
-        screen_height: row
-            .screen_height
-            .and_then(|h| u32::try_from(h).ok())
-            .unwrap_or(1080),
-        device_pixel_ratio: row.device_pixel_ratio.unwrap_or(1.0),
-        timezone: row
-            .timezone
-            .clone()
-            .unwrap_or_else(|| "America/New_York".into()),
-        locale,
-        webgl_vendor: text(&webgl, "vendor", "Google Inc."),
-        webgl_renderer: text(&webgl, "renderer", "ANGLE"),
-        hardware_concurrency: number("hardwareConcurrency", 8),
-        device_memory: number("deviceMemory", 8),
     }
 }

@@ -1,0 +1,404 @@
+//! The stealth engine against open-source bot detectors, served here on loopback: BotD and
+//! FingerprintJS (npm, pinned, installed by scripts/lib/detectors.sh) and our own reading
+//! of every tell, on the page, in a same-origin iframe, in a cross-site (out-of-process)
+//! iframe and in a web worker (tests/detectors/). The browser engine stays honest.
+
+mod common;
+
+use std::{path::PathBuf, time::Duration};
+
+use axum::{Router, http::header, routing::get};
+use common::{Harness, chromium, render_request, serve};
+use scraperx_core::{domain::Engine, pg::NewJob};
+use scraperx_worker::browser::{BrowserPool, BrowserSettings, Fingerprint};
+use serde_json::Value;
+use sqlx::PgPool;
+
+const DONE: &str = "#verdict[data-done]";
+const CONTEXTS: [&str; 4] = ["main", "iframe", "oopif", "worker"];
+
+/// Where scripts/lib/detectors.sh installed the detectors (installing them if needed).
+fn detectors() -> PathBuf {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/lib/detectors.sh");
+    let out = std::process::Command::new(script)
+        .output()
+        .expect("scripts/lib/detectors.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn text(
+    kind: &'static str,
+    body: String,
+) -> impl Fn() -> std::future::Ready<([(header::HeaderName, &'static str); 1], String)> + Clone {
+    move || std::future::ready(([(header::CONTENT_TYPE, kind)], body.clone()))
+}
+
+/// The detector pages and the detectors' own browser bundles; the page's address, its
+/// cross-site iframe served by the same server under `localhost`.
+async fn detector_site() -> String {
+    let dir = detectors().join("node_modules/@fingerprintjs");
+    let read = |p: &str| std::fs::read_to_string(dir.join(p)).expect("detector bundle");
+    let (html, js) = ("text/html", "text/javascript");
+    let router = Router::new()
+        .route(
+            "/detect.html",
+            get(text(html, include_str!("detectors/detect.html").into())),
+        )
+        .route(
+            "/frame.html",
+            get(text(html, include_str!("detectors/frame.html").into())),
+        )
+        .route(
+            "/probe.js",
+            get(text(js, include_str!("detectors/probe.js").into())),
+        )
+        .route(
+            "/worker.js",
+            get(text(js, include_str!("detectors/worker.js").into())),
+        )
+        .route("/botd.esm.js", get(text(js, read("botd/dist/botd.esm.js"))))
+        .route(
+            "/fp.esm.js",
+            get(text(js, read("fingerprintjs/dist/fp.esm.js"))),
+        );
+    let addr = serve(router).await;
+    format!("http://{addr}/detect.html?cross=localhost:{}", addr.port())
+}
+
+fn pool() -> BrowserPool {
+    BrowserPool::new(BrowserSettings {
+        executable: chromium(),
+        contexts: 2,
+        pages_per_browser: 50,
+        allow_private: true,
+        max_bytes: 4 << 20,
+    })
+}
+
+/// The page's verdict: the JSON its script wrote into `#verdict`.
+fn verdict(html: &str) -> Value {
+    let open = "<pre id=\"verdict\" data-done=\"1\">";
+    let start = html
+        .find(open)
+        .unwrap_or_else(|| panic!("no verdict in {html}"))
+        + open.len();
+    let end = start + html[start..].find("</pre>").expect("verdict end");
+    let json = html[start..end]
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&json).expect("verdict json")
+}
+
+async fn render(pool: &BrowserPool, url: &str, fp: Option<Fingerprint>) -> Value {
+    let mut req = render_request(url.to_owned(), Duration::from_secs(40));
+    req.wait_for = Some(DONE.into());
+    req.fingerprint = fp;
+    let out = pool.render(&req).await.expect("render");
+    verdict(&String::from_utf8_lossy(&out.page.body))
+}
+
+/// The engine's major version, from what the honest browser engine says of itself.
+fn engine_major(honest: &Value) -> String {
+    let ua = honest["main"]["userAgent"].as_str().expect("user agent");
+    let at = ua.find("HeadlessChrome/").expect("headless") + "HeadlessChrome/".len();
+    ua[at..].split('.').next().expect("major").to_owned()
+}
+
+/// Every tell of `reading` (one context's) agrees with `fp` on an engine of `major`.
+fn assert_disguised(context: &str, r: &Value, fp: &Fingerprint, major: &str) {
+    let botd = &r["botd"];
+    assert_eq!(botd["bot"], false, "{context}: BotD says bot: {botd}");
+    assert_eq!(botd["fired"], serde_json::json!([]), "{context}: {botd}");
+    let ua = r["userAgent"].as_str().unwrap_or_default();
+    assert!(
+        ua.contains(&format!("Chrome/{major}.0.0.0")) && !ua.contains("Headless"),
+        "{context}: {ua}"
+    );
+    assert!(
+        !r["appVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Headless"),
+        "{context}"
+    );
+    let hints = &r["clientHints"];
+    let brands = hints["brands"].to_string();
+    assert!(
+        brands.contains(&format!("Chromium/{major}\""))
+            && brands.contains(&format!("Google Chrome/{major}\"")),
+        "{context}: {brands}"
+    );
+    assert!(
+        hints["fullVersionList"]
+            .to_string()
+            .contains(&format!("Chromium/{major}.")),
+        "{context}: {hints}"
+    );
+    assert_eq!(r["platform"], fp.platform.as_str(), "{context}");
+    assert_eq!(r["languages"], serde_json::json!(fp.languages), "{context}");
+    assert_eq!(r["timezone"], fp.timezone.as_str(), "{context}");
+    assert_eq!(
+        r["hardwareConcurrency"], fp.hardware_concurrency,
+        "{context}"
+    );
+    assert_eq!(r["deviceMemory"], fp.device_memory, "{context}");
+    assert_eq!(
+        r["webgl"]["vendor"],
+        fp.webgl_vendor.as_str(),
+        "{context}: {}",
+        r["webgl"]
+    );
+    assert_eq!(
+        r["webgl"]["renderer"],
+        fp.webgl_renderer.as_str(),
+        "{context}"
+    );
+    assert_eq!(
+        r["artefacts"],
+        serde_json::json!([]),
+        "{context}: CDP artefacts"
+    );
+    assert_eq!(
+        r["runtimeEnabled"], false,
+        "{context}: Runtime.enable shows"
+    );
+    if context == "worker" {
+        // WorkerNavigator has no webdriver, as in any Chrome.
+        assert!(r["webdriver"].is_null(), "{context}: {}", r["webdriver"]);
+        return;
+    }
+    assert_eq!(
+        r["webdriver"], false,
+        "{context}: webdriver must be false, not undefined"
+    );
+    assert_eq!(r["screen"]["width"], fp.screen_width, "{context}");
+    assert_eq!(r["screen"]["height"], fp.screen_height, "{context}");
+    assert_eq!(r["plugins"]["isPluginArray"], true, "{context}");
+    assert_eq!(r["plugins"]["length"], 5, "{context}: {}", r["plugins"]);
+    assert_eq!(r["chrome"]["type"], "object", "{context}");
+    assert_eq!(
+        r["chrome"]["keys"],
+        serde_json::json!(["app", "csi", "loadTimes"]),
+        "{context}"
+    );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn botd_finds_no_bot_under_any_fingerprint_on_the_page_in_iframes_and_in_a_worker(
+    pool_pg: PgPool,
+) {
+    let h = Harness::new(pool_pg).await;
+    let rows = h.db.usable_fingerprints().await.expect("fingerprints");
+    assert!(rows.len() >= 3, "the table's fingerprints: {}", rows.len());
+    let url = detector_site().await;
+    let pool = pool();
+    let major = engine_major(&render(&pool, &url, None).await);
+    let mut visitors = Vec::new();
+    for row in &rows {
+        let fp = Fingerprint::from_row(row);
+        let v = render(&pool, &url, Some(fp.clone())).await;
+        for context in CONTEXTS {
+            assert_disguised(context, &v[context], &fp, &major);
+        }
+        visitors.push(v["visitorId"].as_str().expect("visitor id").to_owned());
+    }
+    let mut distinct = visitors.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        visitors.len(),
+        "FingerprintJS: different fingerprints, different ids: {visitors:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_browser_engine_says_it_is_headless_and_botd_calls_it_a_bot() {
+    let url = detector_site().await;
+    let v = render(&pool(), &url, None).await;
+    let main = &v["main"];
+    assert_eq!(main["botd"]["bot"], true, "{}", main["botd"]);
+    assert_eq!(main["botd"]["kind"], "headless_chrome");
+    assert!(
+        main["userAgent"]
+            .as_str()
+            .is_some_and(|u| u.contains("HeadlessChrome/")),
+        "{}",
+        main["userAgent"]
+    );
+    assert_eq!(main["webdriver"], true);
+}
+
+/// A stealth job through the worker on the detector page, in session `session` and from
+/// `country` if given: its verdict and the fingerprint it wore.
+async fn stealth_job(
+    h: &Harness,
+    org: &scraperx_core::pg::Organization,
+    url: &str,
+    session: &str,
+    country: Option<&str>,
+) -> (Value, String) {
+    let mut job = NewJob::get(url);
+    job.engine = Engine::Stealth;
+    job.proxy_session_id = Some(session.into());
+    job.proxy_country = country.map(str::to_owned);
+    job.options.wait_for = Some(DONE.into());
+    let id = h.submit(org, job).await;
+    let html = h.completed_content(org, id, Duration::from_secs(60)).await;
+    let events = h.db.list_job_events(org.id, id).await.expect("events");
+    let applied = events
+        .iter()
+        .find(|e| e.event_type.to_string() == "job.fingerprint_applied")
+        .and_then(|e| e.event_data.as_ref())
+        .map(|d| d.0["fingerprint_id"].to_string())
+        .expect("a fingerprint applied");
+    (verdict(&html), applied)
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_sticky_session_keeps_one_fingerprintjs_visitor_id_across_its_jobs(pool_pg: PgPool) {
+    let h = Harness::new(pool_pg).await;
+    let url = detector_site().await;
+    let org = h.org(500).await;
+    let (_stop, _w) = h.start(h.browser_config(&[Engine::Stealth]));
+    let (first, worn) = stealth_job(&h, &org, &url, "basket-7", None).await;
+    for _ in 0..2 {
+        let (again, worn_again) = stealth_job(&h, &org, &url, "basket-7", None).await;
+        assert_eq!(worn_again, worn, "one fingerprint per session");
+        assert_eq!(again["visitorId"], first["visitorId"]);
+        assert_eq!(
+            again["main"]["botd"]["bot"], false,
+            "{}",
+            again["main"]["botd"]
+        );
+    }
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_stealth_job_from_a_proxy_country_keeps_that_country_s_clock_everywhere(pool_pg: PgPool) {
+    let h = Harness::new(pool_pg).await;
+    let url = detector_site().await;
+    let org = h.org(500).await;
+    let (_stop, _w) = h.start(h.browser_config(&[Engine::Stealth]));
+    // The datacenter tier without a provider goes direct: the country still sets the clock.
+    let (v, _) = stealth_job(&h, &org, &url, "tokyo-1", Some("JP")).await;
+    for context in CONTEXTS {
+        assert_eq!(v[context]["timezone"], "Asia/Tokyo", "{context}");
+        assert_eq!(v[context]["botd"]["bot"], false, "{context}");
+    }
+}
+
+/// BotD's verdict in one context, in a few words.
+fn botd_words(r: &Value) -> String {
+    let botd = &r["botd"];
+    if botd["bot"] == false {
+        return "not a bot".into();
+    }
+    let fired: Vec<&str> = botd["fired"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    format!("bot ({})", fired.join(", "))
+}
+
+/// The tells a page can see without knowing the fingerprint: automation flags, a version
+/// unlike the engine's, and contexts that disagree with the page.
+fn tells(v: &Value, major: &str) -> Vec<String> {
+    let main = &v["main"];
+    let mut out = Vec::new();
+    for context in CONTEXTS {
+        let r = &v[context];
+        let ua = r["userAgent"].as_str().unwrap_or_default();
+        if context != "worker" && r["webdriver"] != false {
+            out.push(format!("{context}: webdriver {}", r["webdriver"]));
+        }
+        if !ua.contains(&format!("Chrome/{major}.")) {
+            out.push(format!("{context}: UA not Chrome {major}"));
+        }
+        for key in [
+            "userAgent",
+            "platform",
+            "languages",
+            "timezone",
+            "hardwareConcurrency",
+            "webgl",
+        ] {
+            if r[key] != main[key] {
+                out.push(format!("{context}: {key} differs from the page"));
+            }
+        }
+        if r["runtimeEnabled"] == true || r["artefacts"] != serde_json::json!([]) {
+            out.push(format!("{context}: CDP artefacts"));
+        }
+    }
+    out
+}
+
+fn row(client: &str, v: &Value, major: &str) -> String {
+    let verdicts: Vec<String> = CONTEXTS.iter().map(|c| botd_words(&v[c])).collect();
+    let tells = tells(v, major);
+    format!(
+        "| {client} | {} | {} | {} |",
+        verdicts.join(" | "),
+        if tells.is_empty() {
+            "none".into()
+        } else {
+            tells.join("; ")
+        },
+        v["visitorId"].as_str().unwrap_or("-"),
+    )
+}
+
+/// bench/stealth/run.sh: the same pages through puppeteer-extra's stealth plugin
+/// (`SCRX_STEALTH_BENCH`, its script) and ScraperX, printed side by side.
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+#[ignore = "a benchmark: run by bench/stealth/run.sh"]
+async fn side_by_side(pool_pg: PgPool) {
+    let script =
+        std::env::var("SCRX_STEALTH_BENCH").expect("SCRX_STEALTH_BENCH: run bench/stealth/run.sh");
+    let h = Harness::new(pool_pg).await;
+    let url = detector_site().await;
+    let pool = pool();
+    let honest = render(&pool, &url, None).await;
+    let major = engine_major(&honest);
+    let node = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(&url)
+        .output()
+        .await
+        .expect("node");
+    assert!(
+        node.status.success(),
+        "{}",
+        String::from_utf8_lossy(&node.stderr)
+    );
+    let puppeteer: Value = serde_json::from_slice(&node.stdout).expect("puppeteer verdict");
+    let mut rows = vec![
+        "| client | BotD: page | BotD: iframe | BotD: cross-site iframe | BotD: worker | other tells | FingerprintJS visitor id |".to_owned(),
+        "|---|---|---|---|---|---|---|".to_owned(),
+        row("puppeteer-extra + stealth plugin", &puppeteer, &major),
+        row("ScraperX `engine: browser`", &honest, &major),
+    ];
+    for fp_row in h.db.usable_fingerprints().await.expect("fingerprints") {
+        let fp = Fingerprint::from_row(&fp_row);
+        let v = render(&pool, &url, Some(fp.clone())).await;
+        rows.push(row(
+            &format!("ScraperX `engine: stealth`, {} {}", fp.platform, fp.locale),
+            &v,
+            &major,
+        ));
+    }
+    println!(
+        "\nChromium {major}, BotD 2.0.0, FingerprintJS 5.2.0\n\n{}\n",
+        rows.join("\n")
+    );
+}

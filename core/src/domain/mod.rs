@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod text_enum;
+mod actions;
 mod api_key;
 pub mod crawl;
 pub mod geo;
@@ -14,6 +15,7 @@ pub mod pricing;
 mod status;
 pub mod wire_text;
 
+pub use actions::{Action, Location, ScrollDirection};
 pub use api_key::{ApiKeySecret, grants, hash_api_key};
 pub use ids::{ApiKeyId, BatchId, CrawlId, JobId, OrgId, ResultId, UserId, WebhookId};
 pub use key_limits::KeyRestrictions;

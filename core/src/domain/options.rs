@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::{Action, Location};
 use crate::{Error, Result};
 
 text_enum! {
@@ -87,6 +88,32 @@ pub struct JobOptions {
     pub block_resources: Vec<ResourceType>,
     /// Also produce markdown of the main content.
     pub markdown: bool,
+    /// Content outputs (markdown, text, cleaned HTML) of the main content only: navigation,
+    /// header, footer, ads and cookie banners removed.
+    #[serde(skip_serializing_if = "is_false")]
+    pub only_main_content: bool,
+    /// CSS selectors: when given, only what they match is kept in the content outputs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub include_tags: Vec<String>,
+    /// CSS selectors whose matches are removed from the content outputs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude_tags: Vec<String>,
+    /// Images inlined as `data:` URLs are left out of the content outputs.
+    #[serde(skip_serializing_if = "is_false")]
+    pub remove_base64_images: bool,
+    /// Browser actions run in order once the page has loaded (browser engines only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
+    /// The visitor's country and languages: proxy country, Accept-Language, locale, timezone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// A mobile viewport and a mobile user agent from the fingerprints table.
+    #[serde(skip_serializing_if = "is_false")]
+    pub mobile: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 impl Default for JobOptions {
@@ -102,6 +129,13 @@ impl Default for JobOptions {
             extract: None,
             block_resources: Vec::new(),
             markdown: false,
+            only_main_content: false,
+            include_tags: Vec::new(),
+            exclude_tags: Vec::new(),
+            remove_base64_images: false,
+            actions: Vec::new(),
+            location: None,
+            mobile: false,
         }
     }
 }

@@ -97,6 +97,7 @@ pub async fn map(
         },
         page: PageTemplate::default(),
         webhook_url: None,
+        webhook_secret: None,
     };
     let crawl = state
         .db

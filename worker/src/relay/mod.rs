@@ -34,17 +34,13 @@ use tokio::{
     task::JoinSet,
 };
 
-use scraperx_core::net::{Unreachable, resolve_public};
+mod direct;
+mod head;
 
 use crate::{error::FetchError, proxy::ProxyRoute};
+use direct::{connect_checked, direct_target};
+use head::{RequestHead, ResponseHead, closing_response, read_head, rewrite_request};
 
-mod head;
-use head::{
-    RequestHead, Rewritten, assemble, closing_response, read_head, rewrite_request, status_of,
-};
-
-/// A request or response head larger than this is refused.
-const MAX_HEAD: usize = 64 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Bytes through the upstream proxy.
@@ -101,10 +97,8 @@ impl ProxyRelay {
         }
         let host = endpoint
             .host_str()
-            .ok_or_else(|| FetchError::Invalid("proxy endpoint has no host".into()))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
+            .map(|h| scraperx_core::net::bare_host(h).to_owned())
+            .ok_or_else(|| FetchError::Invalid("proxy endpoint has no host".into()))?;
         let port = endpoint.port_or_known_default().unwrap_or(80);
         let authorization = route.username.as_ref().map(|user| {
             let pair = format!("{user}:{}", route.password.as_deref().unwrap_or_default());
@@ -207,7 +201,7 @@ async fn relay(
     upstream: &Upstream,
     traffic: &Arc<Traffic>,
 ) -> io::Result<()> {
-    let (head, early) = read_head(&mut client).await?;
+    let (head, early) = read_head::<RequestHead, _>(&mut client).await?;
     let proxied = matches!(upstream, Upstream::Proxy { .. });
     let (request, upstream) = match upstream {
         Upstream::Proxy {
@@ -216,7 +210,7 @@ async fn relay(
             ip,
             authorization,
         } => {
-            let request = rewrite_request(&head, authorization.as_deref())?;
+            let request = rewrite_request(&head, authorization.as_deref());
             let connecting = async {
                 match ip {
                     Some(ip) => TcpStream::connect(SocketAddr::new(*ip, *port)).await,
@@ -247,18 +241,12 @@ async fn relay(
                     (target.request, stream)
                 }
                 Err(refusal) => {
-                    if refusal.status.starts_with("403")
+                    if refusal.by_rule()
                         && let Ok(mut hosts) = traffic.refused_hosts.lock()
                     {
                         hosts.push(target.host.clone());
                     }
-                    let answer = format!(
-                        "HTTP/1.1 {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-                        refusal.status,
-                        refusal.reason.len(),
-                        refusal.reason
-                    );
-                    client.write_all(answer.as_bytes()).await?;
+                    client.write_all(refusal.answer().as_bytes()).await?;
                     return Ok(());
                 }
             }
@@ -274,11 +262,11 @@ async fn relay(
     upstream.write_all(&early).await?;
     if request.tunnel && proxied {
         // The provider's answer to CONNECT: a 407 is the provider's failure.
-        let (head, early) = read_head(&mut upstream).await?;
-        if status_of(&head) == Some(407) {
+        let (head, early) = read_head::<ResponseHead, _>(&mut upstream).await?;
+        if head.code == 407 {
             traffic.proxy_failures.fetch_add(1, Ordering::Relaxed);
         }
-        client.write_all(&head).await?;
+        client.write_all(&head.bytes(&[])).await?;
         client.write_all(&early).await?;
     }
     if request.tunnel {
@@ -290,11 +278,11 @@ async fn relay(
     let (mut up_read, mut up_write) = tokio::io::split(upstream);
     let upload = tokio::io::copy(&mut client_read, &mut up_write);
     let download = async {
-        let (head, early) = read_head(&mut up_read).await?;
-        if proxied && status_of(&head) == Some(407) {
+        let (head, early) = read_head::<ResponseHead, _>(&mut up_read).await?;
+        if proxied && head.code == 407 {
             traffic.proxy_failures.fetch_add(1, Ordering::Relaxed);
         }
-        client_write.write_all(&closing_response(&head)?).await?;
+        client_write.write_all(&closing_response(&head)).await?;
         client_write.write_all(&early).await?;
         tokio::io::copy(&mut up_read, &mut client_write).await?;
         Ok::<_, io::Error>(())
@@ -305,100 +293,6 @@ async fn relay(
         // The request is all sent; the response decides when this ends.
         futures::future::Either::Right((_, download)) => download.await,
     }
-}
-
-/// Where a direct request goes, and what to send there first.
-struct DirectTarget {
-    host: String,
-    port: u16,
-    request: Rewritten,
-}
-
-/// The target of a browser's request to the direct relay: `CONNECT host:port` (https, wss;
-/// nothing to forward), or an absolute-form `GET http://host/path` rewritten to the origin
-/// form with `Connection: close`.
-fn direct_target(head: &[u8]) -> io::Result<DirectTarget> {
-    let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_owned());
-    let RequestHead {
-        method,
-        target,
-        version,
-        headers,
-        ..
-    } = RequestHead::parse(head)?;
-    if method.eq_ignore_ascii_case("CONNECT") {
-        let (host, port) = target
-            .rsplit_once(':')
-            .ok_or_else(|| invalid("CONNECT without a port"))?;
-        let port = port.parse().map_err(|_| invalid("CONNECT port"))?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        return Ok(DirectTarget {
-            host,
-            port,
-            request: Rewritten {
-                head: Vec::new(),
-                tunnel: true,
-            },
-        });
-    }
-    let url = url::Url::parse(target).map_err(|_| invalid("not an absolute-form target"))?;
-    if url.scheme() != "http" {
-        return Err(invalid("only http is relayed without a tunnel"));
-    }
-    let host = url
-        .host_str()
-        .ok_or_else(|| invalid("no host"))?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let port = url.port_or_known_default().unwrap_or(80);
-    let line = format!("{method} {} {version}", &url[url::Position::BeforePath..]);
-    Ok(DirectTarget {
-        host,
-        port,
-        request: Rewritten {
-            head: assemble(line.as_bytes(), &headers, &["Connection: close".to_owned()]),
-            tunnel: false,
-        },
-    })
-}
-
-/// Why the direct relay did not connect, as the HTTP answer the browser gets.
-struct Refusal {
-    status: &'static str,
-    reason: String,
-}
-
-/// Resolves `host` and connects to the first address that answers, when every address
-/// passes the address rule.
-async fn connect_checked(host: &str, port: u16, allow_private: bool) -> Result<TcpStream, Refusal> {
-    let unreachable = |reason: String| Refusal {
-        status: "502 Bad Gateway",
-        reason,
-    };
-    let addrs = match resolve_public(host, port, allow_private).await {
-        Ok(addrs) => addrs,
-        Err(Unreachable::NotPublic { .. }) => {
-            return Err(Refusal {
-                status: "403 Forbidden",
-                // The page may show this: no internal address in it.
-                reason: format!("{host} is refused by the address rule"),
-            });
-        }
-        Err(e) => return Err(unreachable(e.to_string())),
-    };
-    let mut last = format!("{host} has no address");
-    for addr in addrs {
-        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => return Ok(stream),
-            Ok(Err(e)) => last = format!("{addr}: {e}"),
-            Err(_) => last = format!("{addr}: timed out"),
-        }
-    }
-    Err(unreachable(last))
 }
 
 /// The upstream connection, counting what goes each way.

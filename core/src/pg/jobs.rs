@@ -285,7 +285,7 @@ impl Db {
                  FROM ins) \
              SELECT {JOB_COLUMNS} FROM ins"
         );
-        let inserted: Vec<Job> = sqlx::query_as(&sql)
+        let inserted: Vec<Job> = crate::pg::sql::query_as(&sql)
             .bind(org)
             .bind(api_key)
             .bind(batch)
@@ -312,7 +312,7 @@ impl Db {
 
         let required: i64 = inserted.iter().map(|j| j.credits_estimated).sum();
         if required > 0 {
-            let covered: bool = sqlx::query_scalar("SELECT deduct_credits($1, $2)")
+            let covered: bool = crate::pg::sql::query_scalar("SELECT deduct_credits($1, $2)")
                 .bind(org)
                 .bind(required)
                 .fetch_one(&mut *tx)
@@ -335,7 +335,7 @@ impl Db {
             let sql = format!(
                 "SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE organization_id = $1 AND idempotency_key = ANY($2)"
             );
-            sqlx::query_as(&sql)
+            crate::pg::sql::query_as(&sql)
                 .bind(org)
                 .bind(&replayed)
                 .fetch_all(&mut *tx)
@@ -371,10 +371,10 @@ impl Db {
     pub async fn get_job(&self, org: OrgId, id: JobId) -> Result<Job> {
         let sql =
             format!("SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE id = $1 AND organization_id = $2");
-        sqlx::query_as(&sql)
+        crate::pg::sql::query_as(&sql)
             .bind(id)
             .bind(org)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?
             .ok_or(Error::NotFound { entity: "job" })
     }
@@ -382,9 +382,9 @@ impl Db {
     /// A job by id alone, for workers and the operator (not tenant-facing).
     pub async fn get_job_unscoped(&self, id: JobId) -> Result<Job> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE id = $1");
-        sqlx::query_as(&sql)
+        crate::pg::sql::query_as(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?
             .ok_or(Error::NotFound { entity: "job" })
     }
@@ -393,10 +393,10 @@ impl Db {
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE organization_id = $1 AND idempotency_key = $2"
         );
-        Ok(sqlx::query_as(&sql)
+        Ok(crate::pg::sql::query_as(&sql)
             .bind(org)
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?)
     }
 
@@ -422,7 +422,7 @@ impl Db {
                AND ($7::timestamptz IS NULL OR (created_at, id) < ($7, $8::uuid)) \
              ORDER BY created_at DESC, id DESC LIMIT $9"
         );
-        let mut jobs: Vec<Job> = sqlx::query_as(&sql)
+        let mut jobs: Vec<Job> = crate::pg::sql::query_as(&sql)
             .bind(org)
             .bind(filter.status)
             .bind(filter.batch_id)
@@ -432,7 +432,7 @@ impl Db {
             .bind(after.map(|c| c.created_at))
             .bind(after.map(|c| c.id))
             .bind(i64::from(limit) + 1)
-            .fetch_all(&self.pool)
+            .fetch_all(self.exec())
             .await?;
         let next = if jobs.len() > limit as usize {
             jobs.truncate(limit as usize);
@@ -498,7 +498,7 @@ impl Db {
         // First, so that they stay even when the move is refused in a transaction that
         // commits all the same (a completion that finds its job canceled).
         super::events::insert_events(&mut **tx, &change.events).await?;
-        let current: Option<(JobStatus, i32, i32)> = sqlx::query_as(
+        let current: Option<(JobStatus, i32, i32)> = crate::pg::sql::query_as(
             "SELECT status, attempts, max_attempts FROM scrape_jobs WHERE id = $1 FOR UPDATE",
         )
         .bind(id)
@@ -523,7 +523,7 @@ impl Db {
                  error_message = CASE WHEN $2 IN ('failed', 'timeout', 'canceled') THEN $6 ELSE error_message END \
              WHERE id = $1 RETURNING {JOB_COLUMNS}"
         );
-        let job: Job = sqlx::query_as(&sql)
+        let job: Job = crate::pg::sql::query_as(&sql)
             .bind(id)
             .bind(change.to)
             .bind(&change.worker_id)
@@ -555,12 +555,12 @@ impl Db {
     /// through [`Db::cancel_in`]), or its `cancel_requested` flag is set. Polled by workers
     /// while a job runs.
     pub async fn cancel_requested(&self, id: JobId) -> Result<bool> {
-        Ok(sqlx::query_scalar(
+        Ok(crate::pg::sql::query_scalar(
             "SELECT status = 'canceled' OR cancel_requested \
              FROM scrape_jobs WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?
         .unwrap_or(true))
     }
@@ -570,7 +570,7 @@ impl Db {
     pub async fn cancel_job(&self, org: OrgId, id: JobId) -> Result<Job> {
         let mut tx = self.pool.begin().await?;
         let owner: Option<OrgId> =
-            sqlx::query_scalar("SELECT organization_id FROM scrape_jobs WHERE id = $1")
+            crate::pg::sql::query_scalar("SELECT organization_id FROM scrape_jobs WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -601,6 +601,9 @@ impl Db {
         }
         super::credits::settle_in(tx, id, 0).await?;
         let sql = format!("SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE id = $1");
-        Ok(sqlx::query_as(&sql).bind(id).fetch_one(&mut **tx).await?)
+        Ok(crate::pg::sql::query_as(&sql)
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?)
     }
 }

@@ -7,9 +7,11 @@
 
 mod support;
 
-use scraperx_operator::{crd::WorkerPool, pool};
 use serde_json::Value;
-use support::{documents, helm, install_crds, named, of_kind, ok, repo, run};
+use support::{
+    documents, dry_run_apply_in_new_namespace, helm, install_crds, named, repo, run,
+    worker_deployments,
+};
 
 const ENABLED: [&str; 4] = [
     "--set",
@@ -68,20 +70,6 @@ fn pooled() -> Vec<(String, String)> {
         ("DATABASE_URL".into(), "PGBOUNCER_DATABASE_URL".into()),
         ("SCRX_DATABASE_DIRECT_URL".into(), "DATABASE_URL".into()),
     ]
-}
-
-/// The Deployments the operator builds for the rendered WorkerPools.
-fn worker_deployments(objects: &[Value], ns: &str) -> Vec<Value> {
-    of_kind(objects, "WorkerPool")
-        .into_iter()
-        .map(|manifest| {
-            let mut pool: WorkerPool =
-                serde_json::from_value(manifest.clone()).expect("a WorkerPool the types read");
-            pool.metadata.namespace = Some(ns.into());
-            pool.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
-            serde_json::to_value(pool::deployment(&pool, 1, "").expect("Deployment")).expect("json")
-        })
-        .collect()
 }
 
 #[test]
@@ -172,27 +160,7 @@ fn the_api_server_accepts_the_pgbouncer_objects_and_the_schema_refuses_wrong_val
         ));
     }
     install_crds();
-    ok("kubectl", &["create", "namespace", &ns], None);
-    let applied = run(
-        "kubectl",
-        &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
-        Some(yaml.as_bytes()),
-    );
-    let _ = run(
-        "kubectl",
-        &["delete", "namespace", &ns, "--wait=false"],
-        None,
-    );
-    let _ = run(
-        "kubectl",
-        &[
-            "delete",
-            "clusterrole,clusterrolebinding",
-            "pb-scraperx-operator",
-            "--ignore-not-found",
-        ],
-        None,
-    );
+    let applied = dry_run_apply_in_new_namespace(&ns, "pb", yaml.as_bytes());
     let text = String::from_utf8_lossy(&applied.stdout);
     assert!(
         applied.status.success(),

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs (when missing) and starts or stops the real services ScraperX runs on:
-# PostgreSQL 15, Redis and MinIO, all on loopback, with their data under one scratch dir.
+# PostgreSQL 15, PgBouncer in front of it (transaction pooling, seed 001 §8.2), Redis and
+# MinIO, all on loopback, with their data under one scratch dir.
 #
 #   scripts/services.sh up      install what is missing, start what is not running (idempotent)
-#   scripts/services.sh down [postgres|redis|minio ...]
+#   scripts/services.sh down [postgres|pgbouncer|redis|minio ...]
 #                               stop everything this script started (or only those named)
 #   scripts/services.sh status  show what is running
 #   scripts/services.sh env     print the environment variables that point at the services
@@ -13,6 +14,8 @@ set -euo pipefail
 
 SCRX_SCRATCH=${SCRX_SCRATCH:-/tmp/scraperx}
 SCRX_PG_PORT=${SCRX_PG_PORT:-55432}
+SCRX_PGBOUNCER_PORT=${SCRX_PGBOUNCER_PORT:-56432}
+SCRX_PGBOUNCER_PASSWORD=${SCRX_PGBOUNCER_PASSWORD:-scraperx-pgbouncer}
 SCRX_REDIS_PORT=${SCRX_REDIS_PORT:-56379}
 SCRX_MINIO_PORT=${SCRX_MINIO_PORT:-59000}
 SCRX_MINIO_CONSOLE_PORT=${SCRX_MINIO_CONSOLE_PORT:-59001}
@@ -44,6 +47,12 @@ apt_install() {
 install_postgres() {
   if [ ! -x "$PG_BIN/pg_ctl" ]; then apt_install postgresql-15 postgresql-contrib-15; fi
   if [ ! -f /usr/share/postgresql/15/extension/pgcrypto.control ]; then apt_install postgresql-contrib-15; fi
+}
+
+install_pgbouncer() {
+  # Debian's 1.18: no prepared statements in transaction mode (core/src/pg/sql.rs copes).
+  command -v pgbouncer >/dev/null 2>&1 || apt_install pgbouncer
+  # The package may start a system instance on 6432; ScraperX runs its own, so leave that one alone.
 }
 
 install_redis() {
@@ -106,6 +115,70 @@ CONF
     || su postgres -c "$PG_BIN/createdb -h 127.0.0.1 -p $SCRX_PG_PORT -U postgres scraperx"
 }
 
+pgbouncer_running() { [ -f "$SCRX_SCRATCH/pgbouncer/pgbouncer.pid" ] && kill -0 "$(cat "$SCRX_SCRATCH/pgbouncer/pgbouncer.pid")" 2>/dev/null; }
+
+# Seed 001 §8.2's settings, except what a loopback set-up changes (see ARCHITECTURE.md):
+# loopback only, every database forwarded (the tests' per-test databases included),
+# and the local superuser as the admin. Written on every `up`, so it follows the ports.
+write_pgbouncer_ini() {
+  local dir=$1
+  cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=127.0.0.1 port=$SCRX_PG_PORT
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $SCRX_PGBOUNCER_PORT
+unix_socket_dir = $dir
+pidfile = $dir/pgbouncer.pid
+logfile = $dir/pgbouncer.log
+auth_type = md5
+auth_file = $dir/userlist.txt
+pool_mode = transaction
+max_client_conn = 1000
+default_pool_size = 50
+min_pool_size = 10
+reserve_pool_size = 10
+reserve_pool_timeout = 3
+max_db_connections = 100
+max_user_connections = 100
+server_connect_timeout = 3
+server_idle_timeout = 600
+client_idle_timeout = 0
+query_timeout = 60
+query_wait_timeout = 30
+autodb_idle_timeout = 60
+log_connections = 0
+log_disconnections = 0
+log_pooler_errors = 1
+stats_period = 60
+admin_users = postgres
+# sqlx sends it at start-up; PgBouncer refuses start-up parameters it does not track.
+ignore_startup_parameters = extra_float_digits
+INI
+  printf '"postgres" "%s"\n' "$SCRX_PGBOUNCER_PASSWORD" >"$dir/userlist.txt"
+  chown postgres:postgres "$dir/pgbouncer.ini" "$dir/userlist.txt"
+  chmod 600 "$dir/userlist.txt"
+}
+
+start_pgbouncer() {
+  local dir="$SCRX_SCRATCH/pgbouncer"
+  mkdir -p "$dir"
+  chown postgres:postgres "$dir"
+  chmod 700 "$dir"
+  write_pgbouncer_ini "$dir"
+  if pgbouncer_running; then log "pgbouncer already running on $SCRX_PGBOUNCER_PORT"; return; fi
+  log "starting pgbouncer on 127.0.0.1:$SCRX_PGBOUNCER_PORT (transaction pooling)"
+  # PgBouncer refuses to run as root.
+  su postgres -c "pgbouncer -d '$dir/pgbouncer.ini'"
+  for _ in $(seq 1 50); do
+    PGPASSWORD="$SCRX_PGBOUNCER_PASSWORD" "$PG_BIN/psql" -h 127.0.0.1 -p "$SCRX_PGBOUNCER_PORT" -U postgres \
+      -d scraperx -tAc 'SELECT 1' >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  log "pgbouncer did not come up; see $dir/pgbouncer.log"; exit 1
+}
+
 redis_cli() { redis-cli -h 127.0.0.1 -p "$SCRX_REDIS_PORT" "$@"; }
 
 start_redis() {
@@ -157,6 +230,7 @@ provision_minio() {
 print_env() {
   cat <<ENV
 export DATABASE_URL=postgres://postgres@127.0.0.1:$SCRX_PG_PORT/scraperx
+export SCRX_PGBOUNCER_URL=postgres://postgres:$SCRX_PGBOUNCER_PASSWORD@127.0.0.1:$SCRX_PGBOUNCER_PORT/scraperx
 export REDIS_URL=redis://127.0.0.1:$SCRX_REDIS_PORT
 export S3_ENDPOINT=http://127.0.0.1:$SCRX_MINIO_PORT
 export S3_ADMIN_ACCESS_KEY=$SCRX_MINIO_USER
@@ -171,16 +245,17 @@ ENV
 
 case "${1:-up}" in
   up)
-    install_postgres; install_redis; install_minio; install_mc; install_chromium
-    start_postgres; start_redis; start_minio; provision_minio
+    install_postgres; install_pgbouncer; install_redis; install_minio; install_mc; install_chromium
+    start_postgres; start_pgbouncer; start_redis; start_minio; provision_minio
     log "all services up"
     ;;
   down)
     shift || true
-    names=${*:-postgres redis minio}
+    names=${*:-pgbouncer postgres redis minio}
     for name in $names; do
       case "$name" in
         postgres) if pg_running; then su postgres -c "$PG_BIN/pg_ctl -D '$SCRX_SCRATCH/pg/data' -m fast stop" >/dev/null; log "postgres stopped"; fi ;;
+        pgbouncer) if pgbouncer_running; then kill "$(cat "$SCRX_SCRATCH/pgbouncer/pgbouncer.pid")"; log "pgbouncer stopped"; fi ;;
         redis) if redis_cli ping >/dev/null 2>&1; then redis_cli shutdown nosave >/dev/null 2>&1 || true; log "redis stopped"; fi ;;
         minio) if [ -f "$SCRX_SCRATCH/minio/minio.pid" ]; then kill "$(cat "$SCRX_SCRATCH/minio/minio.pid")" 2>/dev/null || true; rm -f "$SCRX_SCRATCH/minio/minio.pid"; log "minio stopped"; fi ;;
         *) echo "unknown service $name" >&2; exit 2 ;;
@@ -189,6 +264,7 @@ case "${1:-up}" in
     ;;
   status)
     pg_running && echo "postgres: up ($SCRX_PG_PORT)" || echo "postgres: down"
+    pgbouncer_running && echo "pgbouncer: up ($SCRX_PGBOUNCER_PORT)" || echo "pgbouncer: down"
     redis_cli ping >/dev/null 2>&1 && echo "redis: up ($SCRX_REDIS_PORT)" || echo "redis: down"
     minio_up && echo "minio: up ($SCRX_MINIO_PORT)" || echo "minio: down"
     ;;

@@ -6,6 +6,9 @@ use std::time::Duration;
 use crate::{Error, Result, cli::Setting};
 
 pub const ENV_DATABASE_URL: &str = "DATABASE_URL";
+/// A session-capable PostgreSQL URL, set when `DATABASE_URL` goes through a transaction
+/// pooler (PgBouncer, `pool_mode = transaction`): migrations take their session lock there.
+pub const ENV_DATABASE_DIRECT_URL: &str = "SCRX_DATABASE_DIRECT_URL";
 /// The prefix of every Redis queue key: the API, the operator and the workers must agree.
 pub const ENV_QUEUE_NAMESPACE: &str = "SCRX_QUEUE_NAMESPACE";
 /// Worker settings the operator writes into a WorkerPool's Deployment (the worker reads them).
@@ -193,6 +196,8 @@ impl RedisConfig {
 #[derive(Debug, Clone)]
 pub struct PgConfig {
     pub url: String,
+    /// Set when `url` is a transaction pooler: the direct URL for what needs a session.
+    pub direct_url: Option<String>,
     pub max_connections: u32,
     pub acquire_timeout: Duration,
 }
@@ -205,6 +210,11 @@ impl PgConfig {
     pub fn settings() -> Vec<Setting> {
         vec![
             Setting::new(ENV_DATABASE_URL, "PostgreSQL URL (required)").secret(),
+            Setting::new(
+                ENV_DATABASE_DIRECT_URL,
+                "direct PostgreSQL URL, set when DATABASE_URL is PgBouncer in transaction mode",
+            )
+            .secret(),
             Setting::new(ENV_DATABASE_MAX_CONNECTIONS, "PostgreSQL pool size")
                 .default_value(DEFAULT_DATABASE_MAX_CONNECTIONS),
             Setting::new(
@@ -213,6 +223,12 @@ impl PgConfig {
             )
             .default_value(DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS),
         ]
+    }
+
+    /// The URL of a connection that is a session: the direct URL behind a transaction
+    /// pooler, else the one URL. Dumps, restores and migrations connect here.
+    pub fn session_url(&self) -> &str {
+        self.direct_url.as_deref().unwrap_or(&self.url)
     }
 
     /// Reads the settings through `lookup`, so tests need not touch the process environment.
@@ -242,6 +258,7 @@ impl PgConfig {
         }
         Ok(Self {
             url,
+            direct_url: lookup(ENV_DATABASE_DIRECT_URL).filter(|u| !u.is_empty()),
             max_connections,
             acquire_timeout: Duration::from_millis(acquire_ms),
         })
@@ -308,6 +325,28 @@ mod tests {
             cfg.acquire_timeout,
             Duration::from_millis(DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS)
         );
+    }
+
+    #[test]
+    fn sessions_use_the_direct_url_when_the_database_url_is_a_pooler() {
+        let pooled = PgConfig::from_lookup(|n| match n {
+            ENV_DATABASE_URL => Some("postgres://pgbouncer:6432/x".into()),
+            ENV_DATABASE_DIRECT_URL => Some("postgres://db:5432/x".into()),
+            _ => None,
+        })
+        .expect("valid");
+        assert_eq!(pooled.session_url(), "postgres://db:5432/x");
+        let direct = PgConfig::from_lookup(|n| match n {
+            ENV_DATABASE_URL => Some("postgres://db:5432/x".into()),
+            ENV_DATABASE_DIRECT_URL => Some(String::new()),
+            _ => None,
+        })
+        .expect("valid");
+        assert_eq!(
+            direct.direct_url, None,
+            "an empty direct URL is no direct URL"
+        );
+        assert_eq!(direct.session_url(), "postgres://db:5432/x");
     }
 
     #[test]

@@ -150,12 +150,12 @@ async fn finish(db: &Db, crawl: &Crawl, counts: &frontier::FrontierCounts) -> Re
 }
 
 async fn start_page_completed(db: &Db, crawl: &Crawl) -> Result<bool> {
-    let status: Option<Option<JobStatus>> = sqlx::query_scalar(
+    let status: Option<Option<JobStatus>> = crate::pg::sql::query_scalar(
         "SELECT j.status FROM crawl_pages p LEFT JOIN scrape_jobs j ON j.id = p.job_id \
          WHERE p.crawl_id = $1 AND p.source = 'start'",
     )
     .bind(crawl.id)
-    .fetch_optional(db.pool())
+    .fetch_optional(db.exec())
     .await?;
     Ok(status.flatten() == Some(JobStatus::Completed))
 }

@@ -107,7 +107,7 @@ pub async fn dispatch(matches: &ArgMatches, restore: bool) -> anyhow::Result<()>
     let report = match (component, restore) {
         (Component::Postgres, false) => {
             let pg = PgConfig::from_lookup(get)?;
-            json(&backup::postgres::backup(&config, &target, &pg.url).await?)?
+            json(&backup::postgres::backup(&config, &target, pg.session_url()).await?)?
         }
         (Component::Redis, false) => {
             let redis = RedisConfig::from_lookup(get);
@@ -120,7 +120,7 @@ pub async fn dispatch(matches: &ArgMatches, restore: bool) -> anyhow::Result<()>
         }
         (Component::Postgres, true) => {
             let pg = PgConfig::from_lookup(get)?;
-            json(&backup::postgres::restore(&config, &target, &pg.url, at).await?)?
+            json(&backup::postgres::restore(&config, &target, pg.session_url(), at).await?)?
         }
         (Component::Redis, true) => {
             let out = get(ENV_RESTORE_RDB_PATH).unwrap_or_else(|| DEFAULT_RESTORE_RDB_PATH.into());

@@ -13,9 +13,11 @@ use std::collections::BTreeSet;
 
 use kube::CustomResourceExt;
 use scraperx_core::config::s3_role_keys;
-use scraperx_operator::{crd::WorkerPool, pool};
+use scraperx_operator::crd::WorkerPool;
 use serde_json::{Value, json};
-use support::{apply_crds, documents, helm, install_crds, named, of_kind, ok, repo, run};
+use support::{
+    apply_crds, documents, helm, install_crds, named, of_kind, ok, repo, run, worker_deployments,
+};
 
 /// One release of the chart in a namespace of its own, removed (with its cluster-wide RBAC)
 /// when the test ends, passed or not.
@@ -101,21 +103,6 @@ fn chart() -> String {
         .to_str()
         .expect("utf-8 path")
         .to_owned()
-}
-
-/// The Deployments the operator builds for the rendered WorkerPools (as it would in `ns`).
-fn worker_deployments(objects: &[Value], ns: &str) -> Vec<Value> {
-    of_kind(objects, "WorkerPool")
-        .into_iter()
-        .map(|manifest| {
-            let mut pool: WorkerPool =
-                serde_json::from_value(manifest.clone()).expect("a WorkerPool the types read");
-            pool.metadata.namespace = Some(ns.into());
-            pool.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
-            let deployment = pool::deployment(&pool, 1, "").expect("the worker Deployment");
-            serde_json::to_value(deployment).expect("json")
-        })
-        .collect()
 }
 
 fn to_yaml(objects: &[Value]) -> String {

@@ -14,7 +14,9 @@ use scraperx_operator::{
     metrics::Metrics,
 };
 use serde_json::{Value, json};
-use support::{apply_crds, documents, helm, install_crds, of_kind, ok, repo, run};
+use support::{
+    apply_crds, documents, dry_run_apply_in_new_namespace, helm, install_crds, of_kind, repo, run,
+};
 
 const TARGET_KEYS: [&str; 3] = [
     "SCRX_BACKUP_S3_ENDPOINT",
@@ -229,27 +231,7 @@ fn the_api_server_accepts_the_backup_objects_and_the_schema_refuses_wrong_values
         fixture.to_str().expect("path"),
         &["prometheusrules.monitoring.coreos.com"],
     );
-    ok("kubectl", &["create", "namespace", &ns], None);
-    let applied = run(
-        "kubectl",
-        &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
-        Some(&rendered.stdout),
-    );
-    let _ = run(
-        "kubectl",
-        &["delete", "namespace", &ns, "--wait=false"],
-        None,
-    );
-    let _ = run(
-        "kubectl",
-        &[
-            "delete",
-            "clusterrole,clusterrolebinding",
-            "bk-scraperx-operator",
-            "--ignore-not-found",
-        ],
-        None,
-    );
+    let applied = dry_run_apply_in_new_namespace(&ns, "bk", &rendered.stdout);
     let out = String::from_utf8_lossy(&applied.stdout);
     assert!(
         applied.status.success(),

@@ -74,3 +74,23 @@ capabilities:
 - name: SCRX_BACKUP_MIRROR_PREFIX
   value: {{ .Values.backup.mirrorPrefix | quote }}
 {{- end -}}
+
+{{/*
+The database settings of a component that may go through PgBouncer: without it, DATABASE_URL;
+with it, DATABASE_URL is the pooled URL and SCRX_DATABASE_DIRECT_URL the direct one, for what
+needs a session. The migration Job reads DATABASE_URL directly instead.
+*/}}
+{{- define "scraperx.databaseEnv" -}}
+{{- if .Values.pgbouncer.enabled }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef: { name: {{ .Values.connection.secretName }}, key: PGBOUNCER_DATABASE_URL }
+- name: SCRX_DATABASE_DIRECT_URL
+  valueFrom:
+    secretKeyRef: { name: {{ .Values.connection.secretName }}, key: DATABASE_URL }
+{{- else }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef: { name: {{ .Values.connection.secretName }}, key: DATABASE_URL }
+{{- end }}
+{{- end -}}

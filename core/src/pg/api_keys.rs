@@ -101,7 +101,7 @@ impl Db {
              max_concurrent_override) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8::inet[], $9, $10, $11) RETURNING {KEY_COLUMNS}"
         );
-        let key = sqlx::query_as(&sql)
+        let key = crate::pg::sql::query_as(&sql)
             .bind(org)
             .bind(new.created_by)
             .bind(secret.prefix())
@@ -113,14 +113,14 @@ impl Db {
             .bind(&new.allowed_domains)
             .bind(new.rate_limit_override)
             .bind(new.max_concurrent_override)
-            .fetch_one(&self.pool)
+            .fetch_one(self.exec())
             .await?;
         Ok((key, secret))
     }
 
     /// Finds the active, unrevoked, unexpired key with this hash, of a live organization.
     pub async fn lookup_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyAuth>> {
-        Ok(sqlx::query_as(
+        Ok(crate::pg::sql::query_as(
             "SELECT k.id AS key_id, k.organization_id, k.scopes, \
                     k.allowed_ips::text[] AS allowed_ips, k.allowed_domains::text[] AS allowed_domains, \
                     k.rate_limit_override, k.max_concurrent_override, k.expires_at, \
@@ -130,7 +130,7 @@ impl Db {
                AND (k.expires_at IS NULL OR k.expires_at > NOW()) AND o.deleted_at IS NULL",
         )
         .bind(key_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?)
     }
 
@@ -138,7 +138,10 @@ impl Db {
         let sql = format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE organization_id = $1 ORDER BY created_at DESC"
         );
-        Ok(sqlx::query_as(&sql).bind(org).fetch_all(&self.pool).await?)
+        Ok(crate::pg::sql::query_as(&sql)
+            .bind(org)
+            .fetch_all(self.exec())
+            .await?)
     }
 
     /// Revokes a key of this organization; another organization's key is not found.
@@ -154,12 +157,12 @@ impl Db {
              revoked_by_user_id = COALESCE(revoked_by_user_id, $3), revoke_reason = COALESCE(revoke_reason, $4) \
              WHERE id = $1 AND organization_id = $2 RETURNING {KEY_COLUMNS}"
         );
-        sqlx::query_as(&sql)
+        crate::pg::sql::query_as(&sql)
             .bind(id)
             .bind(org)
             .bind(by)
             .bind(reason)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?
             .ok_or(Error::NotFound { entity: "api key" })
     }
@@ -176,7 +179,7 @@ impl Db {
         let ids: Vec<uuid::Uuid> = usage.iter().map(|u| u.0.as_uuid()).collect();
         let counts: Vec<i64> = usage.iter().map(|u| u.1).collect();
         let times: Vec<DateTime<Utc>> = usage.iter().map(|u| u.2).collect();
-        let done = sqlx::query(
+        let done = crate::pg::sql::query(
             "UPDATE api_keys k SET usage_count = COALESCE(k.usage_count, 0) + u.n, \
                  last_used_at = GREATEST(k.last_used_at, u.t) \
              FROM UNNEST($1::uuid[], $2::bigint[], $3::timestamptz[]) AS u(id, n, t) \
@@ -185,7 +188,7 @@ impl Db {
         .bind(&ids)
         .bind(&counts)
         .bind(&times)
-        .execute(&self.pool)
+        .execute(self.exec())
         .await?;
         Ok(done.rows_affected())
     }

@@ -42,7 +42,7 @@ impl Db {
     /// moved (jobs no longer pending, e.g. canceled meanwhile, are left alone).
     pub async fn mark_jobs_queued(&self, ids: &[JobId], queue: &str) -> Result<Vec<JobId>> {
         let ids: Vec<uuid::Uuid> = ids.iter().map(JobId::as_uuid).collect();
-        Ok(sqlx::query_scalar(
+        Ok(crate::pg::sql::query_scalar(
             "WITH moved AS ( \
                  UPDATE scrape_jobs SET status = 'queued', queued_at = NOW(), queue_name = $2 \
                  WHERE id = ANY($1) AND status = 'pending' \
@@ -55,7 +55,7 @@ impl Db {
         )
         .bind(&ids)
         .bind(queue)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
@@ -72,11 +72,11 @@ impl Db {
              WHERE organization_id = $1 AND batch_id = $2 AND status IN ('pending', 'queued') \
              RETURNING {JOB_COLUMNS}"
         );
-        Ok(sqlx::query_as(&sql)
+        Ok(crate::pg::sql::query_as(&sql)
             .bind(org)
             .bind(batch)
             .bind(suspended)
-            .fetch_all(&self.pool)
+            .fetch_all(self.exec())
             .await?)
     }
 
@@ -92,33 +92,33 @@ impl Db {
             "SELECT {JOB_COLUMNS} FROM scrape_jobs \
              WHERE organization_id = $1 AND batch_id = $2 AND status = ANY($3) ORDER BY created_at"
         );
-        Ok(sqlx::query_as(&sql)
+        Ok(crate::pg::sql::query_as(&sql)
             .bind(org)
             .bind(batch)
             .bind(&statuses)
-            .fetch_all(&self.pool)
+            .fetch_all(self.exec())
             .await?)
     }
 
     /// The organization a batch belongs to, if it has any job.
     pub async fn batch_organization(&self, batch: BatchId) -> Result<Option<OrgId>> {
-        Ok(sqlx::query_scalar(
+        Ok(crate::pg::sql::query_scalar(
             "SELECT organization_id FROM scrape_jobs WHERE batch_id = $1 LIMIT 1",
         )
         .bind(batch)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?)
     }
 
     /// Counts of a batch of this organization; not found when it has no jobs.
     pub async fn batch_counts(&self, org: OrgId, batch: BatchId) -> Result<BatchCounts> {
-        let rows: Vec<(JobStatus, i64)> = sqlx::query_as(
+        let rows: Vec<(JobStatus, i64)> = crate::pg::sql::query_as(
             "SELECT status, COUNT(*) FROM scrape_jobs \
              WHERE organization_id = $1 AND batch_id = $2 GROUP BY status",
         )
         .bind(org)
         .bind(batch)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?;
         if rows.is_empty() {
             return Err(Error::NotFound { entity: "batch" });
@@ -147,7 +147,7 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         // Locked in one order, so two cancels of one batch (or a worker's move) queue up
         // instead of deadlocking.
-        let ids: Vec<JobId> = sqlx::query_scalar(
+        let ids: Vec<JobId> = crate::pg::sql::query_scalar(
             "SELECT id FROM scrape_jobs \
              WHERE organization_id = $1 AND batch_id = $2 \
                AND status IN ('pending', 'queued', 'running') \

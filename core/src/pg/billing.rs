@@ -54,7 +54,7 @@ impl Db {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<UsageRecord>> {
-        Ok(sqlx::query_as(
+        Ok(crate::pg::sql::query_as(
             "SELECT period_start, period_end, granularity, total_requests, successful_requests, \
                     failed_requests, credits_used, credits_overage_used, \
                     COALESCE(http_requests, 0) AS http_requests, \
@@ -71,13 +71,13 @@ impl Db {
         .bind(granularity)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
     /// The organization's invoices, newest first.
     pub async fn list_invoices(&self, org: OrgId) -> Result<Vec<Invoice>> {
-        Ok(sqlx::query_as(
+        Ok(crate::pg::sql::query_as(
             "SELECT id, invoice_number, status, currency, subtotal_cents, \
                     COALESCE(tax_cents, 0) AS tax_cents, total_cents, amount_due_cents, \
                     COALESCE(amount_paid_cents, 0) AS amount_paid_cents, period_start, period_end, \
@@ -85,7 +85,7 @@ impl Db {
              FROM invoices WHERE organization_id = $1 ORDER BY period_start DESC, invoice_number DESC",
         )
         .bind(org)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 }

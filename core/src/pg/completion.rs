@@ -55,7 +55,7 @@ impl Db {
         };
         let actual = pricing::charge(job.proxy_tier, &job.options.0, run);
         let settlement = settle_in(&mut tx, id, actual).await?;
-        let job: Job = sqlx::query_as(&format!(
+        let job: Job = crate::pg::sql::query_as(&format!(
             "SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE id = $1"
         ))
         .bind(id)
@@ -72,7 +72,7 @@ impl Db {
     /// cover the difference or the job is settled. Settlement refunds what the run did not use.
     pub async fn reserve_up_to(&self, id: JobId, price: i64) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let row: Option<(OrgId, i64)> = sqlx::query_as(
+        let row: Option<(OrgId, i64)> = crate::pg::sql::query_as(
             "SELECT organization_id, COALESCE(credits_estimated, 0) FROM scrape_jobs \
              WHERE id = $1 AND credits_settled_at IS NULL FOR UPDATE",
         )
@@ -85,7 +85,7 @@ impl Db {
         if reserved >= price {
             return Ok(true);
         }
-        let covered: bool = sqlx::query_scalar("SELECT deduct_credits($1, $2)")
+        let covered: bool = crate::pg::sql::query_scalar("SELECT deduct_credits($1, $2)")
             .bind(org)
             .bind(price - reserved)
             .fetch_one(&mut *tx)
@@ -93,7 +93,7 @@ impl Db {
         if !covered {
             return Ok(false);
         }
-        sqlx::query("UPDATE scrape_jobs SET credits_estimated = $2 WHERE id = $1")
+        crate::pg::sql::query("UPDATE scrape_jobs SET credits_estimated = $2 WHERE id = $1")
             .bind(id)
             .bind(price)
             .execute(&mut *tx)
@@ -130,7 +130,7 @@ async fn withhold_in(
     if buckets.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    crate::pg::sql::query(
         "INSERT INTO object_deletions (bucket, object_key, reason) \
          SELECT b, k, 'job_canceled' FROM UNNEST($1::text[], $2::text[]) AS v(b, k)",
     )

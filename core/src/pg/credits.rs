@@ -28,11 +28,13 @@ impl Db {
         if amount < 0 {
             return Err(Error::validation("amount", "must not be negative"));
         }
-        Ok(sqlx::query_scalar("SELECT deduct_credits($1, $2)")
-            .bind(org)
-            .bind(amount)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            crate::pg::sql::query_scalar("SELECT deduct_credits($1, $2)")
+                .bind(org)
+                .bind(amount)
+                .fetch_one(self.exec())
+                .await?,
+        )
     }
 
     /// Adds credits (a refund or a top-up); overage is paid down first.
@@ -40,18 +42,18 @@ impl Db {
         if amount < 0 {
             return Err(Error::validation("amount", "must not be negative"));
         }
-        sqlx::query("SELECT add_credits($1, $2)")
+        crate::pg::sql::query("SELECT add_credits($1, $2)")
             .bind(org)
             .bind(amount)
-            .execute(&self.pool)
+            .execute(self.exec())
             .await?;
         Ok(())
     }
 
     pub async fn credit_balance(&self, org: OrgId) -> Result<i64> {
-        sqlx::query_scalar("SELECT credits_balance FROM organizations WHERE id = $1")
+        crate::pg::sql::query_scalar("SELECT credits_balance FROM organizations WHERE id = $1")
             .bind(org)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?
             .ok_or(Error::NotFound {
                 entity: "organization",
@@ -79,7 +81,7 @@ pub(super) async fn settle_in(
     if actual < 0 {
         return Err(Error::validation("actual", "must not be negative"));
     }
-    let row: Option<(OrgId, i64, i64, bool)> = sqlx::query_as(
+    let row: Option<(OrgId, i64, i64, bool)> = crate::pg::sql::query_as(
         "SELECT organization_id, COALESCE(credits_estimated, 0), COALESCE(credits_charged, 0), \
                 credits_settled_at IS NOT NULL \
          FROM scrape_jobs WHERE id = $1 FOR UPDATE",
@@ -99,13 +101,13 @@ pub(super) async fn settle_in(
     let (mut refunded, mut extra, mut final_charge) = (0, 0, actual);
     if actual < reserved {
         refunded = reserved - actual;
-        sqlx::query("SELECT add_credits($1, $2)")
+        crate::pg::sql::query("SELECT add_credits($1, $2)")
             .bind(org)
             .bind(refunded)
             .execute(&mut **tx)
             .await?;
     } else if actual > reserved {
-        let covered: bool = sqlx::query_scalar("SELECT deduct_credits($1, $2)")
+        let covered: bool = crate::pg::sql::query_scalar("SELECT deduct_credits($1, $2)")
             .bind(org)
             .bind(actual - reserved)
             .fetch_one(&mut **tx)
@@ -116,7 +118,7 @@ pub(super) async fn settle_in(
             final_charge = reserved;
         }
     }
-    sqlx::query(
+    crate::pg::sql::query(
         "UPDATE scrape_jobs SET credits_charged = $2, credits_settled_at = NOW(), \
              credit_breakdown = COALESCE(credit_breakdown, '{}') || \
                  jsonb_build_object('reserved', $3::bigint, 'charged', $2::bigint) \

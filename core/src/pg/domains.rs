@@ -49,7 +49,7 @@ pub const MAX_DELAY_MS: i32 = 60_000;
 
 impl Db {
     pub async fn domain_intel(&self, domain: &str) -> Result<Option<DomainIntel>> {
-        Ok(sqlx::query_as(
+        Ok(crate::pg::sql::query_as(
             "SELECT domain, protection_type, \
                     COALESCE(recommended_delay_ms, 0) AS recommended_delay_ms, robots_txt_crawl_delay, \
                     robots_txt_cached_at, COALESCE(total_requests, 0) AS total_requests, \
@@ -57,7 +57,7 @@ impl Db {
              FROM domain_intelligence WHERE domain = $1",
         )
         .bind(domain.to_ascii_lowercase())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?)
     }
 
@@ -67,13 +67,13 @@ impl Db {
         organization: OrgId,
         domain: &str,
     ) -> Result<Option<Engine>> {
-        Ok(sqlx::query_scalar(
+        Ok(crate::pg::sql::query_scalar(
             "SELECT recommended_engine FROM organization_domain_engines \
              WHERE organization_id = $1 AND domain = $2",
         )
         .bind(organization)
         .bind(domain.to_ascii_lowercase())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?)
     }
 
@@ -86,7 +86,7 @@ impl Db {
             .escalated_to
             .filter(|e| matches!(e, Engine::Browser | Engine::Stealth))
         {
-            sqlx::query(
+            crate::pg::sql::query(
                 "INSERT INTO organization_domain_engines (organization_id, domain, recommended_engine) \
                  VALUES ($1, $2, $3) \
                  ON CONFLICT (organization_id, domain) DO UPDATE \
@@ -107,7 +107,7 @@ impl Db {
         o: &DomainOutcome<'_>,
     ) -> Result<()> {
         let protection = o.protection;
-        sqlx::query(
+        crate::pg::sql::query(
             "INSERT INTO domain_intelligence AS d (domain, protection_type, cloudflare_detected, \
                  akamai_detected, datadome_detected, perimeterx_detected, \
                  requires_js_rendering, avg_response_time_ms, success_rate, total_requests, \
@@ -147,14 +147,14 @@ impl Db {
 
     /// Records the crawl-delay a domain's robots.txt asks for (None: it asks for none).
     pub async fn record_robots(&self, domain: &str, crawl_delay_ms: Option<i32>) -> Result<()> {
-        sqlx::query(
+        crate::pg::sql::query(
             "INSERT INTO domain_intelligence (domain, robots_txt_crawl_delay, robots_txt_cached_at, recommended_delay_ms) \
              VALUES ($1, $2, NOW(), 0) \
              ON CONFLICT (domain) DO UPDATE SET robots_txt_crawl_delay = $2, robots_txt_cached_at = NOW()",
         )
         .bind(domain.to_ascii_lowercase())
         .bind(crawl_delay_ms)
-        .execute(&self.pool)
+        .execute(self.exec())
         .await?;
         Ok(())
     }

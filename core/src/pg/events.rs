@@ -52,7 +52,7 @@ where
     let durations: Vec<Option<i32>> = events.iter().map(|e| e.duration_ms).collect();
     let workers = col(|e| e.worker_id.clone());
     let times: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
-    sqlx::query(
+    crate::pg::sql::query(
         "INSERT INTO job_events (job_id, organization_id, event_type, event_data, duration_ms, worker_id, created_at) \
          SELECT u.job, u.org, u.kind, u.data, u.ms, u.worker, LEAST(u.at, NOW()) \
          FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::int[], $6::text[], $7::timestamptz[]) \
@@ -78,7 +78,7 @@ pub(crate) async fn insert_status_event(
     data: serde_json::Value,
     worker_id: Option<&str>,
 ) -> Result<()> {
-    sqlx::query(
+    crate::pg::sql::query(
         "INSERT INTO job_events (job_id, organization_id, event_type, event_data, worker_id) \
          VALUES ($1, $2, $3, $4, $5)",
     )
@@ -99,29 +99,29 @@ impl Db {
 
     /// Records `events` in one statement (see [`NewJobEvent::at`]).
     pub async fn record_events(&self, events: &[NewJobEvent]) -> Result<()> {
-        insert_events(&self.pool, events).await
+        insert_events(self.exec(), events).await
     }
 
     /// Whether `job` has an event of `kind` (served by the job-and-time index).
     pub async fn has_event(&self, job: JobId, kind: EventType) -> Result<bool> {
-        Ok(sqlx::query_scalar(
+        Ok(crate::pg::sql::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM job_events WHERE job_id = $1 AND event_type = $2)",
         )
         .bind(job)
         .bind(kind)
-        .fetch_one(&self.pool)
+        .fetch_one(self.exec())
         .await?)
     }
 
     /// A job's events in the order they happened, scoped by organization.
     pub async fn list_job_events(&self, org: OrgId, job: JobId) -> Result<Vec<JobEvent>> {
-        Ok(sqlx::query_as(
+        Ok(crate::pg::sql::query_as(
             "SELECT id, job_id, event_type, event_data, duration_ms, worker_id, created_at \
              FROM job_events WHERE job_id = $1 AND organization_id = $2 ORDER BY created_at, id",
         )
         .bind(job)
         .bind(org)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 }

@@ -45,30 +45,32 @@ impl Db {
         };
         let sql =
             format!("SELECT {COLUMNS} FROM fingerprints WHERE {USABLE} ORDER BY {order} LIMIT 1");
-        let mut query = sqlx::query_as(&sql);
+        let mut query = crate::pg::sql::query_as(&sql);
         if let Some(s) = session {
             query = query.bind(s);
         }
-        Ok(query.fetch_optional(&self.pool).await?)
+        Ok(query.fetch_optional(self.exec()).await?)
     }
 
     /// Every usable fingerprint, oldest first.
     pub async fn usable_fingerprints(&self) -> Result<Vec<FingerprintRow>> {
         let sql =
             format!("SELECT {COLUMNS} FROM fingerprints WHERE {USABLE} ORDER BY created_at, id");
-        Ok(sqlx::query_as(&sql).fetch_all(&self.pool).await?)
+        Ok(crate::pg::sql::query_as(&sql)
+            .fetch_all(self.exec())
+            .await?)
     }
 
     /// Counts a use; the success rate is an exponential moving average (weight 0.1).
     pub async fn record_fingerprint_use(&self, id: Uuid, success: bool) -> Result<()> {
-        sqlx::query(
+        crate::pg::sql::query(
             "UPDATE fingerprints SET usage_count = COALESCE(usage_count, 0) + 1, last_used_at = NOW(), \
                  success_rate = ROUND((COALESCE(success_rate, 1) * 0.9 + CASE WHEN $2 THEN 0.1 ELSE 0 END)::numeric, 4) \
              WHERE id = $1",
         )
         .bind(id)
         .bind(success)
-        .execute(&self.pool)
+        .execute(self.exec())
         .await?;
         Ok(())
     }

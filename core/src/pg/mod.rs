@@ -17,10 +17,14 @@ mod object_deletions;
 mod organizations;
 mod proxies;
 mod results;
+pub mod sql;
 mod sweep;
 mod webhooks;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{
+    Connection,
+    postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions},
+};
 
 use crate::{Result, config::PgConfig};
 
@@ -42,6 +46,7 @@ pub use object_deletions::ObjectDeletion;
 pub use organizations::{NewOrganization, NewUser, Organization, User};
 pub use proxies::{NewProxyProvider, PROBE_AFTER_SECS, ProxyProvider, ProxyUse, UNHEALTHY_AFTER};
 pub use results::{CacheMatch, JobResult, NewJobResult};
+pub use sql::{Exec, PoolMode};
 pub use sweep::{SweepRow, SweepState};
 pub use webhooks::{
     DEFAULT_ROTATION_OVERLAP, MAX_CONCURRENT_DELIVERIES_PER_ORG, MAX_ROTATION_OVERLAP,
@@ -52,30 +57,50 @@ pub use webhooks::{
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// The repository: a connection pool and the queries over it, and the key that seals the
-/// secrets written with a row (a job's own webhook secret), when the component holds one.
+/// secrets written with a row (a job's or a crawl's webhook secret), when the component holds
+/// one. Through a transaction pooler it also keeps the direct address, for what needs a
+/// session (migrations' lock).
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: PgPool,
+    mode: PoolMode,
+    direct: Option<PgConnectOptions>,
     secrets: Option<crate::secrets::SecretBox>,
 }
 
 impl Db {
-    /// Connects with the configured pool settings.
+    /// Connects with the configured pool settings. With a direct URL, `url` is taken for a
+    /// transaction pooler: statements are unnamed and wrapped (see [`sql`]).
     pub async fn connect(config: &PgConfig) -> Result<Self> {
+        let mode = PoolMode::of(config.direct_url.as_deref());
+        let mut options: PgConnectOptions = config.url.parse()?;
+        if !mode.names_statements() {
+            options = options.statement_cache_capacity(0);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
-            .connect(&config.url)
+            .connect_with(options)
             .await?;
+        let direct = match &config.direct_url {
+            Some(url) => Some(url.parse()?),
+            None => None,
+        };
+        sql::use_mode(mode);
         Ok(Self {
             pool,
+            mode,
+            direct,
             secrets: None,
         })
     }
 
+    /// A repository over a pool that reaches PostgreSQL directly.
     pub fn from_pool(pool: PgPool) -> Self {
         Self {
             pool,
+            mode: PoolMode::Session,
+            direct: None,
             secrets: None,
         }
     }
@@ -87,13 +112,46 @@ impl Db {
         self
     }
 
+    /// A repository over a pool that goes through a transaction pooler, `direct` being
+    /// the database itself.
+    pub fn behind_pooler(pool: PgPool, direct: PgConnectOptions) -> Self {
+        sql::use_mode(PoolMode::Transaction);
+        Self {
+            pool,
+            mode: PoolMode::Transaction,
+            direct: Some(direct),
+            secrets: None,
+        }
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    /// Applies any migration not yet applied; a no-op on an up-to-date database.
+    pub fn mode(&self) -> PoolMode {
+        self.mode
+    }
+
+    /// The pool as an executor of single statements, in the pool's mode.
+    pub fn exec(&self) -> Exec<'_> {
+        Exec {
+            pool: &self.pool,
+            mode: self.mode,
+        }
+    }
+
+    /// Applies any migration not yet applied; a no-op on an up-to-date database. The
+    /// migrator holds a session-level advisory lock, so behind a pooler it runs on a
+    /// connection of its own to the direct URL.
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await?;
+        match &self.direct {
+            Some(direct) => {
+                let mut conn = PgConnection::connect_with(direct).await?;
+                MIGRATOR.run(&mut conn).await?;
+                conn.close().await?;
+            }
+            None => MIGRATOR.run(&self.pool).await?,
+        }
         Ok(())
     }
 
@@ -101,8 +159,8 @@ impl Db {
     /// empty when the schema is current. Fails when the database was never migrated.
     pub async fn missing_migrations(&self) -> Result<Vec<i64>> {
         let applied: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-                .fetch_all(&self.pool)
+            sql::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(self.exec())
                 .await?;
         Ok(MIGRATOR
             .iter()
@@ -113,7 +171,7 @@ impl Db {
 
     /// A cheap round trip, for readiness checks.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sql::query("SELECT 1").execute(self.exec()).await?;
         Ok(())
     }
 }

@@ -26,22 +26,22 @@ impl Db {
         after: i64,
         limit: i64,
     ) -> Result<Vec<ObjectDeletion>> {
-        Ok(sqlx::query_as(
+        Ok(crate::pg::sql::query_as(
             "SELECT id, bucket, object_key, reason, enqueued_at FROM object_deletions \
              WHERE id > $1 ORDER BY id LIMIT $2",
         )
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
     /// Forgets deletions that were carried out.
     pub async fn complete_object_deletions(&self, ids: &[i64]) -> Result<u64> {
         Ok(
-            sqlx::query("DELETE FROM object_deletions WHERE id = ANY($1)")
+            crate::pg::sql::query("DELETE FROM object_deletions WHERE id = ANY($1)")
                 .bind(ids)
-                .execute(&self.pool)
+                .execute(self.exec())
                 .await?
                 .rows_affected(),
         )

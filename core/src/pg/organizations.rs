@@ -118,7 +118,7 @@ impl Db {
              rate_limit_per_second, max_concurrent_jobs, max_batch_size) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {ORG_COLUMNS}"
         );
-        Ok(sqlx::query_as(&sql)
+        Ok(crate::pg::sql::query_as(&sql)
             .bind(&new.name)
             .bind(&new.slug)
             .bind(&new.billing_email)
@@ -127,16 +127,16 @@ impl Db {
             .bind(new.rate_limit_per_second)
             .bind(new.max_concurrent_jobs)
             .bind(new.max_batch_size)
-            .fetch_one(&self.pool)
+            .fetch_one(self.exec())
             .await?)
     }
 
     pub async fn get_organization(&self, id: OrgId) -> Result<Organization> {
         let sql =
             format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1 AND deleted_at IS NULL");
-        sqlx::query_as(&sql)
+        crate::pg::sql::query_as(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?
             .ok_or(Error::NotFound {
                 entity: "organization",
@@ -147,11 +147,12 @@ impl Db {
     /// job accepted before its organization was deleted still runs under its cap.
     pub async fn shares(&self, orgs: &[OrgId]) -> Result<std::collections::HashMap<OrgId, Share>> {
         let ids: Vec<uuid::Uuid> = orgs.iter().map(OrgId::as_uuid).collect();
-        let rows: Vec<(OrgId, i32)> =
-            sqlx::query_as("SELECT id, max_concurrent_jobs FROM organizations WHERE id = ANY($1)")
-                .bind(&ids)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(OrgId, i32)> = crate::pg::sql::query_as(
+            "SELECT id, max_concurrent_jobs FROM organizations WHERE id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(self.exec())
+        .await?;
         Ok(rows
             .into_iter()
             .map(|(org, cap)| (org, Share::of_plan(org, cap)))
@@ -162,9 +163,9 @@ impl Db {
         let sql = format!(
             "SELECT {ORG_COLUMNS} FROM organizations WHERE slug = $1 AND deleted_at IS NULL"
         );
-        sqlx::query_as(&sql)
+        crate::pg::sql::query_as(&sql)
             .bind(slug)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?
             .ok_or(Error::NotFound {
                 entity: "organization",
@@ -175,7 +176,7 @@ impl Db {
         if !new.email.contains('@') {
             return Err(Error::validation("email", "must be an email address"));
         }
-        Ok(sqlx::query_as(
+        Ok(crate::pg::sql::query_as(
             "INSERT INTO users (organization_id, email, role, first_name, last_name) \
              VALUES ($1, $2, $3, $4, $5) \
              RETURNING id, organization_id, email, role, first_name, last_name, created_at",
@@ -185,17 +186,17 @@ impl Db {
         .bind(new.role)
         .bind(&new.first_name)
         .bind(&new.last_name)
-        .fetch_one(&self.pool)
+        .fetch_one(self.exec())
         .await?)
     }
 
     pub async fn list_users(&self, org: OrgId) -> Result<Vec<User>> {
-        Ok(sqlx::query_as(
+        Ok(crate::pg::sql::query_as(
             "SELECT id, organization_id, email, role, first_name, last_name, created_at \
              FROM users WHERE organization_id = $1 AND deleted_at IS NULL ORDER BY created_at",
         )
         .bind(org)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 }

@@ -101,7 +101,7 @@ impl Db {
                  auth_credentials_encrypted, {column}, countries, priority) \
              VALUES ($8, $1, $1, $2, $3, $4, $5, $6, $7) RETURNING id"
         );
-        Ok(sqlx::query_scalar(&sql)
+        Ok(crate::pg::sql::query_scalar(&sql)
             .bind(new.name)
             .bind(if secret.is_some() { "basic" } else { "none" })
             .bind(Json(
@@ -112,7 +112,7 @@ impl Db {
             .bind(Json(&new.countries))
             .bind(new.priority)
             .bind(id)
-            .fetch_one(&self.pool)
+            .fetch_one(self.exec())
             .await?)
     }
 
@@ -138,10 +138,10 @@ impl Db {
                  success_rate DESC NULLS FIRST, bandwidth_used_today_gb \
              LIMIT 1"
         );
-        let picked: Option<ProxyProvider> = sqlx::query_as(&sql)
+        let picked: Option<ProxyProvider> = crate::pg::sql::query_as(&sql)
             .bind(country)
             .bind(PROBE_AFTER_SECS as f64)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?;
         let provider = match picked {
             Some(p) if !p.healthy => p,
@@ -149,7 +149,7 @@ impl Db {
         };
         // A rested provider gets one probe: the job that claims it (the rest starts over
         // for the others until the probe's outcome is recorded).
-        let claimed: Option<Uuid> = sqlx::query_scalar(
+        let claimed: Option<Uuid> = crate::pg::sql::query_scalar(
             "UPDATE proxy_providers SET last_health_check_at = NOW() \
              WHERE id = $1 AND NOT COALESCE(is_healthy, TRUE) \
                AND last_health_check_at < NOW() - make_interval(secs => $2) \
@@ -157,7 +157,7 @@ impl Db {
         )
         .bind(provider.id)
         .bind(PROBE_AFTER_SECS as f64)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?;
         Ok(claimed.map(|_| provider))
     }
@@ -166,7 +166,7 @@ impl Db {
     /// unhealthy when its last [`UNHEALTHY_AFTER`] uses all failed.
     pub async fn record_proxy_use(&self, u: &ProxyUse) -> Result<()> {
         let gb = (u.bytes_in + u.bytes_out) as f64 / 1_073_741_824.0;
-        sqlx::query(
+        crate::pg::sql::query(
             "WITH log AS ( \
                  INSERT INTO proxy_usage_logs (provider_id, job_id, organization_id, proxy_tier, country, \
                      bytes_in, bytes_out, success, response_time_ms) \
@@ -192,10 +192,10 @@ impl Db {
         .bind(u.success)
         .bind(u.response_ms)
         .bind(gb)
-        .execute(&self.pool)
+        .execute(self.exec())
         .await?;
         if !u.success {
-            sqlx::query(
+            crate::pg::sql::query(
                 "UPDATE proxy_providers SET is_healthy = FALSE, last_health_check_at = NOW(), \
                      health_check_error = 'the last uses all failed' \
                  WHERE id = $1 AND $2 <= (SELECT COUNT(*) FROM ( \
@@ -204,7 +204,7 @@ impl Db {
             )
             .bind(u.provider)
             .bind(UNHEALTHY_AFTER)
-            .execute(&self.pool)
+            .execute(self.exec())
             .await?;
         }
         Ok(())

@@ -124,12 +124,12 @@ pub(super) async fn record_result_in(
         },
     );
     let org: Option<OrgId> =
-        sqlx::query_scalar("SELECT organization_id FROM scrape_jobs WHERE id = $1")
+        crate::pg::sql::query_scalar("SELECT organization_id FROM scrape_jobs WHERE id = $1")
             .bind(job)
             .fetch_optional(&mut **tx)
             .await?;
     let org = org.ok_or(Error::NotFound { entity: "job" })?;
-    sqlx::query("DELETE FROM job_results WHERE job_id = $1")
+    crate::pg::sql::query("DELETE FROM job_results WHERE job_id = $1")
         .bind(job)
         .execute(&mut **tx)
         .await?;
@@ -150,7 +150,7 @@ pub(super) async fn record_result_in(
                  $36, $37, $38::float8::numeric(5,4), $39, $40, $41, $42, $43, $44, $45::inet, $46, $47) \
              RETURNING {RESULT_COLUMNS}"
     );
-    let row: JobResult = sqlx::query_as(&sql)
+    let row: JobResult = crate::pg::sql::query_as(&sql)
         .bind(job)
         .bind(org)
         .bind(result.status_code)
@@ -200,7 +200,7 @@ pub(super) async fn record_result_in(
         .bind(&result.proxy_provider)
         .fetch_one(&mut **tx)
         .await?;
-    sqlx::query("UPDATE scrape_jobs SET result_id = $2 WHERE id = $1")
+    crate::pg::sql::query("UPDATE scrape_jobs SET result_id = $2 WHERE id = $1")
         .bind(job)
         .bind(row.id)
         .execute(&mut **tx)
@@ -214,10 +214,10 @@ impl Db {
         let sql = format!(
             "SELECT {RESULT_COLUMNS} FROM job_results WHERE job_id = $1 AND organization_id = $2"
         );
-        sqlx::query_as(&sql)
+        crate::pg::sql::query_as(&sql)
             .bind(job)
             .bind(org)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?
             .ok_or(Error::NotFound { entity: "result" })
     }
@@ -262,7 +262,7 @@ impl Db {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        Ok(sqlx::query_as(&sql)
+        Ok(crate::pg::sql::query_as(&sql)
             .bind(m.org)
             .bind(m.url)
             .bind(m.since)
@@ -272,7 +272,7 @@ impl Db {
             .bind(m.headers)
             .bind(m.body)
             .bind(m.country)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?)
     }
 }

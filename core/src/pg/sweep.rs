@@ -49,9 +49,9 @@ impl Db {
     /// The database's clock less `grace`: a pass reads jobs that entered their state before it.
     pub async fn sweep_cutoff(&self, grace: std::time::Duration) -> Result<DateTime<Utc>> {
         Ok(
-            sqlx::query_scalar("SELECT NOW() - make_interval(secs => $1)")
+            crate::pg::sql::query_scalar("SELECT NOW() - make_interval(secs => $1)")
                 .bind(grace.as_secs_f64())
-                .fetch_one(&self.pool)
+                .fetch_one(self.exec())
                 .await?,
         )
     }
@@ -82,12 +82,12 @@ impl Db {
         // The first page starts after the epoch: one plan, a range scan, for every page.
         let (after_at, after_id) =
             after.unwrap_or((DateTime::UNIX_EPOCH, JobId::from(uuid::Uuid::nil())));
-        Ok(sqlx::query_as(&sql)
+        Ok(crate::pg::sql::query_as(&sql)
             .bind(cutoff)
             .bind(after_at)
             .bind(after_id)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(self.exec())
             .await?)
     }
 }

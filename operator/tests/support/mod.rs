@@ -143,3 +143,46 @@ pub fn named<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .find(|o| o["kind"] == kind && o["metadata"]["labels"]["app.kubernetes.io/name"] == name)
         .unwrap_or_else(|| panic!("no {kind} {name}"))
 }
+
+/// The Deployments the operator builds for the rendered WorkerPools (as it would in `ns`).
+pub fn worker_deployments(objects: &[Value], ns: &str) -> Vec<Value> {
+    of_kind(objects, "WorkerPool")
+        .into_iter()
+        .map(|manifest| {
+            let mut pool: scraperx_operator::crd::WorkerPool =
+                serde_json::from_value(manifest.clone()).expect("a WorkerPool the types read");
+            pool.metadata.namespace = Some(ns.into());
+            pool.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
+            let deployment =
+                scraperx_operator::pool::deployment(&pool, 1, "").expect("the worker Deployment");
+            serde_json::to_value(deployment).expect("json")
+        })
+        .collect()
+}
+
+/// A server-side dry run of applying `yaml` in a namespace made for it, then removed with
+/// the release's cluster-wide RBAC: the API server's answer.
+pub fn dry_run_apply_in_new_namespace(ns: &str, release: &str, yaml: &[u8]) -> Output {
+    ok("kubectl", &["create", "namespace", ns], None);
+    let applied = run(
+        "kubectl",
+        &["apply", "--dry-run=server", "-n", ns, "-f", "-"],
+        Some(yaml),
+    );
+    let _ = run(
+        "kubectl",
+        &["delete", "namespace", ns, "--wait=false"],
+        None,
+    );
+    let _ = run(
+        "kubectl",
+        &[
+            "delete",
+            "clusterrole,clusterrolebinding",
+            &format!("{release}-scraperx-operator"),
+            "--ignore-not-found",
+        ],
+        None,
+    );
+    applied
+}

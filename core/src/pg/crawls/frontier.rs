@@ -58,8 +58,12 @@ pub struct Recovery {
 impl Db {
     /// Counts of the crawl's frontier by state.
     pub async fn frontier_counts(&self, id: CrawlId) -> Result<FrontierCounts> {
-        let mut conn = self.pool.acquire().await?;
-        counts_in(&mut conn, id).await
+        // One transaction, not a bare connection: behind a transaction pooler only a
+        // transaction keeps its server connection.
+        let mut tx = self.pool.begin().await?;
+        let counts = counts_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(counts)
     }
 
     /// Expands the finished page whose job is `job`: the page becomes `done` and `found`
@@ -77,7 +81,7 @@ impl Db {
         let Some(c) = lock_crawl(&mut tx, crawl).await? else {
             return Ok(None);
         };
-        let moved: Option<i64> = sqlx::query_scalar(
+        let moved: Option<i64> = crate::pg::sql::query_scalar(
             "UPDATE crawl_pages SET state = 'done' \
              WHERE crawl_id = $1 AND job_id = $2 AND state = ANY($3) RETURNING id",
         )
@@ -105,13 +109,13 @@ impl Db {
 
     /// The depth of the page whose job is `job`, while it is still to be expanded.
     pub async fn unexpanded_page_depth(&self, crawl: CrawlId, job: JobId) -> Result<Option<i32>> {
-        Ok(sqlx::query_scalar(
+        Ok(crate::pg::sql::query_scalar(
             "SELECT depth FROM crawl_pages \
              WHERE crawl_id = $1 AND job_id = $2 AND state = 'submitted'",
         )
         .bind(crawl)
         .bind(job)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?)
     }
 
@@ -129,7 +133,7 @@ impl Db {
         let room = frontier::room(&counts, &c.options.0);
         let found = unknown_in(&mut tx, crawl, found).await?;
         let added = insert_pages(&mut tx, crawl, found.into_iter().take(room)).await?;
-        sqlx::query("UPDATE crawls SET sitemaps_read_at = NOW() WHERE id = $1")
+        crate::pg::sql::query("UPDATE crawls SET sitemaps_read_at = NOW() WHERE id = $1")
             .bind(crawl)
             .execute(&mut *tx)
             .await?;
@@ -153,7 +157,7 @@ impl Db {
                 counts,
             }));
         }
-        let now: DateTime<Utc> = sqlx::query_scalar("SELECT NOW()")
+        let now: DateTime<Utc> = crate::pg::sql::query_scalar("SELECT NOW()")
             .fetch_one(&mut *tx)
             .await?;
         let passed = c.next_submit_at.is_none_or(|at| at <= now);
@@ -161,7 +165,7 @@ impl Db {
         let pages: Vec<(i64, String)> = if n == 0 {
             Vec::new()
         } else {
-            sqlx::query_as(
+            crate::pg::sql::query_as(
                 "UPDATE crawl_pages SET state = 'submitted' WHERE id IN ( \
                      SELECT id FROM crawl_pages WHERE crawl_id = $1 AND state = 'waiting' \
                      ORDER BY depth, id LIMIT $2) \
@@ -175,7 +179,7 @@ impl Db {
         let mut pages = pages;
         pages.sort_by_key(|(id, _)| *id);
         if !pages.is_empty() && c.options.0.delay_ms > 0 {
-            sqlx::query(
+            crate::pg::sql::query(
                 "UPDATE crawls SET next_submit_at = NOW() + make_interval(secs => $2) WHERE id = $1",
             )
             .bind(crawl)
@@ -195,27 +199,27 @@ impl Db {
     pub async fn attach_jobs(&self, pages: &[(i64, JobId)]) -> Result<()> {
         let (ids, jobs): (Vec<i64>, Vec<JobId>) = pages.iter().copied().unzip();
         let jobs: Vec<uuid::Uuid> = jobs.iter().map(JobId::as_uuid).collect();
-        sqlx::query(
+        crate::pg::sql::query(
             "UPDATE crawl_pages p SET job_id = v.job FROM UNNEST($1::bigint[], $2::uuid[]) \
                  AS v(id, job) WHERE p.id = v.id AND p.job_id IS NULL",
         )
         .bind(&ids)
         .bind(&jobs)
-        .execute(&self.pool)
+        .execute(self.exec())
         .await?;
         Ok(())
     }
 
     /// Puts claimed pages whose jobs could not be created back to `waiting`.
     pub async fn release_pages(&self, crawl: CrawlId, pages: &[i64]) -> Result<()> {
-        sqlx::query(
+        crate::pg::sql::query(
             "UPDATE crawl_pages SET state = 'waiting' \
              WHERE crawl_id = $1 AND id = ANY($2) AND state = ANY($3) AND job_id IS NULL",
         )
         .bind(crawl)
         .bind(pages)
         .bind(PageState::Waiting.sources())
-        .execute(&self.pool)
+        .execute(self.exec())
         .await?;
         Ok(())
     }
@@ -227,7 +231,7 @@ impl Db {
         older_than: std::time::Duration,
         limit: i64,
     ) -> Result<Vec<Recovery>> {
-        Ok(sqlx::query_as(
+        Ok(crate::pg::sql::query_as(
             "SELECT p.crawl_id, p.id AS page_id, p.url, p.job_id, j.status AS job_status \
              FROM crawl_pages p LEFT JOIN scrape_jobs j ON j.id = p.job_id \
              WHERE p.state = 'submitted' \
@@ -237,14 +241,14 @@ impl Db {
         )
         .bind(older_than.as_secs_f64())
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 }
 
 /// The crawl's row, locked for the transaction.
 async fn lock_crawl(tx: &mut Tx<'_>, crawl: CrawlId) -> Result<Option<Crawl>> {
-    Ok(sqlx::query_as(&format!(
+    Ok(crate::pg::sql::query_as(&format!(
         "SELECT {CRAWL_COLUMNS} FROM crawls WHERE id = $1 FOR UPDATE"
     ))
     .bind(crawl)
@@ -253,7 +257,7 @@ async fn lock_crawl(tx: &mut Tx<'_>, crawl: CrawlId) -> Result<Option<Crawl>> {
 }
 
 async fn counts_in(conn: &mut sqlx::PgConnection, crawl: CrawlId) -> Result<FrontierCounts> {
-    let rows: Vec<(PageState, i64)> = sqlx::query_as(
+    let rows: Vec<(PageState, i64)> = crate::pg::sql::query_as(
         "SELECT state, COUNT(*) FROM crawl_pages WHERE crawl_id = $1 GROUP BY state",
     )
     .bind(crawl)
@@ -280,7 +284,7 @@ async fn unknown_in<'p>(
     found: &'p [NewPage],
 ) -> Result<Vec<&'p NewPage>> {
     let digests: Vec<Vec<u8>> = found.iter().map(|p| key_digest(&p.key)).collect();
-    let known: std::collections::HashSet<Vec<u8>> = sqlx::query_scalar(
+    let known: std::collections::HashSet<Vec<u8>> = crate::pg::sql::query_scalar(
         "SELECT url_key_sha256 FROM crawl_pages WHERE crawl_id = $1 AND url_key_sha256 = ANY($2)",
     )
     .bind(crawl)
@@ -314,7 +318,7 @@ async fn insert_pages<'p>(
     let depths: Vec<i32> = pages.iter().map(|p| p.depth).collect();
     let sources: Vec<&str> = pages.iter().map(|p| p.source.as_str()).collect();
     let skips: Vec<Option<&str>> = pages.iter().map(|p| p.skip.map(|s| s.as_str())).collect();
-    let inserted = sqlx::query(
+    let inserted = crate::pg::sql::query(
         "INSERT INTO crawl_pages (crawl_id, url, url_key, url_key_sha256, depth, source, state, skip_reason) \
          SELECT $1, v.url, v.key, v.digest, v.depth, v.source, \
                 CASE WHEN v.skip IS NULL THEN 'waiting' ELSE 'skipped' END, v.skip \

@@ -203,7 +203,7 @@ impl Db {
             })
             .transpose()?;
         let mut tx = self.pool.begin().await?;
-        let crawl: Crawl = sqlx::query_as(&format!(
+        let crawl: Crawl = crate::pg::sql::query_as(&format!(
             "INSERT INTO crawls (id, organization_id, api_key_id, url, options, page, webhook_url, \
                  webhook_secret_sealed) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CRAWL_COLUMNS}"
@@ -218,7 +218,7 @@ impl Db {
         .bind(&secret)
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query(
+        crate::pg::sql::query(
             "INSERT INTO crawl_pages (crawl_id, url, url_key, url_key_sha256, depth, source) \
              VALUES ($1, $2, $3, $4, 0, 'start')",
         )
@@ -234,21 +234,21 @@ impl Db {
 
     /// The organization's crawl.
     pub async fn get_crawl(&self, org: OrgId, id: CrawlId) -> Result<Crawl> {
-        sqlx::query_as(&format!(
+        crate::pg::sql::query_as(&format!(
             "SELECT {CRAWL_COLUMNS} FROM crawls WHERE id = $1 AND organization_id = $2"
         ))
         .bind(id)
         .bind(org)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?
         .ok_or(Error::NotFound { entity: "crawl" })
     }
 
     /// A crawl by id alone (workers and the sweep, which act for every organization).
     pub async fn get_crawl_unscoped(&self, id: CrawlId) -> Result<Crawl> {
-        sqlx::query_as(&format!("SELECT {CRAWL_COLUMNS} FROM crawls WHERE id = $1"))
+        crate::pg::sql::query_as(&format!("SELECT {CRAWL_COLUMNS} FROM crawls WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?
             .ok_or(Error::NotFound { entity: "crawl" })
     }
@@ -261,7 +261,7 @@ impl Db {
         before: Option<CrawlId>,
         limit: i64,
     ) -> Result<Vec<Crawl>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(crate::pg::sql::query_as(&format!(
             "SELECT {CRAWL_COLUMNS} FROM crawls WHERE organization_id = $1 \
                AND ($2::uuid IS NULL OR (created_at, id) < \
                     (SELECT created_at, id FROM crawls WHERE id = $2 AND organization_id = $1)) \
@@ -270,7 +270,7 @@ impl Db {
         .bind(org)
         .bind(before)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
@@ -283,7 +283,7 @@ impl Db {
         to: CrawlStatus,
         reason: Option<CrawlReason>,
     ) -> Result<Crawl> {
-        sqlx::query_as(&format!(
+        crate::pg::sql::query_as(&format!(
             "UPDATE crawls SET status = $2, status_reason = COALESCE($3, status_reason), \
                  finished_at = CASE WHEN $4 THEN NOW() ELSE finished_at END \
              WHERE id = $1 AND status = ANY($5) RETURNING {CRAWL_COLUMNS}"
@@ -293,7 +293,7 @@ impl Db {
         .bind(reason)
         .bind(to.is_terminal())
         .bind(to.sources())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?
         .ok_or(Error::Conflict {
             constraint: "crawls_valid_transition".into(),
@@ -302,42 +302,42 @@ impl Db {
 
     /// Active crawls (running), oldest first: the sweep tops each one up.
     pub async fn running_crawls(&self, limit: i64) -> Result<Vec<CrawlId>> {
-        Ok(sqlx::query_scalar(
+        Ok(crate::pg::sql::query_scalar(
             "SELECT id FROM crawls WHERE status = 'running' ORDER BY created_at LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
     /// Ended crawls whose completion webhook is still to be queued.
     pub async fn unannounced_crawls(&self, limit: i64) -> Result<Vec<Crawl>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(crate::pg::sql::query_as(&format!(
             "SELECT {CRAWL_COLUMNS} FROM crawls \
              WHERE finished_at IS NOT NULL AND announced_at IS NULL AND webhook_url IS NOT NULL \
              ORDER BY finished_at LIMIT $1"
         ))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
     /// The job of the crawl's start page, once it has one.
     pub async fn start_page_job(&self, id: CrawlId) -> Result<Option<crate::domain::JobId>> {
-        Ok(sqlx::query_scalar(
+        Ok(crate::pg::sql::query_scalar(
             "SELECT job_id FROM crawl_pages WHERE crawl_id = $1 AND source = 'start'",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?
         .flatten())
     }
 
     /// Records that the crawl's completion webhook was queued.
     pub async fn mark_crawl_announced(&self, id: CrawlId) -> Result<()> {
-        sqlx::query("UPDATE crawls SET announced_at = NOW() WHERE id = $1")
+        crate::pg::sql::query("UPDATE crawls SET announced_at = NOW() WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.exec())
             .await?;
         Ok(())
     }

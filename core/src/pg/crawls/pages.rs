@@ -69,7 +69,7 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<CrawlPage>> {
         let only_errors = rows == PageRow::Errors;
-        Ok(sqlx::query_as(
+        Ok(crate::pg::sql::query_as(
             "SELECT p.id, p.url, p.depth, p.source, p.state, p.skip_reason, p.job_id, \
                     j.status AS job_status, r.status_code, r.extracted_title AS title, \
                     j.error_code, j.error_message, p.created_at \
@@ -86,7 +86,7 @@ impl Db {
         .bind(after.map_or(0, |c| c.0))
         .bind(only_errors)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 }

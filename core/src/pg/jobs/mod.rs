@@ -106,10 +106,10 @@ impl Db {
     pub async fn get_job(&self, org: OrgId, id: JobId) -> Result<Job> {
         let sql =
             format!("SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE id = $1 AND organization_id = $2");
-        sqlx::query_as(&sql)
+        crate::pg::sql::query_as(&sql)
             .bind(id)
             .bind(org)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?
             .ok_or(Error::NotFound { entity: "job" })
     }
@@ -117,9 +117,9 @@ impl Db {
     /// A job by id alone, for workers and the operator (not tenant-facing).
     pub async fn get_job_unscoped(&self, id: JobId) -> Result<Job> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE id = $1");
-        sqlx::query_as(&sql)
+        crate::pg::sql::query_as(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?
             .ok_or(Error::NotFound { entity: "job" })
     }
@@ -128,10 +128,10 @@ impl Db {
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE organization_id = $1 AND idempotency_key = $2"
         );
-        Ok(sqlx::query_as(&sql)
+        Ok(crate::pg::sql::query_as(&sql)
             .bind(org)
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?)
     }
 
@@ -157,7 +157,7 @@ impl Db {
                AND ($7::timestamptz IS NULL OR (created_at, id) < ($7, $8::uuid)) \
              ORDER BY created_at DESC, id DESC LIMIT $9"
         );
-        let mut jobs: Vec<Job> = sqlx::query_as(&sql)
+        let mut jobs: Vec<Job> = crate::pg::sql::query_as(&sql)
             .bind(org)
             .bind(filter.status)
             .bind(filter.batch_id)
@@ -167,7 +167,7 @@ impl Db {
             .bind(after.map(|c| c.created_at))
             .bind(after.map(|c| c.id))
             .bind(i64::from(limit) + 1)
-            .fetch_all(&self.pool)
+            .fetch_all(self.exec())
             .await?;
         let next = if jobs.len() > limit as usize {
             jobs.truncate(limit as usize);

@@ -111,7 +111,7 @@ impl Db {
         // First, so that they stay even when the move is refused in a transaction that
         // commits all the same (a completion that finds its job canceled).
         crate::pg::events::insert_events(&mut **tx, &change.events).await?;
-        let current: Option<(JobStatus, i32, i32)> = sqlx::query_as(
+        let current: Option<(JobStatus, i32, i32)> = crate::pg::sql::query_as(
             "SELECT status, attempts, max_attempts FROM scrape_jobs WHERE id = $1 FOR UPDATE",
         )
         .bind(id)
@@ -136,7 +136,7 @@ impl Db {
                  error_message = CASE WHEN $2 IN ('failed', 'timeout', 'canceled') THEN $6 ELSE error_message END \
              WHERE id = $1 RETURNING {JOB_COLUMNS}"
         );
-        let job: Job = sqlx::query_as(&sql)
+        let job: Job = crate::pg::sql::query_as(&sql)
             .bind(id)
             .bind(change.to)
             .bind(&change.worker_id)
@@ -168,12 +168,12 @@ impl Db {
     /// through [`Db::cancel_in`]), or its `cancel_requested` flag is set. Polled by workers
     /// while a job runs.
     pub async fn cancel_requested(&self, id: JobId) -> Result<bool> {
-        Ok(sqlx::query_scalar(
+        Ok(crate::pg::sql::query_scalar(
             "SELECT status = 'canceled' OR cancel_requested \
              FROM scrape_jobs WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?
         .unwrap_or(true))
     }
@@ -183,7 +183,7 @@ impl Db {
     pub async fn cancel_job(&self, org: OrgId, id: JobId) -> Result<Job> {
         let mut tx = self.pool.begin().await?;
         let owner: Option<OrgId> =
-            sqlx::query_scalar("SELECT organization_id FROM scrape_jobs WHERE id = $1")
+            crate::pg::sql::query_scalar("SELECT organization_id FROM scrape_jobs WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -214,6 +214,9 @@ impl Db {
         }
         crate::pg::credits::settle_in(tx, id, 0).await?;
         let sql = format!("SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE id = $1");
-        Ok(sqlx::query_as(&sql).bind(id).fetch_one(&mut **tx).await?)
+        Ok(crate::pg::sql::query_as(&sql)
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?)
     }
 }

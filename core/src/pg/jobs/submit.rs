@@ -128,7 +128,7 @@ impl Db {
                  FROM ins) \
              SELECT {JOB_COLUMNS} FROM ins"
         );
-        let inserted: Vec<Job> = sqlx::query_as(&sql)
+        let inserted: Vec<Job> = crate::pg::sql::query_as(&sql)
             .bind(org)
             .bind(api_key)
             .bind(batch)
@@ -155,7 +155,7 @@ impl Db {
 
         let required: i64 = inserted.iter().map(|j| j.credits_estimated).sum();
         if required > 0 {
-            let covered: bool = sqlx::query_scalar("SELECT deduct_credits($1, $2)")
+            let covered: bool = crate::pg::sql::query_scalar("SELECT deduct_credits($1, $2)")
                 .bind(org)
                 .bind(required)
                 .fetch_one(&mut *tx)
@@ -178,7 +178,7 @@ impl Db {
             let sql = format!(
                 "SELECT {JOB_COLUMNS} FROM scrape_jobs WHERE organization_id = $1 AND idempotency_key = ANY($2)"
             );
-            sqlx::query_as(&sql)
+            crate::pg::sql::query_as(&sql)
                 .bind(org)
                 .bind(&replayed)
                 .fetch_all(&mut *tx)

@@ -153,18 +153,21 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         // The organization's row lock orders concurrent creations; the count is a
         // statement of its own, so it sees every creation committed before the lock.
-        sqlx::query_scalar::<_, OrgId>("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
-            .bind(org)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(Error::NotFound {
-                entity: "organization",
-            })?;
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE organization_id = $1")
-                .bind(org)
-                .fetch_one(&mut *tx)
-                .await?;
+        crate::pg::sql::query_scalar::<OrgId>(
+            "SELECT id FROM organizations WHERE id = $1 FOR UPDATE",
+        )
+        .bind(org)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound {
+            entity: "organization",
+        })?;
+        let count: i64 = crate::pg::sql::query_scalar(
+            "SELECT COUNT(*) FROM webhooks WHERE organization_id = $1",
+        )
+        .bind(org)
+        .fetch_one(&mut *tx)
+        .await?;
         if count >= MAX_WEBHOOKS_PER_ORG {
             return Err(Error::LimitReached {
                 what: "webhooks",
@@ -177,7 +180,7 @@ impl Db {
              VALUES ($9, $1, $2, $3, $4, $5, COALESCE($6, TRUE), COALESCE($7, 30000), COALESCE($8, 3)) \
              RETURNING {WEBHOOK_COLUMNS}"
         );
-        let hook = sqlx::query_as(&sql)
+        let hook = crate::pg::sql::query_as(&sql)
             .bind(org)
             .bind(name)
             .bind(url)
@@ -197,7 +200,10 @@ impl Db {
         let sql = format!(
             "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE organization_id = $1 ORDER BY created_at"
         );
-        Ok(sqlx::query_as(&sql).bind(org).fetch_all(&self.pool).await?)
+        Ok(crate::pg::sql::query_as(&sql)
+            .bind(org)
+            .fetch_all(self.exec())
+            .await?)
     }
 
     /// Updates a webhook of this organization; re-activating it clears its failure streak.
@@ -215,7 +221,7 @@ impl Db {
                  consecutive_failures = CASE WHEN $6 THEN 0 ELSE consecutive_failures END \
              WHERE id = $1 AND organization_id = $2 RETURNING {WEBHOOK_COLUMNS}"
         );
-        sqlx::query_as(&sql)
+        crate::pg::sql::query_as(&sql)
             .bind(id)
             .bind(org)
             .bind(&settings.name)
@@ -224,17 +230,18 @@ impl Db {
             .bind(settings.is_active)
             .bind(settings.timeout_ms)
             .bind(settings.retry_count)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?
             .ok_or(Error::NotFound { entity: "webhook" })
     }
 
     pub async fn delete_webhook(&self, org: OrgId, id: WebhookId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND organization_id = $2")
-            .bind(id)
-            .bind(org)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            crate::pg::sql::query("DELETE FROM webhooks WHERE id = $1 AND organization_id = $2")
+                .bind(id)
+                .bind(org)
+                .execute(self.exec())
+                .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { entity: "webhook" });
         }
@@ -288,10 +295,10 @@ impl Db {
             "SELECT {TARGET_COLUMNS} FROM webhooks WHERE organization_id = $1 \
                AND COALESCE(is_active, TRUE) AND events ? $2 ORDER BY created_at"
         );
-        Ok(sqlx::query_as(&sql)
+        Ok(crate::pg::sql::query_as(&sql)
             .bind(org)
             .bind(event)
-            .fetch_all(&self.pool)
+            .fetch_all(self.exec())
             .await?)
     }
 
@@ -301,9 +308,9 @@ impl Db {
         let sql = format!(
             "SELECT {TARGET_COLUMNS} FROM webhooks WHERE id = $1 AND COALESCE(is_active, TRUE)"
         );
-        Ok(sqlx::query_as(&sql)
+        Ok(crate::pg::sql::query_as(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?)
     }
 
@@ -316,7 +323,7 @@ impl Db {
         delivered: bool,
         disable_after: i32,
     ) -> Result<bool> {
-        let active: Option<bool> = sqlx::query_scalar(
+        let active: Option<bool> = crate::pg::sql::query_scalar(
             "UPDATE webhooks SET last_triggered_at = NOW(), \
                  last_success_at = CASE WHEN $2 THEN NOW() ELSE last_success_at END, \
                  last_failure_at = CASE WHEN $2 THEN last_failure_at ELSE NOW() END, \
@@ -329,7 +336,7 @@ impl Db {
         .bind(id)
         .bind(delivered)
         .bind(disable_after)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?;
         Ok(active.unwrap_or(false))
     }

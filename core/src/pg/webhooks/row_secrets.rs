@@ -39,11 +39,11 @@ impl Db {
 
     /// The secret a job's own `webhook_url` deliveries are signed with, if it has one.
     pub async fn job_webhook_secret(&self, job: JobId) -> Result<Option<String>> {
-        let row: Option<(Option<Vec<u8>>, Option<String>)> = sqlx::query_as(
+        let row: Option<(Option<Vec<u8>>, Option<String>)> = crate::pg::sql::query_as(
             "SELECT webhook_secret_sealed, webhook_secret FROM scrape_jobs WHERE id = $1",
         )
         .bind(job)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?;
         match row {
             Some((Some(sealed), _)) => {
@@ -63,9 +63,9 @@ impl Db {
     /// The secret a crawl's deliveries are signed with (its end, and each page's), if it has one.
     pub async fn crawl_webhook_secret(&self, crawl: CrawlId) -> Result<Option<String>> {
         let sealed: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT webhook_secret_sealed FROM crawls WHERE id = $1")
+            crate::pg::sql::query_scalar("SELECT webhook_secret_sealed FROM crawls WHERE id = $1")
                 .bind(crawl)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.exec())
                 .await?
                 .flatten();
         sealed
@@ -83,12 +83,12 @@ impl Db {
     pub(super) async fn reseal_job_secrets(&self, seal: &SecretBox) -> Result<u64> {
         let mut sealed_count = 0;
         loop {
-            let page: Vec<(Uuid, String)> = sqlx::query_as(
+            let page: Vec<(Uuid, String)> = crate::pg::sql::query_as(
                 "SELECT id, webhook_secret FROM scrape_jobs \
                  WHERE webhook_secret IS NOT NULL AND webhook_secret_sealed IS NULL LIMIT $1",
             )
             .bind(RESEAL_PAGE)
-            .fetch_all(&self.pool)
+            .fetch_all(self.exec())
             .await?;
             if page.is_empty() {
                 return Ok(sealed_count);
@@ -102,14 +102,14 @@ impl Db {
                 .collect::<Result<Vec<_>>>()?
                 .into_iter()
                 .unzip();
-            sealed_count += sqlx::query(
+            sealed_count += crate::pg::sql::query(
                 "UPDATE scrape_jobs j SET webhook_secret_sealed = u.sealed, webhook_secret = NULL \
                  FROM UNNEST($1::uuid[], $2::bytea[]) AS u(id, sealed) \
                  WHERE j.id = u.id AND j.webhook_secret_sealed IS NULL",
             )
             .bind(&ids)
             .bind(&sealed)
-            .execute(&self.pool)
+            .execute(self.exec())
             .await?
             .rows_affected();
         }

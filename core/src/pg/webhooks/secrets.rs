@@ -56,12 +56,12 @@ impl Db {
              WHERE id = $1 AND organization_id = $2 AND secret_sealed IS NOT NULL \
              RETURNING {WEBHOOK_COLUMNS}"
         );
-        let hook = sqlx::query_as(&sql)
+        let hook = crate::pg::sql::query_as(&sql)
             .bind(id)
             .bind(org)
             .bind(&sealed)
             .bind(overlap.as_secs_f64())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?
             .ok_or(Error::NotFound { entity: "webhook" })?;
         Ok((hook, secret))
@@ -82,29 +82,29 @@ impl Db {
     /// workers (whoever holds the key); values that already open bound are left alone.
     pub async fn reseal_secrets(&self, seal: &SecretBox) -> Result<ResealReport> {
         let mut report = ResealReport::default();
-        let plain: Vec<(WebhookId, String)> = sqlx::query_as(
+        let plain: Vec<(WebhookId, String)> = crate::pg::sql::query_as(
             "SELECT id, secret FROM webhooks WHERE secret IS NOT NULL AND secret_sealed IS NULL",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?;
         for (id, secret) in plain {
             let sealed = seal.seal(secret.as_bytes(), &Binding::webhook(id))?;
-            report.webhooks += sqlx::query(
+            report.webhooks += crate::pg::sql::query(
                 "UPDATE webhooks SET secret_sealed = $2, secret = NULL \
                  WHERE id = $1 AND secret_sealed IS NULL",
             )
             .bind(id)
             .bind(&sealed)
-            .execute(&self.pool)
+            .execute(self.exec())
             .await?
             .rows_affected();
         }
         report.jobs = self.reseal_job_secrets(seal).await?;
-        let proxies: Vec<(uuid::Uuid, Vec<u8>)> = sqlx::query_as(
+        let proxies: Vec<(uuid::Uuid, Vec<u8>)> = crate::pg::sql::query_as(
             "SELECT id, auth_credentials_encrypted FROM proxy_providers \
              WHERE auth_credentials_encrypted IS NOT NULL",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?;
         for (id, stored) in proxies {
             let binding = Binding::proxy_provider(id);
@@ -117,14 +117,14 @@ impl Db {
                 continue;
             };
             let sealed = seal.seal(&opened, &binding)?;
-            report.proxy_providers += sqlx::query(
+            report.proxy_providers += crate::pg::sql::query(
                 "UPDATE proxy_providers SET auth_credentials_encrypted = $2 \
                  WHERE id = $1 AND auth_credentials_encrypted = $3",
             )
             .bind(id)
             .bind(&sealed)
             .bind(&stored)
-            .execute(&self.pool)
+            .execute(self.exec())
             .await?
             .rows_affected();
         }

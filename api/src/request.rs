@@ -127,6 +127,7 @@ impl ScrapeRequest {
             extract: self.extract,
             block_resources: self.block_resources.unwrap_or_default(),
             markdown: self.markdown.unwrap_or(false),
+            ..defaults
         };
         let headers = self.headers.unwrap_or_default();
         let idempotency_key = self

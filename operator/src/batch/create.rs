@@ -156,6 +156,7 @@ pub fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Resul
         extract: o.extract.clone(),
         block_resources: o.block_resources.clone(),
         markdown: o.markdown,
+        ..defaults
     };
     options
         .validate()

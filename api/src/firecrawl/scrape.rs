@@ -65,7 +65,12 @@ pub async fn scrape(
     let job = wait_final(&state, &auth, &mut updates, job, wait).await?;
     match job.status {
         JobStatus::Completed => {
-            let mut doc = document::of_job(&state, &job, &formats).await?;
+            // The model reads the markdown, asked for or not.
+            let shown = Formats {
+                markdown: formats.needs_markdown(),
+                ..formats.clone()
+            };
+            let mut doc = document::of_job(&state, &job, &shown).await?;
             if let (Some(ask), Some(config)) = (&formats.llm, &state.config.llm) {
                 let markdown = doc["markdown"].as_str().unwrap_or_default().to_owned();
                 doc["json"] = llm::extract(config, ask, &markdown).await?;

@@ -18,7 +18,7 @@ use axum::{
 };
 use common::{TestApp, app_with, key, org, serve};
 use scraperx_api::config::LlmConfig;
-use scraperx_core::{config::S3Config, content::ContentStore, domain::Engine};
+use scraperx_core::domain::Engine;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -64,29 +64,11 @@ fn html(body: String) -> axum::response::Response {
 
 /// A worker with the http and browser engines (screenshots need the browser).
 fn start_worker(t: &TestApp) -> tokio::sync::watch::Sender<bool> {
-    use scraperx_worker::{Services, Worker, WorkerConfig};
     let chromium = std::env::var("SCRX_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let config = WorkerConfig {
-        allow_private_targets: true,
-        engines: vec![Engine::Http, Engine::Browser],
-        chromium: Some(chromium.into()),
-        queue_namespace: t.state.config.queue_namespace.clone(),
-        idle_poll: Duration::from_millis(20),
-        cancel_poll: Duration::from_millis(100),
-        ..WorkerConfig::default()
-    };
-    let worker = Worker::new(
-        config,
-        Services {
-            db: t.db.clone(),
-            redis: t.state.redis.clone(),
-            content: ContentStore::new(&S3Config::from_env_for_role("WORKER").expect("s3 worker")),
-        },
-    )
-    .expect("worker");
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move { worker.run(rx).await });
-    tx
+    common::start_worker_with(t, |c| {
+        c.engines = vec![Engine::Http, Engine::Browser];
+        c.chromium = Some(chromium.into());
+    })
 }
 
 /// The SDKs, installed when missing: the venv's python and the npm folder.

@@ -65,31 +65,15 @@ fn batch_fields(body: &mut Value) -> ApiResult<BatchFields> {
     })
 }
 
+/// Starts it; the answer's `url` is under the request's own version (`/v1` or `/v2`).
 pub async fn start(
-    state: State<AppState>,
-    auth: Auth,
-    headers: HeaderMap,
-    body: ApiJson<Value>,
-) -> ApiResult<Response> {
-    start_at(state, auth, headers, body, "/v2").await
-}
-
-pub async fn start_v1(
-    state: State<AppState>,
-    auth: Auth,
-    headers: HeaderMap,
-    body: ApiJson<Value>,
-) -> ApiResult<Response> {
-    start_at(state, auth, headers, body, "/v1").await
-}
-
-async fn start_at(
     State(state): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
+    uri: Uri,
     ApiJson(mut body): ApiJson<Value>,
-    version: &str,
 ) -> ApiResult<Response> {
+    let version = super::version_of(&uri);
     auth.require(scopes::SCRAPE_WRITE)?;
     let fields = batch_fields(&mut body)?;
     if fields.urls.is_empty() {

@@ -176,31 +176,15 @@ impl FcCrawlRequest {
     }
 }
 
+/// Starts it; the answer's `url` is under the request's own version (`/v1` or `/v2`).
 pub async fn start(
-    state: State<AppState>,
-    auth: Auth,
-    headers: HeaderMap,
-    body: ApiJson<Value>,
-) -> ApiResult<Response> {
-    start_at(state, auth, headers, body, "/v2").await
-}
-
-pub async fn start_v1(
-    state: State<AppState>,
-    auth: Auth,
-    headers: HeaderMap,
-    body: ApiJson<Value>,
-) -> ApiResult<Response> {
-    start_at(state, auth, headers, body, "/v1").await
-}
-
-async fn start_at(
     State(state): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
+    uri: Uri,
     ApiJson(body): ApiJson<Value>,
-    version: &str,
 ) -> ApiResult<Response> {
+    let version = super::version_of(&uri);
     auth.require(scopes::SCRAPE_WRITE)?;
     let req: FcCrawlRequest = parse(body)?;
     target::check_targets(&state, &auth, &[("url".to_owned(), req.url.as_str())]).await?;

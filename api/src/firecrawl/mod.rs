@@ -49,12 +49,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/map", post(map::map));
     // Firecrawl's v1 paths that ScraperX's own /v1 does not use.
     let v1 = Router::new()
-        .route("/v1/batch/scrape", post(batch::start_v1))
+        .route("/v1/batch/scrape", post(batch::start))
         .route(
             "/v1/batch/scrape/{id}",
             get(batch::status).delete(batch::cancel),
         )
-        .route("/v1/crawl", post(crawl::start_v1))
+        .route("/v1/crawl", post(crawl::start))
         .route("/v1/crawl/{id}", get(crawl::status).delete(crawl::cancel))
         .route("/v1/crawl/{id}/errors", get(crawl::errors));
     v2.merge(v1)
@@ -64,6 +64,15 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(reshape_errors))
         .with_state(state)
+}
+
+/// The API version a request came in under: `/v1` or `/v2`.
+pub fn version_of(uri: &axum::http::Uri) -> &'static str {
+    if uri.path().starts_with("/v1/") {
+        "/v1"
+    } else {
+        "/v2"
+    }
 }
 
 /// Firecrawl's success envelope around `body`'s fields.

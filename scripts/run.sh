@@ -18,6 +18,8 @@
 # Ports (environment): SCRX_RUN_API_PORT (58080), SCRX_RUN_OPERATOR_PORT (58081),
 # SCRX_RUN_HTTP_WORKER_PORT (58082), SCRX_RUN_BROWSER_WORKER_PORT (58083),
 # SCRX_RUN_DEMO_PORT (58090). Logs and state: SCRX_RUN_DIR (default /tmp/scraperx/run).
+# Secrets at rest are sealed with SCRX_SECRETS_KEY when set, else with a key made on the
+# first run and kept in the state folder ($SCRX_RUN_DIR/secrets.key).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -72,6 +74,7 @@ fi
 step "build (cargo build --profile $PROFILE)" build_binaries
 BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo release)"
 step "schema and buckets (scraperx-api migrate)" "$BIN/scraperx-api" migrate
+ensure_secrets_key
 step "API on $API" start_api
 step "demo organization and key" demo_key
 step "http worker" start_worker http "http" "$HTTP_WORKER_PORT"

@@ -196,6 +196,7 @@ impl From<scraperx_core::Error> for ApiError {
             E::Validation { field, message } => Self::Validation { field, message },
             E::InsufficientCredits { required } => Self::InsufficientCredits { required },
             E::LimitReached { what, limit } => Self::LimitReached { what, limit },
+            E::SecretsUnavailable(_) => Self::SecretsUnavailable,
             E::InvalidTransition { from, to } => {
                 Self::Conflict(format!("the job is {from} and cannot become {to}"))
             }

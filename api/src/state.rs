@@ -56,6 +56,7 @@ impl AppState {
     /// Builds the state and starts the job-status subscription (inside a Tokio runtime).
     pub fn new(config: ApiConfig, s: Services) -> Self {
         let (watcher, _task) = JobWatcher::spawn(s.redis_config.clone());
+        let secrets = config.secrets.clone();
         Self {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(s.redis.clone(), s.ttl),
@@ -72,7 +73,8 @@ impl AppState {
                 metrics: Arc::new(ApiMetrics::default()),
                 queues: QueueSet::new(s.redis.clone(), &config.queue_namespace),
                 config,
-                db: s.db,
+                // A job's own webhook secret is sealed as it is inserted.
+                db: s.db.with_secrets(secrets),
                 redis: s.redis,
                 content: s.content,
             }),

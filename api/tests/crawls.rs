@@ -104,6 +104,19 @@ async fn bad_crawl_requests_are_refused_with_the_field_named(pool: PgPool) {
             json!({"url": "http://x.test/", "scrape_options": {"timeout": 5}}),
             "scrape_options.timeout",
         ),
+        (
+            json!({"url": "http://x.test/", "webhook_secret": "long-enough-secret"}),
+            "webhook_secret",
+        ),
+        (
+            json!({"url": "http://x.test/", "webhook_url": "https://hooks.test/x",
+                   "webhook_secret": "short"}),
+            "webhook_secret",
+        ),
+        (
+            json!({"url": "http://x.test/", "scrape_options": {"webhook_secret": "long-enough-secret"}}),
+            "scrape_options.webhook_secret",
+        ),
     ];
     for (body, field) in cases {
         let r = t.post(&k, "/v1/crawls", body.clone()).await;

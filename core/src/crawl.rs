@@ -13,7 +13,7 @@ use crate::{
         CrawlId, JobStatus,
         crawl::{CrawlReason, CrawlStatus, frontier},
     },
-    pg::{Crawl, Db, Job, Recovery, Submission},
+    pg::{Crawl, Db, Job, NewJob, Recovery, Submission},
 };
 
 /// What a top-up did.
@@ -45,12 +45,14 @@ pub async fn top_up(db: &Db, queues: &QueueSet, id: CrawlId) -> Result<TopUp> {
             ended,
         });
     }
-    let jobs: Vec<_> = claimed
-        .pages
-        .iter()
-        .map(|(page, url)| crawl.page.0.job(crawl.id, *page, url))
-        .collect();
     let ids: Vec<i64> = claimed.pages.iter().map(|(p, _)| *p).collect();
+    let jobs = match page_jobs(db, crawl, &claimed.pages).await {
+        Ok(jobs) => jobs,
+        Err(err) => {
+            db.release_pages(id, &ids).await?;
+            return Err(err);
+        }
+    };
     match db
         .submit_jobs(
             crawl.organization_id,
@@ -88,6 +90,22 @@ pub async fn top_up(db: &Db, queues: &QueueSet, id: CrawlId) -> Result<TopUp> {
             Err(err)
         }
     }
+}
+
+/// The jobs of `pages`, each signing its deliveries with the crawl's webhook secret (opened
+/// here, sealed again to the job's own row by `submit_jobs`).
+async fn page_jobs(db: &Db, crawl: &Crawl, pages: &[(i64, String)]) -> Result<Vec<NewJob>> {
+    let secret = db.crawl_webhook_secret(crawl.id).await?;
+    Ok(pages
+        .iter()
+        .map(|(page, url)| {
+            let mut job = crawl.page.0.job(crawl.id, *page, url);
+            if job.webhook_url.is_some() {
+                job.webhook_secret = secret.clone();
+            }
+            job
+        })
+        .collect())
 }
 
 /// Records each page's job, and queues those still pending.
@@ -166,13 +184,13 @@ pub async fn recover(db: &Db, queues: &QueueSet, r: &Recovery) -> Result<Repair>
         }
         (None, _) => {
             let crawl = db.get_crawl_unscoped(r.crawl_id).await?;
-            let job = crawl.page.0.job(crawl.id, r.page_id, &r.url);
+            let jobs = page_jobs(db, &crawl, &[(r.page_id, r.url.clone())]).await?;
             let submissions = db
                 .submit_jobs(
                     crawl.organization_id,
                     crawl.api_key_id,
                     Some(crawl.batch()),
-                    &[job],
+                    &jobs,
                 )
                 .await;
             match submissions {

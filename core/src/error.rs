@@ -71,6 +71,10 @@ pub enum Error {
     #[error("corrupted {0}")]
     Corrupt(String),
 
+    /// A secret must be sealed or opened and this component holds no `SCRX_SECRETS_KEY`.
+    #[error("no secrets key (SCRX_SECRETS_KEY) to seal or open {0}")]
+    SecretsUnavailable(&'static str),
+
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

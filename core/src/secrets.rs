@@ -121,6 +121,16 @@ impl Binding {
     pub fn webhook(id: crate::domain::WebhookId) -> Self {
         Self(format!("webhooks:{id}"))
     }
+
+    /// A job's own webhook signing secret.
+    pub fn job(id: crate::domain::JobId) -> Self {
+        Self(format!("scrape_jobs:{id}"))
+    }
+
+    /// A crawl's webhook signing secret.
+    pub fn crawl(id: crate::domain::CrawlId) -> Self {
+        Self(format!("crawls:{id}"))
+    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ fn new_crawl(options: CrawlOptions) -> NewCrawl {
         options,
         page: PageTemplate::default(),
         webhook_url: None,
+        webhook_secret: None,
     }
 }
 

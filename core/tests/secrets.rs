@@ -13,8 +13,8 @@ use aes_gcm::{
 use common::org;
 use scraperx_core::{
     Error,
-    domain::{ProxyTier, WebhookId},
-    pg::{Db, MAX_WEBHOOKS_PER_ORG, NewProxyProvider, WebhookSettings},
+    domain::{JobId, OrgId, ProxyTier, WebhookId},
+    pg::{Db, MAX_WEBHOOKS_PER_ORG, NewJob, NewProxyProvider, WebhookSettings},
     secrets::{Binding, SecretBox},
 };
 use sqlx::PgPool;
@@ -40,6 +40,14 @@ fn provider<'a>(name: &'a str) -> NewProxyProvider<'a> {
         priority: 5,
         username_template: None,
     }
+}
+
+async fn submitted(db: &Db, org: OrgId, job: &NewJob) -> JobId {
+    db.submit_job(org, None, job)
+        .await
+        .expect("submitted")
+        .job()
+        .id
 }
 
 async fn sealed_secret(pool: &PgPool, id: WebhookId) -> Vec<u8> {
@@ -235,5 +243,86 @@ async fn an_organization_has_at_most_the_bound_of_webhooks(pool: PgPool) {
                     ..
                 }
             ))
+    );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_jobs_own_webhook_secret_is_sealed_to_its_row_and_refused_without_a_key(pool: PgPool) {
+    let db = Db::from_pool(pool.clone()).with_secrets(Some(SecretBox::new(&KEY)));
+    let o = org(&db, "job-secret", 10).await;
+    let mut job = NewJob::get("https://example.com/");
+    job.webhook_url = Some("https://hooks.example/job".into());
+    job.webhook_secret = Some("per-job-secret-123".into());
+    let id = submitted(&db, o.id, &job).await;
+    let (plain, sealed): (Option<String>, Option<Vec<u8>>) = sqlx::query_as(
+        "SELECT webhook_secret, webhook_secret_sealed FROM scrape_jobs WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .expect("row");
+    assert_eq!(plain, None, "never in the clear");
+    let sealed = sealed.expect("sealed");
+    assert!(!sealed.windows(6).any(|w| w == b"secret"));
+    assert_eq!(
+        db.job_webhook_secret(id).await.expect("opens").as_deref(),
+        Some("per-job-secret-123")
+    );
+    // Bound to its row: the value does not open as another job's.
+    let other = submitted(&db, o.id, &NewJob::get("https://example.com/b")).await;
+    sqlx::query("UPDATE scrape_jobs SET webhook_secret_sealed = $2 WHERE id = $1")
+        .bind(other)
+        .bind(&sealed)
+        .execute(&pool)
+        .await
+        .expect("copied");
+    assert!(db.job_webhook_secret(other).await.is_err());
+
+    let keyless = Db::from_pool(pool);
+    let refused = keyless
+        .submit_job(o.id, None, &job)
+        .await
+        .expect_err("no key to seal it");
+    assert!(
+        matches!(refused, Error::SecretsUnavailable(_)),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        keyless.job_webhook_secret(id).await,
+        Err(Error::SecretsUnavailable(_))
+    ));
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn plaintext_job_secrets_written_before_sealing_are_sealed_at_start_up(pool: PgPool) {
+    let seal = SecretBox::new(&KEY);
+    let db = Db::from_pool(pool.clone()).with_secrets(Some(seal.clone()));
+    let o = org(&db, "old-job-secret", 10).await;
+    let mut job = NewJob::get("https://example.com/");
+    job.webhook_url = Some("https://hooks.example/job".into());
+    let id = submitted(&db, o.id, &job).await;
+    // As an earlier version stored it.
+    sqlx::query("UPDATE scrape_jobs SET webhook_secret = 'legacy-secret-456' WHERE id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .expect("plaintext");
+    assert_eq!(
+        db.job_webhook_secret(id).await.expect("read").as_deref(),
+        Some("legacy-secret-456")
+    );
+    let report = db.reseal_secrets(&seal).await.expect("resealed");
+    assert_eq!(report.jobs, 1);
+    assert_eq!(db.reseal_secrets(&seal).await.expect("again").jobs, 0);
+    let plain: Option<String> =
+        sqlx::query_scalar("SELECT webhook_secret FROM scrape_jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+    assert_eq!(plain, None);
+    assert_eq!(
+        db.job_webhook_secret(id).await.expect("opens").as_deref(),
+        Some("legacy-secret-456")
     );
 }

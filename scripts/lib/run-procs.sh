@@ -38,6 +38,18 @@ start_proc() {
   return 1
 }
 
+# The key that seals webhook, job and proxy secrets at rest (SCRX_SECRETS_KEY): yours when
+# set; otherwise one made on the first run and kept with the state (mode 600), since what the
+# database holds sealed opens only with it. Exported, never on a command line.
+ensure_secrets_key() {
+  if [ -z "${SCRX_SECRETS_KEY:-}" ]; then
+    local file="$RUN/secrets.key"
+    [ -s "$file" ] || (umask 077 && head -c 32 /dev/urandom | base64 >"$file")
+    SCRX_SECRETS_KEY=$(cat "$file")
+  fi
+  export SCRX_SECRETS_KEY
+}
+
 # The settings every local process shares: text logs (these files are read by people) and
 # private targets allowed (the demo site, and anything you serve yourself, is on loopback).
 local_env() {

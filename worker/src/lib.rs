@@ -57,7 +57,9 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(config: WorkerConfig, s: Services) -> scraperx_core::Result<Self> {
+    pub fn new(config: WorkerConfig, mut s: Services) -> scraperx_core::Result<Self> {
+        // A job's own webhook secret is opened with the worker's key to sign its deliveries.
+        s.db = s.db.with_secrets(config.secrets.clone());
         let http = HttpFetcher::new(
             &config.user_agent,
             config.allow_private_targets,

@@ -52,6 +52,19 @@ pub struct Delivery {
     pub crawl: Option<crate::crawl::CrawlEnded>,
 }
 
+/// A job's or crawl's own secret as the secrets to sign with: none when it has none; a
+/// secret that cannot be opened (no key, or not this key's) fails the delivery with the
+/// reason, while a database that cannot be reached is the caller's error (retried).
+fn signing_secrets(
+    secret: scraperx_core::Result<Option<String>>,
+) -> scraperx_core::Result<Result<Vec<String>, String>> {
+    match secret {
+        Ok(secret) => Ok(Ok(secret.into_iter().collect())),
+        Err(err) if err.is_retryable() => Err(err),
+        Err(err) => Ok(Err(err.to_string())),
+    }
+}
+
 /// The event a final job status announces (the job event of the same name).
 pub fn event_for(job: &Job) -> Option<&'static str> {
     job.is_final()
@@ -238,7 +251,7 @@ impl Deliverer {
         if let Some(crawl) = &d.crawl {
             return Ok(Some(Endpoint {
                 url: crawl.webhook_url.clone(),
-                secrets: Ok(Vec::new()),
+                secrets: signing_secrets(self.db.crawl_webhook_secret(crawl.id).await)?,
                 timeout_ms: 10_000,
                 retries: 3,
             }));
@@ -256,12 +269,7 @@ impl Deliverer {
             None => match &job.webhook_url {
                 Some(url) => Some(Endpoint {
                     url: url.clone(),
-                    secrets: Ok(self
-                        .db
-                        .job_webhook_secret(job.id)
-                        .await?
-                        .into_iter()
-                        .collect()),
+                    secrets: signing_secrets(self.db.job_webhook_secret(job.id).await)?,
                     timeout_ms: 10_000,
                     retries: 3,
                 }),

@@ -30,6 +30,7 @@ use scraperx_core::{
     },
     pg::{NewCrawl, PageTemplate},
 };
+use scraperx_worker::webhooks::{SIGNATURE_HEADER, sign};
 use sqlx::PgPool;
 
 /// Pages that only the sitemaps list.
@@ -162,6 +163,7 @@ async fn start_crawl(h: &Harness, url: String, options: CrawlOptions) -> CrawlId
         options,
         page: PageTemplate::default(),
         webhook_url: None,
+        webhook_secret: None,
     };
     let c = h.db.create_crawl(org.id, None, &new).await.expect("crawl");
     crawl::top_up(&h.db, &h.queues(), c.id)
@@ -429,19 +431,29 @@ async fn a_discovery_scrapes_only_its_start_page_and_records_its_links_and_sitem
     );
 }
 
+/// A webhook call as received: its signature header and its raw body.
+type SignedCall = (Option<String>, axum::body::Bytes);
+
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
-async fn a_crawl_that_ends_calls_its_webhook_once_with_its_outcome(pool: PgPool) {
+async fn a_crawl_that_ends_calls_its_webhook_once_with_its_outcome_signed_with_its_secret(
+    pool: PgPool,
+) {
+    const SECRET: &str = "crawl-secret-0123456789";
     let h = Harness::new(pool).await;
     let (router, _site) = site(5);
     let addr = serve(router).await;
-    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let received: Arc<Mutex<Vec<SignedCall>>> = Arc::default();
     let sink = received.clone();
     let hook = serve(Router::new().route(
         "/hook",
         axum::routing::post(
-            move |axum::Json(body): axum::Json<serde_json::Value>| async move {
+            move |headers: HeaderMap, body: axum::body::Bytes| async move {
+                let signature = headers
+                    .get(SIGNATURE_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
                 if let Ok(mut r) = sink.lock() {
-                    r.push(body);
+                    r.push((signature, body));
                 }
                 StatusCode::NO_CONTENT
             },
@@ -458,8 +470,22 @@ async fn a_crawl_that_ends_calls_its_webhook_once_with_its_outcome(pool: PgPool)
         },
         page: PageTemplate::default(),
         webhook_url: Some(format!("http://{hook}/hook")),
+        webhook_secret: Some(SECRET.into()),
     };
     let c = h.db.create_crawl(org.id, None, &new).await.expect("crawl");
+    let stored: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT webhook_secret_sealed FROM crawls WHERE id = $1")
+            .bind(c.id)
+            .fetch_one(h.db.pool())
+            .await
+            .expect("crawl row");
+    assert!(
+        !stored
+            .expect("sealed")
+            .windows(SECRET.len())
+            .any(|w| w == SECRET.as_bytes()),
+        "never in the clear"
+    );
     crawl::top_up(&h.db, &h.queues(), c.id)
         .await
         .expect("start page");
@@ -472,7 +498,20 @@ async fn a_crawl_that_ends_calls_its_webhook_once_with_its_outcome(pool: PgPool)
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let got = received.lock().map(|r| r.clone()).unwrap_or_default();
     assert_eq!(got.len(), 1, "called once: {got:?}");
-    assert_eq!(got[0]["type"], "crawl.completed");
-    assert_eq!(got[0]["data"]["crawl"]["id"], c.id.to_string());
-    assert_eq!(got[0]["data"]["crawl"]["done"], 5);
+    let (signature, body) = &got[0];
+    let signature = signature.as_deref().expect("signed");
+    let t: i64 = signature
+        .split(',')
+        .find_map(|p| p.strip_prefix("t="))
+        .and_then(|t| t.parse().ok())
+        .expect("a timestamp");
+    assert_eq!(
+        sign(SECRET, t, body),
+        signature,
+        "signed with the crawl's secret"
+    );
+    let event: serde_json::Value = serde_json::from_slice(body).expect("JSON");
+    assert_eq!(event["type"], "crawl.completed");
+    assert_eq!(event["data"]["crawl"]["id"], c.id.to_string());
+    assert_eq!(event["data"]["crawl"]["done"], 5);
 }

@@ -181,6 +181,9 @@ async fn scripts_site() -> String {
 /// Enough for Chromium to notice and report that a renderer ran out of memory.
 const CRASH_TIME: Duration = Duration::from_secs(30);
 
+/// Enough for a first page, Chromium's launch included, on a busy machine.
+const LAUNCH_TIME: Duration = Duration::from_secs(60);
+
 fn render_request(url: String) -> RenderRequest {
     common::render_request(url, Duration::from_secs(4))
 }
@@ -195,8 +198,13 @@ async fn hostile_scripts_fail_their_page_with_a_stable_code_and_the_browser_carr
         allow_private: true,
         max_bytes: 2 << 20,
     });
+    // The first render launches Chromium, which takes seconds on a busy machine; the cases
+    // below are timed against a browser already up.
     let first = pool
-        .render(&render_request(format!("{base}/normal")))
+        .render(&common::render_request(
+            format!("{base}/normal"),
+            LAUNCH_TIME,
+        ))
         .await
         .expect("a normal page");
     assert_eq!(first.page.status, 200);
@@ -257,6 +265,17 @@ async fn hostile_scripts_end_their_jobs_and_the_worker_carries_on(pool: PgPool) 
         ("hog", "page_crashed"),
         ("dialogs", "too_many_dialogs"),
     ];
+    let mut config = h.browser_config(&[Engine::Browser]);
+    config.concurrency = 3;
+    config.browser_contexts = 3;
+    let (stop, worker) = h.start(config);
+    // A first page launches Chromium, which takes seconds on a busy machine; the hostile
+    // pages' times below then run against a browser already up.
+    let mut warm = NewJob::get(&format!("{base}/normal"));
+    warm.engine = Engine::Browser;
+    warm.options.timeout = LAUNCH_TIME.as_millis() as u32;
+    let warm = h.submit(&org, warm).await;
+    h.completed(warm, LAUNCH_TIME).await;
     let mut ids = Vec::new();
     for (path, _) in cases {
         let mut job = NewJob::get(&format!("{base}/{path}"));
@@ -270,10 +289,6 @@ async fn hostile_scripts_end_their_jobs_and_the_worker_carries_on(pool: PgPool) 
         };
         ids.push(h.submit(&org, job).await);
     }
-    let mut config = h.browser_config(&[Engine::Browser]);
-    config.concurrency = 3;
-    config.browser_contexts = 3;
-    let (stop, worker) = h.start(config);
     for ((path, code), id) in cases.into_iter().zip(ids) {
         let done = h.finished(id, Duration::from_secs(60)).await;
         eprintln!(

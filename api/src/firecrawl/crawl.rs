@@ -172,6 +172,7 @@ impl FcCrawlRequest {
             options,
             page,
             webhook_url: None,
+            webhook_secret: None,
         })
     }
 }

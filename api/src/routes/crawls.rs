@@ -55,12 +55,16 @@ pub struct CrawlRequest {
     #[serde(default)]
     pub options: CrawlOptions,
     /// How each page is scraped: the fields of a scrape request, except `url`, `method`,
-    /// `body`, `session_id`, `idempotency_key`, `client_reference`, `webhook_secret`,
-    /// `metadata` and `max_age`. Its `webhook_url` is called for every page.
+    /// `body`, `session_id`, `idempotency_key`, `client_reference`, `webhook_secret` (the
+    /// crawl's own signs every page), `metadata` and `max_age`. Its `webhook_url` is called
+    /// for every page.
     #[serde(default)]
     pub scrape_options: ScrapeRequest,
     /// Called once when the crawl ends.
     pub webhook_url: Option<String>,
+    /// Signs the crawl's end and every page's delivery (16 to 255 characters), as a job's
+    /// own `webhook_secret` does; sealed at rest.
+    pub webhook_secret: Option<String>,
 }
 
 /// A crawl's progress: its frontier and its pages' jobs, counted.
@@ -220,6 +224,7 @@ pub async fn create_crawl(
         options: req.options,
         page,
         webhook_url: req.webhook_url,
+        webhook_secret: req.webhook_secret,
     };
     let crawl = start(&state, &auth, new).await?;
     Ok((StatusCode::ACCEPTED, Json(view(&state, crawl).await?)))
@@ -247,7 +252,7 @@ pub async fn start(state: &AppState, auth: &Auth, new: NewCrawl) -> ApiResult<Cr
             // The page template was checked as a scrape request: what is left is the
             // crawl's own URL and webhook, or a rule name the crawl keeps for itself.
             scraperx_core::Error::Validation { ref field, .. }
-                if !["url", "webhook_url"].contains(&field.as_str()) =>
+                if !["url", "webhook_url", "webhook_secret"].contains(&field.as_str()) =>
             {
                 prefixed(e, "scrape_options.")
             }

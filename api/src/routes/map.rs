@@ -102,6 +102,7 @@ pub async fn discover(state: &AppState, auth: &Auth, req: MapRequest) -> ApiResu
         },
         page: PageTemplate::default(),
         webhook_url: None,
+        webhook_secret: None,
     };
     let crawl = state
         .db

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{Postgres, Transaction, types::Json};
 
-use super::{Db, jobs::Job};
+use super::Db;
 use crate::{
     Result,
     domain::{EventType, JobId, OrgId},
@@ -33,27 +33,6 @@ pub struct NewJobEvent {
     pub worker_id: Option<String>,
     /// When it happened.
     pub at: DateTime<Utc>,
-}
-
-impl NewJobEvent {
-    /// An event of `job`, taking `ms` (when timed), recorded by `worker` (when one did).
-    pub fn of(
-        job: &super::Job,
-        kind: EventType,
-        data: serde_json::Value,
-        ms: Option<u32>,
-        worker: Option<&str>,
-    ) -> Self {
-        Self {
-            job_id: job.id,
-            organization_id: job.organization_id,
-            event_type: kind,
-            event_data: data,
-            duration_ms: ms.and_then(|m| i32::try_from(m).ok()),
-            worker_id: worker.map(str::to_owned),
-            at: Utc::now(),
-        }
-    }
 }
 
 /// Writes `events` in one statement, each at its own time (or the statement's, when a
@@ -94,7 +73,7 @@ where
 
 pub(crate) async fn insert_status_event(
     tx: &mut Transaction<'_, Postgres>,
-    job: &Job,
+    (job, org): (JobId, OrgId),
     event_type: EventType,
     data: serde_json::Value,
     worker_id: Option<&str>,
@@ -103,8 +82,8 @@ pub(crate) async fn insert_status_event(
         "INSERT INTO job_events (job_id, organization_id, event_type, event_data, worker_id) \
          VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(job.id)
-    .bind(job.organization_id)
+    .bind(job)
+    .bind(org)
     .bind(event_type)
     .bind(data)
     .bind(worker_id)

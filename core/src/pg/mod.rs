@@ -51,10 +51,12 @@ pub use webhooks::{
 /// The schema, embedded from `migrations/` at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
-/// The repository: a connection pool and the queries over it.
+/// The repository: a connection pool and the queries over it, and the key that seals the
+/// secrets written with a row (a job's own webhook secret), when the component holds one.
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: PgPool,
+    secrets: Option<crate::secrets::SecretBox>,
 }
 
 impl Db {
@@ -65,11 +67,24 @@ impl Db {
             .acquire_timeout(config.acquire_timeout)
             .connect(&config.url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            secrets: None,
+        })
     }
 
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            secrets: None,
+        }
+    }
+
+    /// The same repository, sealing and opening row secrets with `secrets` (the component's
+    /// `SCRX_SECRETS_KEY`); without one, a job with its own webhook secret is refused.
+    pub fn with_secrets(mut self, secrets: Option<crate::secrets::SecretBox>) -> Self {
+        self.secrets = secrets;
+        self
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -79,7 +79,7 @@ impl Harness {
             .await
             .expect("buckets");
         Self {
-            db: Db::from_pool(pool),
+            db: Db::from_pool(pool).with_secrets(Some(secrets())),
             namespace: format!("w{}-", uuid::Uuid::new_v4().simple()),
             redis,
         }

@@ -19,6 +19,7 @@ use crate::{
         ApiKeyId, BatchId, CrawlId, Engine, ExtractRule, HttpMethod, JobOptions, OrgId, ProxyTier,
         crawl::{CrawlOptions, CrawlReason, CrawlStatus, normalize},
     },
+    secrets::Binding,
 };
 
 pub use frontier::{Claimed, NewPage, Recovery};
@@ -118,6 +119,8 @@ pub struct NewCrawl {
     pub page: PageTemplate,
     /// Called once when the crawl ends.
     pub webhook_url: Option<String>,
+    /// Signs the crawl's end and every page's delivery; sealed at rest.
+    pub webhook_secret: Option<String>,
 }
 
 impl NewCrawl {
@@ -126,6 +129,7 @@ impl NewCrawl {
         self.options.validate()?;
         let mut job = self.page.job(CrawlId::new(), 0, &self.url);
         job.webhook_url = self.webhook_url.clone().or(job.webhook_url);
+        job.webhook_secret = self.webhook_secret.clone();
         job.validate()?;
         if self
             .page
@@ -201,18 +205,29 @@ impl Db {
             .map_err(|e| Error::validation("options", e.to_string()))?;
         let page = serde_json::to_value(&new.page)
             .map_err(|e| Error::validation("page", e.to_string()))?;
+        let id = CrawlId(uuid::Uuid::now_v7());
+        let secret = new
+            .webhook_secret
+            .as_ref()
+            .map(|s| {
+                self.secret_box("a crawl's webhook secret")?
+                    .seal(s.as_bytes(), &Binding::crawl(id))
+            })
+            .transpose()?;
         let mut tx = self.pool.begin().await?;
         let crawl: Crawl = sqlx::query_as(&format!(
-            "INSERT INTO crawls (id, organization_id, api_key_id, url, options, page, webhook_url) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {CRAWL_COLUMNS}"
+            "INSERT INTO crawls (id, organization_id, api_key_id, url, options, page, webhook_url, \
+                 webhook_secret_sealed) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CRAWL_COLUMNS}"
         ))
-        .bind(CrawlId(uuid::Uuid::now_v7()))
+        .bind(id)
         .bind(org)
         .bind(api_key)
         .bind(&new.url)
         .bind(&options)
         .bind(&page)
         .bind(&new.webhook_url)
+        .bind(&secret)
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query(

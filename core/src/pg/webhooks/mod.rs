@@ -5,6 +5,7 @@
 //! transaction under the organization's row lock; at most
 //! [`MAX_CONCURRENT_DELIVERIES_PER_ORG`] deliveries of one organization in flight.
 
+mod row_secrets;
 mod secrets;
 
 pub use secrets::{DEFAULT_ROTATION_OVERLAP, MAX_ROTATION_OVERLAP, ResealReport};
@@ -292,17 +293,6 @@ impl Db {
             .bind(event)
             .fetch_all(&self.pool)
             .await?)
-    }
-
-    /// The secret a job's own `webhook_url` deliveries are signed with, if it has one.
-    pub async fn job_webhook_secret(&self, job: crate::domain::JobId) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT webhook_secret FROM scrape_jobs WHERE id = $1")
-                .bind(job)
-                .fetch_optional(&self.pool)
-                .await?
-                .flatten(),
-        )
     }
 
     /// One webhook target by id (delivery retries re-read it: it may have been changed,

@@ -1,6 +1,6 @@
 //! Webhook secrets over time: rotation (the previous secret keeps signing, beside the new
 //! one, until its overlap ends) and the start-up re-seal that brings values stored before
-//! row binding (plaintext webhook secrets, unbound proxy credentials) to the bound form.
+//! row binding (plaintext webhook and job secrets, unbound proxy credentials) to the bound form.
 //! Both are idempotent: re-sealing twice changes nothing the second time.
 
 use std::time::Duration;
@@ -25,6 +25,8 @@ pub const MAX_ROTATION_OVERLAP: Duration = Duration::from_secs(7 * 24 * 3600);
 pub struct ResealReport {
     /// Plaintext webhook secrets sealed.
     pub webhooks: u64,
+    /// Plaintext job webhook secrets sealed.
+    pub jobs: u64,
     /// Proxy credentials sealed before binding, sealed again bound to their row.
     pub proxy_providers: u64,
 }
@@ -97,6 +99,7 @@ impl Db {
             .await?
             .rows_affected();
         }
+        report.jobs = self.reseal_job_secrets(seal).await?;
         let proxies: Vec<(uuid::Uuid, Vec<u8>)> = sqlx::query_as(
             "SELECT id, auth_credentials_encrypted FROM proxy_providers \
              WHERE auth_credentials_encrypted IS NOT NULL",

@@ -16,6 +16,9 @@ eval "$(e2e/control-plane.sh env)"
 echo "== schemathesis: $(scripts/lib/schemathesis.sh)"
 # The stealth tests (worker/tests/stealth.rs) serve BotD and FingerprintJS, from npm, pinned.
 echo "== detectors: $(scripts/lib/detectors.sh)"
+# The Firecrawl compatibility tests (api/tests/firecrawl.rs) run Firecrawl's official SDKs:
+# firecrawl-py (PyPI) and @mendable/firecrawl-js (npm, from api/tests/firecrawl/package-lock.json).
+echo "== firecrawl SDKs: $(scripts/lib/firecrawl-sdks.sh | tr '\n' ' ')"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

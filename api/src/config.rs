@@ -25,6 +25,12 @@ pub use scraperx_core::hot::auth_failures::DEFAULT_MAX_FAILURES_PER_MINUTE as DE
 pub const ENV_SCRAPE_WAIT_MARGIN_MS: &str = "SCRX_SCRAPE_WAIT_MARGIN_MS";
 pub const DEFAULT_SCRAPE_WAIT_MARGIN_MS: u64 = 10_000;
 pub use scraperx_core::config::ENV_QUEUE_NAMESPACE;
+pub const ENV_PUBLIC_BASE_URL: &str = "SCRX_PUBLIC_BASE_URL";
+pub const ENV_LLM_BASE_URL: &str = "SCRX_LLM_BASE_URL";
+pub const ENV_LLM_MODEL: &str = "SCRX_LLM_MODEL";
+pub const DEFAULT_LLM_MODEL: &str = "gpt-4o-mini";
+pub const ENV_LLM_API_KEY: &str = "SCRX_LLM_API_KEY";
+pub const DEFAULT_FIRECRAWL_PAGE_SIZE: u32 = 50;
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -50,6 +56,23 @@ pub struct ApiConfig {
     /// Seals webhook signing secrets (`SCRX_SECRETS_KEY`, the workers' key); without it
     /// webhooks cannot be created or rotated (503 `secrets_unavailable`).
     pub secrets: Option<scraperx_core::secrets::SecretBox>,
+    /// The API's public address (`https://api.example.com`), for the links it returns (the
+    /// Firecrawl routes' `next`); without it they are built from the request's Host, or from
+    /// `X-Forwarded-Host`/`-Proto` when `trusted_proxy_hops` is above 0.
+    pub public_base_url: Option<String>,
+    /// An OpenAI-compatible endpoint for Firecrawl's `json` format with a schema or prompt;
+    /// off (None) by default.
+    pub llm: Option<LlmConfig>,
+    /// Documents per page of a Firecrawl batch or crawl status (the rest follow `next`).
+    pub firecrawl_page_size: u32,
+}
+
+/// Where the language model is: `{base_url}/chat/completions`, the model, the bearer key.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -65,6 +88,9 @@ impl Default for ApiConfig {
             scrape_wait_margin: Duration::from_millis(DEFAULT_SCRAPE_WAIT_MARGIN_MS),
             queue_namespace: String::new(),
             secrets: None,
+            public_base_url: None,
+            llm: None,
+            firecrawl_page_size: DEFAULT_FIRECRAWL_PAGE_SIZE,
         }
     }
 }
@@ -120,6 +146,17 @@ impl ApiConfig {
             )
             .default_value(""),
             scraperx_core::secrets::SecretBox::setting(),
+            Setting::new(
+                ENV_PUBLIC_BASE_URL,
+                "the API's public base URL, for the links it returns (default: from the request)",
+            ),
+            Setting::new(
+                ENV_LLM_BASE_URL,
+                "an OpenAI-compatible API (ending in /v1) for Firecrawl's json format with a schema or prompt (off when unset)",
+            ),
+            Setting::new(ENV_LLM_MODEL, "the model asked at SCRX_LLM_BASE_URL")
+                .default_value(DEFAULT_LLM_MODEL),
+            Setting::new(ENV_LLM_API_KEY, "the bearer key for SCRX_LLM_BASE_URL").secret(),
         ]
     }
 
@@ -172,6 +209,12 @@ impl ApiConfig {
             errors.push(e.to_string());
             None
         });
+        let public_base_url = base_url(&lookup, ENV_PUBLIC_BASE_URL, &mut errors);
+        let llm = base_url(&lookup, ENV_LLM_BASE_URL, &mut errors).map(|base_url| LlmConfig {
+            base_url,
+            model: lookup(ENV_LLM_MODEL).unwrap_or_else(|| DEFAULT_LLM_MODEL.to_owned()),
+            api_key: lookup(ENV_LLM_API_KEY).filter(|k| !k.trim().is_empty()),
+        });
         if !errors.is_empty() {
             return Err(Error::Config(errors.join("\n")));
         }
@@ -190,7 +233,28 @@ impl ApiConfig {
             scrape_wait_margin: Duration::from_millis(margin),
             queue_namespace: lookup(ENV_QUEUE_NAMESPACE).unwrap_or_default(),
             secrets,
+            public_base_url,
+            llm,
+            firecrawl_page_size: DEFAULT_FIRECRAWL_PAGE_SIZE,
         })
+    }
+}
+
+/// An http(s) URL setting without its trailing slash; a problem is added to `errors`.
+fn base_url(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    errors: &mut Vec<String>,
+) -> Option<String> {
+    let raw = lookup(name).filter(|v| !v.trim().is_empty())?;
+    match url::Url::parse(raw.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+            Some(raw.trim().trim_end_matches('/').to_owned())
+        }
+        _ => {
+            errors.push(format!("{name}: not an http(s) URL: {raw:?}"));
+            None
+        }
     }
 }
 
@@ -206,6 +270,21 @@ mod tests {
         })
         .expect("valid")
         .trusted_proxy_hops
+    }
+
+    #[test]
+    fn base_urls_lose_their_trailing_slash_and_a_bad_one_is_reported() {
+        let c = ApiConfig::from_lookup(|n| {
+            (n == ENV_PUBLIC_BASE_URL).then(|| "https://api.example.com/".to_owned())
+        })
+        .expect("valid");
+        assert_eq!(
+            c.public_base_url.as_deref(),
+            Some("https://api.example.com")
+        );
+        assert!(c.llm.is_none(), "the language model is off by default");
+        let bad = ApiConfig::from_lookup(|n| (n == ENV_LLM_BASE_URL).then(|| "ftp://x".into()));
+        assert!(bad.is_err());
     }
 
     #[test]

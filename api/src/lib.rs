@@ -7,6 +7,7 @@ pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod firecrawl;
 pub mod metrics;
 pub mod request;
 pub mod routes;
@@ -70,7 +71,11 @@ pub fn routes(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .nest("/v1", v1)
         .merge(routes::health::router())
         .split_for_parts();
-    (router.with_state(state), api)
+    // Firecrawl's API, outside the OpenAPI document: its shapes are Firecrawl's.
+    let router = router
+        .with_state(state.clone())
+        .merge(firecrawl::router(state));
+    (router, api)
 }
 
 /// The whole application: the routes plus `/v1/openapi.json` and `/metrics`, every request

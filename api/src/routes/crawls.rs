@@ -186,8 +186,13 @@ fn page_template(req: ScrapeRequest, start: &str) -> ApiResult<PageTemplate> {
         }
         other => other,
     })?;
+    Ok(template_of(job))
+}
+
+/// What every page of a crawl is scraped with, from a checked job for its start page.
+pub fn template_of(job: scraperx_core::pg::NewJob) -> PageTemplate {
     let headers = serde_json::from_value(job.headers).unwrap_or_default();
-    Ok(PageTemplate {
+    PageTemplate {
         engine: job.engine,
         options: job.options,
         proxy_tier: job.proxy_tier,
@@ -196,7 +201,8 @@ fn page_template(req: ScrapeRequest, start: &str) -> ApiResult<PageTemplate> {
         priority: job.priority,
         max_attempts: job.max_attempts,
         webhook_url: job.webhook_url,
-    })
+        metadata: None,
+    }
 }
 
 /// Start a crawl. Its start page is submitted at once (its credits reserved as any job's);
@@ -220,6 +226,13 @@ pub async fn create_crawl(
         webhook_url: req.webhook_url,
         webhook_secret: req.webhook_secret,
     };
+    let crawl = start(&state, &auth, new).await?;
+    Ok((StatusCode::ACCEPTED, Json(view(&state, crawl).await?)))
+}
+
+/// Checks and stores a crawl, and submits its start page; the crawl as it is then. Its URL
+/// was checked as a target by the caller.
+pub async fn start(state: &AppState, auth: &Auth, new: NewCrawl) -> ApiResult<Crawl> {
     new.options
         .validate()
         .map_err(|e| prefixed(e, "options."))?;
@@ -246,9 +259,8 @@ pub async fn create_crawl(
             other => other.into(),
         })?;
     crate::trace::record("batch", crawl.id);
-    submit_start_page(&state, &crawl).await?;
-    let crawl = state.db.get_crawl(auth.org_id, crawl.id).await?;
-    Ok((StatusCode::ACCEPTED, Json(view(&state, crawl).await?)))
+    submit_start_page(state, &crawl).await?;
+    Ok(state.db.get_crawl(auth.org_id, crawl.id).await?)
 }
 
 /// Submits a new crawl's start page; 402 when the balance cannot cover it (the crawl is
@@ -341,7 +353,12 @@ pub async fn get_crawl(
 }
 
 /// Moves the organization's crawl to `to`, or answers 409 naming both states.
-async fn move_to(state: &AppState, auth: &Auth, id: CrawlId, to: CrawlStatus) -> ApiResult<Crawl> {
+pub async fn move_to(
+    state: &AppState,
+    auth: &Auth,
+    id: CrawlId,
+    to: CrawlStatus,
+) -> ApiResult<Crawl> {
     auth.require(scopes::SCRAPE_WRITE)?;
     let crawl = state.db.get_crawl(auth.org_id, id).await?;
     crawl.status.transition(to).map_err(|_| {

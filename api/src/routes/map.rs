@@ -78,12 +78,17 @@ pub async fn map(
     ApiJson(req): ApiJson<MapRequest>,
 ) -> ApiResult<Json<MapView>> {
     auth.require(scopes::SCRAPE_WRITE)?;
+    Ok(Json(discover(&state, &auth, req).await?))
+}
+
+/// Runs a map: the discovery started, waited for, and its URLs read.
+pub async fn discover(state: &AppState, auth: &Auth, req: MapRequest) -> ApiResult<MapView> {
     let limit = req.limit.unwrap_or(DEFAULT_MAP_LIMIT);
     if !(1..=MAX_MAP_LIMIT).contains(&limit) {
         let message = format!("must be between 1 and {MAX_MAP_LIMIT}");
         return Err(ApiError::validation("limit", message));
     }
-    target::check_targets(&state, &auth, &[("url".to_owned(), req.url.as_str())]).await?;
+    target::check_targets(state, auth, &[("url".to_owned(), req.url.as_str())]).await?;
     let new = NewCrawl {
         url: req.url,
         options: CrawlOptions {
@@ -104,14 +109,14 @@ pub async fn map(
         .create_crawl(auth.org_id, Some(auth.key_id), &new)
         .await?;
     crate::trace::record("batch", crawl.id);
-    super::crawls::submit_start_page(&state, &crawl).await?;
-    let status = wait_for_end(&state, &auth, crawl.id).await?;
-    let links = discovered(&state, &auth, crawl.id, req.search.as_deref(), limit).await?;
-    Ok(Json(MapView {
+    super::crawls::submit_start_page(state, &crawl).await?;
+    let status = wait_for_end(state, auth, crawl.id).await?;
+    let links = discovered(state, auth, crawl.id, req.search.as_deref(), limit).await?;
+    Ok(MapView {
         crawl_id: crawl.id,
         status,
         links,
-    }))
+    })
 }
 
 /// Waits (woken by its start page's job changes) until the discovery ends, at most

@@ -16,11 +16,14 @@ use chrono::Utc;
 use scraperx_core::{
     content::Bucket,
     domain::{JobId, JobStatus, OrgId},
-    hot::cache::{CacheClass, CacheKey, CacheRequest, CachedResponse, ObjectRef},
+    hot::{
+        cache::{CacheClass, CacheKey, CacheRequest, CachedResponse, ObjectRef},
+        pubsub::JobStatusMessage,
+    },
     pg::{CacheMatch, Job, NewJob},
 };
 use serde::Serialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{Receiver, error::RecvError};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -173,25 +176,7 @@ async fn submit_and_wait(
         .ok_or(ApiError::Internal)?
         .into_job();
     let id = job.id;
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut current = job;
-    while !current.is_final() {
-        match tokio::time::timeout_at(deadline, updates.recv()).await {
-            Err(_) => break,
-            Ok(Ok(m)) if m.job_id != id => continue,
-            Ok(Ok(_) | Err(RecvError::Lagged(_))) => {
-                current = state.db.get_job(auth.org_id, id).await?;
-            }
-            Ok(Err(RecvError::Closed)) => {
-                tokio::time::sleep_until(deadline).await;
-                current = state.db.get_job(auth.org_id, id).await?;
-                break;
-            }
-        }
-    }
-    if !current.is_final() {
-        current = state.db.get_job(auth.org_id, id).await?;
-    }
+    let current = wait_final(state, auth, &mut updates, job, wait).await?;
     if !current.is_final() {
         return Ok((StatusCode::ACCEPTED, Json(pending(current))));
     }
@@ -216,6 +201,38 @@ async fn submit_and_wait(
         None
     };
     Ok((StatusCode::OK, Json(finished(current, result))))
+}
+
+/// Waits up to `wait` for `job` to finish, woken by its status changes on `updates` (which
+/// the caller subscribed to before submitting it); returns the job as it is then.
+pub async fn wait_final(
+    state: &AppState,
+    auth: &Auth,
+    updates: &mut Receiver<JobStatusMessage>,
+    job: Job,
+    wait: Duration,
+) -> ApiResult<Job> {
+    let id = job.id;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut current = job;
+    while !current.is_final() {
+        match tokio::time::timeout_at(deadline, updates.recv()).await {
+            Err(_) => break,
+            Ok(Ok(m)) if m.job_id != id => continue,
+            Ok(Ok(_) | Err(RecvError::Lagged(_))) => {
+                current = state.db.get_job(auth.org_id, id).await?;
+            }
+            Ok(Err(RecvError::Closed)) => {
+                tokio::time::sleep_until(deadline).await;
+                current = state.db.get_job(auth.org_id, id).await?;
+                break;
+            }
+        }
+    }
+    if !current.is_final() {
+        current = state.db.get_job(auth.org_id, id).await?;
+    }
+    Ok(current)
 }
 
 fn pending(job: Job) -> ScrapeResponse {

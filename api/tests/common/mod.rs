@@ -202,14 +202,23 @@ pub fn error_code(reply: &Reply) -> &str {
 /// Runs the real worker (the worker crate) in this process, on this app's queues; it
 /// stops when the returned sender is dropped or set.
 pub fn start_worker(t: &TestApp) -> tokio::sync::watch::Sender<bool> {
+    start_worker_with(t, |_| {})
+}
+
+/// [`start_worker`] with its configuration changed by `tweak` (engines, Chromium).
+pub fn start_worker_with(
+    t: &TestApp,
+    tweak: impl FnOnce(&mut scraperx_worker::WorkerConfig),
+) -> tokio::sync::watch::Sender<bool> {
     use scraperx_worker::{Services, Worker, WorkerConfig};
-    let config = WorkerConfig {
+    let mut config = WorkerConfig {
         allow_private_targets: true,
         queue_namespace: t.state.config.queue_namespace.clone(),
         idle_poll: std::time::Duration::from_millis(20),
         cancel_poll: std::time::Duration::from_millis(100),
         ..WorkerConfig::default()
     };
+    tweak(&mut config);
     let worker = Worker::new(
         config,
         Services {

@@ -80,6 +80,18 @@ impl Db {
             .await?)
     }
 
+    /// The credits charged so far for the batch's jobs (a crawl's pages included).
+    pub async fn batch_credits_charged(&self, org: OrgId, batch: BatchId) -> Result<i64> {
+        Ok(crate::pg::sql::query_scalar(
+            "SELECT COALESCE(SUM(credits_charged), 0)::BIGINT FROM scrape_jobs \
+             WHERE organization_id = $1 AND batch_id = $2",
+        )
+        .bind(org)
+        .bind(batch)
+        .fetch_one(self.exec())
+        .await?)
+    }
+
     /// The batch's jobs in any of `statuses`.
     pub async fn batch_jobs_with_status(
         &self,

@@ -85,6 +85,8 @@ pub struct JobResult {
     pub extracted_title: Option<String>,
     pub extracted_text: Option<String>,
     pub extracted_links: Option<Json<serde_json::Value>>,
+    /// The page's images, absolute URLs.
+    pub extracted_images: Option<Json<serde_json::Value>>,
     pub extracted_data: Option<Json<serde_json::Value>>,
     pub extracted_markdown: Option<String>,
     pub screenshot_minio_key: Option<String>,
@@ -97,8 +99,8 @@ pub struct JobResult {
 const RESULT_COLUMNS: &str = "id, job_id, organization_id, status_code, headers, content_type, \
     content_length, final_url, redirect_count, content_storage_type, content_inline, \
     content_minio_bucket, content_minio_key, content_hash, extracted_title, extracted_text, \
-    extracted_links, extracted_data, extracted_markdown, screenshot_minio_key, pdf_minio_key, \
-    total_time_ms, created_at, expires_at";
+    extracted_links, extracted_images, extracted_data, extracted_markdown, screenshot_minio_key, \
+    pdf_minio_key, total_time_ms, created_at, expires_at";
 
 impl Db {
     /// Stores a job's result (replacing an earlier attempt's) and links it from the job.

@@ -42,6 +42,9 @@ pub struct PageTemplate {
     pub max_attempts: i32,
     /// Each page's own webhook (its job's `webhook_url`).
     pub webhook_url: Option<String>,
+    /// Fields added to each page's job metadata (the formats a Firecrawl crawl asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Default for PageTemplate {
@@ -56,6 +59,7 @@ impl Default for PageTemplate {
             priority: job.priority,
             max_attempts: job.max_attempts,
             webhook_url: None,
+            metadata: None,
         }
     }
 }
@@ -89,8 +93,16 @@ impl PageTemplate {
             webhook_secret: None,
             client_reference: None,
             idempotency_key: Some(page_idempotency_key(crawl, page_id)),
-            metadata: serde_json::json!({ "crawl_id": crawl, "crawl_page": page_id }),
+            metadata: self.page_metadata(crawl, page_id),
         }
+    }
+
+    /// A page's job metadata: the template's fields, then its crawl and page.
+    fn page_metadata(&self, crawl: CrawlId, page_id: i64) -> serde_json::Value {
+        let mut m = self.metadata.clone().unwrap_or_default();
+        m.insert("crawl_id".into(), serde_json::json!(crawl));
+        m.insert("crawl_page".into(), serde_json::json!(page_id));
+        serde_json::Value::Object(m)
     }
 }
 

@@ -21,27 +21,25 @@ mkdir -p "$tools"
 exec 9>"$tools/bench-peers.lock"
 flock 9
 
-content_venv=$tools/bench-py-trafilatura$TRAFILATURA_VERSION-html2text$HTML2TEXT_VERSION
-if [ ! -f "$content_venv/.installed" ]; then
-  echo "[bench] installing trafilatura==$TRAFILATURA_VERSION html2text==$HTML2TEXT_VERSION into $content_venv" >&2
-  rm -rf "$content_venv"
-  python3 -m venv "$content_venv"
-  "$content_venv/bin/pip" install --quiet --disable-pip-version-check \
-    "trafilatura==$TRAFILATURA_VERSION" "html2text==$HTML2TEXT_VERSION" \
-    "lxml_html_clean==$LXML_HTML_CLEAN_VERSION" >&2
-  touch "$content_venv/.installed"
-fi
+# A virtualenv at $1 with the pinned packages that follow, made once (its stamp).
+pip_venv() {
+  local dir=$1
+  shift
+  [ -f "$dir/.installed" ] && return 0
+  echo "[bench] installing $* into $dir" >&2
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" >&2
+  touch "$dir/.installed"
+}
+
+pip_venv "$tools/bench-py-trafilatura$TRAFILATURA_VERSION-html2text$HTML2TEXT_VERSION" \
+  "trafilatura==$TRAFILATURA_VERSION" "html2text==$HTML2TEXT_VERSION" \
+  "lxml_html_clean==$LXML_HTML_CLEAN_VERSION"
 [ "${1:-}" = content ] && exit 0
 
-venv=$tools/bench-py-scrapy$SCRAPY_VERSION-playwright$PLAYWRIGHT_VERSION
-if [ ! -f "$venv/.installed" ]; then
-  echo "[bench] installing scrapy==$SCRAPY_VERSION playwright==$PLAYWRIGHT_VERSION into $venv" >&2
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "scrapy==$SCRAPY_VERSION" "playwright==$PLAYWRIGHT_VERSION" >&2
-  touch "$venv/.installed"
-fi
+pip_venv "$tools/bench-py-scrapy$SCRAPY_VERSION-playwright$PLAYWRIGHT_VERSION" \
+  "scrapy==$SCRAPY_VERSION" "playwright==$PLAYWRIGHT_VERSION"
 
 node_dir=$tools/bench-node-bullmq$BULLMQ_VERSION-ioredis$IOREDIS_VERSION
 if [ ! -f "$node_dir/.installed" ]; then

@@ -2,6 +2,7 @@
 # ScraperX against its peers, side by side, in one run on this machine:
 #
 #   bench/run.sh [pipeline] [queue] [browser] [batch]     (none named: all, in that order)
+#   bench/run.sh content [DATA_DIR]                       (content extraction: bench/content.sh)
 #
 # Installs the peers (bench/install-peers.sh), builds the release binaries, serves the
 # benchmark site (bench-site) on loopback to both sides, runs each comparison's sides back
@@ -14,6 +15,10 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+if [ "${1:-}" = content ]; then
+  shift
+  exec bench/content.sh "$@"
+fi
 eval "$(scripts/services.sh env)"
 bench/install-peers.sh
 tools=${SCRX_TOOLS_DIR:-$HOME/.cache/scraperx-tools}

@@ -41,8 +41,17 @@ pub struct ScrapeRequest {
     /// Named CSS extraction rules; their results fill `extracted_data`.
     pub extract: Option<BTreeMap<String, ExtractRule>>,
     pub block_resources: Option<Vec<ResourceType>>,
-    /// Also return markdown of the main content.
+    /// Also return markdown.
     pub markdown: Option<bool>,
+    /// Text and markdown of the main content only: navigation, header, footer, ads and
+    /// cookie banners removed.
+    pub only_main_content: Option<bool>,
+    /// CSS selectors: only what they match is kept in the text and markdown.
+    pub include_tags: Option<Vec<String>>,
+    /// CSS selectors whose matches are removed from the text and markdown.
+    pub exclude_tags: Option<Vec<String>>,
+    /// Images inlined as `data:` URLs are left out of the markdown and images.
+    pub remove_base64_images: Option<bool>,
     pub proxy_tier: Option<ProxyTier>,
     /// Two-letter country code for the proxy's exit.
     pub country: Option<String>,
@@ -95,6 +104,10 @@ impl ScrapeRequest {
             extract,
             block_resources,
             markdown,
+            only_main_content,
+            include_tags,
+            exclude_tags,
+            remove_base64_images,
             proxy_tier,
             country,
             session_id,
@@ -127,6 +140,10 @@ impl ScrapeRequest {
             extract: self.extract,
             block_resources: self.block_resources.unwrap_or_default(),
             markdown: self.markdown.unwrap_or(false),
+            only_main_content: self.only_main_content.unwrap_or(false),
+            include_tags: self.include_tags.unwrap_or_default(),
+            exclude_tags: self.exclude_tags.unwrap_or_default(),
+            remove_base64_images: self.remove_base64_images.unwrap_or(false),
             ..defaults
         };
         let headers = self.headers.unwrap_or_default();

@@ -71,6 +71,26 @@ pub struct BatchOptions {
     pub pdf: bool,
     #[serde(default)]
     pub markdown: bool,
+    /// Text and markdown of the main content only (no navigation, header, footer, ads).
+    #[serde(default)]
+    pub only_main_content: bool,
+    /// CSS selectors: only what they match is kept in the text and markdown.
+    #[serde(default)]
+    #[schemars(
+        length(max = JobOptions::MAX_CONTENT_SELECTORS),
+        inner(length(min = 1, max = JobOptions::MAX_SELECTOR_LEN), pattern(NOT_BLANK))
+    )]
+    pub include_tags: Vec<String>,
+    /// CSS selectors whose matches are removed from the text and markdown.
+    #[serde(default)]
+    #[schemars(
+        length(max = JobOptions::MAX_CONTENT_SELECTORS),
+        inner(length(min = 1, max = JobOptions::MAX_SELECTOR_LEN), pattern(NOT_BLANK))
+    )]
+    pub exclude_tags: Vec<String>,
+    /// Images inlined as `data:` URLs are left out of the markdown and images.
+    #[serde(default)]
+    pub remove_base64_images: bool,
     /// Named extraction rules.
     #[schemars(transform = rules::extract_rules)]
     pub extract: Option<BTreeMap<String, ExtractRule>>,

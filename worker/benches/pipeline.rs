@@ -113,7 +113,8 @@ async fn extraction() {
     ] {
         let (html, base, rules) = (html.clone(), base.clone(), rules.clone());
         measure(name, 300, 1, move |_| {
-            let out = extract(&html, &base, Some(&rules), markdown).expect("extract");
+            let content = scraperx_worker::extract::Content::markdown(markdown);
+            let out = extract(&html, &base, Some(&rules), &content).expect("extract");
             async move { assert!(out.links.len() >= 120) }
         })
         .await;
@@ -122,9 +123,14 @@ async fn extraction() {
     measure("extraction + markdown, on its thread", 300, 1, move |_| {
         let (html, base, rules) = ((*html).clone(), (*base).clone(), (*rules).clone());
         async move {
-            let out = scraperx_worker::extract::extract_isolated(html, base, Some(rules), true)
-                .await
-                .expect("extract");
+            let out = scraperx_worker::extract::extract_isolated(
+                html,
+                base,
+                Some(rules),
+                scraperx_worker::extract::Content::markdown(true),
+            )
+            .await
+            .expect("extract");
             assert!(out.links.len() >= 120);
         }
     })
@@ -263,8 +269,13 @@ async fn hostile_extraction() {
         let html = String::from_utf8_lossy(&page).into_owned();
         let base: url::Url = "http://example.com/".parse().expect("base");
         let started = Instant::now();
-        let out =
-            scraperx_worker::extract::extract_isolated(html, base, Some(rules.clone()), true).await;
+        let out = scraperx_worker::extract::extract_isolated(
+            html,
+            base,
+            Some(rules.clone()),
+            scraperx_worker::extract::Content::markdown(true),
+        )
+        .await;
         let took = started.elapsed();
         let outcome = match out {
             Ok(e) => format!("cut {:?}", e.cut.as_slice()),

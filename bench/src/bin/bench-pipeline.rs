@@ -65,10 +65,14 @@ async fn engine(site: &str, pages: usize, c: usize) -> anyhow::Result<()> {
                 };
                 let page = fetcher.fetch(&request).await.ok()?;
                 let html = String::from_utf8_lossy(&page.body).into_owned();
-                let out =
-                    scraperx_worker::extract::extract_isolated(html, page.final_url, None, false)
-                        .await
-                        .ok()?;
+                let out = scraperx_worker::extract::extract_isolated(
+                    html,
+                    page.final_url,
+                    None,
+                    scraperx_worker::extract::Content::default(),
+                )
+                .await
+                .ok()?;
                 Some(out.links.len())
             }
         })

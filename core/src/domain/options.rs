@@ -147,6 +147,8 @@ impl JobOptions {
     pub const MAX_WAIT_TIME_MS: u32 = 60_000;
     pub const MAX_SELECTOR_LEN: usize = 1_024;
     pub const MAX_EXTRACT_RULES: usize = 100;
+    /// Selectors in `include_tags`, and in `exclude_tags`, at most.
+    pub const MAX_CONTENT_SELECTORS: usize = 100;
 
     /// Checks every range; the error names the first offending field's path.
     pub fn validate(&self) -> Result<()> {
@@ -190,6 +192,26 @@ impl JobOptions {
                     ));
                 }
                 check_selector(&format!("options.extract.{name}.selector"), &rule.selector)?;
+            }
+        }
+        self.validate_content()
+    }
+
+    /// `include_tags` and `exclude_tags`: at most [`Self::MAX_CONTENT_SELECTORS`] each,
+    /// none empty or longer than [`Self::MAX_SELECTOR_LEN`].
+    fn validate_content(&self) -> Result<()> {
+        for (field, list) in [
+            ("options.include_tags", &self.include_tags),
+            ("options.exclude_tags", &self.exclude_tags),
+        ] {
+            if list.len() > Self::MAX_CONTENT_SELECTORS {
+                return Err(Error::validation(
+                    field,
+                    format!("at most {} selectors", Self::MAX_CONTENT_SELECTORS),
+                ));
+            }
+            for (i, selector) in list.iter().enumerate() {
+                check_selector(&format!("{field}[{i}]"), selector)?;
             }
         }
         Ok(())
@@ -365,5 +387,34 @@ mod tests {
             panic!("invalid")
         };
         assert_eq!(field, "options.extract.title.selector");
+    }
+
+    #[test]
+    fn content_selectors_are_capped_in_number_and_length() {
+        let field_of = |options: JobOptions| match options.validate() {
+            Err(Error::Validation { field, .. }) => Some(field),
+            _ => None,
+        };
+        let fine = JobOptions {
+            include_tags: vec!["article".into(), "main p".into()],
+            exclude_tags: vec![".ad".into()],
+            ..JobOptions::default()
+        };
+        assert_eq!(field_of(fine), None);
+        let many = JobOptions {
+            exclude_tags: vec!["p".into(); JobOptions::MAX_CONTENT_SELECTORS + 1],
+            ..JobOptions::default()
+        };
+        assert_eq!(field_of(many).as_deref(), Some("options.exclude_tags"));
+        let long = JobOptions {
+            include_tags: vec!["p".into(), "a".repeat(JobOptions::MAX_SELECTOR_LEN + 1)],
+            ..JobOptions::default()
+        };
+        assert_eq!(field_of(long).as_deref(), Some("options.include_tags[1]"));
+        let blank = JobOptions {
+            exclude_tags: vec![" ".into()],
+            ..JobOptions::default()
+        };
+        assert_eq!(field_of(blank).as_deref(), Some("options.exclude_tags[0]"));
     }
 }

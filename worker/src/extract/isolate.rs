@@ -24,7 +24,7 @@ use scraperx_core::domain::ExtractRule;
 use tokio::sync::oneshot;
 use url::Url;
 
-use super::{Extraction, TIME_BUDGET, extract};
+use super::{Content, Extraction, TIME_BUDGET, extract};
 use crate::error::FetchError;
 
 /// The stack of an extraction thread. The passes are iterative; the margin is for the
@@ -82,10 +82,10 @@ pub async fn extract_isolated(
     html: String,
     base: Url,
     rules: Option<BTreeMap<String, ExtractRule>>,
-    markdown: bool,
+    content: Content,
 ) -> Result<Extraction, FetchError> {
     run_isolated(
-        move || extract(&html, &base, rules.as_ref(), markdown),
+        move || extract(&html, &base, rules.as_ref(), &content),
         WALL_LIMIT,
     )
     .await

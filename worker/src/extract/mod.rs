@@ -1,6 +1,9 @@
 //! What the content pipeline pulls out of an HTML page: the title, the visible text,
 //! absolute links and images, the customer's CSS extraction rules (into `extracted_data`),
-//! and optionally markdown of the main content.
+//! and optionally markdown. What the text and markdown cover is the job's [`Content`]
+//! choice: the whole page or its main content ([`main_content`]), less what
+//! `exclude_tags` match, only what `include_tags` match, without inlined images if asked
+//! ([`select`]). Rules see the whole page; links and images, the page as selected.
 //!
 //! Whatever the page, extraction ends with a result or a stable error code, within bounded
 //! stack, memory and time:
@@ -19,19 +22,22 @@
 mod attrs;
 mod budget;
 mod isolate;
+mod main_content;
 mod markdown;
 mod parse;
 mod rules;
+mod select;
 mod walk;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use scraperx_core::domain::ExtractRule;
+use scraperx_core::domain::{ExtractRule, JobOptions};
 use serde_json::{Value, json};
 use url::Url;
 
 pub use budget::{Budget, Cut, Cuts};
 pub use isolate::{extract_isolated, run_isolated};
+pub use main_content::Picked;
 
 use crate::error::FetchError;
 
@@ -51,6 +57,38 @@ pub const TIME_BUDGET: Duration = if cfg!(debug_assertions) {
     Duration::from_secs(10)
 };
 
+/// What the content outputs (text, markdown) cover, from the job's options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Content {
+    pub markdown: bool,
+    pub only_main_content: bool,
+    pub include_tags: Vec<String>,
+    pub exclude_tags: Vec<String>,
+    pub remove_base64_images: bool,
+}
+
+impl Content {
+    /// The whole page, with markdown or without.
+    pub fn markdown(markdown: bool) -> Self {
+        Self {
+            markdown,
+            ..Self::default()
+        }
+    }
+}
+
+impl From<&JobOptions> for Content {
+    fn from(o: &JobOptions) -> Self {
+        Self {
+            markdown: o.markdown,
+            only_main_content: o.only_main_content,
+            include_tags: o.include_tags.clone(),
+            exclude_tags: o.exclude_tags.clone(),
+            remove_base64_images: o.remove_base64_images,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Extraction {
     pub title: Option<String>,
@@ -68,9 +106,9 @@ pub fn extract(
     html: &str,
     base: &Url,
     rules: Option<&BTreeMap<String, ExtractRule>>,
-    markdown: bool,
+    content: &Content,
 ) -> Result<Extraction, FetchError> {
-    extract_within(html, base, rules, markdown, TIME_BUDGET)
+    extract_within(html, base, rules, content, TIME_BUDGET)
 }
 
 /// [`extract`] with a time budget of `limit`.
@@ -78,7 +116,7 @@ pub fn extract_within(
     html: &str,
     base: &Url,
     rules: Option<&BTreeMap<String, ExtractRule>>,
-    markdown: bool,
+    content: &Content,
     limit: Duration,
 ) -> Result<Extraction, FetchError> {
     let mut budget = Budget::new(limit);
@@ -97,29 +135,58 @@ pub fn extract_within(
     if dropped {
         cut.add(Cut::Attributes);
     }
-    let doc = parse::parse(&html, &mut budget, &mut cut)?;
+    let mut doc = parse::parse(&html, &mut budget, &mut cut)?;
     let data = rules
         .map(|r| rules::apply(&doc, r, &mut budget, &mut cut))
         .transpose()?;
+    select::prune(&mut doc, content, &mut budget)?;
     let walked = walk::walk(&doc, base, &mut budget, &mut cut)?;
-    let markdown = if markdown {
-        let start = walked
-            .main
-            .and_then(|id| doc.tree.get(id))
-            .unwrap_or_else(|| doc.tree.root());
-        Some(markdown::render(start, &mut budget, &mut cut)?)
+    let base = walked.base.clone().unwrap_or_else(|| base.clone());
+    let (text, markdown) = if content.only_main_content {
+        let (main, _) = main_content::main_content(&doc, &base, &mut budget, &mut cut)?;
+        let text = walk::walk(&main, &base, &mut budget, &mut cut)?.text;
+        (
+            text,
+            render(&main, None, content, &base, &mut budget, &mut cut)?,
+        )
     } else {
-        None
+        let markdown = render(&doc, walked.body, content, &base, &mut budget, &mut cut)?;
+        (walked.text, markdown)
     };
     Ok(Extraction {
         title: walked.title,
-        text: walked.text,
+        text,
         links: walked.links,
         images: walked.images,
         data,
         markdown,
         cut,
     })
+}
+
+/// Markdown of `doc` from `start` (else its body, else its root), if asked for.
+fn render(
+    doc: &scraper::Html,
+    start: Option<ego_tree::NodeId>,
+    content: &Content,
+    base: &Url,
+    budget: &mut Budget,
+    cut: &mut Cuts,
+) -> Result<Option<String>, FetchError> {
+    if !content.markdown {
+        return Ok(None);
+    }
+    let body = || {
+        doc.tree
+            .root()
+            .descendants()
+            .find(|n| n.value().as_element().is_some_and(|e| e.name() == "body"))
+    };
+    let start = start
+        .and_then(|id| doc.tree.get(id))
+        .or_else(body)
+        .unwrap_or_else(|| doc.tree.root());
+    markdown::render(start, base, budget, cut).map(Some)
 }
 
 impl Extraction {
@@ -205,7 +272,7 @@ mod tests {
                 },
             ),
         ]);
-        let e = extract(PAGE, &base, Some(&rules), true).expect("extract");
+        let e = extract(PAGE, &base, Some(&rules), &Content::markdown(true)).expect("extract");
         assert_eq!(e.title.as_deref(), Some("Shop items"));
         assert!(
             e.text.contains("Items 10 EUR 12 EUR") && !e.text.contains("hidden"),
@@ -234,7 +301,8 @@ mod tests {
                 all: false,
             },
         )]);
-        let err = extract("<p>x</p>", &base, Some(&rules), false).expect_err("invalid");
+        let err =
+            extract("<p>x</p>", &base, Some(&rules), &Content::default()).expect_err("invalid");
         assert!(!err.retryable());
     }
 }
@@ -286,7 +354,7 @@ mod bounds {
                 &page,
                 &base(),
                 Some(&rule("div p, td, b:has(b)", true)),
-                true,
+                &Content::markdown(true),
             )
             .unwrap_or_else(|err| panic!("{name}: {err}"));
             assert!(e.cut.contains(Cut::Depth), "{name}: {:?}", e.cut);
@@ -301,7 +369,13 @@ mod bounds {
 
     #[test]
     fn a_normal_page_reports_no_cut() {
-        let e = extract("<p><a href=/a>a</a></p>", &base(), None, true).expect("extract");
+        let e = extract(
+            "<p><a href=/a>a</a></p>",
+            &base(),
+            None,
+            &Content::markdown(true),
+        )
+        .expect("extract");
         assert!(e.cut.is_empty());
         assert!(json!(e.summary()).get("cut").is_none());
     }
@@ -311,7 +385,7 @@ mod bounds {
         let page: String = (0..MAX_LINKS + 10)
             .map(|i| format!("<a href=/{i}>{i}</a><img src=/{i}.png>"))
             .collect();
-        let e = extract(&page, &base(), None, false).expect("extract");
+        let e = extract(&page, &base(), None, &Content::default()).expect("extract");
         assert_eq!((e.links.len(), e.images.len()), (MAX_LINKS, MAX_LINKS));
         assert_eq!(e.links[0], "https://deep.test/0");
         assert!(e.cut.contains(Cut::Links));
@@ -324,7 +398,13 @@ mod bounds {
             (0..3_000).map(|i| format!("<div>{i} ")).collect::<String>(),
             "</div>".repeat(3_000)
         );
-        let e = extract(&page, &base(), Some(&rule("div", true)), false).expect("extract");
+        let e = extract(
+            &page,
+            &base(),
+            Some(&rule("div", true)),
+            &Content::default(),
+        )
+        .expect("extract");
         let values = e
             .data
             .as_ref()
@@ -339,7 +419,14 @@ mod bounds {
     #[test]
     fn extraction_past_its_budget_fails_with_content_too_complex() {
         let page = "<p>x</p>".repeat(200_000);
-        let err = extract_within(&page, &base(), None, true, Duration::ZERO).expect_err("spent");
+        let err = extract_within(
+            &page,
+            &base(),
+            None,
+            &Content::markdown(true),
+            Duration::ZERO,
+        )
+        .expect_err("spent");
         assert_eq!(err.code(), "content_too_complex");
     }
 }

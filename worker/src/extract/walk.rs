@@ -1,6 +1,6 @@
 //! One pass over the parsed page for everything that does not depend on the customer's
-//! rules: the title, the visible text, absolute links and images, and the element markdown
-//! starts from (the first `main`, else `article`, else `body`).
+//! rules: the title, the visible text, absolute links and images (resolved against the
+//! page's `<base href>` when it has one, else its URL), and the page's `body`.
 //!
 //! Invariant: the pass is iterative (ego-tree's `traverse`, open and close edges) and linear
 //! in the page: whether text is hidden is a counter of the open hidden elements, not a walk
@@ -28,8 +28,10 @@ pub struct Walked {
     pub text: String,
     pub links: Vec<String>,
     pub images: Vec<String>,
-    /// Where the main content starts.
-    pub main: Option<NodeId>,
+    /// The page's first `body`, where its markdown starts.
+    pub body: Option<NodeId>,
+    /// What the page's relative URLs resolve against: its first `<base href>`, else its URL.
+    pub base: Option<Url>,
 }
 
 /// Absolute http(s) URLs, fragment-free, each once, in document order, up to a cap.
@@ -108,7 +110,7 @@ fn truncate_chars(mut text: String, max: usize) -> (String, bool) {
     }
 }
 
-/// The title, text, links, images and main element of `doc`, links resolved against `base`.
+/// The title, text, links, images and body of `doc`, links resolved against `base`.
 pub fn walk(
     doc: &Html,
     base: &Url,
@@ -119,8 +121,9 @@ pub fn walk(
     let mut text = String::new();
     let mut hidden = 0usize;
     let mut text_cut = false;
-    let (mut title, mut article, mut body) = (None, None, None);
-    let mut main = None;
+    let (mut title, mut body) = (None, None);
+    let mut base = base.clone();
+    let mut based = false;
     for edge in doc.tree.root().traverse() {
         budget.tick("text and links")?;
         match edge {
@@ -138,11 +141,21 @@ pub fn walk(
                         hidden += 1;
                     }
                     match name {
-                        "a" => el.attr("href").into_iter().for_each(|h| links.add(base, h)),
-                        "img" => el.attr("src").into_iter().for_each(|s| images.add(base, s)),
+                        "a" => el
+                            .attr("href")
+                            .into_iter()
+                            .for_each(|h| links.add(&base, h)),
+                        "img" => el
+                            .attr("src")
+                            .into_iter()
+                            .for_each(|s| images.add(&base, s)),
+                        "base" if !based => {
+                            based = true;
+                            if let Some(url) = el.attr("href").and_then(|h| base.join(h).ok()) {
+                                base = url;
+                            }
+                        }
                         "title" if title.is_none() => title = Some(node),
-                        "main" if main.is_none() => main = Some(node.id()),
-                        "article" if article.is_none() => article = Some(node.id()),
                         "body" if body.is_none() => body = Some(node.id()),
                         _ => {}
                     }
@@ -176,6 +189,7 @@ pub fn walk(
         text,
         links: links.list,
         images: images.list,
-        main: main.or(article).or(body),
+        body,
+        base: Some(base),
     })
 }

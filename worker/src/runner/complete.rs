@@ -130,7 +130,7 @@ impl Runner {
             html,
             page.final_url.clone(),
             options.extract.clone(),
-            options.markdown,
+            crate::extract::Content::from(options),
         )
         .await
         .map_err(CompleteError::Fetch)?;

@@ -156,6 +156,15 @@ pub fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Resul
         extract: o.extract.clone(),
         block_resources: o.block_resources.clone(),
         markdown: o.markdown,
+        actions: o
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| a.to_action(&format!("spec.options.actions[{i}]")))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Error::Invalid)?,
+        location: o.location.as_ref().map(Into::into),
+        mobile: o.mobile,
         ..defaults
     };
     options

@@ -141,6 +141,12 @@ impl ScrapeRequest {
             extract: self.extract,
             block_resources: self.block_resources.unwrap_or_default(),
             markdown: self.markdown.unwrap_or(false),
+            actions: self.actions.unwrap_or_default(),
+            location: self.location.map(|mut l| {
+                l.country = l.country.to_ascii_uppercase();
+                l
+            }),
+            mobile: self.mobile.unwrap_or(false),
             ..defaults
         };
         let headers = self.headers.unwrap_or_default();

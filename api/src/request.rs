@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 
 use scraperx_core::{
-    domain::{Engine, ExtractRule, HttpMethod, JobOptions, ProxyTier, ResourceType, WaitUntil},
+    domain::{
+        Action, Engine, ExtractRule, HttpMethod, JobOptions, Location, ProxyTier, ResourceType,
+        WaitUntil,
+    },
     pg::NewJob,
 };
 use serde::Deserialize;
@@ -75,6 +78,14 @@ pub struct ScrapeRequest {
     pub metadata: Option<serde_json::Value>,
     /// Answer from a cached result at most this many seconds old, if any.
     pub max_age: Option<u64>,
+    /// Browser actions run in order once the page has loaded (at most 50; browser engines
+    /// only): wait, click, write, press, scroll, screenshot, execute_javascript, scrape.
+    pub actions: Option<Vec<Action>>,
+    /// The visitor's country and languages: the proxy's exit country (when `country` is not
+    /// given), Accept-Language, and the browser's locale and timezone.
+    pub location: Option<Location>,
+    /// A phone's viewport, touch and user agent (browser engines only).
+    pub mobile: Option<bool>,
 }
 
 macro_rules! merge {
@@ -118,7 +129,10 @@ impl ScrapeRequest {
             webhook_url,
             webhook_secret,
             metadata,
-            max_age
+            max_age,
+            actions,
+            location,
+            mobile
         )
     }
 
@@ -144,7 +158,12 @@ impl ScrapeRequest {
             include_tags: self.include_tags.unwrap_or_default(),
             exclude_tags: self.exclude_tags.unwrap_or_default(),
             remove_base64_images: self.remove_base64_images.unwrap_or(false),
-            ..defaults
+            actions: self.actions.unwrap_or_default(),
+            location: self.location.map(|mut l| {
+                l.country = l.country.to_ascii_uppercase();
+                l
+            }),
+            mobile: self.mobile.unwrap_or(false),
         };
         let headers = self.headers.unwrap_or_default();
         let idempotency_key = self

@@ -3,7 +3,9 @@
 mod common;
 
 use axum::{body::Body, http::Request, http::StatusCode};
-use common::{app, app_with, error_code, key, key_with, org, org_with, page};
+use common::{
+    app, app_with, error_code, key, key_with, org, org_with, page, refuses_naming_fields,
+};
 use futures::future::join_all;
 use scraperx_core::queue::JobQueue;
 use serde_json::json;
@@ -276,21 +278,7 @@ async fn bad_input_gets_422_naming_the_field(pool: PgPool) {
             "webhook_url",
         ),
     ];
-    for (body, field) in cases {
-        let r = t.post(&k, "/v1/jobs", body.clone()).await;
-        assert_eq!(
-            r.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {:?}",
-            r.body
-        );
-        assert_eq!(error_code(&r), "validation_failed");
-        assert_eq!(
-            r.body["error"]["details"]["field"], field,
-            "{body}: {:?}",
-            r.body
-        );
-    }
+    refuses_naming_fields(&t, &k, &cases).await;
     let malformed = t
         .call(
             Request::post("/v1/jobs")

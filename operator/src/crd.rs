@@ -14,7 +14,10 @@ use k8s_openapi::{
 use kube::CustomResource;
 use schemars::JsonSchema;
 use scraperx_core::{
-    domain::{Engine, ExtractRule, JobOptions, NOT_BLANK, ResourceType, WaitUntil},
+    domain::{
+        Action, Engine, ExtractRule, JobOptions, Location, NOT_BLANK, ResourceType,
+        ScrollDirection, WaitUntil, action_limits,
+    },
     pg::NewJob,
 };
 use serde::{Deserialize, Serialize};
@@ -99,6 +102,123 @@ pub struct BatchOptions {
     /// Request headers sent to every URL.
     #[schemars(transform = rules::headers)]
     pub headers: Option<BTreeMap<String, String>>,
+    /// Browser actions run in order on every page once loaded (browser engines only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = action_limits::MAX_ACTIONS))]
+    pub actions: Vec<BatchAction>,
+    /// The visitor's country and languages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<BatchLocation>,
+    /// A phone's viewport and user agent (browser engines only).
+    #[serde(default)]
+    pub mobile: bool,
+}
+
+/// One browser action, flat (the API's, camel-cased): `type` says which of the other
+/// fields it reads. Core's checks name what is missing or out of range.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchAction {
+    #[serde(rename = "type")]
+    pub kind: BatchActionKind,
+    /// wait: milliseconds to wait.
+    #[schemars(range(min = 1, max = action_limits::MAX_ACTION_WAIT_MS))]
+    pub milliseconds: Option<u32>,
+    /// wait, click, scroll: a CSS selector.
+    #[schemars(length(min = 1, max = JobOptions::MAX_SELECTOR_LEN), pattern(NOT_BLANK))]
+    pub selector: Option<String>,
+    /// click: every match, not only the first.
+    #[serde(default)]
+    pub all: bool,
+    /// write: the text typed.
+    #[schemars(length(min = 1, max = action_limits::MAX_WRITE_BYTES))]
+    pub text: Option<String>,
+    /// press: a key name (Enter, Tab, ArrowDown...) or one character.
+    #[schemars(length(min = 1, max = 16))]
+    pub key: Option<String>,
+    /// scroll: up or down (default).
+    pub direction: Option<ScrollDirection>,
+    /// screenshot: the full page rather than the viewport.
+    #[serde(default)]
+    pub full_page: bool,
+    /// executeJavascript: the script, as a function body.
+    #[schemars(length(min = 1, max = action_limits::MAX_SCRIPT_BYTES))]
+    pub script: Option<String>,
+}
+
+/// Which action a [`BatchAction`] is.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum BatchActionKind {
+    #[default]
+    Wait,
+    Click,
+    Write,
+    Press,
+    Scroll,
+    Screenshot,
+    ExecuteJavascript,
+    Scrape,
+}
+
+impl BatchAction {
+    /// Core's action; `at` names the step when a field its type needs is missing.
+    pub fn to_action(&self, at: &str) -> Result<Action, String> {
+        let needs = |field: &Option<String>, name: &str| {
+            field
+                .clone()
+                .ok_or_else(|| format!("{at}.{name} is required for this type"))
+        };
+        Ok(match self.kind {
+            BatchActionKind::Wait => Action::Wait {
+                milliseconds: self.milliseconds,
+                selector: self.selector.clone(),
+            },
+            BatchActionKind::Click => Action::Click {
+                selector: needs(&self.selector, "selector")?,
+                all: self.all,
+            },
+            BatchActionKind::Write => Action::Write {
+                text: needs(&self.text, "text")?,
+            },
+            BatchActionKind::Press => Action::Press {
+                key: needs(&self.key, "key")?,
+            },
+            BatchActionKind::Scroll => Action::Scroll {
+                direction: self.direction.unwrap_or_default(),
+                selector: self.selector.clone(),
+            },
+            BatchActionKind::Screenshot => Action::Screenshot {
+                full_page: self.full_page,
+            },
+            BatchActionKind::ExecuteJavascript => Action::ExecuteJavascript {
+                script: needs(&self.script, "script")?,
+            },
+            BatchActionKind::Scrape => Action::Scrape,
+        })
+    }
+}
+
+/// Where the batch's visitor is: a country and, optionally, its languages.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchLocation {
+    /// ISO 3166-1 alpha-2 country code.
+    #[schemars(length(min = 2, max = 2), pattern(r"^[A-Za-z]{2}$"))]
+    pub country: String,
+    /// BCP 47 language tags, most preferred first.
+    #[serde(default)]
+    #[schemars(length(max = action_limits::MAX_LANGUAGES))]
+    pub languages: Vec<String>,
+}
+
+impl From<&BatchLocation> for Location {
+    fn from(l: &BatchLocation) -> Self {
+        Location {
+            country: l.country.to_ascii_uppercase(),
+            languages: l.languages.clone(),
+        }
+    }
 }
 
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]

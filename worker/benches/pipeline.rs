@@ -225,6 +225,8 @@ async fn browser(addr: std::net::SocketAddr) {
         fingerprint: None,
         solver: None,
         proxy_server: None,
+        actions: Vec::new(),
+        emulation: Default::default(),
     };
     let launched = Instant::now();
     pool.render(&request(0)).await.expect("first render");

@@ -46,6 +46,14 @@ pub enum FetchError {
     /// organization could not cover: the step was not taken.
     #[error("insufficient credits: {0} needed for this step")]
     InsufficientCredits(i64),
+    /// One of the job's browser actions could not be done (a selector that never matched,
+    /// a script that threw, an output over its cap): the steps after it did not run.
+    #[error("action {step} ({kind}) failed: {reason}")]
+    ActionFailed {
+        step: usize,
+        kind: &'static str,
+        reason: String,
+    },
 }
 
 impl FetchError {
@@ -80,6 +88,7 @@ impl FetchError {
             Self::PageUnresponsive(_) => "page_unresponsive",
             Self::TooManyDialogs(_) => "too_many_dialogs",
             Self::InsufficientCredits(_) => "insufficient_credits",
+            Self::ActionFailed { .. } => "action_failed",
         }
     }
 }

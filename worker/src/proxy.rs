@@ -104,7 +104,7 @@ fn route_of(
         username_for(
             &u,
             template,
-            job.proxy_country.as_deref(),
+            exit_country(job),
             job.proxy_session_id.as_deref(),
             p.supports_sessions,
         )
@@ -131,7 +131,7 @@ pub async fn route_for(
     job: &Job,
 ) -> Result<Option<ProxyRoute>, FetchError> {
     let provider = db
-        .pick_proxy(job.proxy_tier, job.proxy_country.as_deref())
+        .pick_proxy(job.proxy_tier, exit_country(job))
         .await
         .map_err(|e| FetchError::Network(format!("proxy providers unavailable: {e}")))?;
     let Some(mut route) = provider.map(|p| route_of(p, job, secrets)).transpose()? else {
@@ -141,8 +141,7 @@ pub async fn route_for(
             ProxyTier::Datacenter => Ok(None),
             tier => Err(FetchError::ProxyUnavailable(format!(
                 "no healthy {tier} provider{}",
-                job.proxy_country
-                    .as_deref()
+                exit_country(job)
                     .map(|c| format!(" for {c}"))
                     .unwrap_or_default()
             ))),
@@ -181,9 +180,14 @@ impl ProxyRoute {
         ProxyUsed {
             provider: self.name.clone(),
             ip: self.ip,
-            country: job.proxy_country.clone(),
+            country: exit_country(job).map(str::to_owned),
         }
     }
+}
+
+/// The job's exit country: the one it asked for, else its location's (core's rule).
+pub fn exit_country(job: &Job) -> Option<&str> {
+    job.options.0.proxy_country(job.proxy_country.as_deref())
 }
 
 #[cfg(test)]

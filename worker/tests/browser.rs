@@ -166,6 +166,7 @@ async fn stealth_applies_a_coherent_fingerprint_before_page_scripts_run() {
         webgl_renderer: "ANGLE (NVIDIA)".into(),
         hardware_concurrency: 8,
         device_memory: 8,
+        mobile: false,
     };
     let mut req = request(format!("http://{addr}/probe"));
     req.fingerprint = Some(fp);

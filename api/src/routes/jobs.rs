@@ -9,7 +9,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use scraperx_core::{
     content::Bucket,
-    domain::{BatchId, JobId, JobStatus},
+    domain::{ActionOutputs, ActionScrape, BatchId, JavascriptReturn, JobId, JobStatus},
     pg::{JobCursor, JobFilter, JobResult},
 };
 use serde::{Deserialize, Serialize};
@@ -207,6 +207,37 @@ pub struct ResultView {
     pub total_time_ms: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// What the job's actions gave back; absent for a job without actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Option<ActionOutputsView>,
+}
+
+/// A job's action outputs as the customer reads them: each screenshot a presigned link, in
+/// the order taken (Firecrawl's `actions` object maps onto it field by field).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionOutputsView {
+    pub screenshots: Vec<String>,
+    pub scrapes: Vec<ActionScrape>,
+    pub javascript_returns: Vec<JavascriptReturn>,
+}
+
+async fn action_outputs_view(
+    state: &AppState,
+    outputs: ActionOutputs,
+) -> ApiResult<ActionOutputsView> {
+    let mut screenshots = Vec::with_capacity(outputs.screenshots.len());
+    for shot in &outputs.screenshots {
+        let url = state
+            .content
+            .presign_get(Bucket::Screenshots, &shot.key, state.config.presign_expiry)
+            .await?;
+        screenshots.push(url);
+    }
+    Ok(ActionOutputsView {
+        screenshots,
+        scrapes: outputs.scrapes,
+        javascript_returns: outputs.javascript_returns,
+    })
 }
 
 pub async fn result_view(state: &AppState, r: JobResult) -> ApiResult<ResultView> {
@@ -248,6 +279,10 @@ pub async fn result_view(state: &AppState, r: JobResult) -> ApiResult<ResultView
         total_time_ms: r.total_time_ms,
         created_at: r.created_at,
         expires_at: r.expires_at,
+        actions: match r.action_outputs {
+            Some(outputs) => Some(action_outputs_view(state, outputs.0).await?),
+            None => None,
+        },
     })
 }
 

@@ -66,6 +66,9 @@ pub struct ScrapeResponse {
     pub screenshot_url: Option<String>,
     pub pdf_url: Option<String>,
     pub total_time_ms: Option<i32>,
+    /// What the job's actions gave back; absent for a job without actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Option<super::jobs::ActionOutputsView>,
     pub error: Option<super::views::JobError>,
     /// Where to follow the job when it is not finished yet.
     pub status_url: Option<String>,
@@ -88,6 +91,8 @@ pub async fn scrape(
     auth.require(scopes::SCRAPE_WRITE)?;
     let max_age = req.max_age.map(Duration::from_secs);
     let new = req.into_new_job("", idempotency_header(&headers))?;
+    // A job with actions is never answered from the cache, which keeps no action outputs.
+    let max_age = max_age.filter(|_| new.options.actions.is_empty());
     let key = cache_key(&new, auth.org_id)?;
     if let Some(max_age) = max_age {
         if let Some(hit) = state.cache.get(&key, Some(max_age)).await? {
@@ -270,6 +275,7 @@ fn finished_view(status: JobStatus, result: Option<ResultView>) -> ScrapeRespons
         screenshot_url: None,
         pdf_url: None,
         total_time_ms: None,
+        actions: None,
         error: None,
         status_url: None,
     };
@@ -290,6 +296,7 @@ fn fill(out: &mut ScrapeResponse, result: Option<ResultView>) {
         out.screenshot_url = r.screenshot_url;
         out.pdf_url = r.pdf_url;
         out.total_time_ms = r.total_time_ms;
+        out.actions = r.actions;
     }
 }
 
@@ -358,6 +365,7 @@ async fn from_cache(state: &AppState, c: CachedResponse) -> ApiResult<ScrapeResp
         screenshot_url: None,
         pdf_url: None,
         total_time_ms: None,
+        actions: None,
         error: None,
         status_url: None,
     })

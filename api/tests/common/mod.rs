@@ -244,3 +244,22 @@ pub async fn serve(router: Router) -> String {
     });
     format!("http://{addr}")
 }
+
+/// Asserts that `POST /v1/jobs` answers each body with 422 `validation_failed` naming its field.
+pub async fn refuses_naming_fields(t: &TestApp, key: &str, cases: &[(Value, &str)]) {
+    for (body, field) in cases {
+        let r = t.post(key, "/v1/jobs", body.clone()).await;
+        assert_eq!(
+            r.status,
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {:?}",
+            r.body
+        );
+        assert_eq!(error_code(&r), "validation_failed");
+        assert_eq!(
+            r.body["error"]["details"]["field"], *field,
+            "{body}: {:?}",
+            r.body
+        );
+    }
+}

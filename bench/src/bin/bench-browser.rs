@@ -43,6 +43,8 @@ fn request(site: &str, n: usize, relay: &ProxyRelay) -> anyhow::Result<RenderReq
         fingerprint: None,
         solver: None,
         proxy_server: Some(relay.endpoint()),
+        actions: Vec::new(),
+        emulation: Default::default(),
     })
 }
 

@@ -15,6 +15,10 @@ pub enum ObjectKind<'a> {
     },
     Screenshot,
     ScreenshotThumb,
+    /// A screenshot taken by the job's action at this index.
+    ActionScreenshot {
+        step: usize,
+    },
     Pdf,
     Metadata,
 }
@@ -27,6 +31,7 @@ impl ObjectKind<'_> {
             }
             ObjectKind::Screenshot => "screenshot.png".into(),
             ObjectKind::ScreenshotThumb => "screenshot_thumb.png".into(),
+            ObjectKind::ActionScreenshot { step } => format!("action_{step}_screenshot.png"),
             ObjectKind::Pdf => "page.pdf".into(),
             ObjectKind::Metadata => "metadata.json".into(),
         }
@@ -95,6 +100,10 @@ mod tests {
         assert_eq!(
             object_key(org, job, at, ObjectKind::ScreenshotThumb),
             format!("{org}/2025/01/31/{job}/screenshot_thumb.png")
+        );
+        assert_eq!(
+            object_key(org, job, at, ObjectKind::ActionScreenshot { step: 3 }),
+            format!("{org}/2025/01/31/{job}/action_3_screenshot.png")
         );
         assert_eq!(extension("application/octet-stream"), "bin");
     }

@@ -200,6 +200,19 @@ impl ContentStore {
         })
     }
 
+    /// Stores a screenshot a job's action at `step` took, beside the job's own (no thumbnail).
+    pub async fn store_action_screenshot(
+        &self,
+        job: JobRef,
+        step: usize,
+        png: Bytes,
+    ) -> Result<StoredObject> {
+        let kind = ObjectKind::ActionScreenshot { step };
+        let key = object_key(job.org, job.job, job.created_at, kind);
+        self.put(Bucket::Screenshots, key, job, png, "image/png")
+            .await
+    }
+
     pub async fn store_pdf(&self, job: JobRef, pdf: Bytes) -> Result<StoredObject> {
         let key = object_key(job.org, job.job, job.created_at, ObjectKind::Pdf);
         self.put(Bucket::Pdfs, key, job, pdf, "application/pdf")

@@ -1,6 +1,7 @@
 //! Where a proxy's country places a browser: the timezone a person there would have, so the
 //! stealth engine's clock agrees with the address a site sees. Countries spanning several
-//! zones get their most populous one; a country not listed keeps the fingerprint's own.
+//! zones get their most populous one; a country not listed keeps the fingerprint's own. The
+//! country's main language is here too, for the languages a location claims by default.
 
 /// The timezone of a person browsing from `country` (ISO 3166-1 alpha-2, any case).
 pub fn country_timezone(country: &str) -> Option<&'static str> {
@@ -60,9 +61,60 @@ pub fn country_timezone(country: &str) -> Option<&'static str> {
     Some(zone)
 }
 
+/// The main language (ISO 639-1) of a person browsing from `country` (ISO 3166-1 alpha-2,
+/// upper case); None for a country not listed.
+pub fn country_language(country: &str) -> Option<&'static str> {
+    let lang = match country {
+        "US" | "GB" | "IE" | "AU" | "NZ" | "CA" | "SG" | "ZA" | "NG" | "KE" | "IN" | "PH" => "en",
+        "FR" | "BE" => "fr",
+        "DE" | "AT" | "CH" => "de",
+        "ES" | "MX" | "AR" | "CL" | "CO" => "es",
+        "PT" | "BR" => "pt",
+        "IT" => "it",
+        "NL" => "nl",
+        "SE" => "sv",
+        "NO" => "nb",
+        "DK" => "da",
+        "FI" => "fi",
+        "PL" => "pl",
+        "CZ" => "cs",
+        "RO" => "ro",
+        "GR" => "el",
+        "UA" => "uk",
+        "TR" => "tr",
+        "RU" => "ru",
+        "IL" => "he",
+        "AE" | "SA" | "EG" => "ar",
+        "HK" | "CN" | "TW" => "zh",
+        "JP" => "ja",
+        "KR" => "ko",
+        "TH" => "th",
+        "VN" => "vi",
+        "ID" => "id",
+        "MY" => "ms",
+        _ => return None,
+    };
+    Some(lang)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::country_timezone;
+    use super::{country_language, country_timezone};
+
+    #[test]
+    fn every_country_with_a_timezone_has_a_language() {
+        for c in [
+            "US", "CA", "MX", "BR", "AR", "CL", "CO", "GB", "IE", "FR", "DE", "AT", "CH", "NL",
+            "BE", "ES", "PT", "IT", "SE", "NO", "DK", "FI", "PL", "CZ", "RO", "GR", "UA", "TR",
+            "RU", "IL", "AE", "SA", "IN", "SG", "HK", "CN", "TW", "JP", "KR", "TH", "VN", "ID",
+            "PH", "MY", "AU", "NZ", "ZA", "EG", "NG", "KE",
+        ] {
+            assert!(country_timezone(c).is_some(), "{c}");
+            assert!(country_language(c).is_some(), "{c}");
+        }
+        assert_eq!(country_language("DE"), Some("de"));
+        assert_eq!(country_language("ZZ"), None);
+    }
 
     #[test]
     fn a_proxy_country_places_the_browser_in_its_timezone_in_any_case() {

@@ -15,7 +15,18 @@ pub mod pricing;
 mod status;
 pub mod wire_text;
 
-pub use actions::{Action, Location, ScrollDirection};
+pub use actions::{
+    Action, ActionOutputs, ActionScrape, ActionScreenshot, JavascriptReturn, KeyDefinition,
+    Location, ScrollDirection, accept_language, key_definition,
+};
+pub mod action_limits {
+    //! The bounds on a job's actions and what they give back (see [`super::Action`]).
+    pub use super::actions::{
+        MAX_ACTION_SCRAPES, MAX_ACTION_SCREENSHOTS, MAX_ACTION_WAIT_MS, MAX_ACTIONS,
+        MAX_JS_RETURN_BYTES, MAX_LANGUAGES, MAX_SCRAPE_HTML_BYTES, MAX_SCRIPT_BYTES,
+        MAX_WRITE_BYTES,
+    };
+}
 pub use api_key::{ApiKeySecret, grants, hash_api_key};
 pub use ids::{ApiKeyId, BatchId, CrawlId, JobId, OrgId, ResultId, UserId, WebhookId};
 pub use key_limits::KeyRestrictions;

@@ -177,6 +177,10 @@ impl JobOptions {
         if let Some(sel) = &self.wait_for {
             check_selector("options.wait_for", sel)?;
         }
+        super::actions::check_actions(&self.actions, self.timeout, self.wait_time)?;
+        if let Some(location) = &self.location {
+            super::actions::check_location(location)?;
+        }
         if let Some(rules) = &self.extract {
             if rules.len() > Self::MAX_EXTRACT_RULES {
                 return Err(Error::validation(
@@ -224,12 +228,41 @@ impl JobOptions {
             || !self.wait_until.is_load()
             || self.screenshot
             || self.pdf
+            || !self.actions.is_empty()
+            || self.mobile
+    }
+
+    /// The proxy's exit country: the one asked for, else the location's.
+    pub fn proxy_country<'a>(&'a self, asked: Option<&'a str>) -> Option<&'a str> {
+        asked.or(self.location.as_ref().map(|l| l.country.as_str()))
+    }
+
+    /// What of the options only a browser can do, as the field a refusal names: the http
+    /// engine cannot run actions or emulate a phone.
+    pub fn browser_only_field(&self) -> Option<&'static str> {
+        if !self.actions.is_empty() {
+            Some("options.actions")
+        } else if self.mobile {
+            Some("options.mobile")
+        } else {
+            None
+        }
+    }
+
+    /// The screenshots the job takes: its own and its actions'.
+    pub fn screenshots(&self) -> usize {
+        let by_actions = self
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::Screenshot { .. }))
+            .count();
+        usize::from(self.screenshot) + by_actions
     }
 }
 
 impl super::Engine {
     /// The engine a job starts with: auto goes straight to the browser when its options
-    /// need one (rendering, waiting for a selector, screenshots, PDFs).
+    /// need one (rendering, waiting for a selector, screenshots, PDFs, actions, mobile).
     pub fn starting(self, options: &JobOptions) -> Self {
         match self {
             super::Engine::Auto if options.needs_browser() => super::Engine::Browser,
@@ -261,7 +294,7 @@ impl super::Engine {
     }
 }
 
-fn check_selector(field: &str, selector: &str) -> Result<()> {
+pub(super) fn check_selector(field: &str, selector: &str) -> Result<()> {
     if selector.trim().is_empty() {
         return Err(Error::validation(field, "must not be empty"));
     }

@@ -34,7 +34,7 @@ pub const fn tier_credits(tier: ProxyTier) -> i64 {
     }
 }
 
-/// A full-page screenshot.
+/// A screenshot: the job's full-page one, or one taken by an action.
 pub const SCREENSHOT_CREDITS: i64 = 2;
 /// A PDF print.
 pub const PDF_CREDITS: i64 = 3;
@@ -53,9 +53,9 @@ pub struct Run {
 /// CAPTCHA.
 pub fn charge(tier: ProxyTier, options: &JobOptions, run: Run) -> i64 {
     let mut credits = engine_credits(run.engine) + tier_credits(tier);
-    if options.screenshot {
-        credits += SCREENSHOT_CREDITS;
-    }
+    // Each screenshot, the job's own and every one its actions take.
+    let shots = i64::try_from(options.screenshots()).unwrap_or(i64::MAX);
+    credits = credits.saturating_add(SCREENSHOT_CREDITS.saturating_mul(shots));
     if options.pdf {
         credits += PDF_CREDITS;
     }
@@ -212,6 +212,32 @@ mod tests {
         assert_eq!(
             reservation(Engine::Auto, ProxyTier::Datacenter, &JobOptions::default()),
             1
+        );
+    }
+
+    #[test]
+    fn each_screenshot_an_action_takes_costs_like_the_job_s_own() {
+        let options = JobOptions {
+            screenshot: true,
+            actions: vec![
+                crate::domain::Action::Screenshot { full_page: false },
+                crate::domain::Action::Scrape,
+                crate::domain::Action::Screenshot { full_page: true },
+            ],
+            ..JobOptions::default()
+        };
+        let run = Run {
+            engine: Engine::Browser,
+            captcha_solved: false,
+        };
+        assert_eq!(
+            charge(ProxyTier::Datacenter, &options, run),
+            5 + 3 * SCREENSHOT_CREDITS
+        );
+        assert_eq!(
+            reservation(Engine::Auto, ProxyTier::Datacenter, &options),
+            5 + 3 * SCREENSHOT_CREDITS,
+            "actions start an auto job in the browser"
         );
     }
 }

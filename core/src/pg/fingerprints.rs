@@ -34,6 +34,10 @@ const COLUMNS: &str = "id, user_agent, accept_language, locale, timezone, screen
 const USABLE: &str = "COALESCE(is_valid, TRUE) AND (expires_at IS NULL OR expires_at > NOW()) \
     AND device_type = 'desktop' AND COALESCE(success_rate, 1) >= 0.5";
 
+/// The fingerprints a `mobile` job may wear: valid, unexpired phones.
+const MOBILE: &str = "COALESCE(is_valid, TRUE) AND (expires_at IS NULL OR expires_at > NOW()) \
+    AND device_type = 'mobile'";
+
 impl Db {
     /// A usable fingerprint: for a sticky `session`, the same one on every job of the
     /// session (while the usable set stays the same), so a site sees one browser across
@@ -45,6 +49,25 @@ impl Db {
         };
         let sql =
             format!("SELECT {COLUMNS} FROM fingerprints WHERE {USABLE} ORDER BY {order} LIMIT 1");
+        let mut query = crate::pg::sql::query_as(&sql);
+        if let Some(s) = session {
+            query = query.bind(s);
+        }
+        Ok(query.fetch_optional(self.exec()).await?)
+    }
+
+    /// A phone's fingerprint for a `mobile` job (its viewport and user agent): for a sticky
+    /// `session`, the same one on every job of the session; otherwise any.
+    pub async fn pick_mobile_fingerprint(
+        &self,
+        session: Option<&str>,
+    ) -> Result<Option<FingerprintRow>> {
+        let order = match session {
+            Some(_) => "md5(id::text || $1)",
+            None => "random()",
+        };
+        let sql =
+            format!("SELECT {COLUMNS} FROM fingerprints WHERE {MOBILE} ORDER BY {order} LIMIT 1");
         let mut query = crate::pg::sql::query_as(&sql);
         if let Some(s) = session {
             query = query.bind(s);

@@ -86,6 +86,22 @@ impl NewJob {
             return bad("url", "must have a host");
         }
         self.options.validate()?;
+        if self.engine == crate::domain::Engine::Http
+            && let Some(field) = self.options.browser_only_field()
+        {
+            return bad(
+                field,
+                "needs a browser engine (browser, stealth or auto); the http engine cannot run it",
+            );
+        }
+        if let (Some(location), Some(country)) = (&self.options.location, &self.proxy_country)
+            && !location.country.eq_ignore_ascii_case(country)
+        {
+            return bad(
+                "options.location.country",
+                "must agree with proxy_country when both are given",
+            );
+        }
         let Some(headers) = self.headers.as_object() else {
             return bad("headers", "must be an object of strings");
         };
@@ -162,5 +178,70 @@ impl NewJob {
             return bad("metadata", "must be a JSON object of at most 16 KB");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Action, Location};
+
+    fn job(engine: Engine, options: JobOptions) -> NewJob {
+        NewJob {
+            engine,
+            options,
+            ..NewJob::get("https://example.com/")
+        }
+    }
+
+    fn refused_field(job: &NewJob) -> String {
+        match job.validate() {
+            Err(Error::Validation { field, .. }) => field,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_http_only_job_with_actions_or_mobile_is_refused_and_others_accept_them() {
+        let with_actions = JobOptions {
+            actions: vec![Action::Scrape],
+            ..JobOptions::default()
+        };
+        assert_eq!(
+            refused_field(&job(Engine::Http, with_actions.clone())),
+            "options.actions"
+        );
+        let mobile = JobOptions {
+            mobile: true,
+            ..JobOptions::default()
+        };
+        assert_eq!(
+            refused_field(&job(Engine::Http, mobile.clone())),
+            "options.mobile"
+        );
+        for engine in [Engine::Auto, Engine::Browser, Engine::Stealth] {
+            job(engine, with_actions.clone())
+                .validate()
+                .expect("accepted");
+            job(engine, mobile.clone()).validate().expect("accepted");
+        }
+        assert_eq!(Engine::Auto.starting(&with_actions), Engine::Browser);
+    }
+
+    #[test]
+    fn a_location_must_agree_with_the_proxy_country() {
+        let options = JobOptions {
+            location: Some(Location {
+                country: "de".into(),
+                languages: vec![],
+            }),
+            ..JobOptions::default()
+        };
+        let mut j = job(Engine::Auto, options);
+        j.validate().expect("no proxy country");
+        j.proxy_country = Some("DE".into());
+        j.validate().expect("the same country");
+        j.proxy_country = Some("FR".into());
+        assert_eq!(refused_field(&j), "options.location.country");
     }
 }

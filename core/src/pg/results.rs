@@ -64,6 +64,8 @@ pub struct NewJobResult {
     pub proxy_ip: Option<std::net::IpAddr>,
     pub proxy_country: Option<String>,
     pub proxy_provider: Option<String>,
+    /// What the job's actions gave back (None without actions).
+    pub action_outputs: Option<crate::domain::ActionOutputs>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -94,13 +96,14 @@ pub struct JobResult {
     pub total_time_ms: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+    pub action_outputs: Option<Json<crate::domain::ActionOutputs>>,
 }
 
 const RESULT_COLUMNS: &str = "id, job_id, organization_id, status_code, headers, content_type, \
     content_length, final_url, redirect_count, content_storage_type, content_inline, \
     content_minio_bucket, content_minio_key, content_hash, extracted_title, extracted_text, \
     extracted_links, extracted_images, extracted_data, extracted_markdown, screenshot_minio_key, \
-    pdf_minio_key, total_time_ms, created_at, expires_at";
+    pdf_minio_key, total_time_ms, created_at, expires_at, action_outputs";
 
 impl Db {
     /// Stores a job's result (replacing an earlier attempt's) and links it from the job.
@@ -146,10 +149,10 @@ pub(super) async fn record_result_in(
                  total_time_ms, protection_detected, captcha_encountered, captcha_type, captcha_solved, \
                  captcha_solve_time_ms, detection_score, status_text, cookies, content_encoding, \
                  screenshot_width, screenshot_height, pdf_page_count, proxy_ip, proxy_country, \
-                 proxy_provider) \
+                 proxy_provider, action_outputs) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
                  $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, \
-                 $36, $37, $38::float8::numeric(5,4), $39, $40, $41, $42, $43, $44, $45::inet, $46, $47) \
+                 $36, $37, $38::float8::numeric(5,4), $39, $40, $41, $42, $43, $44, $45::inet, $46, $47, $48) \
              RETURNING {RESULT_COLUMNS}"
     );
     let row: JobResult = crate::pg::sql::query_as(&sql)
@@ -200,6 +203,7 @@ pub(super) async fn record_result_in(
         .bind(result.proxy_ip.map(|ip| ip.to_string()))
         .bind(&result.proxy_country)
         .bind(&result.proxy_provider)
+        .bind(result.action_outputs.as_ref().map(Json))
         .fetch_one(&mut **tx)
         .await?;
     crate::pg::sql::query("UPDATE scrape_jobs SET result_id = $2 WHERE id = $1")

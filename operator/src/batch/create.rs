@@ -160,7 +160,15 @@ pub fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Resul
         include_tags: o.include_tags.clone(),
         exclude_tags: o.exclude_tags.clone(),
         remove_base64_images: o.remove_base64_images,
-        ..defaults
+        actions: o
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| a.to_action(&format!("spec.options.actions[{i}]")))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Error::Invalid)?,
+        location: o.location.as_ref().map(Into::into),
+        mobile: o.mobile,
     };
     options
         .validate()

@@ -13,9 +13,11 @@
 //! is blocked, and, behind a provider (which resolves names on its side), to check their
 //! addresses first.
 
+pub mod actions;
 mod context;
 mod cover;
 mod document;
+pub mod emulate;
 mod idle;
 mod intercept;
 pub mod launch;
@@ -43,7 +45,7 @@ use chromiumoxide::{
     page::ScreenshotParams,
 };
 use futures::StreamExt;
-use scraperx_core::domain::{ResourceType, WaitUntil};
+use scraperx_core::domain::{Action, ResourceType, WaitUntil};
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::{
@@ -51,6 +53,7 @@ use crate::{
     error::FetchError,
     fetch::{FetchedPage, Timings, timing::elapsed_ms},
 };
+pub use emulate::{Device, Emulation};
 pub use stealth::Fingerprint;
 
 /// A bound on the calls around a page (opening a context and page, closing them): past it
@@ -96,6 +99,10 @@ pub struct RenderRequest {
     /// Sends the page's requests through this proxy, `http://host:port` without
     /// credentials (its own browser context's setting): a job's [`crate::relay::ProxyRelay`].
     pub proxy_server: Option<String>,
+    /// Run in order once the page has loaded (and after `wait_for`, `wait_time`).
+    pub actions: Vec<Action>,
+    /// The browser engine's location and device (the stealth engine's are its fingerprint's).
+    pub emulation: Emulation,
 }
 
 /// A rendered page and what was captured of it.
@@ -108,6 +115,8 @@ pub struct Rendered {
     pub blocked_requests: usize,
     /// A widget met with a solver configured, and how solving went.
     pub captcha: Option<CaptchaOutcome>,
+    /// What the job's actions gave back (empty without actions).
+    pub actions: actions::RawOutputs,
 }
 
 struct Running {
@@ -122,6 +131,8 @@ struct Running {
     ws: String,
     /// Its full version (`156.0.8078.114`), which the stealth engine claims.
     engine: String,
+    /// Its own user agent, kept when only the languages are overridden.
+    user_agent: String,
     /// Killed when dropped, before its profile is removed.
     _process: tokio::process::Child,
     _profile: TempProfile,
@@ -206,11 +217,11 @@ impl BrowserPool {
                 }
             }
         });
-        let product = browser
+        let version = browser
             .version()
             .await
-            .map_err(|e| FetchError::Browser(format!("version: {e}")))?
-            .product;
+            .map_err(|e| FetchError::Browser(format!("version: {e}")))?;
+        let product = version.product;
         let engine = stealth::engine_version(&product)
             .ok_or_else(|| FetchError::Browser(format!("version: {product}")))?;
         Ok(Arc::new(Running {
@@ -221,6 +232,7 @@ impl BrowserPool {
             served: AtomicUsize::new(0),
             ws,
             engine,
+            user_agent: version.user_agent,
             _process: process,
             _profile: profile,
         }))
@@ -336,6 +348,7 @@ impl BrowserPool {
         };
         // Held until the page is read: the disguise of its frames and workers.
         let _cover = disguise(running, page, req.fingerprint.as_ref()).await?;
+        emulate::apply(page, &req.emulation, &running.user_agent, &running.engine).await?;
         let network = match req.wait_until.idle_allowance() {
             Some(allowance) => Some(idle::NetworkWatch::start(page, allowance).await?),
             None => None,
@@ -359,12 +372,17 @@ impl BrowserPool {
             Some(solver) => solve_on_page(page, solver, &req.url).await,
             None => None,
         };
+        let cap = self.settings.max_bytes;
+        let action_outputs = if req.actions.is_empty() {
+            actions::RawOutputs::default()
+        } else {
+            actions::run(page, &req.actions, cap).await?
+        };
         let render_ms = elapsed_ms(navigating);
         let html = page
             .content()
             .await
             .map_err(|e| FetchError::Browser(format!("content: {e}")))?;
-        let cap = self.settings.max_bytes;
         if html.len() > cap {
             return Err(FetchError::TooLarge(cap));
         }
@@ -455,6 +473,7 @@ impl BrowserPool {
             pdf,
             blocked_requests: blocked.load(Ordering::Relaxed),
             captcha,
+            actions: action_outputs,
         })
     }
 }
@@ -566,7 +585,7 @@ async fn solve_on_page(
 }
 
 /// Polls (in the page, so no DOM node id can go stale) until `selector` matches.
-async fn wait_for_selector(page: &Page, selector: &str) -> Result<(), FetchError> {
+pub(crate) async fn wait_for_selector(page: &Page, selector: &str) -> Result<(), FetchError> {
     let literal = serde_json::to_string(selector).unwrap_or_default();
     let probe = format!("document.querySelector({literal}) !== null");
     loop {

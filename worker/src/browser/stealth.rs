@@ -13,7 +13,8 @@
 use chromiumoxide::{
     Page,
     cdp::browser_protocol::emulation::{
-        SetDeviceMetricsOverrideParams, UserAgentBrandVersion, UserAgentMetadata,
+        SetDeviceMetricsOverrideParams, SetTouchEmulationEnabledParams, UserAgentBrandVersion,
+        UserAgentMetadata,
     },
 };
 use scraperx_core::pg::FingerprintRow;
@@ -38,6 +39,8 @@ pub struct Fingerprint {
     pub webgl_renderer: String,
     pub hardware_concurrency: u32,
     pub device_memory: u32,
+    /// A phone's: a mobile viewport with touch.
+    pub mobile: bool,
 }
 
 impl Fingerprint {
@@ -83,6 +86,7 @@ impl Fingerprint {
             webgl_renderer: text(&webgl, "renderer", "ANGLE"),
             hardware_concurrency: number("hardwareConcurrency", 8),
             device_memory: number("deviceMemory", 8),
+            mobile: row.user_agent.contains("Mobile"),
         }
     }
 }
@@ -265,11 +269,16 @@ pub async fn apply(page: &Page, fp: &Fingerprint) -> Result<(), FetchError> {
         i64::from(fp.screen_width),
         i64::from(fp.screen_height),
         fp.device_pixel_ratio,
-        false,
+        fp.mobile,
     );
     metrics.screen_width = Some(i64::from(fp.screen_width));
     metrics.screen_height = Some(i64::from(fp.screen_height));
     page.execute(metrics).await.map_err(|e| fail("screen", e))?;
+    if fp.mobile {
+        let mut touch = SetTouchEmulationEnabledParams::new(true);
+        touch.max_touch_points = Some(5);
+        page.execute(touch).await.map_err(|e| fail("touch", e))?;
+    }
     page.evaluate_on_new_document(script(fp))
         .await
         .map_err(|e| fail("script", e))?;
@@ -373,6 +382,7 @@ mod tests {
             webgl_renderer: "r".into(),
             hardware_concurrency: 4,
             device_memory: 8,
+            mobile: false,
         };
         let params = user_agent_override(&fp, "156.0.8078.114");
         assert_eq!(params["acceptLanguage"], "de-DE,de,en");

@@ -1,12 +1,12 @@
-//! Completing a fetched job: its events (CAPTCHA work, the response), its artifacts and body
-//! stored, its page extracted on a thread of its own, the result row recorded, and then
+//! Completing a fetched job: its events (CAPTCHA work, the response), its artifacts (its
+//! actions' outputs among them) and body stored, its page extracted on a thread of its own, the result row recorded, and then
 //! `running → completed` with its credits settled to the engine that produced the page and
 //! the job's held events written, in one transaction. The row itself is built by [`super::result`].
 
 use scraperx_core::{
     Error,
     content::JobRef,
-    domain::{ContentStorage, JobStatus},
+    domain::{ActionOutputs, ActionScreenshot, ContentStorage, JobStatus},
     pg::{Job, NewJobResult},
 };
 
@@ -18,7 +18,10 @@ use super::{
     },
     result,
 };
-use crate::{captcha::CaptchaOutcome, detect::Detection, error::FetchError, fetch::FetchedPage};
+use crate::{
+    browser::actions::RawOutputs, captcha::CaptchaOutcome, detect::Detection, error::FetchError,
+    fetch::FetchedPage,
+};
 
 /// Why a fetched job could not be completed.
 pub(super) enum CompleteError {
@@ -46,6 +49,7 @@ impl Runner {
             detection,
             captcha,
             protection_seen,
+            actions,
             ..
         } = fetched;
         self.captcha_events(job, &detection, captcha.as_ref()).await;
@@ -74,6 +78,9 @@ impl Runner {
             self.event(job, &taken, None).await;
             result::with_screenshot(&mut row, shot);
         }
+        if !job.options.0.actions.is_empty() {
+            row.action_outputs = Some(self.store_action_outputs(job_ref, actions).await?);
+        }
         if let Some(bytes) = pdf {
             let pages = result::pdf_pages(&bytes);
             let stored = self.content.store_pdf(job_ref, bytes).await?;
@@ -90,6 +97,32 @@ impl Runner {
         let (done, _) = self.db.complete_job(job.id, &change, &row, engine).await?;
         self.publish(&done).await;
         Ok(())
+    }
+
+    /// The actions' screenshots stored under their own keys; their scrapes and script
+    /// values kept inline (each capped when it was taken).
+    async fn store_action_outputs(
+        &self,
+        job_ref: JobRef,
+        raw: RawOutputs,
+    ) -> Result<ActionOutputs, CompleteError> {
+        let mut screenshots = Vec::with_capacity(raw.screenshots.len());
+        for (step, png) in raw.screenshots {
+            let stored = self
+                .content
+                .store_action_screenshot(job_ref, step, png)
+                .await?;
+            screenshots.push(ActionScreenshot {
+                step,
+                key: stored.key,
+                bytes: stored.size,
+            });
+        }
+        Ok(ActionOutputs {
+            screenshots,
+            scrapes: raw.scrapes,
+            javascript_returns: raw.javascript_returns,
+        })
     }
 
     /// The body, inline or in object storage as [`result::storage_for`] decides.

@@ -16,7 +16,7 @@ use super::{
     plan::{self, PageSeen, Step},
 };
 use crate::{
-    browser::{Fingerprint, RenderRequest},
+    browser::{Device, Emulation, Fingerprint, RenderRequest},
     detect::{Detection, detect},
     error::FetchError,
     fetch::{FetchRequest, FetchedPage},
@@ -191,7 +191,7 @@ impl Runner {
         let assigned = ProxyAssigned {
             provider: route.provider,
             tier: job.proxy_tier,
-            country: job.proxy_country.as_deref(),
+            country: crate::proxy::exit_country(job),
             engine,
         };
         self.event(job, &assigned, None).await;
@@ -212,7 +212,7 @@ impl Runner {
             job: job.id,
             org: job.organization_id,
             tier: job.proxy_tier,
-            country: job.proxy_country.clone(),
+            country: crate::proxy::exit_country(job).map(str::to_owned),
             bytes_in: i64::try_from(received).unwrap_or(i64::MAX),
             bytes_out: i64::try_from(sent).unwrap_or(i64::MAX),
             success: relay.proxy_failures() == 0,
@@ -242,23 +242,27 @@ impl Runner {
         };
         self.reserve_for(job, engine).await?;
         self.event(job, &EngineSelected { engine }, None).await;
-        let picked = if stealth {
+        let options = &job.options.0;
+        let session = job.proxy_session_id.as_deref();
+        // A phone's fingerprint for a mobile job, whichever engine wears it.
+        let phone = if options.mobile {
             self.db
-                .pick_fingerprint(job.proxy_session_id.as_deref())
+                .pick_mobile_fingerprint(session)
                 .await
                 .ok()
                 .flatten()
         } else {
             None
         };
-        let fingerprint = picked.as_ref().map(|row| {
-            let mut fp = Fingerprint::from_row(row);
-            // The clock a person behind the proxy's address would have.
-            if let Some(zone) = job.proxy_country.as_deref().and_then(country_timezone) {
-                fp.timezone = zone.to_owned();
-            }
-            fp
-        });
+        let picked = match (stealth, &phone) {
+            (true, Some(row)) => Some(row.clone()),
+            (true, None) => self.db.pick_fingerprint(session).await.ok().flatten(),
+            (false, _) => None,
+        };
+        let place = Place::of(job);
+        let fingerprint = picked
+            .as_ref()
+            .map(|row| place.dress(Fingerprint::from_row(row)));
         if let (Some(row), Some(fp)) = (&picked, &fingerprint) {
             let applied = FingerprintApplied {
                 fingerprint_id: row.id,
@@ -283,7 +287,11 @@ impl Runner {
             proxied: proxy.is_some(),
         };
         self.event(job, &sent, None).await;
-        let request = self.render_request(job, url, timeout, fingerprint, relay.as_ref(), engine);
+        let mut request =
+            self.render_request(job, url, timeout, fingerprint, relay.as_ref(), engine);
+        if !stealth {
+            request.emulation = place.emulation(phone.as_ref().map(Device::from_row));
+        }
         let rendered = browser.render(&request).await;
         if let (Some(route), Some(relay)) = (&proxy, &relay) {
             let page = rendered.as_ref().ok().map(|r| &r.page);
@@ -305,6 +313,7 @@ impl Runner {
             screenshot: rendered.screenshot,
             pdf: rendered.pdf,
             captcha: rendered.captcha,
+            actions: rendered.actions,
             ..Fetched::plain(rendered.page, engine, detection)
         })
     }
@@ -331,6 +340,8 @@ impl Runner {
             fingerprint,
             solver: crate::captcha::paid(&self.config.captcha_solver, &self.db, job, engine),
             proxy_server: relay.map(ProxyRelay::endpoint),
+            actions: options.actions.clone(),
+            emulation: Emulation::default(),
         }
     }
 }
@@ -345,6 +356,7 @@ impl Fetched {
             engine,
             detection,
             captcha: None,
+            actions: Default::default(),
             http_was_shell: false,
             protection_seen: None,
         }
@@ -390,16 +402,71 @@ fn domain_outcome<'a>(
 }
 
 fn http_request(job: &Job, url: url::Url, timeout: Duration) -> FetchRequest {
-    let headers: BTreeMap<String, String> = job
+    let mut headers: BTreeMap<String, String> = job
         .headers
         .as_ref()
         .and_then(|h| serde_json::from_value(h.0.clone()).ok())
         .unwrap_or_default();
+    // A location's languages, unless the job sends its own.
+    if let Some(location) = &job.options.0.location
+        && !headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("accept-language"))
+    {
+        headers.insert("Accept-Language".into(), location.accept_language());
+    }
     FetchRequest {
         url,
         method: job.method,
         headers,
         body: job.body.clone(),
         timeout,
+    }
+}
+
+/// Where a job's visitor is: the languages its location claims and the timezone of its
+/// proxy's country (the location's when the job names no proxy country).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Place {
+    languages: Vec<String>,
+    timezone: Option<&'static str>,
+}
+
+impl Place {
+    fn of(job: &Job) -> Self {
+        let options = &job.options.0;
+        let country = options.proxy_country(job.proxy_country.as_deref());
+        Self {
+            languages: options
+                .location
+                .as_ref()
+                .map(|l| l.claimed_languages())
+                .unwrap_or_default(),
+            timezone: country.and_then(country_timezone),
+        }
+    }
+
+    /// The stealth engine's fingerprint, placed: the clock and languages a person behind
+    /// the proxy's address would have.
+    fn dress(&self, mut fp: Fingerprint) -> Fingerprint {
+        if let Some(zone) = self.timezone {
+            fp.timezone = zone.to_owned();
+        }
+        if let Some(first) = self.languages.first() {
+            fp.locale = first.clone();
+            fp.languages = self.languages.clone();
+        }
+        fp
+    }
+
+    /// The browser engine's emulation: the location's languages and timezone, and a phone.
+    fn emulation(&self, device: Option<Device>) -> Emulation {
+        let located = !self.languages.is_empty();
+        Emulation {
+            languages: self.languages.clone(),
+            // Only a job that gave a location moves the browser engine's clock.
+            timezone: self.timezone.filter(|_| located).map(str::to_owned),
+            device,
+        }
     }
 }

@@ -85,6 +85,8 @@ pub struct Fetched {
     pub engine: Engine,
     pub detection: Detection,
     pub captcha: Option<crate::captcha::CaptchaOutcome>,
+    /// What the job's actions gave back (browser engines; empty otherwise).
+    pub actions: crate::browser::actions::RawOutputs,
     /// What the stages escalated from taught: the plain-HTTP page was an empty
     /// JavaScript shell, and the protection seen on the way (the last page may show none).
     pub http_was_shell: bool,

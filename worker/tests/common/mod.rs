@@ -45,6 +45,8 @@ pub fn render_request(url: String, timeout: Duration) -> scraperx_worker::browse
         fingerprint: None,
         solver: None,
         proxy_server: None,
+        actions: Vec::new(),
+        emulation: Default::default(),
     }
 }
 

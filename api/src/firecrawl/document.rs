@@ -1,7 +1,8 @@
-//! A finished job as a Firecrawl document: the formats asked for, and `metadata` (title,
-//! `sourceURL`, `url`, `statusCode`, `contentType`, `scrapeId`, `creditsUsed`, `error`).
-//! [`document`] is pure; [`load`] reads what lives elsewhere (the raw HTML when it was stored
-//! in object storage, a presigned screenshot link) and calls it.
+//! A finished job as a Firecrawl document: the formats asked for, `actions` (what a job's
+//! actions gave back: screenshot links, scrapes, script return values), and `metadata`
+//! (title, `sourceURL`, `url`, `statusCode`, `contentType`, `scrapeId`, `creditsUsed`,
+//! `error`). [`document`] is pure; [`load`] reads what lives elsewhere (the raw HTML when it
+//! was stored in object storage, presigned screenshot links) and calls it.
 
 use scraperx_core::{
     content::Bucket,
@@ -11,7 +12,11 @@ use scraperx_core::{
 use serde_json::{Map, Value, json};
 
 use super::formats::Formats;
-use crate::{error::ApiResult, state::AppState};
+use crate::{
+    error::ApiResult,
+    routes::jobs::{ActionOutputsView, action_outputs_view},
+    state::AppState,
+};
 
 /// What a document carries besides the result row: read from object storage, or made by a
 /// language model.
@@ -20,6 +25,8 @@ pub struct Loaded {
     pub raw_html: Option<String>,
     pub screenshot_url: Option<String>,
     pub llm_json: Option<Value>,
+    /// The job's action outputs, its screenshots presigned.
+    pub actions: Option<ActionOutputsView>,
 }
 
 /// The formats a job's document carries: those its Firecrawl request stored, else what its
@@ -59,6 +66,7 @@ pub fn document(job: &Job, result: Option<&JobResult>, f: &Formats, loaded: Load
         if f.screenshot {
             put("screenshot", loaded.screenshot_url.map(Value::String));
         }
+        put("actions", loaded.actions.map(actions_json));
         if f.llm.is_some() {
             put("json", loaded.llm_json);
         } else if f.rules.is_some() {
@@ -70,6 +78,18 @@ pub fn document(job: &Job, result: Option<&JobResult>, f: &Formats, loaded: Load
     }
     doc.insert("metadata".to_owned(), metadata(job, result));
     Value::Object(doc)
+}
+
+/// A job's action outputs in Firecrawl's shape (`javascriptReturns`; no PDFs are made by
+/// actions here, so `pdfs` is always empty).
+fn actions_json(a: ActionOutputsView) -> Value {
+    json!({
+        "screenshots": a.screenshots,
+        "scrapes": a.scrapes.iter().map(|s| json!({"url": s.url, "html": s.html})).collect::<Vec<_>>(),
+        "javascriptReturns": a.javascript_returns.iter()
+            .map(|r| json!({"type": r.kind, "value": r.value})).collect::<Vec<_>>(),
+        "pdfs": [],
+    })
 }
 
 /// The CSS rules' results, without the rule a crawl adds for itself.
@@ -146,6 +166,9 @@ pub async fn load(state: &AppState, r: &JobResult, f: &Formats) -> ApiResult<Loa
             .await?;
         loaded.screenshot_url = Some(url);
     }
+    if let Some(outputs) = &r.action_outputs {
+        loaded.actions = Some(action_outputs_view(state, outputs.0.clone()).await?);
+    }
     Ok(loaded)
 }
 
@@ -163,4 +186,37 @@ pub async fn of_job(state: &AppState, job: &Job, f: &Formats) -> ApiResult<Value
     };
     let loaded = load(state, &result, f).await?;
     Ok(document(job, Some(&result), f, loaded))
+}
+
+#[cfg(test)]
+mod tests {
+    use scraperx_core::domain::{ActionScrape, JavascriptReturn};
+
+    use super::*;
+
+    #[test]
+    fn action_outputs_take_firecrawls_shape() {
+        let view = ActionOutputsView {
+            screenshots: vec!["https://s3.test/shot.png".into()],
+            scrapes: vec![ActionScrape {
+                step: 2,
+                url: "https://x.test/".into(),
+                html: "<p>after</p>".into(),
+            }],
+            javascript_returns: vec![JavascriptReturn {
+                step: 3,
+                kind: "number".into(),
+                value: json!(3),
+            }],
+        };
+        assert_eq!(
+            actions_json(view),
+            json!({
+                "screenshots": ["https://s3.test/shot.png"],
+                "scrapes": [{"url": "https://x.test/", "html": "<p>after</p>"}],
+                "javascriptReturns": [{"type": "number", "value": 3}],
+                "pdfs": [],
+            })
+        );
+    }
 }

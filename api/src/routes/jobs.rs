@@ -221,7 +221,7 @@ pub struct ActionOutputsView {
     pub javascript_returns: Vec<JavascriptReturn>,
 }
 
-async fn action_outputs_view(
+pub(crate) async fn action_outputs_view(
     state: &AppState,
     outputs: ActionOutputs,
 ) -> ApiResult<ActionOutputsView> {

@@ -41,6 +41,7 @@ pub fn main_content(
 ) -> Result<(Html, Picked), FetchError> {
     budget.check("main content")?;
     if let Some(html) = trafilatura(&doc.html(), base) {
+        let html = with_heading(doc, html);
         budget.check("main content")?;
         return Ok((parse(&html, budget, cuts)?, Picked::Trafilatura));
     }
@@ -65,6 +66,32 @@ fn trafilatura(html: &str, base: &Url) -> Option<String> {
         return None;
     }
     result.content_html
+}
+
+/// trafilatura keeps the page's title apart from its content; the content keeps the page's
+/// first `<h1>` (a heading is content to a reader) unless its text is in there already.
+fn with_heading(doc: &Html, content: String) -> String {
+    let Ok(h1) = scraper::Selector::parse("h1") else {
+        return content;
+    };
+    let Some(heading) = doc.select(&h1).next() else {
+        return content;
+    };
+    let text = heading.text().collect::<Vec<_>>().join(" ");
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty()
+        || Html::parse_fragment(&content)
+            .root_element()
+            .text()
+            .any(|t| t.contains(&text))
+    {
+        return content;
+    }
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    format!("<h1>{escaped}</h1>{content}")
 }
 
 #[cfg(test)]
@@ -103,6 +130,21 @@ mod tests {
         for boilerplate in ["Sport", "cookies", "Copyright", "Privacy"] {
             assert!(!text.contains(boilerplate), "{boilerplate} in {text}");
         }
+    }
+
+    #[test]
+    fn the_pages_heading_stays_with_its_main_content() {
+        let para = "The widget number four is made of steel and costs forty dollars, \
+                    which is less than the widget number five. ";
+        let page = format!(
+            "<html><body><nav><a href=/>Home</a></nav><main><h1>Widget &amp; Four</h1>\
+             <p>{}</p></main></body></html>",
+            para.repeat(3)
+        );
+        let (text, from) = picked(&page);
+        assert_eq!(from, Picked::Trafilatura);
+        assert!(text.starts_with("Widget & Four"), "{text}");
+        assert_eq!(text.matches("Widget & Four").count(), 1, "{text}");
     }
 
     #[test]

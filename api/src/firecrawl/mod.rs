@@ -57,12 +57,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/crawl", post(crawl::start))
         .route("/v1/crawl/{id}", get(crawl::status).delete(crawl::cancel))
         .route("/v1/crawl/{id}/errors", get(crawl::errors));
+    // Route layers: they apply to these routes only, never to the merged app's fallback
+    // (an unknown path stays the API's 404 in its own envelope).
     v2.merge(v1)
-        .layer(middleware::from_fn_with_state(
+        .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ))
-        .layer(middleware::from_fn(reshape_errors))
+        .route_layer(middleware::from_fn(reshape_errors))
         .with_state(state)
 }
 

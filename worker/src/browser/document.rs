@@ -76,3 +76,21 @@ impl DocumentWatch {
         }
     }
 }
+
+/// A cookie of the browser's jar as recorded in the result.
+pub(super) fn cookie_of(
+    c: chromiumoxide::cdp::browser_protocol::network::Cookie,
+) -> crate::fetch::Cookie {
+    crate::fetch::Cookie {
+        name: c.name,
+        value: c.value,
+        domain: Some(c.domain.trim_start_matches('.').to_owned()),
+        path: Some(c.path),
+        // Session cookies carry -1.
+        expires: (!c.session && c.expires > 0.0).then(|| format!("{}", c.expires as i64)),
+        max_age: None,
+        secure: c.secure,
+        http_only: c.http_only,
+        same_site: c.same_site.map(|s| s.as_ref().to_owned()),
+    }
+}

@@ -41,7 +41,6 @@ use chromiumoxide::{
         page::{CaptureScreenshotFormat, PrintToPdfParams},
         target::CreateBrowserContextParams,
     },
-    cdp::js_protocol::runtime::EvaluateParams,
     page::ScreenshotParams,
 };
 use futures::StreamExt;
@@ -299,7 +298,7 @@ impl BrowserPool {
         };
         let outcome = match tokio::time::timeout_at(deadline, rendering).await {
             Ok(outcome) => outcome,
-            Err(_) => Err(past_time(&page, watch.arrived(), req.timeout).await),
+            Err(_) => Err(watch::past_time(&page, watch.arrived(), req.timeout).await),
         };
         drop(watch);
         // Always cleaned up, whatever happened to the page.
@@ -443,7 +442,7 @@ impl BrowserPool {
         let cookies = page
             .get_cookies()
             .await
-            .map(|all| all.into_iter().map(cookie_of).collect())
+            .map(|all| all.into_iter().map(document::cookie_of).collect())
             .unwrap_or_default();
         Ok(Rendered {
             page: FetchedPage {
@@ -497,39 +496,6 @@ async fn disguise(
     Ok(Some(
         cover::Cover::start(&running.ws, &target, disguise).await?,
     ))
-}
-
-/// Why a page ran past its time: its document arrived and its renderer no longer answers
-/// (a script that never yields), or it was only slow.
-async fn past_time(page: &Page, arrived: bool, timeout: Duration) -> FetchError {
-    if !arrived {
-        // Still on its way (and the page's commands wait for it meanwhile).
-        return FetchError::Timeout(timeout);
-    }
-    // Sent as is: chromiumoxide's own evaluate waits for execution contexts.
-    let probe = page.execute(EvaluateParams::new("1"));
-    match tokio::time::timeout(PROBE, probe).await {
-        Ok(Ok(_)) => FetchError::Timeout(timeout),
-        _ => FetchError::PageUnresponsive(format!(
-            "its renderer did not answer after {timeout:?} (a script that never yields?)"
-        )),
-    }
-}
-
-/// A cookie of the browser's jar as recorded in the result.
-fn cookie_of(c: chromiumoxide::cdp::browser_protocol::network::Cookie) -> crate::fetch::Cookie {
-    crate::fetch::Cookie {
-        name: c.name,
-        value: c.value,
-        domain: Some(c.domain.trim_start_matches('.').to_owned()),
-        path: Some(c.path),
-        // Session cookies carry -1.
-        expires: (!c.session && c.expires > 0.0).then(|| format!("{}", c.expires as i64)),
-        max_age: None,
-        secure: c.secure,
-        http_only: c.http_only,
-        same_site: c.same_site.map(|s| s.as_ref().to_owned()),
-    }
 }
 
 /// Finds a CAPTCHA widget, has it solved, and hands the token to the page.

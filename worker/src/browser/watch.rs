@@ -129,3 +129,25 @@ impl PageWatch {
         self.arrived.load(Ordering::Relaxed)
     }
 }
+
+/// Why a page ran past its time: its document arrived and its renderer no longer answers
+/// (a script that never yields), or it was only slow.
+pub(super) async fn past_time(
+    page: &chromiumoxide::Page,
+    arrived: bool,
+    timeout: std::time::Duration,
+) -> crate::error::FetchError {
+    use crate::error::FetchError;
+    if !arrived {
+        // Still on its way (and the page's commands wait for it meanwhile).
+        return FetchError::Timeout(timeout);
+    }
+    // Sent as is: chromiumoxide's own evaluate waits for execution contexts.
+    let probe = page.execute(chromiumoxide::cdp::js_protocol::runtime::EvaluateParams::new("1"));
+    match tokio::time::timeout(super::PROBE, probe).await {
+        Ok(Ok(_)) => FetchError::Timeout(timeout),
+        _ => FetchError::PageUnresponsive(format!(
+            "its renderer did not answer after {timeout:?} (a script that never yields?)"
+        )),
+    }
+}

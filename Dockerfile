@@ -16,6 +16,11 @@
 # scripts/images.sh builds them that way without a Docker daemon (buildah, a debootstrapped
 # base) and tests them.
 #
+# With buildah or podman (1.28), pass the switch explicitly even for the default:
+# `--build-arg BINARIES=source`. Their --skip-unused-stages (on by default) reads
+# `FROM binaries-${BINARIES}` with the command line's build args only, so without it neither
+# binaries stage is built and `FROM binaries-source` fails as an unknown image name.
+#
 # Every image runs as the non-root user and group 10001 (`scraperx`, the chart's
 # podSecurity.runAsUser) and holds no shell tooling beyond Debian's minimal base.
 

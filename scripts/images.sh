@@ -55,13 +55,17 @@ die() { log "error: $*"; exit 1; }
 
 # timed LABEL COMMAND...: runs it, then logs and records how long it took.
 timed() {
-  local label=$1 t0 secs
+  local label=$1 t0 secs rc
   shift
   t0=$(date +%s.%N)
+  # Under errexit a failure ends the script here; where errexit is off (an `if`), its status
+  # is returned.
   "$@"
+  rc=$?
   secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
   log "$label: ${secs}s"
   TIMES+=("$label: ${secs}s")
+  return "$rc"
 }
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
@@ -217,15 +221,16 @@ make_base_tarball() {
 # BASE_IMAGE: the newest cached tarball (or a new one) as a local image, committed once.
 base_image() {
   BASE_TARBALL=$(ls -1 "$OUT"/base/debian-"$SUITE"-*-slim.tar 2>/dev/null | sort | tail -n 1 || true)
+  local date ctr fresh=0
   if [ -z "$BASE_TARBALL" ] || [ "$REFRESH_BASE" = 1 ]; then
     timed "debootstrap and trim" make_base_tarball
+    fresh=1
   else
     log "cached base rootfs $BASE_TARBALL (--refresh-base for a new one)"
   fi
-  local date ctr
   date=$(basename "$BASE_TARBALL" | sed -E 's/.*-([0-9]{8})-slim\.tar$/\1/')
   BASE_IMAGE="localhost/scraperx/debian:$SUITE-$date-slim"
-  if "${BUILDAH[@]}" inspect --type image "$BASE_IMAGE" >/dev/null 2>&1; then
+  if [ "$fresh" = 0 ] && "${BUILDAH[@]}" inspect --type image "$BASE_IMAGE" >/dev/null 2>&1; then
     log "base image $BASE_IMAGE already in buildah's storage"
     return
   fi

@@ -160,15 +160,18 @@ stop_containerd() {
 
 # The archives, imported; each must come back under its full name.
 import_archives() {
-  local t name
+  local t name have
+  # What an earlier check imported goes (its content is collected with it).
+  ctr_ images ls -q | xargs -r ctr -a "$SOCK" -n "$NS" images rm >/dev/null
   for t in "${TARGETS[@]}"; do
     name=$(image_name "$t")
     ctr_ images import "$(archive_path "$t")" >/dev/null
-    if ctr_ images ls -q | grep -qx "$name"; then
+    have=$(ctr_ images ls -q)
+    if grep -qx "$name" <<<"$have"; then
       SIZE[$t]=$(ctr_ images ls | awk -v n="$name" '$1 == n { print $4, $5 }')
       log "imported $name (${SIZE[$t]})"
     else
-      fail "$t: $name not found after import (ctr has: $(ctr_ images ls -q | tr '\n' ' '))"
+      fail "$t: $name not found after import (ctr has: $(tr '\n' ' ' <<<"$have"))"
     fi
   done
 }
@@ -217,7 +220,7 @@ run_bg() {
 stop_bg() {
   ctr_ task kill -s SIGTERM "$1" >/dev/null 2>&1 || true
   for _ in $(seq 1 50); do
-    ctr_ task ls | awk -v id="$1" '$1 == id { print $3 }' | grep -q RUNNING || break
+    [ "$(ctr_ task ls | awk -v id="$1" '$1 == id { print $3 }')" = RUNNING ] || break
     sleep 0.2
   done
   ctr_ task delete -f "$1" >/dev/null 2>&1 || true

@@ -257,6 +257,16 @@ build_image() {
     --target "$t" -t "$(image_name "$t")" -f "$REPO/Dockerfile" "$OUT/context" >"$logf" 2>&1 \
     || { tail -n 30 "$logf" >&2; die "buildah build --target $t failed"; }
   grep -E 'STEP [0-9]+/[0-9]+: (FROM|COPY|RUN)' "$logf" | sed 's/^/  /' | cut -c1-120 >&2 || true
+  remove_stage_leftovers "$logf"
+}
+
+# buildah 1.28 leaves the working container of a stage that is only a FROM (`FROM
+# binaries-${BINARIES} AS binaries`) behind after each build: remove those, and only those.
+remove_stage_leftovers() {
+  local id
+  for id in $(sed -nE 's/.*STEP 1\/1: FROM ([0-9a-f]{64}) AS binaries$/\1/p' "$1"); do
+    "${BUILDAH[@]}" containers -q --filter "ancestor=$id" | xargs -r "${BUILDAH[@]}" rm >/dev/null
+  done
 }
 
 # The image as a docker-archive whose manifest names it in full (ctr keeps that name).

@@ -6,6 +6,7 @@
 #
 #   e2e/control-plane.sh up     build (once) and start; idempotent
 #   e2e/control-plane.sh down   stop
+#   e2e/control-plane.sh build  only build (once) etcd, kube-apiserver and helm
 #   e2e/control-plane.sh env    print KUBECONFIG for the running plane (and SCRX_HELM)
 #
 # Helm is built the same way (once), for the chart's tests against this API server.
@@ -115,6 +116,7 @@ down() {
 case "${1:-up}" in
   up) up ;;
   down) down ;;
+  build) build ;;
   env) echo "export KUBECONFIG=$DIR/kubeconfig"; echo "export SCRX_HELM=$BIN/helm" ;;
-  *) echo "usage: $0 up|down|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|build|env" >&2; exit 2 ;;
 esac

@@ -1,20 +1,23 @@
 //! The pod a WorkerPool's workers run in. Invariant: a worker pod is given only the keys of
 //! its connection Secret a worker reads, key by key (never the whole Secret, never the API's
 //! or the admin's MinIO keys); it runs as a non-root user with no privilege escalation, no
-//! capabilities, the RuntimeDefault seccomp profile and a read-only root filesystem (an
+//! capabilities, a seccomp profile (see [`seccomp_profile`]) and a read-only root filesystem (an
 //! emptyDir at /tmp is its one writable place, and Chromium's home); and it mounts no
-//! ServiceAccount token (workers never call the Kubernetes API).
+//! ServiceAccount token (workers never call the Kubernetes API). Its one port, [`OPS_PORT`],
+//! serves `/healthz` (answered once the worker has reached PostgreSQL, Redis and MinIO: its
+//! readiness and liveness) and `/metrics`.
 
 use k8s_openapi::{
     api::core::v1::{
-        Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, PodSecurityContext,
-        PodSpec, SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
+        Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+        HTTPGetAction, PodSecurityContext, PodSpec, Probe, SeccompProfile, SecretKeySelector,
+        SecurityContext, Volume, VolumeMount,
     },
-    apimachinery::pkg::api::resource::Quantity,
+    apimachinery::pkg::{api::resource::Quantity, util::intstr::IntOrString},
 };
 use scraperx_core::{config, secrets};
 
-use crate::crd::WorkerPoolSpec;
+use crate::crd::{PoolEngine, WorkerPoolSpec};
 
 /// The workers' MinIO role: they read `S3_WORKER_ACCESS_KEY` and `S3_WORKER_SECRET_KEY`.
 pub const S3_ROLE: &str = "WORKER";
@@ -23,6 +26,10 @@ pub const TMP_DIR: &str = "/tmp";
 /// Room for Chromium's profiles and caches under [`TMP_DIR`].
 pub const TMP_SIZE_LIMIT: &str = "1Gi";
 const TMP_VOLUME: &str = "tmp";
+/// The worker's `/healthz` and `/metrics` port (the operator sets `SCRX_WORKER_ADDR` to it).
+pub const OPS_PORT: u16 = 8082;
+/// The worker's setting for where `/healthz` and `/metrics` are served.
+const ENV_WORKER_ADDR: &str = "SCRX_WORKER_ADDR";
 
 /// The connection Secret's keys a worker reads, each with whether it may be missing.
 pub fn connection_keys() -> Vec<(String, bool)> {
@@ -81,6 +88,7 @@ pub fn env(spec: &WorkerPoolSpec, queue_namespace: &str) -> Vec<EnvVar> {
     if let Some(contexts) = spec.browser.contexts_per_worker {
         env.push(value(config::ENV_BROWSER_CONTEXTS, contexts.to_string()));
     }
+    env.push(value(ENV_WORKER_ADDR, format!("0.0.0.0:{OPS_PORT}")));
     env.push(value("HOME", TMP_DIR));
     env.push(value("XDG_CONFIG_HOME", format!("{TMP_DIR}/.config")));
     env.push(value("XDG_CACHE_HOME", format!("{TMP_DIR}/.cache")));
@@ -93,17 +101,31 @@ pub fn env(spec: &WorkerPoolSpec, queue_namespace: &str) -> Vec<EnvVar> {
     env
 }
 
+/// The seccomp profile of a pool's pods. http workers: the runtime's default. Browser and
+/// stealth workers: none at the pod level, because Chromium's own sandbox needs to create
+/// user namespaces, which the runtime's default profile refuses without CAP_SYS_ADMIN
+/// (Chromium then stops: "No usable sandbox!"; seen on containerd 1.6). Chromium puts every
+/// renderer in its own namespaces under its own seccomp-bpf filter, stricter than the
+/// runtime's; the worker never passes `--no-sandbox`.
+pub fn seccomp_profile(engine: PoolEngine) -> SeccompProfile {
+    let type_ = match engine {
+        PoolEngine::Http => "RuntimeDefault",
+        PoolEngine::Browser | PoolEngine::Stealth => "Unconfined",
+    };
+    SeccompProfile {
+        type_: type_.into(),
+        ..SeccompProfile::default()
+    }
+}
+
 /// The pod-level security context: the pool's non-root user, and the group of that id.
-pub fn pod_security(run_as_user: i64) -> PodSecurityContext {
+pub fn pod_security(run_as_user: i64, engine: PoolEngine) -> PodSecurityContext {
     PodSecurityContext {
         run_as_non_root: Some(true),
         run_as_user: Some(run_as_user),
         run_as_group: Some(run_as_user),
         fs_group: Some(run_as_user),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".into(),
-            ..SeccompProfile::default()
-        }),
+        seccomp_profile: Some(seccomp_profile(engine)),
         ..PodSecurityContext::default()
     }
 }
@@ -122,19 +144,45 @@ pub fn container_security() -> SecurityContext {
     }
 }
 
+/// A probe of the worker's `/healthz`.
+fn health_probe(initial_delay_seconds: i32, period_seconds: i32, failure_threshold: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some("/healthz".into()),
+            port: IntOrString::Int(i32::from(OPS_PORT)),
+            ..HTTPGetAction::default()
+        }),
+        initial_delay_seconds: Some(initial_delay_seconds),
+        period_seconds: Some(period_seconds),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(failure_threshold),
+        ..Probe::default()
+    }
+}
+
 /// The pod of a pool's workers.
 pub fn pod_spec(spec: &WorkerPoolSpec, queue_namespace: &str) -> PodSpec {
     PodSpec {
         // SIGTERM, then this long to finish or hand back the jobs in flight.
         termination_grace_period_seconds: Some(i64::from(spec.drain_grace_period_seconds) + 5),
         automount_service_account_token: Some(false),
-        security_context: Some(pod_security(spec.run_as_user)),
+        security_context: Some(pod_security(spec.run_as_user, spec.engine)),
         containers: vec![Container {
             name: "worker".into(),
             image: Some(spec.image.clone()),
             args: Some(vec!["run".into()]),
             env: Some(env(spec, queue_namespace)),
             resources: spec.resources.clone(),
+            ports: Some(vec![ContainerPort {
+                name: Some("ops".into()),
+                container_port: i32::from(OPS_PORT),
+                ..ContainerPort::default()
+            }]),
+            // Ready once /healthz answers: the worker binds it after reaching its services.
+            readiness_probe: Some(health_probe(1, 2, 1)),
+            // A worker whose /healthz stops answering for 30 s is restarted (its jobs'
+            // leases expire and the sweep hands them back).
+            liveness_probe: Some(health_probe(10, 10, 3)),
             security_context: Some(container_security()),
             volume_mounts: Some(vec![VolumeMount {
                 name: TMP_VOLUME.into(),
@@ -158,7 +206,7 @@ pub fn pod_spec(spec: &WorkerPoolSpec, queue_namespace: &str) -> PodSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{PoolEngine, WorkerPool};
+    use crate::crd::WorkerPool;
 
     fn spec(env: serde_json::Value) -> WorkerPoolSpec {
         let pool: WorkerPool = serde_json::from_value(serde_json::json!({
@@ -231,7 +279,8 @@ mod tests {
         assert_eq!(security.run_as_user, Some(crate::crd::DEFAULT_RUN_AS_USER));
         assert_eq!(
             security.seccomp_profile.map(|p| p.type_).as_deref(),
-            Some("RuntimeDefault")
+            Some("Unconfined"),
+            "a browser pool's Chromium needs user namespaces for its own sandbox"
         );
         let container = &pod.containers[0];
         let c = container
@@ -255,5 +304,38 @@ mod tests {
             env.iter()
                 .any(|e| e.name == "HOME" && e.value.as_deref() == Some(TMP_DIR))
         );
+    }
+
+    #[test]
+    fn the_worker_is_ready_and_alive_while_its_healthz_answers_on_the_port_it_is_told() {
+        let pod = pod_spec(&spec(serde_json::json!([])), "");
+        let container = &pod.containers[0];
+        let port = container.ports.as_ref().expect("ports")[0].container_port;
+        assert_eq!(port, i32::from(OPS_PORT));
+        for probe in [&container.readiness_probe, &container.liveness_probe] {
+            let get = probe
+                .as_ref()
+                .and_then(|p| p.http_get.as_ref())
+                .expect("an HTTP probe");
+            assert_eq!(get.path.as_deref(), Some("/healthz"));
+            assert_eq!(get.port, IntOrString::Int(port));
+        }
+        let addr = container
+            .env
+            .as_ref()
+            .expect("env")
+            .iter()
+            .find(|e| e.name == ENV_WORKER_ADDR);
+        assert_eq!(
+            addr.and_then(|e| e.value.as_deref()),
+            Some(format!("0.0.0.0:{OPS_PORT}").as_str())
+        );
+    }
+
+    #[test]
+    fn only_browser_engines_leave_the_runtime_default_seccomp_profile_for_chromiums_own() {
+        assert_eq!(seccomp_profile(PoolEngine::Http).type_, "RuntimeDefault");
+        assert_eq!(seccomp_profile(PoolEngine::Browser).type_, "Unconfined");
+        assert_eq!(seccomp_profile(PoolEngine::Stealth).type_, "Unconfined");
     }
 }

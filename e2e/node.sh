@@ -145,6 +145,7 @@ contexts:
   context: {cluster: node, user: admin, namespace: default}
 current-context: node
 KC
+  chmod 600 "$DIR/kubeconfig"
 }
 
 # Starts "$@" in the background as component $1's process, logging to $DIR/<name>.log.
@@ -179,10 +180,11 @@ control_plane() {
     --advertise-address "$NODE_IP" --bind-address "$NODE_IP" --secure-port "$API_PORT" \
     --tls-cert-file "$c/apiserver.crt" --tls-private-key-file "$c/apiserver.key" \
     --token-auth-file "$c/tokens.csv" --authorization-mode RBAC \
+    --kubelet-preferred-address-types InternalIP,Hostname \
     --service-cluster-ip-range "$SERVICE_CIDR" --allow-privileged=true \
     --service-account-issuer https://kubernetes.default.svc \
     --service-account-key-file "$c/sa.pub" --service-account-signing-key-file "$c/sa.key"
-  wait_for apiserver 90 api_up
+  wait_for apiserver 240 api_up
   running controller-manager || start controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig "$DIR/kubeconfig" --authentication-kubeconfig "$DIR/kubeconfig" \
     --authorization-kubeconfig "$DIR/kubeconfig" --leader-elect=false \

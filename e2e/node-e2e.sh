@@ -2,13 +2,13 @@
 # The chart on a real Kubernetes node, end to end (its own command: it builds release images
 # and a cluster, which the 90-minute CI run has no room for; see the README):
 #
-#   e2e/node-e2e.sh [--pages N] [--delay SECONDS] [--profile release|dev] [--keep]
+#   e2e/node-e2e.sh [--pages N] [--delay SECONDS] [--profile release|dev] [--engine http|browser] [--keep]
 #
 # 1. PostgreSQL, Redis and MinIO run on this machine (scripts/services.sh); the node
 #    (e2e/node.sh) reaches them through forwarders on its own address.
 # 2. The images are built (scripts/images.sh) and imported into the node's containerd, and the
 #    chart is installed with helm: CRDs, the migration Job, the API, the operator, and one
-#    WorkerPool of http workers at 0 replicas.
+#    WorkerPool at 0 replicas (http workers, or with --engine browser Chromium's, sandboxed).
 # 3. A site served by this script on the node's address answers N pages, each after a delay,
 #    and a ScrapeBatch of them is applied with kubectl.
 # 4. It watches the operator scale the pool up from 0, the batch reach Succeeded, the queue
@@ -26,20 +26,22 @@ PAGES=40
 DELAY=1.5
 KEEP=0
 PROFILE=release
+ENGINE=http
 while [ $# -gt 0 ]; do
   case "$1" in
     --pages) PAGES=$2; shift 2 ;;
     --delay) DELAY=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --profile) PROFILE=$2; shift 2 ;;
-    *) echo "usage: $0 [--pages N] [--delay SECONDS] [--profile release|dev] [--keep]" >&2; exit 2 ;;
+    --engine) ENGINE=$2; shift 2 ;;
+    *) echo "usage: $0 [--pages N] [--delay SECONDS] [--profile release|dev] [--engine http|browser] [--keep]" >&2; exit 2 ;;
   esac
 done
 NS=scraperx
 RELEASE=scrx
 TAG=e2e
 SITE_PORT=38080
-POOL=http
+POOL=$ENGINE
 
 log() { printf '[node-e2e] %s\n' "$*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }

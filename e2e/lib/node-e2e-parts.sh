@@ -46,7 +46,7 @@ connection_secret() {
     --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 }
 
-# The chart with the images imported here, one API replica, and one pool of http workers
+# The chart with the images imported here, one API replica, and one pool of $ENGINE workers
 # from 0 to 3 replicas (the site is on a private address, which the jobs may reach here).
 install_chart() {
   connection_secret
@@ -60,7 +60,7 @@ operator:
   env: [{ name: SCRX_ALLOW_PRIVATE_TARGETS, value: "true" }]
 workerPools:
   - name: $POOL
-    engine: http
+    engine: $ENGINE
     minReplicas: 0
     maxReplicas: 3
     targetJobsPerReplica: 4
@@ -117,7 +117,7 @@ follow_logs() {
 batch_manifest() {
   local i
   printf 'apiVersion: scraperx.io/v1alpha1\nkind: ScrapeBatch\nmetadata: { name: node-e2e }\n'
-  printf 'spec:\n  organizationRef: { name: node-e2e-key, key: apiKey }\n  engine: http\n  urls:\n'
+  printf 'spec:\n  organizationRef: { name: node-e2e-key, key: apiKey }\n  engine: %s\n  urls:\n' "$ENGINE"
   for i in $(seq 1 "$PAGES"); do printf '    - http://%s:%s/p/%s\n' "$SCRX_NODE_IP" "$SITE_PORT" "$i"; done
 }
 

@@ -6,6 +6,7 @@
 #   docker build --target api      -t ghcr.io/scraperx/scraperx-api:0.1.0 .
 #   docker build --target worker   -t ghcr.io/scraperx/scraperx-worker:0.1.0 .
 #   docker build --target operator -t ghcr.io/scraperx/scraperx-operator:0.1.0 .
+#   docker build --target pgbouncer -t ghcr.io/scraperx/scraperx-pgbouncer:0.1.0 .   (the chart's PgBouncer)
 #
 # By default the binaries are compiled from source in the official Rust image (BuildKit cache
 # mounts keep the registry and target folder between builds). With
@@ -105,6 +106,28 @@ LABEL org.opencontainers.image.title="scraperx-operator" \
 USER 10001:10001
 EXPOSE 8081
 ENTRYPOINT ["/usr/local/bin/scraperx-operator"]
+CMD ["--help"]
+
+# --- PgBouncer, for the chart's pgbouncer.enabled (seed 001 §8.2) -----------------------------
+# Debian's PgBouncer (1.18 on bookworm); the chart mounts its pgbouncer.ini and auth file and
+# runs `pgbouncer /etc/pgbouncer/pgbouncer.ini` as user 10001 on a read-only root filesystem.
+FROM runtime AS pgbouncer
+RUN set -eux; \
+    export DEBIAN_FRONTEND=noninteractive; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends pgbouncer; \
+    rm -rf /var/lib/apt/lists/* /etc/pgbouncer/*
+ARG VERSION
+ARG REVISION
+ARG SOURCE_URL
+LABEL org.opencontainers.image.title="scraperx-pgbouncer" \
+      org.opencontainers.image.description="PgBouncer for ScraperX's chart (transaction pooling)" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE_URL}"
+USER 10001:10001
+EXPOSE 6432
+ENTRYPOINT ["/usr/sbin/pgbouncer"]
 CMD ["--help"]
 
 # --- the worker (run, check), with Chromium for the browser and stealth engines ---------------

@@ -96,6 +96,12 @@ fn with_pgbouncer_every_component_but_migrations_goes_through_it_in_transaction_
     assert_eq!(pod["automountServiceAccountToken"], false);
     let container = &pod["containers"][0];
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    // The chart's own image (the Dockerfile's `pgbouncer` target), tagged like the others.
+    let image = container["image"].as_str().expect("image");
+    assert!(
+        image.starts_with("ghcr.io/scraperx/scraperx-pgbouncer:"),
+        "{image}"
+    );
     assert_eq!(
         pod["volumes"][1]["secret"]["items"][0]["key"], "PGBOUNCER_USERLIST",
         "the auth_file is the Secret's key"

@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# The three ScraperX images, one target each (one binary per image, as the chart expects:
+# The ScraperX images, one target each (one binary per image, and PgBouncer, as the chart expects:
 # <registry>/scraperx-<binary>:<tag>):
 #
 #   docker build --target api      -t ghcr.io/scraperx/scraperx-api:0.1.0 .

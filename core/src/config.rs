@@ -14,6 +14,8 @@ pub const ENV_QUEUE_NAMESPACE: &str = "SCRX_QUEUE_NAMESPACE";
 /// Worker settings the operator writes into a WorkerPool's Deployment (the worker reads them).
 pub const ENV_WORKER_ENGINES: &str = "SCRX_WORKER_ENGINES";
 pub const ENV_WORKER_GRACE_SECS: &str = "SCRX_WORKER_GRACE_SECS";
+/// Where a worker serves `/healthz` and `/metrics` (the operator probes it there).
+pub const ENV_WORKER_ADDR: &str = "SCRX_WORKER_ADDR";
 pub const ENV_BROWSER_CONTEXTS: &str = "SCRX_BROWSER_CONTEXTS";
 pub const ENV_DATABASE_MAX_CONNECTIONS: &str = "SCRX_DATABASE_MAX_CONNECTIONS";
 pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 20;

@@ -28,8 +28,6 @@ pub const TMP_SIZE_LIMIT: &str = "1Gi";
 const TMP_VOLUME: &str = "tmp";
 /// The worker's `/healthz` and `/metrics` port (the operator sets `SCRX_WORKER_ADDR` to it).
 pub const OPS_PORT: u16 = 8082;
-/// The worker's setting for where `/healthz` and `/metrics` are served.
-const ENV_WORKER_ADDR: &str = "SCRX_WORKER_ADDR";
 
 /// The connection Secret's keys a worker reads, each with whether it may be missing.
 pub fn connection_keys() -> Vec<(String, bool)> {
@@ -88,7 +86,7 @@ pub fn env(spec: &WorkerPoolSpec, queue_namespace: &str) -> Vec<EnvVar> {
     if let Some(contexts) = spec.browser.contexts_per_worker {
         env.push(value(config::ENV_BROWSER_CONTEXTS, contexts.to_string()));
     }
-    env.push(value(ENV_WORKER_ADDR, format!("0.0.0.0:{OPS_PORT}")));
+    env.push(value(config::ENV_WORKER_ADDR, format!("0.0.0.0:{OPS_PORT}")));
     env.push(value("HOME", TMP_DIR));
     env.push(value("XDG_CONFIG_HOME", format!("{TMP_DIR}/.config")));
     env.push(value("XDG_CACHE_HOME", format!("{TMP_DIR}/.cache")));
@@ -325,7 +323,7 @@ mod tests {
             .as_ref()
             .expect("env")
             .iter()
-            .find(|e| e.name == ENV_WORKER_ADDR);
+            .find(|e| e.name == config::ENV_WORKER_ADDR);
         assert_eq!(
             addr.and_then(|e| e.value.as_deref()),
             Some(format!("0.0.0.0:{OPS_PORT}").as_str())

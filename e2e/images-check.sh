@@ -64,19 +64,8 @@ log() { printf '[images-check] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 fail() { log "FAIL: $*"; FAILED+=("$*"); }
 
-timed() {
-  local label=$1 t0 secs rc
-  shift
-  t0=$(date +%s.%N)
-  # Under errexit a failure ends the script here; where errexit is off (an `if`), its status
-  # is returned.
-  "$@"
-  rc=$?
-  secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-  log "$label: ${secs}s"
-  TIMES+=("$label: ${secs}s")
-  return "$rc"
-}
+# shellcheck source=scripts/lib/common.sh
+. "$REPO/scripts/lib/common.sh"
 
 parse_args() {
   while [ $# -gt 0 ]; do

@@ -38,28 +38,13 @@ COMPONENTS="kubelet kube-controller-manager kube-scheduler kube-proxy kubectl"
 
 log() { printf '[node] %s\n' "$*" >&2; }
 now_ms() { date +%s%3N; }
-# Runs "$@" and logs how long it took.
-timed() {
-  local label=$1; shift
-  local t0; t0=$(now_ms)
-  "$@"
-  log "$label: $(( ($(now_ms) - t0) / 1000 )) s"
-}
+# shellcheck source=scripts/lib/common.sh
+. "$HERE/../scripts/lib/common.sh"
 
 install_packages() {
-  local missing=()
-  command -v containerd >/dev/null || missing+=(containerd)
-  command -v runc >/dev/null || missing+=(runc)
-  [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
-  command -v iptables >/dev/null || missing+=(iptables)
-  command -v conntrack >/dev/null || missing+=(conntrack)
-  command -v buildah >/dev/null || missing+=(buildah)
-  command -v socat >/dev/null || missing+=(socat)
-  command -v openssl >/dev/null || missing+=(openssl)
-  [ ${#missing[@]} = 0 ] && return 0
-  log "apt-get install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
-    --no-install-recommends "${missing[@]}" >/dev/null
+  install_commands containerd:containerd ctr:containerd runc:runc iptables:iptables \
+    conntrack:conntrack buildah:buildah socat:socat openssl:openssl
+  [ -x /usr/lib/cni/bridge ] || apt_install containernetworking-plugins
 }
 
 build() {

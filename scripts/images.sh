@@ -53,20 +53,8 @@ TIMES=()
 log() { printf '[images] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# timed LABEL COMMAND...: runs it, then logs and records how long it took.
-timed() {
-  local label=$1 t0 secs rc
-  shift
-  t0=$(date +%s.%N)
-  # Under errexit a failure ends the script here; where errexit is off (an `if`), its status
-  # is returned.
-  "$@"
-  rc=$?
-  secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-  log "$label: ${secs}s"
-  TIMES+=("$label: ${secs}s")
-  return "$rc"
-}
+# shellcheck source=scripts/lib/common.sh
+. "$REPO/scripts/lib/common.sh"
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
@@ -91,28 +79,11 @@ parse_args() {
 image_name() { echo "$REGISTRY/scraperx-$1:$TAG"; }
 archive_path() { echo "$OUT/archives/scraperx-$1-$TAG.tar"; }
 
-apt_updated=0
-apt_install() {
-  if [ "$apt_updated" = 0 ]; then
-    log "apt-get update"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    apt_updated=1
-  fi
-  log "apt-get install $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
-
 # buildah (with its containers-common configuration), debootstrap, and containerd and runc
 # for --import and --check.
 install_tools() {
-  local missing=() cmd pkg
-  for pair in buildah:buildah debootstrap:debootstrap containerd:containerd ctr:containerd \
-              runc:runc; do
-    cmd=${pair%%:*} pkg=${pair#*:}
-    command -v "$cmd" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1 \
-      || missing+=("$pkg")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then apt_install $(printf '%s\n' "${missing[@]}" | sort -u); fi
+  install_commands buildah:buildah debootstrap:debootstrap containerd:containerd \
+    ctr:containerd runc:runc
   log "buildah $(buildah --version | awk '{print $3}'), $(containerd --version | awk '{print $3}')" \
       "containerd, runc $(runc --version | awk 'NR==1{print $3}')"
 }

@@ -33,16 +33,8 @@ GO_VERBOSE=$([ "${SCRX_GO_VERBOSE:-0}" = 1 ] && echo -v || true)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
-apt_updated=0
-apt_install() {
-  if [ "$apt_updated" = 0 ]; then
-    log "apt-get update"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    apt_updated=1
-  fi
-  log "apt-get install $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
+# shellcheck source=scripts/lib/common.sh
+. "$SCRIPT_DIR/lib/common.sh"
 
 install_postgres() {
   if [ ! -x "$PG_BIN/pg_ctl" ]; then apt_install postgresql-15 postgresql-contrib-15; fi

@@ -132,19 +132,20 @@ run_batch() {
   T_APPLY=$(now_ms)
   kubectl -n "$NS" apply -f "$WORK/batch.yaml" >/dev/null
   T_READY="" T_DONE="" T_EMPTY="" T_ZERO="" MAX_PODS=0
-  local deadline=$(( T_APPLY + 900000 )) pods ready depth phase
+  local deadline=$(( T_APPLY + 900000 )) pods count ready depth phase
   while [ "$(now_ms)" -lt "$deadline" ]; do
     pods=$(worker_pods)
     follow_logs
-    ready=$(printf '%s\n' "$pods" | awk '$2 == "True"' | grep -c . || true)
-    [ "$(printf '%s\n' "$pods" | grep -c . || true)" -gt "$MAX_PODS" ] && MAX_PODS=$(printf '%s\n' "$pods" | grep -c .)
+    count=$(printf '%s' "$pods" | awk 'NF { n++ } END { print n + 0 }')
+    ready=$(printf '%s' "$pods" | awk '$2 == "True" { n++ } END { print n + 0 }')
+    [ "$count" -gt "$MAX_PODS" ] && MAX_PODS=$count
     [ -z "$T_READY" ] && [ "$ready" -gt 0 ] && T_READY=$(now_ms) && log "first worker pod Ready"
     phase=$(kubectl -n "$NS" get scrapebatch node-e2e -o jsonpath='{.status.phase}' 2>/dev/null || true)
     [ -z "$T_DONE" ] && [ "$phase" = Succeeded ] && T_DONE=$(now_ms) && log "batch Succeeded"
     [ "$phase" = Failed ] && fail "the batch failed: $(kubectl -n "$NS" get scrapebatch node-e2e -o yaml)"
     depth=$(kubectl -n "$NS" get workerpool "$POOL" -o jsonpath='{.status.queueDepth}' 2>/dev/null || true)
     [ -z "$T_EMPTY" ] && [ -n "$T_DONE" ] && [ "${depth:-1}" = 0 ] && T_EMPTY=$(now_ms) && log "queue empty"
-    if [ -n "$T_EMPTY" ] && [ -z "$pods" ]; then T_ZERO=$(now_ms); log "no worker pods left"; return 0; fi
+    if [ -n "$T_EMPTY" ] && [ "$count" = 0 ]; then T_ZERO=$(now_ms); log "no worker pods left"; return 0; fi
     sleep 0.5
   done
   fail "timed out: ready=${T_READY:-no} succeeded=${T_DONE:-no} empty=${T_EMPTY:-no}; $(worker_pods)"

@@ -86,7 +86,10 @@ pub fn env(spec: &WorkerPoolSpec, queue_namespace: &str) -> Vec<EnvVar> {
     if let Some(contexts) = spec.browser.contexts_per_worker {
         env.push(value(config::ENV_BROWSER_CONTEXTS, contexts.to_string()));
     }
-    env.push(value(config::ENV_WORKER_ADDR, format!("0.0.0.0:{OPS_PORT}")));
+    env.push(value(
+        config::ENV_WORKER_ADDR,
+        format!("0.0.0.0:{OPS_PORT}"),
+    ));
     env.push(value("HOME", TMP_DIR));
     env.push(value("XDG_CONFIG_HOME", format!("{TMP_DIR}/.config")));
     env.push(value("XDG_CACHE_HOME", format!("{TMP_DIR}/.cache")));

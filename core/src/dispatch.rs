@@ -47,15 +47,21 @@ pub struct QueueSet {
 }
 
 impl QueueSet {
+    /// The engines' queues are one group ([`JobQueue::group`]), so an organization's cap
+    /// counts its running jobs on every engine; webhook deliveries queue apart.
     pub fn new(conn: RedisConn, namespace: &str) -> Self {
-        let q = |name: QueueName| {
-            JobQueue::named(conn.clone(), &format!("{namespace}{}", name.as_str()))
-        };
+        let name = |q: QueueName| format!("{namespace}{}", q.as_str());
+        let engines = [QueueName::Http, QueueName::Browser, QueueName::Stealth].map(name);
+        let [http, browser, stealth] = JobQueue::group(
+            conn.clone(),
+            &format!("{namespace}jobs"),
+            engines.each_ref().map(String::as_str),
+        );
         Self {
-            http: q(QueueName::Http),
-            browser: q(QueueName::Browser),
-            stealth: q(QueueName::Stealth),
-            webhooks: q(QueueName::Webhooks),
+            http,
+            browser,
+            stealth,
+            webhooks: JobQueue::named(conn, &name(QueueName::Webhooks)),
             namespace: namespace.to_owned(),
         }
     }

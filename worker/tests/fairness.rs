@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use common::{Harness, serve};
 use scraperx_core::{
     dispatch::dispatch,
-    domain::{OrgId, Plan},
+    domain::{Engine, OrgId, Plan},
     pg::{Job, NewJob, NewOrganization, Organization},
 };
 use scraperx_worker::WorkerConfig;
@@ -52,12 +52,25 @@ async fn org(h: &Harness, max_concurrent_jobs: i32) -> Organization {
 
 /// Submits and queues `n` jobs of `org` for `path`, the way the API does, 1,000 at a time.
 async fn submit(h: &Harness, org: &Organization, base: &str, n: usize, priority: i32) {
+    submit_on(h, org, base, n, priority, Engine::Auto).await;
+}
+
+/// [`submit`] on `engine`.
+async fn submit_on(
+    h: &Harness,
+    org: &Organization,
+    base: &str,
+    n: usize,
+    priority: i32,
+    engine: Engine,
+) {
     let mut left = n;
     while left > 0 {
         let take = left.min(1_000);
         let jobs: Vec<NewJob> = (0..take)
             .map(|i| NewJob {
                 priority,
+                engine,
                 ..NewJob::get(&format!("{base}/{}", left - i))
             })
             .collect();
@@ -107,6 +120,29 @@ async fn wait_all_final(pool: &PgPool, org: OrgId, n: i64, within: Duration) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Samples each organization's running jobs every 10 ms until the first has `done`
+/// completed (within 90 s): the peaks, and how many samples were taken.
+async fn peaks_running<const N: usize>(
+    pool: &PgPool,
+    orgs: [OrgId; N],
+    done: i64,
+) -> ([i64; N], usize) {
+    let (mut peaks, mut samples) = ([0; N], 0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while count(pool, orgs[0], "completed").await < done {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "capped jobs never finished"
+        );
+        for (peak, org) in peaks.iter_mut().zip(orgs) {
+            *peak = (*peak).max(count(pool, org, "running").await);
+        }
+        samples += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (peaks, samples)
 }
 
 fn millis(d: chrono::TimeDelta) -> i64 {
@@ -187,18 +223,7 @@ async fn an_organization_never_runs_more_jobs_than_its_plan_allows(pool: PgPool)
     submit(&h, &capped, &format!("http://{addr}/slow"), 30, 10).await;
     submit(&h, &other, &format!("http://{addr}/slow"), 30, 1).await;
 
-    let (mut peak, mut other_peak, mut samples) = (0, 0, 0);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while count(&pool, capped.id, "completed").await < 30 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "capped jobs never finished"
-        );
-        peak = peak.max(count(&pool, capped.id, "running").await);
-        other_peak = other_peak.max(count(&pool, other.id, "running").await);
-        samples += 1;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let ([peak, other_peak], samples) = peaks_running(&pool, [capped.id, other.id], 30).await;
     wait_all_final(&pool, other.id, 30, Duration::from_secs(60)).await;
     eprintln!(
         "cap: {samples} samples, peak running {peak} (cap {CAP}); the other organization's \
@@ -215,4 +240,38 @@ async fn an_organization_never_runs_more_jobs_than_its_plan_allows(pool: PgPool)
         other_peak > CAP,
         "the slots the capped organization may not use went to the other"
     );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn an_organization_s_cap_counts_its_running_jobs_on_every_engine(pool: PgPool) {
+    let h = Harness::new(pool.clone()).await;
+    let addr = serve(site()).await;
+    const CAP: i64 = 2;
+    let capped = org(&h, CAP as i32).await;
+    let engines = [Engine::Http, Engine::Browser];
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            h.start(WorkerConfig {
+                concurrency: SLOTS_EACH,
+                per_domain_concurrency: 64,
+                ..h.browser_config(&engines)
+            })
+        })
+        .collect();
+    let base = format!("http://{addr}/slow");
+    submit_on(&h, &capped, &base, 4, 5, Engine::Browser).await;
+    submit_on(&h, &capped, &base, 12, 5, Engine::Http).await;
+
+    let ([peak], samples) = peaks_running(&pool, [capped.id], 16).await;
+    eprintln!(
+        "cap over engines: {samples} samples, peak running {peak} (cap {CAP}) on {} slots \
+         serving http and browser",
+        WORKERS * SLOTS_EACH
+    );
+    for (tx, handle) in workers {
+        drop(tx);
+        handle.await.expect("worker");
+    }
+    assert!(peak <= CAP, "{peak} running over a cap of {CAP}");
+    assert_eq!(peak, CAP, "the capped organization used its whole share");
 }

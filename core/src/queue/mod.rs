@@ -1,7 +1,8 @@
 //! Redis job queues with at-least-once delivery (seed 001 §4.7, done without BullMQ).
 //!
 //! One queue per engine plus webhook delivery and usage aggregation. Every key of a queue
-//! shares the hash tag `{queue:<name>}`, so each Lua script touches one cluster slot. A job
+//! shares one hash tag ([`keys`]): the engines' queues one between them, the others one each,
+//! so each Lua script touches one cluster slot. A job
 //! id is in exactly one of: waiting (priority 10..1, then first in, first out), delayed
 //! (retry backoff) or active (leased until a deadline). Every move is one script, so a job is
 //! never in two places and never in none. A lease that is neither acknowledged nor extended
@@ -16,8 +17,12 @@
 //! orders an organization's own jobs only and one organization's backlog never holds up
 //! another's. An organization at its cap waits out of line until one of its leases ends;
 //! every end of a lease (ack, retry, expiry, a dead owner) lowers its count exactly once.
+//! The engines' queues ([`JobQueue::group`]) count an organization's leases together, so its
+//! cap holds over all of them: at most `max_running` of its jobs run at once, whatever the
+//! engines.
 
 mod backoff;
+mod keys;
 pub mod liveness;
 
 use std::{
@@ -67,7 +72,7 @@ impl QueueName {
 }
 
 /// Whose a queued job is, and how many of that organization's jobs may be leased at once
-/// from this queue.
+/// from this queue and the queues of its group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Share {
     pub org: crate::domain::OrgId,
@@ -195,7 +200,7 @@ impl Scripts {
 #[derive(Clone)]
 pub struct JobQueue {
     conn: RedisConn,
-    keys: [String; 16],
+    keys: Vec<String>,
     name: String,
     owner: Option<Arc<str>>,
 }
@@ -213,33 +218,27 @@ impl JobQueue {
         Self::named(conn, queue.as_str())
     }
 
-    /// A queue of any name (tests use unique names to stay apart).
+    /// A queue of any name, alone under its own hash tag (tests use unique names to stay
+    /// apart).
     pub fn named(conn: RedisConn, name: &str) -> Self {
-        let key = |part: &str| format!("scrx:{{queue:{name}}}:{part}");
         Self {
             conn,
-            keys: [
-                "wait",
-                "delayed",
-                "active",
-                "jobs",
-                "prio",
-                "lease",
-                "seq",
-                "deliveries",
-                "owners",
-                "alive",
-                "intact",
-                "orgs",
-                "caps",
-                "running",
-                "turns",
-                "wait:",
-            ]
-            .map(key),
+            keys: keys::alone(name),
             name: name.to_owned(),
             owner: None,
         }
+    }
+
+    /// The queues `members`, one group under the hash tag of `group`: an organization's
+    /// leases are counted over all of them against one cap, and an organization in line in
+    /// one takes its turns in the others as its running count allows.
+    pub fn group<const N: usize>(conn: RedisConn, group: &str, members: [&str; N]) -> [Self; N] {
+        members.map(|name| Self {
+            conn: conn.clone(),
+            keys: keys::in_group(group, name, &members),
+            name: name.to_owned(),
+            owner: None,
+        })
     }
 
     /// This queue, taking leases as `worker`'s: they go back to waiting as soon as the
@@ -253,7 +252,8 @@ impl JobQueue {
         &self.name
     }
 
-    /// The Redis keys of this queue, all under one hash tag.
+    /// The Redis keys this queue's scripts take, all under one hash tag (a group member's
+    /// include the keys it shares with its siblings and two of each sibling's).
     pub fn keys(&self) -> &[String] {
         &self.keys
     }
@@ -378,11 +378,11 @@ impl JobQueue {
         .await
     }
 
-    /// How many of `org`'s jobs are leased from this queue, as last counted (expired leases
-    /// are reclaimed at the next dequeue or depth call).
+    /// How many of `org`'s jobs are leased from this queue and the rest of its group, as
+    /// last counted (expired leases are reclaimed at the next dequeue or depth call).
     pub async fn running(&self, org: crate::domain::OrgId) -> Result<u64> {
         let n: Option<u64> = redis::cmd("HGET")
-            .arg(&self.keys[13])
+            .arg(&self.keys[keys::RUNNING])
             .arg(org.to_string())
             .query_async(&mut self.conn.clone())
             .await?;
@@ -503,7 +503,7 @@ impl JobQueue {
     }
 
     fn intact_key(&self) -> &str {
-        &self.keys[10]
+        &self.keys[keys::INTACT]
     }
 }
 

@@ -11,6 +11,7 @@ use scraperx_core::{
     queue::{self, Entry, JobQueue, QueueDepth, Removal, Share, liveness},
 };
 
+mod engines;
 mod fairness;
 
 fn entry(id: &str, payload: &str, priority: u8, share: Option<Share>) -> Entry {

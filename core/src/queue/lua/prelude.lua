@@ -9,6 +9,9 @@
 --  14 running (hash: organization -> leased) 15 turns (zset: organization -> place in line)
 --  16 the prefix of each organization's own waiting set (zset, scored as wait), KEYS[16]..org:
 --     built in the script, under the same hash tag, so still one cluster slot.
+--  17.. two per sibling queue of this one's group (src/queue/keys.rs): its turns and its
+--     waiting-set prefix. A group's queues share 7 seq, 13 caps and 14 running, so an
+--     organization's cap counts its leases on every engine.
 -- Jobs enqueued without an organization share the organization ''.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -27,15 +30,29 @@ local function under_cap(org)
   return tonumber(redis.call('HGET', KEYS[14], org) or '0') < cap
 end
 
--- The turns invariant: an organization is in line exactly when it has waiting jobs and
--- fewer running than its cap. One joining the line goes to its back.
-local function refresh_turn(org)
-  if under_cap(org) and redis.call('ZCARD', org_wait(org)) > 0 then
-    if not redis.call('ZSCORE', KEYS[15], org) then
-      redis.call('ZADD', KEYS[15], redis.call('INCR', KEYS[7]), org)
+-- The turns invariant, in every queue of the group: an organization is in a queue's line
+-- exactly when it has jobs waiting there and fewer running (over the group) than its cap.
+-- One joining a line goes to its back.
+local function refresh_turn_in(turns, wait_prefix, org)
+  if under_cap(org) and redis.call('ZCARD', wait_prefix .. org) > 0 then
+    if not redis.call('ZSCORE', turns, org) then
+      redis.call('ZADD', turns, redis.call('INCR', KEYS[7]), org)
     end
   else
-    redis.call('ZREM', KEYS[15], org)
+    redis.call('ZREM', turns, org)
+  end
+end
+
+-- This queue's waiting jobs of `org` changed: its place in this queue's line.
+local function refresh_turn(org)
+  refresh_turn_in(KEYS[15], KEYS[16], org)
+end
+
+-- `org`'s running count or cap changed: its place in the line of every queue of the group.
+local function refresh_turns(org)
+  refresh_turn(org)
+  for i = 17, #KEYS, 2 do
+    refresh_turn_in(KEYS[i], KEYS[i + 1], org)
   end
 end
 
@@ -86,15 +103,17 @@ local function schedule(id, delay_ms, ahead)
   end
 end
 
--- Records `org`'s cap (the latest enqueue's; 0 for none); it may let the org back in line.
+-- Records `org`'s cap (the latest enqueue's; 0 for none); it may let the org back in line,
+-- in every queue of the group when the cap changed.
 local function set_cap(org, cap)
   if org == '' then return end
+  local changed = tonumber(redis.call('HGET', KEYS[13], org) or '0') ~= cap
   if cap > 0 then
     redis.call('HSET', KEYS[13], org, cap)
   else
     redis.call('HDEL', KEYS[13], org)
   end
-  refresh_turn(org)
+  if changed then refresh_turns(org) else refresh_turn(org) end
 end
 
 -- A job waiting since before organizations took turns (in `wait` only) joins its
@@ -130,25 +149,31 @@ local function release(id)
     if redis.call('HINCRBY', KEYS[14], org, -1) <= 0 then
       redis.call('HDEL', KEYS[14], org)
     end
-    refresh_turn(org)
+    refresh_turns(org)
   end
   redis.call('HDEL', KEYS[6], id)
   redis.call('HDEL', KEYS[9], id)
 end
 
 -- Leases the next waiting job of the organization first in line; it goes to the back of
--- the line, or out of it at its cap or when it has nothing left. Returns the id or nil.
+-- the line, or out of it at its cap or when it has nothing left; at its cap it also leaves
+-- the lines of the group's other queues. Returns the id, or nil when the first in line had
+-- nothing to lease (the caller then asks the next).
 local function take_turn()
   local first = redis.call('ZRANGE', KEYS[15], 0, 0)
   if #first == 0 then return nil end
   local org = first[1]
   redis.call('ZREM', KEYS[15], org)
+  if not under_cap(org) then
+    refresh_turns(org)
+    return nil
+  end
   local popped = redis.call('ZPOPMIN', org_wait(org))
   if #popped == 0 then return nil end
   local id = popped[1]
   redis.call('ZREM', KEYS[1], id)
   redis.call('HINCRBY', KEYS[14], org, 1)
-  refresh_turn(org)
+  refresh_turns(org)
   return id
 end
 

@@ -53,43 +53,79 @@ pub async fn top_up(db: &Db, queues: &QueueSet, id: CrawlId) -> Result<TopUp> {
             return Err(err);
         }
     };
-    match db
-        .submit_jobs(
-            crawl.organization_id,
-            crawl.api_key_id,
-            Some(crawl.batch()),
-            &jobs,
+    let submitted = submit_affordable(db, queues, crawl, &ids, &jobs).await?;
+    if submitted > 0 {
+        return Ok(TopUp {
+            submitted,
+            ended: None,
+        });
+    }
+    let stopped = db
+        .move_crawl(
+            id,
+            CrawlStatus::Failed,
+            Some(CrawlReason::InsufficientCredits),
         )
-        .await
-    {
+        .await;
+    tracing::info!(crawl = %id, "crawl stopped: the organization's credits ran out");
+    Ok(TopUp {
+        submitted: 0,
+        ended: stopped.ok().map(|c| c.status),
+    })
+}
+
+/// Creates and queues the jobs of the claimed pages `ids`, as many as the balance pays
+/// for: all at once, or, when the balance cannot cover them all, one by one in the
+/// frontier's order until one is refused. The pages left are released to wait. Returns
+/// how many were submitted; 0 means the balance could not pay for even one.
+async fn submit_affordable(
+    db: &Db,
+    queues: &QueueSet,
+    crawl: &Crawl,
+    ids: &[i64],
+    jobs: &[NewJob],
+) -> Result<usize> {
+    let groups: Vec<(&[i64], &[NewJob])> = match submit(db, crawl, jobs).await {
         Ok(submissions) => {
-            let submitted = submissions.len();
-            attach_and_dispatch(db, queues, &ids, submissions).await?;
-            Ok(TopUp {
-                submitted,
-                ended: None,
-            })
+            attach_and_dispatch(db, queues, crawl, ids, submissions).await?;
+            return Ok(ids.len());
         }
-        Err(Error::InsufficientCredits { .. }) => {
-            db.release_pages(id, &ids).await?;
-            let stopped = db
-                .move_crawl(
-                    id,
-                    CrawlStatus::Failed,
-                    Some(CrawlReason::InsufficientCredits),
-                )
-                .await;
-            tracing::info!(crawl = %id, "crawl stopped: the organization's credits ran out");
-            Ok(TopUp {
-                submitted: 0,
-                ended: stopped.ok().map(|c| c.status),
-            })
+        Err(Error::InsufficientCredits { .. }) if ids.len() > 1 => {
+            ids.chunks(1).zip(jobs.chunks(1)).collect()
         }
+        Err(Error::InsufficientCredits { .. }) => Vec::new(),
         Err(err) => {
-            db.release_pages(id, &ids).await?;
-            Err(err)
+            db.release_pages(crawl.id, ids).await?;
+            return Err(err);
+        }
+    };
+    let mut submitted = 0;
+    for (page, job) in groups {
+        match submit(db, crawl, job).await {
+            Ok(submissions) => {
+                attach_and_dispatch(db, queues, crawl, page, submissions).await?;
+                submitted += 1;
+            }
+            Err(Error::InsufficientCredits { .. }) => break,
+            Err(err) => {
+                db.release_pages(crawl.id, &ids[submitted..]).await?;
+                return Err(err);
+            }
         }
     }
+    db.release_pages(crawl.id, &ids[submitted..]).await?;
+    Ok(submitted)
+}
+
+/// Creates `jobs` in the crawl's batch, credits reserved, each under its page's key.
+async fn submit(db: &Db, crawl: &Crawl, jobs: &[NewJob]) -> Result<Vec<Submission>> {
+    db.submit_jobs(
+        crawl.organization_id,
+        crawl.api_key_id,
+        Some(crawl.batch()),
+        jobs,
+    )
+    .await
 }
 
 /// The jobs of `pages`, each signing its deliveries with the crawl's webhook secret (opened
@@ -108,10 +144,18 @@ async fn page_jobs(db: &Db, crawl: &Crawl, pages: &[(i64, String)]) -> Result<Ve
         .collect())
 }
 
-/// Records each page's job, and queues those still pending.
+/// Records each page's job, and queues those still pending; when the crawl was canceled
+/// meanwhile, cancels them instead.
+///
+/// The race with [`cancel`]: a cancel moves the crawl, then cancels its batch's jobs. Jobs
+/// created before that batch cancel are canceled by it. Jobs created after it were created
+/// after the crawl's move committed, so the status read here, after they were created,
+/// sees `canceled`, and they are canceled here (refunded, never queued). Either way no job
+/// of a canceled crawl runs, and none is charged.
 async fn attach_and_dispatch(
     db: &Db,
     queues: &QueueSet,
+    crawl: &Crawl,
     pages: &[i64],
     submissions: Vec<Submission>,
 ) -> Result<()> {
@@ -121,6 +165,10 @@ async fn attach_and_dispatch(
         .map(|(p, s)| (*p, s.job().id))
         .collect();
     db.attach_jobs(&pairs).await?;
+    if db.get_crawl_unscoped(crawl.id).await?.status == CrawlStatus::Canceled {
+        crate::dispatch::cancel_batch(db, queues, crawl.organization_id, crawl.batch()).await?;
+        return Ok(());
+    }
     let mut pending: Vec<Job> = submissions
         .into_iter()
         .map(Submission::into_job)
@@ -185,17 +233,9 @@ pub async fn recover(db: &Db, queues: &QueueSet, r: &Recovery) -> Result<Repair>
         (None, _) => {
             let crawl = db.get_crawl_unscoped(r.crawl_id).await?;
             let jobs = page_jobs(db, &crawl, &[(r.page_id, r.url.clone())]).await?;
-            let submissions = db
-                .submit_jobs(
-                    crawl.organization_id,
-                    crawl.api_key_id,
-                    Some(crawl.batch()),
-                    &jobs,
-                )
-                .await;
-            match submissions {
+            match submit(db, &crawl, &jobs).await {
                 Ok(s) => {
-                    attach_and_dispatch(db, queues, &[r.page_id], s).await?;
+                    attach_and_dispatch(db, queues, &crawl, &[r.page_id], s).await?;
                     Ok(Repair::Submitted)
                 }
                 Err(Error::InsufficientCredits { .. }) => {

@@ -68,6 +68,30 @@ async fn complete_submitted(db: &Db, crawl: CrawlId) -> Vec<scraperx_core::domai
     done
 }
 
+/// A crawl of `org` with default options whose start page ran and linked to `links`
+/// pages (`https://site.test/<prefix>p<i>`), waiting.
+async fn started_with_links(
+    db: &Db,
+    q: &QueueSet,
+    org: scraperx_core::domain::OrgId,
+    prefix: &str,
+    links: usize,
+) -> scraperx_core::pg::Crawl {
+    let c = db
+        .create_crawl(org, None, &new_crawl(CrawlOptions::default()))
+        .await
+        .expect("crawl");
+    crawl::top_up(db, q, c.id).await.expect("start");
+    let start = complete_submitted(db, c.id).await;
+    let found: Vec<NewPage> = (0..links)
+        .map(|i| page(&format!("https://site.test/{prefix}p{i}"), 1))
+        .collect();
+    db.expand_page(c.id, start[0], &found)
+        .await
+        .expect("expand");
+    c
+}
+
 async fn states(db: &Db, crawl: CrawlId) -> Vec<(String, String)> {
     sqlx::query_as("SELECT url_key, state FROM crawl_pages WHERE crawl_id = $1 ORDER BY id")
         .bind(crawl)
@@ -317,34 +341,73 @@ async fn a_page_whose_job_creation_was_interrupted_gets_exactly_one_job(pool: Pg
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
-async fn a_crawl_stops_with_insufficient_credits_when_the_balance_runs_out(pool: PgPool) {
+async fn a_crawl_spends_the_balance_page_by_page_then_stops_with_insufficient_credits(
+    pool: PgPool,
+) {
     let (db, q) = (Db::from_pool(pool), queues().await);
     let o = org(&db, "broke", 3).await;
-    let c = db
-        .create_crawl(o.id, None, &new_crawl(CrawlOptions::default()))
-        .await
-        .expect("crawl");
-    crawl::top_up(&db, &q, c.id).await.expect("start");
-    let start = complete_submitted(&db, c.id).await;
-    let found: Vec<NewPage> = (0..5)
-        .map(|i| page(&format!("https://site.test/p{i}"), 1))
-        .collect();
-    db.expand_page(c.id, start[0], &found)
-        .await
-        .expect("expand");
+    let c = started_with_links(&db, &q, o.id, "", 5).await;
+    // Five pages are claimed; the 2 credits left pay for two of them, in frontier order.
+    let top = crawl::top_up(&db, &q, c.id).await.expect("top up");
+    assert_eq!((top.submitted, top.ended), (2, None));
+    let counts = db.frontier_counts(c.id).await.expect("counts");
+    assert_eq!((counts.waiting, counts.in_flight), (3, 2));
+    assert_eq!(common::balance(db.pool(), o.id).await, 0);
+    for job in complete_submitted(&db, c.id).await {
+        db.expand_page(c.id, job, &[]).await.expect("expand");
+    }
+
     let top = crawl::top_up(&db, &q, c.id).await.expect("top up");
     assert_eq!(top.ended, Some(CrawlStatus::Failed));
     let c = db.get_crawl_unscoped(c.id).await.expect("crawl");
     assert_eq!(c.status_reason, Some(CrawlReason::InsufficientCredits));
     let counts = db.frontier_counts(c.id).await.expect("counts");
     assert_eq!(
-        (counts.waiting, counts.in_flight),
-        (5, 0),
+        (counts.waiting, counts.in_flight, counts.done),
+        (3, 0, 3),
         "unpaid pages wait, none half-submitted"
     );
     assert_eq!(
         common::balance(db.pool(), o.id).await,
-        2,
+        0,
         "nothing reserved for pages not submitted"
+    );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn no_page_job_of_a_canceled_crawl_runs_whichever_of_top_up_and_cancel_wins(pool: PgPool) {
+    let (db, q) = (Db::from_pool(pool), queues().await);
+    let o = org(&db, "race", 100_000).await;
+    let mut crawls = Vec::new();
+    for round in 0..20 {
+        let c = started_with_links(&db, &q, o.id, &format!("r{round}/"), 10).await;
+        let (top, canceled) =
+            tokio::join!(crawl::top_up(&db, &q, c.id), crawl::cancel(&db, &q, &c));
+        top.expect("top up");
+        canceled.expect("cancel");
+        crawls.push(c.id);
+    }
+    let ids: Vec<uuid::Uuid> = crawls.iter().map(|c| c.as_uuid()).collect();
+    let alive: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM scrape_jobs WHERE batch_id = ANY($1) \
+         AND status IN ('pending', 'queued', 'running')",
+    )
+    .bind(&ids)
+    .fetch_one(db.pool())
+    .await
+    .expect("count");
+    assert_eq!(alive, 0, "a page job of a canceled crawl is left to run");
+    // The start pages' entries stay queued (this test completed their jobs behind the
+    // queue's back); no page job of a canceled crawl is left beside them.
+    let queued: u64 = futures::future::join_all(q.jobs().map(|queue| queue.depth()))
+        .await
+        .into_iter()
+        .map(|d| d.expect("depth").total())
+        .sum();
+    assert_eq!(queued, 20, "a canceled crawl's page job is left queued");
+    assert_eq!(
+        common::balance(db.pool(), o.id).await,
+        100_000 - 20,
+        "only the start pages, which ran, are charged"
     );
 }

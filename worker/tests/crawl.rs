@@ -431,6 +431,54 @@ async fn a_discovery_scrapes_only_its_start_page_and_records_its_links_and_sitem
     );
 }
 
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_shallow_discovery_scrapes_its_budget_of_linked_pages_breadth_first_and_no_more(
+    pool: PgPool,
+) {
+    let h = Harness::new(pool).await;
+    let (router, site) = site(50);
+    let addr = serve(router).await;
+    let (_stop, _worker) = h.start(h.config());
+    let options = CrawlOptions {
+        discover_only: true,
+        discover_pages: 3,
+        max_depth: 3,
+        sitemap: scraperx_core::domain::crawl::SitemapMode::Skip,
+        ..CrawlOptions::default()
+    };
+    let id = start_crawl(&h, format!("http://{addr}/p/0"), options).await;
+    let c = ended(&h, id, Duration::from_secs(30)).await;
+    assert_eq!(c.status, CrawlStatus::Completed);
+    // /p/0 links to /p/1 (depth 1), which links to /p/2 and /p/3 (depth 2): four pages.
+    let mut hits: Vec<String> = site.hits().into_keys().collect();
+    hits.sort();
+    assert_eq!(
+        hits,
+        ["/p/0", "/p/1", "/p/2", "/p/3"],
+        "the budget, breadth first"
+    );
+    assert_eq!(
+        jobs_per_url(&h, id).await.len(),
+        4,
+        "one charge per page fetched"
+    );
+    let found: Vec<String> = sqlx::query_scalar(
+        "SELECT url FROM crawl_pages WHERE crawl_id = $1 AND state = 'waiting' ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(h.db.pool())
+    .await
+    .expect("pages");
+    for n in [4, 5, 7] {
+        assert!(
+            found
+                .iter()
+                .any(|u| u.trim_end_matches('/').ends_with(&format!("/p/{n}"))),
+            "/p/{n}, linked from the pages read, is discovered without a fetch: {found:?}"
+        );
+    }
+}
+
 /// A webhook call as received: its signature header and its raw body.
 type SignedCall = (Option<String>, axum::body::Bytes);
 

@@ -44,6 +44,8 @@ impl FcMapRequest {
             include_subdomains: self.include_subdomains,
             sitemap: self.sitemap.unwrap_or_default(),
             ignore_query: self.ignore_query_parameters,
+            // Firecrawl's map costs one credit: its start page and sitemaps only.
+            discover_pages: Some(0),
         }
     }
 }

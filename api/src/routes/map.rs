@@ -1,7 +1,9 @@
 //! `POST /v1/map`: a site's URLs, quickly, without scraping them. The API fetches nothing
 //! (as `/v1/scrape`, it waits for a worker): it starts a discovery, a crawl with
-//! `discover_only` whose start page alone is scraped (and charged, as any job), whose
-//! expansion records the start page's links and the sitemaps' pages without fetching them;
+//! `discover_only` whose start page is scraped (and charged, as any job), then at most
+//! `discover_pages` linked pages, breadth first, for their links (the shallow discovery,
+//! each charged too); the expansions record the links and the sitemaps' pages without
+//! fetching them;
 //! then it answers with what was discovered, filtered by `search`, up to `limit`. The
 //! discovery stays readable as a crawl (`/v1/crawls/{id}/pages`).
 
@@ -35,6 +37,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub const MAP_WAIT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAP_LIMIT: u32 = 5_000;
 pub const MAX_MAP_LIMIT: u32 = 30_000;
+/// Linked pages a map reads for their links unless it asks otherwise.
+pub const DEFAULT_DISCOVER_PAGES: u32 = 5;
 const READ_PAGE: i64 = 1_000;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -55,6 +59,10 @@ pub struct MapRequest {
     /// Treat URLs differing only in their query as one.
     #[serde(default)]
     pub ignore_query: bool,
+    /// The shallow discovery: pages linked from the start page (and from them) scraped
+    /// for their own links, breadth first, each charged as a scrape (0 to 50; default 5;
+    /// 0 reads the start page and the sitemaps only).
+    pub discover_pages: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -66,8 +74,9 @@ pub struct MapView {
     pub links: Vec<String>,
 }
 
-/// Map a site: its URLs from its sitemaps and its start page's links, without scraping
-/// them. Charges the start page only.
+/// Map a site: its URLs from its sitemaps, its start page's links and a shallow discovery
+/// (a few linked pages read for their links), without scraping what it finds. Charges the
+/// pages it reads: the start page and the shallow discovery's.
 #[utoipa::path(post, path = "/map", tag = "crawls", request_body = MapRequest,
     responses((status = 200, body = MapView), (status = 402, body = ErrorBody),
         (status = 422, body = ErrorBody)),
@@ -89,11 +98,14 @@ pub async fn discover(state: &AppState, auth: &Auth, req: MapRequest) -> ApiResu
         return Err(ApiError::validation("limit", message));
     }
     target::check_targets(state, auth, &[("url".to_owned(), req.url.as_str())]).await?;
+    let discover_pages = req.discover_pages.unwrap_or(DEFAULT_DISCOVER_PAGES);
     let new = NewCrawl {
         url: req.url,
         options: CrawlOptions {
             discover_only: true,
-            max_depth: 1,
+            discover_pages,
+            // The start page's links, then the links of the pages the discovery reads.
+            max_depth: if discover_pages > 0 { 3 } else { 1 },
             limit,
             allow_subdomains: req.include_subdomains,
             sitemap: req.sitemap,

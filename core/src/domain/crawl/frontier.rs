@@ -29,25 +29,38 @@ pub fn room(counts: &FrontierCounts, options: &CrawlOptions) -> usize {
 }
 
 /// How many waiting pages to submit now: up to the concurrency cap (one at a time while a
-/// delay spaces submissions, and none before the delay has passed).
+/// delay spaces submissions, and none before the delay has passed). A discovery scrapes its
+/// start page alone first, then at most `discover_pages` more, breadth first.
 pub fn to_submit(counts: &FrontierCounts, options: &CrawlOptions, delay_passed: bool) -> usize {
     if options.delay_ms > 0 && !delay_passed {
         return 0;
     }
-    if options.discover_only {
-        // The start page alone, once: it waits first, breadth first.
-        let started = counts.in_flight + counts.done > 0;
-        return usize::from(!started && counts.waiting > 0);
-    }
     let free = i64::from(options.concurrency()) - counts.in_flight;
-    usize::try_from(free.min(counts.waiting).max(0)).unwrap_or(0)
+    let mut n = free.min(counts.waiting);
+    if options.discover_only {
+        let started = counts.in_flight + counts.done;
+        if started == 0 || counts.done == 0 {
+            // The start page, once: it waits first (breadth first), and the rest waits for
+            // what it links to.
+            return usize::from(started == 0 && counts.waiting > 0);
+        }
+        n = n.min(discovery_budget(options) - started);
+    }
+    usize::try_from(n.max(0)).unwrap_or(0)
 }
 
-/// A crawl is over when nothing waits and nothing is in flight; a discovery when its
-/// start page is done (what waits then is what it discovered).
+/// The pages a discovery scrapes, the start page included.
+fn discovery_budget(options: &CrawlOptions) -> i64 {
+    1 + i64::from(options.discover_pages)
+}
+
+/// A crawl is over when nothing waits and nothing is in flight; a discovery when nothing
+/// is in flight and its budget of scraped pages is spent or nothing is left to scrape
+/// (what waits then is what it discovered).
 pub fn is_finished(counts: &FrontierCounts, options: &CrawlOptions) -> bool {
     if options.discover_only {
-        return counts.in_flight == 0 && counts.done > 0;
+        let spent = counts.done >= discovery_budget(options);
+        return counts.in_flight == 0 && counts.done > 0 && (spent || counts.waiting == 0);
     }
     counts.waiting == 0 && counts.in_flight == 0
 }
@@ -153,5 +166,42 @@ mod tests {
         );
         assert!(!is_finished(&c(0, 1, 0), &o));
         assert!(is_finished(&c(500, 0, 1), &o));
+    }
+
+    #[test]
+    fn a_shallow_discovery_scrapes_its_budget_of_linked_pages_after_the_start_page() {
+        let o = CrawlOptions {
+            discover_only: true,
+            discover_pages: 3,
+            max_concurrency: 2,
+            ..CrawlOptions::default()
+        };
+        let c = |waiting, in_flight, done| FrontierCounts {
+            waiting,
+            in_flight,
+            done,
+            ..Default::default()
+        };
+        assert_eq!(to_submit(&c(1, 0, 0), &o, true), 1, "the start page first");
+        assert_eq!(to_submit(&c(0, 1, 0), &o, true), 0);
+        assert_eq!(
+            to_submit(&c(40, 0, 1), &o, true),
+            2,
+            "within the concurrency cap"
+        );
+        assert_eq!(to_submit(&c(38, 2, 1), &o, true), 0);
+        assert_eq!(
+            to_submit(&c(38, 1, 2), &o, true),
+            1,
+            "the last of the budget"
+        );
+        assert_eq!(to_submit(&c(37, 0, 4), &o, true), 0, "the budget is spent");
+        assert!(!is_finished(&c(40, 0, 1), &o));
+        assert!(!is_finished(&c(37, 1, 3), &o));
+        assert!(is_finished(&c(37, 0, 4), &o));
+        assert!(
+            is_finished(&c(0, 0, 2), &o),
+            "a site with fewer pages than the budget ends when they are read"
+        );
     }
 }

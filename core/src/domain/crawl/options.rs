@@ -52,6 +52,10 @@ pub struct CrawlOptions {
     /// its links and the sitemaps' pages are recorded, never fetched. What `/v1/map` runs.
     #[serde(alias = "discoverOnly")]
     pub discover_only: bool,
+    /// In a discovery, pages besides the start page scraped (and charged) for their links,
+    /// breadth first: the shallow part of a map (0 to 50; default 0).
+    #[serde(alias = "discoverPages")]
+    pub discover_pages: u32,
     /// Follow links robots.txt disallows (it is obeyed by default, whatever the
     /// deployment's own setting for single jobs).
     #[serde(alias = "ignoreRobotsTxt")]
@@ -78,6 +82,7 @@ impl Default for CrawlOptions {
             ignore_query: false,
             sitemap: SitemapMode::Include,
             discover_only: false,
+            discover_pages: 0,
             ignore_robots_txt: false,
             max_concurrency: Self::DEFAULT_CONCURRENCY,
             delay_ms: 0,
@@ -93,6 +98,7 @@ impl CrawlOptions {
     pub const DEFAULT_CONCURRENCY: u32 = 10;
     pub const MAX_CONCURRENCY: u32 = 100;
     pub const MAX_DELAY_MS: u32 = 60_000;
+    pub const MAX_DISCOVER_PAGES: u32 = 50;
     pub const MAX_PATTERNS: usize = 50;
     pub const MAX_PATTERN_LEN: usize = 1_024;
     /// Compiled size a pattern may reach (the regex crate's own bound, tightened).
@@ -113,6 +119,10 @@ impl CrawlOptions {
         if !(1..=Self::MAX_CONCURRENCY).contains(&self.max_concurrency) {
             let max = Self::MAX_CONCURRENCY;
             return bad("max_concurrency", format!("must be between 1 and {max}"));
+        }
+        if self.discover_pages > Self::MAX_DISCOVER_PAGES {
+            let max = Self::MAX_DISCOVER_PAGES;
+            return bad("discover_pages", format!("must be at most {max}"));
         }
         if self.delay_ms > Self::MAX_DELAY_MS {
             let max = Self::MAX_DELAY_MS;

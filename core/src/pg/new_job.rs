@@ -160,10 +160,8 @@ impl NewJob {
                 return bad(field, "must be 1 to 255 characters");
             }
         }
-        if let Some(hook) = &self.webhook_url
-            && !wire_text::is_webhook_url(hook)
-        {
-            return bad("webhook_url", wire_text::WEBHOOK_URL_RULE);
+        if let Some(hook) = &self.webhook_url {
+            wire_text::check_webhook_url("webhook_url", hook)?;
         }
         if let Some(secret) = &self.webhook_secret {
             if !(16..=Self::MAX_TEXT).contains(&secret.len()) {

@@ -27,7 +27,7 @@ pub mod action_limits {
         MAX_WRITE_BYTES,
     };
 }
-pub use api_key::{ApiKeySecret, grants, hash_api_key};
+pub use api_key::{ApiKeySecret, Scopes, hash_api_key, scopes};
 pub use ids::{ApiKeyId, BatchId, CrawlId, JobId, OrgId, ResultId, UserId, WebhookId};
 pub use key_limits::KeyRestrictions;
 pub use kinds::{

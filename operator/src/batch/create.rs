@@ -7,7 +7,7 @@
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, ResourceExt};
 use scraperx_core::{
-    domain::{BatchId, JobOptions, OrgId, hash_api_key},
+    domain::{BatchId, JobOptions, OrgId, hash_api_key, scopes},
     pg::{ApiKeyAuth, NewJob},
 };
 
@@ -103,10 +103,11 @@ async fn organization(sb: &ScrapeBatch, ctx: &Context, ns: &str) -> Result<ApiKe
         .lookup_api_key(&hash_api_key(&raw))
         .await?
         .ok_or_else(|| Error::Invalid(format!("the API key in secret {} is not valid", r.name)))?;
-    if !auth.has_scope("scrape:write") {
+    if !auth.scopes.grants(scopes::SCRAPE_WRITE) {
         return Err(Error::Invalid(format!(
-            "the API key in secret {} lacks the scope scrape:write",
-            r.name
+            "the API key in secret {} lacks the scope {}",
+            r.name,
+            scopes::SCRAPE_WRITE
         )));
     }
     Ok(auth)

@@ -9,7 +9,7 @@ use axum::{
 use scraperx_core::{
     dispatch,
     domain::{BatchId, JobId, JobStatus},
-    pg::BatchCounts,
+    pg::{BatchCounts, check_batch_size},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -97,15 +97,7 @@ pub async fn create_batch(
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> ApiResult<(StatusCode, Json<BatchView>)> {
     auth.require(scopes::SCRAPE_WRITE)?;
-    if req.urls.is_empty() {
-        return Err(ApiError::validation("urls", "must not be empty"));
-    }
-    if req.urls.len() > auth.max_batch_size as usize {
-        return Err(ApiError::validation(
-            "urls",
-            format!("at most {} URLs per batch", auth.max_batch_size),
-        ));
-    }
+    check_batch_size(req.urls.len(), auth.max_batch_size.into())?;
     if req.defaults.url.is_some() || req.defaults.idempotency_key.is_some() {
         return Err(ApiError::validation(
             "defaults",

@@ -41,7 +41,7 @@ pub use events::{JobEvent, NewJobEvent};
 pub use fingerprints::FingerprintRow;
 pub use jobs::{Job, JobCursor, JobFilter, JobPage, StatusChange, Submission};
 pub use maintenance::{RetentionSummary, UsageSummary};
-pub use new_job::NewJob;
+pub use new_job::{NewJob, check_batch_size};
 pub use object_deletions::ObjectDeletion;
 pub use organizations::{NewOrganization, NewUser, Organization, User};
 pub use proxies::{NewProxyProvider, PROBE_AFTER_SECS, ProxyProvider, ProxyUse, UNHEALTHY_AFTER};

@@ -1,5 +1,6 @@
 //! A job as a caller submits it, and the checks it must pass before anything is stored
-//! (sizes, header and URL text on the wire, attempts, priority).
+//! (sizes, header and URL text on the wire, attempts, priority), and the size of a batch
+//! of them.
 
 use crate::{
     Error, Result,
@@ -179,6 +180,17 @@ impl NewJob {
     }
 }
 
+/// The one batch-size rule, for the API's batches, Firecrawl's and the operator's
+/// ScrapeBatch: at least one URL, at most the organization's `max_batch_size`. Each caller
+/// words [`Error::BatchSize`] its own way (a 422 on `urls`, a 400, a status condition).
+pub fn check_batch_size(count: usize, max_batch_size: i64) -> Result<()> {
+    let max = usize::try_from(max_batch_size).unwrap_or(0);
+    if count == 0 || count > max {
+        return Err(Error::BatchSize { count, max });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,5 +253,28 @@ mod tests {
         j.validate().expect("the same country");
         j.proxy_country = Some("FR".into());
         assert_eq!(refused_field(&j), "options.location.country");
+    }
+
+    #[test]
+    fn a_batch_needs_one_url_and_at_most_its_organizations_limit() {
+        check_batch_size(1, 1).expect("one of one");
+        check_batch_size(5, 5).expect("at the limit");
+        assert!(matches!(
+            check_batch_size(0, 5),
+            Err(Error::BatchSize { count: 0, max: 5 })
+        ));
+        assert!(matches!(
+            check_batch_size(6, 5),
+            Err(Error::BatchSize { count: 6, max: 5 })
+        ));
+        assert!(
+            matches!(
+                check_batch_size(1, -1),
+                Err(Error::BatchSize { max: 0, .. })
+            ),
+            "a negative limit allows nothing"
+        );
+        assert_eq!(Error::batch_rule(0, 5), "must not be empty");
+        assert_eq!(Error::batch_rule(6, 5), "at most 5 URLs per batch");
     }
 }

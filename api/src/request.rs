@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use scraperx_core::{
     domain::{
-        Action, Engine, ExtractRule, HttpMethod, JobOptions, Location, ProxyTier, ResourceType,
-        WaitUntil,
+        Action, Engine, ExtractRule, HttpMethod, JobOptions, Location, ProxyTier, RequestHeaders,
+        ResourceType, WaitUntil,
     },
     pg::NewJob,
 };
@@ -25,7 +25,8 @@ pub struct ScrapeRequest {
     pub engine: Option<Engine>,
     pub method: Option<HttpMethod>,
     /// Request headers sent to the target.
-    pub headers: Option<BTreeMap<String, String>>,
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    pub headers: Option<RequestHeaders>,
     /// Request body sent to the target (POST, PUT, PATCH).
     pub body: Option<String>,
     /// Render JavaScript in a browser.
@@ -165,14 +166,13 @@ impl ScrapeRequest {
             }),
             mobile: self.mobile.unwrap_or(false),
         };
-        let headers = self.headers.unwrap_or_default();
         let idempotency_key = self
             .idempotency_key
             .or_else(|| idempotency_header.map(str::to_owned));
         let job = NewJob {
             url,
             method: self.method.unwrap_or(HttpMethod::Get),
-            headers: serde_json::to_value(headers).unwrap_or_else(|_| serde_json::json!({})),
+            headers: self.headers.unwrap_or_default(),
             body: self.body,
             engine: self.engine.unwrap_or(Engine::Auto),
             options,

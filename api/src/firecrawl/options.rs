@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use scraperx_core::{
-    domain::{Action, Engine, ExtractRule, Location, ScrollDirection},
+    domain::{Action, Engine, ExtractRule, Location, RequestHeaders, ScrollDirection},
     pg::NewJob,
 };
 use serde::Deserialize;
@@ -110,7 +110,7 @@ pub struct FcLocation {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FcScrapeOptions {
     pub formats: Option<Vec<Value>>,
-    pub headers: Option<BTreeMap<String, String>>,
+    pub headers: Option<RequestHeaders>,
     pub include_tags: Option<Vec<String>>,
     pub exclude_tags: Option<Vec<String>>,
     pub only_main_content: Option<bool>,
@@ -311,7 +311,7 @@ mod tests {
         assert!(!o.only_main_content && o.mobile);
         assert_eq!(o.location.as_ref().map(|l| l.country.as_str()), Some("DE"));
         assert_eq!(t.job.engine, Engine::Stealth);
-        assert_eq!(t.job.headers["X-Test"], "1");
+        assert_eq!(t.job.headers.get("X-Test"), Some("1"));
         assert_eq!(
             o.actions[2],
             Action::Screenshot { full_page: true },

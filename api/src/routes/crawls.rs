@@ -191,13 +191,12 @@ fn page_template(req: ScrapeRequest, start: &str) -> ApiResult<PageTemplate> {
 
 /// What every page of a crawl is scraped with, from a checked job for its start page.
 pub fn template_of(job: scraperx_core::pg::NewJob) -> PageTemplate {
-    let headers = serde_json::from_value(job.headers).unwrap_or_default();
     PageTemplate {
         engine: job.engine,
         options: job.options,
         proxy_tier: job.proxy_tier,
         proxy_country: job.proxy_country,
-        headers,
+        headers: job.headers,
         priority: job.priority,
         max_attempts: job.max_attempts,
         webhook_url: job.webhook_url,

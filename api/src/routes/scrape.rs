@@ -150,13 +150,11 @@ async fn from_postgres(
 }
 
 fn cache_key(new: &NewJob, org: OrgId) -> ApiResult<CacheKey> {
-    let headers: BTreeMap<String, String> =
-        serde_json::from_value(new.headers.clone()).unwrap_or_default();
     Ok(CacheRequest {
         url: &new.url,
         method: new.method,
         engine: new.engine,
-        headers: &headers,
+        headers: &new.headers,
         body: new.body.as_deref(),
         options: &new.options,
         country: new.proxy_country.as_deref(),

@@ -7,6 +7,7 @@ mod actions;
 mod api_key;
 pub mod crawl;
 pub mod geo;
+mod headers;
 mod ids;
 mod key_limits;
 mod kinds;
@@ -28,6 +29,7 @@ pub mod action_limits {
     };
 }
 pub use api_key::{ApiKeySecret, Scopes, hash_api_key, scopes};
+pub use headers::RequestHeaders;
 pub use ids::{ApiKeyId, BatchId, CrawlId, JobId, OrgId, ResultId, UserId, WebhookId};
 pub use key_limits::KeyRestrictions;
 pub use kinds::{

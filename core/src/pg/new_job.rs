@@ -4,7 +4,7 @@
 
 use crate::{
     Error, Result,
-    domain::{Engine, HttpMethod, JobOptions, ProxyTier, wire_text},
+    domain::{Engine, HttpMethod, JobOptions, ProxyTier, RequestHeaders, wire_text},
 };
 
 /// A job to submit.
@@ -12,7 +12,7 @@ use crate::{
 pub struct NewJob {
     pub url: String,
     pub method: HttpMethod,
-    pub headers: serde_json::Value,
+    pub headers: RequestHeaders,
     pub body: Option<String>,
     pub engine: Engine,
     pub options: JobOptions,
@@ -30,8 +30,6 @@ pub struct NewJob {
 
 impl NewJob {
     pub const MAX_URL_LEN: usize = 8 * 1024;
-    pub const MAX_HEADERS: usize = 50;
-    pub const MAX_HEADER_BYTES: usize = 8 * 1024;
     pub const MAX_BODY_BYTES: usize = 1024 * 1024;
     /// Session ids, client references, idempotency keys, webhook secrets.
     pub const MAX_TEXT: usize = 255;
@@ -50,7 +48,7 @@ impl NewJob {
         Self {
             url: url.to_owned(),
             method: HttpMethod::Get,
-            headers: serde_json::json!({}),
+            headers: RequestHeaders::default(),
             body: None,
             engine: Engine::Auto,
             options: JobOptions::default(),
@@ -103,32 +101,7 @@ impl NewJob {
                 "must agree with proxy_country when both are given",
             );
         }
-        let Some(headers) = self.headers.as_object() else {
-            return bad("headers", "must be an object of strings");
-        };
-        if headers.len() > Self::MAX_HEADERS {
-            return bad("headers", "at most 50 headers");
-        }
-        for (name, value) in headers {
-            let Some(value) = value.as_str() else {
-                return bad("headers", "must be an object of strings");
-            };
-            if name.len() + value.len() > Self::MAX_HEADER_BYTES {
-                return bad("headers", "each header must be under 8 KB");
-            }
-            if !wire_text::is_header_name(name) {
-                return bad(
-                    "headers",
-                    "a header name must be a token (letters, digits, !#$%&'*+-.^_`|~)",
-                );
-            }
-            if !wire_text::is_header_value(value) {
-                return bad(
-                    "headers",
-                    "a header value may not contain control characters (CR, LF, NUL)",
-                );
-            }
-        }
+        self.headers.validate()?;
         if self
             .body
             .as_ref()

@@ -180,8 +180,7 @@ pub fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Resul
             let mut job = NewJob::get(url);
             job.engine = spec.engine;
             job.options = options.clone();
-            job.headers = serde_json::to_value(o.headers.clone().unwrap_or_default())
-                .unwrap_or_else(|_| serde_json::json!({}));
+            job.headers = o.headers.clone().unwrap_or_default();
             job.priority = spec.priority.unwrap_or(NewJob::DEFAULT_PRIORITY);
             job.max_attempts = spec.max_attempts.unwrap_or(NewJob::DEFAULT_MAX_ATTEMPTS);
             job.webhook_url = spec.webhook.clone();

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::formats::Formats;
 use crate::{
     error::{ApiError, ApiResult},
-    request::ScrapeRequest,
+    request::{self, ScrapeRequest},
 };
 
 /// One of Firecrawl's browser actions, in its own spelling.
@@ -203,7 +203,7 @@ impl FcScrapeOptions {
             markdown: Some(formats.needs_markdown()),
             ..ScrapeRequest::default()
         };
-        let mut job = request.into_new_job("", None).map_err(|e| renamed(e, at))?;
+        let mut job = request::new_job(request, "", None).map_err(|e| renamed(e, at))?;
         let options = &mut job.options;
         options.only_main_content = self.only_main_content.unwrap_or(true);
         options.include_tags = self.include_tags.unwrap_or_default();

@@ -20,7 +20,7 @@ use crate::{
     auth::{Auth, scopes},
     error::{ApiError, ApiResult, ErrorBody},
     extract::ApiJson,
-    request::ScrapeRequest,
+    request::{self, ScrapeRequest},
     state::AppState,
     submit,
 };
@@ -117,10 +117,11 @@ pub async fn create_batch(
         };
         let derived = header_key.map(|k| format!("{k}#{i}"));
         let at = format!("urls[{i}].");
-        jobs.push(
-            own.over(&req.defaults)
-                .into_new_job(&at, derived.as_deref())?,
-        );
+        jobs.push(request::new_job(
+            own.over(&req.defaults),
+            &at,
+            derived.as_deref(),
+        )?);
         fields.push(format!("{at}url"));
     }
     let batch = BatchId::new();

@@ -29,7 +29,7 @@ use crate::{
     auth::{Auth, scopes},
     error::{ApiError, ApiResult, ErrorBody},
     extract::{ApiJson, ApiQuery},
-    request::ScrapeRequest,
+    request::{self, ScrapeRequest},
     state::AppState,
     target,
 };
@@ -174,12 +174,11 @@ fn page_template(req: ScrapeRequest, start: &str) -> ApiResult<PageTemplate> {
             "is not supported for crawl pages",
         ));
     }
-    let job = ScrapeRequest {
+    let page = ScrapeRequest {
         url: Some(start.to_owned()),
         ..req
-    }
-    .into_new_job("scrape_options.", None)
-    .map_err(|e| match e {
+    };
+    let job = request::new_job(page, "scrape_options.", None).map_err(|e| match e {
         // The URL checked with the page's options is the crawl's own.
         ApiError::Validation { field, message } if field == "scrape_options.url" => {
             ApiError::validation("url", message)

@@ -17,6 +17,7 @@ mod object_deletions;
 mod organizations;
 mod proxies;
 mod results;
+mod scrape_request;
 pub mod sql;
 mod sweep;
 mod webhooks;
@@ -46,6 +47,7 @@ pub use object_deletions::ObjectDeletion;
 pub use organizations::{NewOrganization, NewUser, Organization, User};
 pub use proxies::{NewProxyProvider, PROBE_AFTER_SECS, ProxyProvider, ProxyUse, UNHEALTHY_AFTER};
 pub use results::{CacheMatch, JobResult, NewJobResult};
+pub use scrape_request::ScrapeRequest;
 pub use sql::{Exec, PoolMode};
 pub use sweep::{SweepRow, SweepState};
 pub use webhooks::{

@@ -13,7 +13,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use scraperx_core::{
-    domain::{ApiKeyId, KeyRestrictions, OrgId, hash_api_key},
+    domain::{ApiKeyId, KeyRestrictions, OrgId, Scopes, hash_api_key},
     hot::rate_limit::{Decision, Limit, Scope, Window},
     pg::ApiKeyAuth,
 };
@@ -24,15 +24,8 @@ use crate::{
     state::AppState,
 };
 
-/// The scopes a key can hold.
-pub mod scopes {
-    pub const SCRAPE_READ: &str = "scrape:read";
-    pub const SCRAPE_WRITE: &str = "scrape:write";
-    pub const WEBHOOKS: &str = "webhooks:manage";
-    pub const ACCOUNT: &str = "account:read";
-    pub const KEYS: &str = "keys:manage";
-    pub const ADMIN: &str = "admin";
-}
+/// The scopes a key can hold (core's).
+pub use scraperx_core::domain::scopes;
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -41,7 +34,7 @@ pub struct Auth {
     pub org_id: OrgId,
     pub max_concurrent: u32,
     pub max_batch_size: u32,
-    scopes: Vec<String>,
+    pub scopes: Scopes,
     /// The key's own restrictions, which every key it mints inherits.
     pub restrictions: KeyRestrictions,
 }
@@ -68,13 +61,9 @@ impl Auth {
         }
     }
 
-    pub fn holds(&self, scope: &str) -> bool {
-        scraperx_core::domain::grants(&self.scopes, scope)
-    }
-
     /// 403 unless the key holds `scope` (or `*`).
     pub fn require(&self, scope: &'static str) -> ApiResult<()> {
-        if self.holds(scope) {
+        if self.scopes.grants(scope) {
             Ok(())
         } else {
             Err(ApiError::MissingScope(scope))

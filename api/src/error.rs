@@ -194,6 +194,7 @@ impl From<scraperx_core::Error> for ApiError {
         match err {
             E::NotFound { entity } => Self::NotFound(entity),
             E::Validation { field, message } => Self::Validation { field, message },
+            E::BatchSize { count, max } => Self::validation("urls", E::batch_rule(count, max)),
             E::InsufficientCredits { required } => Self::InsufficientCredits { required },
             E::LimitReached { what, limit } => Self::LimitReached { what, limit },
             E::SecretsUnavailable(_) => Self::SecretsUnavailable,

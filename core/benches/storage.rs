@@ -13,7 +13,7 @@ use chrono::Utc;
 use scraperx_core::{
     config::{RedisConfig, S3Config},
     content::{Bucket, ContentStore, JobRef, ensure_buckets},
-    domain::{Engine, HttpMethod, JobId, JobOptions, OrgId},
+    domain::{Engine, HttpMethod, JobId, JobOptions, OrgId, RequestHeaders},
     hot::{
         self, TtlConfig,
         cache::{CacheClass, CacheRequest, CachedResponse, ResponseCache},
@@ -55,7 +55,7 @@ async fn main() {
     .await;
 
     let cache = ResponseCache::new(conn.clone(), ttl);
-    let headers = BTreeMap::new();
+    let headers = RequestHeaders::default();
     let options = JobOptions::default();
     let url = format!("https://bench.example/{}", uuid::Uuid::new_v4());
     let key = CacheRequest {

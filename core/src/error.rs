@@ -31,6 +31,11 @@ pub enum Error {
     #[error("at most {limit} {what} per organization")]
     LimitReached { what: &'static str, limit: i64 },
 
+    /// A batch with no URL, or with more than its organization's `max_batch_size`
+    /// ([`crate::pg::check_batch_size`]).
+    #[error("invalid urls: {}", Error::batch_rule(*.count, *.max))]
+    BatchSize { count: usize, max: usize },
+
     /// Bad input, with the path of the offending field.
     #[error("invalid {field}: {message}")]
     Validation { field: String, message: String },
@@ -84,6 +89,16 @@ impl Error {
         Self::Validation {
             field: field.into(),
             message: message.into(),
+        }
+    }
+
+    /// What a batch of `count` URLs breaks when its organization allows `max`, in the words
+    /// of a validation error on its `urls`.
+    pub fn batch_rule(count: usize, max: usize) -> String {
+        if count == 0 {
+            "must not be empty".to_owned()
+        } else {
+            format!("at most {max} URLs per batch")
         }
     }
 

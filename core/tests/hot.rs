@@ -301,7 +301,7 @@ async fn the_cache_serves_counts_hits_compresses_and_invalidates() {
     let ttl = TtlConfig::default();
     let cache = ResponseCache::new(c.clone(), ttl);
     let url = format!("https://example.com/{}", uuid::Uuid::new_v4());
-    let headers = BTreeMap::new();
+    let headers = scraperx_core::domain::RequestHeaders::default();
     let plain = JobOptions::default();
     let js = JobOptions {
         render_js: true,
@@ -412,7 +412,7 @@ async fn a_corrupted_cache_entry_is_a_miss_and_is_dropped() {
     let c = conn().await;
     let cache = ResponseCache::new(c.clone(), TtlConfig::default());
     let url = format!("https://example.com/{}", uuid::Uuid::new_v4());
-    let headers = BTreeMap::new();
+    let headers = scraperx_core::domain::RequestHeaders::default();
     let options = JobOptions::default();
     let key = CacheRequest {
         url: &url,

@@ -606,8 +606,8 @@ fn every_submission_path_shares_one_set_of_structural_rules() {
     };
     assert!(job("https://example.com/").validate().is_ok());
     let mut j = job("https://example.com/");
-    j.headers = serde_json::json!({ "x-n": 1 });
-    assert_eq!(field_of(&j), "headers", "header values are strings");
+    j.headers = [("x-n", "1\r\nX-Injected: 1")].into_iter().collect();
+    assert_eq!(field_of(&j), "headers", "header values hold no line break");
     let mut j = job("https://example.com/");
     j.body = Some("x".repeat(NewJob::MAX_BODY_BYTES + 1));
     assert_eq!(field_of(&j), "body");

@@ -66,7 +66,7 @@ async fn defect_2_api_key_indexes_have_no_now_and_expiry_is_still_enforced(pool:
         .expect("lookup")
         .expect("live key found");
     assert_eq!(auth.key_id, live.id);
-    assert!(auth.has_scope("scrape:write"));
+    assert!(auth.scopes.grants("scrape:write"));
     db.revoke_api_key(o.id, live.id, None, Some("test"))
         .await
         .expect("revoke");

@@ -15,7 +15,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use scraperx_core::{
     domain::{
-        Action, Engine, ExtractRule, JobOptions, Location, NOT_BLANK, ResourceType,
+        Action, Engine, ExtractRule, JobOptions, Location, NOT_BLANK, RequestHeaders, ResourceType,
         ScrollDirection, WaitUntil, action_limits,
     },
     pg::NewJob,
@@ -101,7 +101,7 @@ pub struct BatchOptions {
     pub block_resources: Vec<ResourceType>,
     /// Request headers sent to every URL.
     #[schemars(transform = rules::headers)]
-    pub headers: Option<BTreeMap<String, String>>,
+    pub headers: Option<RequestHeaders>,
     /// Browser actions run in order on every page once loaded (browser engines only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = action_limits::MAX_ACTIONS))]

@@ -5,7 +5,7 @@
 //! fail later; the messages are the ones the reconcilers report.
 
 use schemars::Schema;
-use scraperx_core::{domain::JobOptions, pg::NewJob};
+use scraperx_core::domain::{JobOptions, RequestHeaders};
 use serde_json::{Value, json};
 
 /// An http or https URL with a host: the shape `NewJob::validate` requires (it parses the URL
@@ -72,12 +72,12 @@ pub fn extract_rules(schema: &mut Schema) {
 
 /// A batch's request headers: how many, and how large each.
 pub fn headers(schema: &mut Schema) {
-    schema.insert("maxProperties".into(), NewJob::MAX_HEADERS.into());
+    schema.insert("maxProperties".into(), RequestHeaders::MAX_HEADERS.into());
     cel(
         schema,
         &format!(
             "self.all(name, size(name) + size(self[name]) <= {})",
-            NewJob::MAX_HEADER_BYTES
+            RequestHeaders::MAX_HEADER_BYTES
         ),
         HEADER_TOO_LARGE,
     );

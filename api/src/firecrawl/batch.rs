@@ -10,7 +10,7 @@ use axum::{
 use scraperx_core::{
     dispatch,
     domain::{BatchId, JobStatus},
-    pg::Job,
+    pg::{Job, check_batch_size},
 };
 use serde_json::{Map, Value, json};
 
@@ -76,13 +76,13 @@ pub async fn start(
     let version = super::version_of(&uri);
     auth.require(scopes::SCRAPE_WRITE)?;
     let fields = batch_fields(&mut body)?;
-    if fields.urls.is_empty() {
-        return Err(ApiError::BadRequest("urls: must not be empty".into()));
-    }
-    if fields.urls.len() > auth.max_batch_size as usize {
-        let m = format!("urls: at most {} URLs per batch", auth.max_batch_size);
-        return Err(ApiError::BadRequest(m));
-    }
+    check_batch_size(fields.urls.len(), auth.max_batch_size.into()).map_err(|e| match e {
+        scraperx_core::Error::BatchSize { count, max } => ApiError::BadRequest(format!(
+            "urls: {}",
+            scraperx_core::Error::batch_rule(count, max)
+        )),
+        other => other.into(),
+    })?;
     let options: FcScrapeOptions = parse(body)?;
     let header_key = super::super::routes::jobs::idempotency_header(&headers);
     let (mut jobs, mut names, mut invalid) = (Vec::new(), Vec::new(), Vec::new());

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use scraperx_core::{
-    domain::{Action, Engine, ExtractRule, Location, ScrollDirection},
+    domain::{Action, Engine, ExtractRule, Location, RequestHeaders, ScrollDirection},
     pg::NewJob,
 };
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::formats::Formats;
 use crate::{
     error::{ApiError, ApiResult},
-    request::ScrapeRequest,
+    request::{self, ScrapeRequest},
 };
 
 /// One of Firecrawl's browser actions, in its own spelling.
@@ -110,7 +110,7 @@ pub struct FcLocation {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FcScrapeOptions {
     pub formats: Option<Vec<Value>>,
-    pub headers: Option<BTreeMap<String, String>>,
+    pub headers: Option<RequestHeaders>,
     pub include_tags: Option<Vec<String>>,
     pub exclude_tags: Option<Vec<String>>,
     pub only_main_content: Option<bool>,
@@ -203,7 +203,7 @@ impl FcScrapeOptions {
             markdown: Some(formats.needs_markdown()),
             ..ScrapeRequest::default()
         };
-        let mut job = request.into_new_job("", None).map_err(|e| renamed(e, at))?;
+        let mut job = request::new_job(request, "", None).map_err(|e| renamed(e, at))?;
         let options = &mut job.options;
         options.only_main_content = self.only_main_content.unwrap_or(true);
         options.include_tags = self.include_tags.unwrap_or_default();
@@ -311,7 +311,7 @@ mod tests {
         assert!(!o.only_main_content && o.mobile);
         assert_eq!(o.location.as_ref().map(|l| l.country.as_str()), Some("DE"));
         assert_eq!(t.job.engine, Engine::Stealth);
-        assert_eq!(t.job.headers["X-Test"], "1");
+        assert_eq!(t.job.headers.get("X-Test"), Some("1"));
         assert_eq!(
             o.actions[2],
             Action::Screenshot { full_page: true },

@@ -168,7 +168,7 @@ pub async fn create_key(
     let mut new = NewApiKey::named(&req.name);
     if let Some(wanted) = req.scopes {
         for scope in &wanted {
-            if !auth.holds(scope) {
+            if !auth.scopes.grants(scope) {
                 return Err(ApiError::validation(
                     "scopes",
                     format!("cannot grant {scope}: this key does not hold it"),

@@ -9,7 +9,7 @@ use axum::{
 use scraperx_core::{
     dispatch,
     domain::{BatchId, JobId, JobStatus},
-    pg::BatchCounts,
+    pg::{BatchCounts, check_batch_size},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -20,7 +20,7 @@ use crate::{
     auth::{Auth, scopes},
     error::{ApiError, ApiResult, ErrorBody},
     extract::ApiJson,
-    request::ScrapeRequest,
+    request::{self, ScrapeRequest},
     state::AppState,
     submit,
 };
@@ -97,15 +97,7 @@ pub async fn create_batch(
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> ApiResult<(StatusCode, Json<BatchView>)> {
     auth.require(scopes::SCRAPE_WRITE)?;
-    if req.urls.is_empty() {
-        return Err(ApiError::validation("urls", "must not be empty"));
-    }
-    if req.urls.len() > auth.max_batch_size as usize {
-        return Err(ApiError::validation(
-            "urls",
-            format!("at most {} URLs per batch", auth.max_batch_size),
-        ));
-    }
+    check_batch_size(req.urls.len(), auth.max_batch_size.into())?;
     if req.defaults.url.is_some() || req.defaults.idempotency_key.is_some() {
         return Err(ApiError::validation(
             "defaults",
@@ -125,10 +117,11 @@ pub async fn create_batch(
         };
         let derived = header_key.map(|k| format!("{k}#{i}"));
         let at = format!("urls[{i}].");
-        jobs.push(
-            own.over(&req.defaults)
-                .into_new_job(&at, derived.as_deref())?,
-        );
+        jobs.push(request::new_job(
+            own.over(&req.defaults),
+            &at,
+            derived.as_deref(),
+        )?);
         fields.push(format!("{at}url"));
     }
     let batch = BatchId::new();

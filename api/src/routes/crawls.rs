@@ -29,7 +29,7 @@ use crate::{
     auth::{Auth, scopes},
     error::{ApiError, ApiResult, ErrorBody},
     extract::{ApiJson, ApiQuery},
-    request::ScrapeRequest,
+    request::{self, ScrapeRequest},
     state::AppState,
     target,
 };
@@ -174,12 +174,11 @@ fn page_template(req: ScrapeRequest, start: &str) -> ApiResult<PageTemplate> {
             "is not supported for crawl pages",
         ));
     }
-    let job = ScrapeRequest {
+    let page = ScrapeRequest {
         url: Some(start.to_owned()),
         ..req
-    }
-    .into_new_job("scrape_options.", None)
-    .map_err(|e| match e {
+    };
+    let job = request::new_job(page, "scrape_options.", None).map_err(|e| match e {
         // The URL checked with the page's options is the crawl's own.
         ApiError::Validation { field, message } if field == "scrape_options.url" => {
             ApiError::validation("url", message)
@@ -191,13 +190,12 @@ fn page_template(req: ScrapeRequest, start: &str) -> ApiResult<PageTemplate> {
 
 /// What every page of a crawl is scraped with, from a checked job for its start page.
 pub fn template_of(job: scraperx_core::pg::NewJob) -> PageTemplate {
-    let headers = serde_json::from_value(job.headers).unwrap_or_default();
     PageTemplate {
         engine: job.engine,
         options: job.options,
         proxy_tier: job.proxy_tier,
         proxy_country: job.proxy_country,
-        headers,
+        headers: job.headers,
         priority: job.priority,
         max_attempts: job.max_attempts,
         webhook_url: job.webhook_url,

@@ -21,7 +21,7 @@ use crate::{
     auth::{Auth, scopes},
     error::{ApiError, ApiResult, ErrorBody},
     extract::{ApiJson, ApiQuery},
-    request::ScrapeRequest,
+    request::{self, ScrapeRequest},
     state::AppState,
     submit,
 };
@@ -55,7 +55,7 @@ pub async fn create_job(
     ApiJson(req): ApiJson<ScrapeRequest>,
 ) -> ApiResult<Response> {
     auth.require(scopes::SCRAPE_WRITE)?;
-    let job = req.into_new_job("", idempotency_header(&headers))?;
+    let job = request::new_job(req, "", idempotency_header(&headers))?;
     let sub = submit::submit(&state, &auth, None, vec![job], vec!["url".into()])
         .await?
         .pop()

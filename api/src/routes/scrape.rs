@@ -35,7 +35,7 @@ use crate::{
     auth::{Auth, scopes},
     error::{ApiError, ApiResult, ErrorBody},
     extract::ApiJson,
-    request::ScrapeRequest,
+    request::{self, ScrapeRequest},
     state::AppState,
     submit,
 };
@@ -90,7 +90,7 @@ pub async fn scrape(
 ) -> ApiResult<(StatusCode, Json<ScrapeResponse>)> {
     auth.require(scopes::SCRAPE_WRITE)?;
     let max_age = req.max_age.map(Duration::from_secs);
-    let new = req.into_new_job("", idempotency_header(&headers))?;
+    let new = request::new_job(req, "", idempotency_header(&headers))?;
     // A job with actions is never answered from the cache, which keeps no action outputs.
     let max_age = max_age.filter(|_| new.options.actions.is_empty());
     let key = cache_key(&new, auth.org_id)?;
@@ -150,13 +150,11 @@ async fn from_postgres(
 }
 
 fn cache_key(new: &NewJob, org: OrgId) -> ApiResult<CacheKey> {
-    let headers: BTreeMap<String, String> =
-        serde_json::from_value(new.headers.clone()).unwrap_or_default();
     Ok(CacheRequest {
         url: &new.url,
         method: new.method,
         engine: new.engine,
-        headers: &headers,
+        headers: &new.headers,
         body: new.body.as_deref(),
         options: &new.options,
         country: new.proxy_country.as_deref(),

@@ -2,6 +2,7 @@
 //! stored; the plaintext is shown once, at creation.
 
 use rand::RngCore;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// A freshly generated key. Its `Debug` form hides the secret.
@@ -43,10 +44,35 @@ impl std::fmt::Debug for ApiKeySecret {
     }
 }
 
-/// Whether a key with `scopes` may act under `scope`: it holds it, or `*`. The one scope
-/// rule, for the API's keys and the operator's.
-pub fn grants(scopes: &[String], scope: &str) -> bool {
-    scopes.iter().any(|s| s == scope || s == "*")
+/// The scopes a key can hold.
+pub mod scopes {
+    pub const SCRAPE_READ: &str = "scrape:read";
+    pub const SCRAPE_WRITE: &str = "scrape:write";
+    pub const WEBHOOKS: &str = "webhooks:manage";
+    pub const ACCOUNT: &str = "account:read";
+    pub const KEYS: &str = "keys:manage";
+    pub const ADMIN: &str = "admin";
+    /// Every scope.
+    pub const ALL: &str = "*";
+}
+
+/// The scopes a key holds, as `api_keys.scopes` stores them (a JSON array of names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Scopes(Vec<String>);
+
+impl Scopes {
+    /// Whether the key may act under `scope`: it holds it, or [`scopes::ALL`]. The one scope
+    /// check, for the API's keys and the operator's.
+    pub fn grants(&self, scope: &str) -> bool {
+        self.0.iter().any(|s| s == scope || s == scopes::ALL)
+    }
+}
+
+impl From<Vec<String>> for Scopes {
+    fn from(names: Vec<String>) -> Self {
+        Self(names)
+    }
 }
 
 /// The hex SHA-256 of a presented key, the form `api_keys.key_hash` stores.
@@ -69,5 +95,18 @@ mod tests {
         assert_eq!(a.hash().len(), 64);
         assert_eq!(a.hash(), hash_api_key(a.expose()));
         assert!(!format!("{a:?}").contains(&a.expose()[11..]));
+    }
+
+    #[test]
+    fn a_key_acts_under_the_scopes_it_holds_or_under_any_with_the_wildcard() {
+        let reader = Scopes::from(vec![scopes::SCRAPE_READ.to_owned()]);
+        assert!(reader.grants(scopes::SCRAPE_READ));
+        assert!(!reader.grants(scopes::SCRAPE_WRITE));
+        assert!(!Scopes::default().grants(scopes::SCRAPE_READ));
+        let all = Scopes::from(vec![scopes::ALL.to_owned()]);
+        assert!(all.grants(scopes::ADMIN) && all.grants("anything:else"));
+        let stored: Scopes =
+            serde_json::from_str(r#"["scrape:read","keys:manage"]"#).expect("a list");
+        assert!(stored.grants(scopes::KEYS));
     }
 }

@@ -7,6 +7,7 @@ mod actions;
 mod api_key;
 pub mod crawl;
 pub mod geo;
+mod headers;
 mod ids;
 mod key_limits;
 mod kinds;
@@ -27,7 +28,8 @@ pub mod action_limits {
         MAX_WRITE_BYTES,
     };
 }
-pub use api_key::{ApiKeySecret, grants, hash_api_key};
+pub use api_key::{ApiKeySecret, Scopes, hash_api_key, scopes};
+pub use headers::RequestHeaders;
 pub use ids::{ApiKeyId, BatchId, CrawlId, JobId, OrgId, ResultId, UserId, WebhookId};
 pub use key_limits::KeyRestrictions;
 pub use kinds::{

@@ -3,15 +3,28 @@
 //! token; a header value and a URL hold no control character (CR and LF above all), so no
 //! value can end a header early and smuggle another, or a second request, after it.
 
+use crate::{Error, Result};
+
 /// The longest webhook URL accepted (a job's own or a registered endpoint's).
 pub const MAX_WEBHOOK_URL_LEN: usize = 2048;
 /// What a webhook URL must be, in the words of the validation error.
-pub const WEBHOOK_URL_RULE: &str =
+const WEBHOOK_URL_RULE: &str =
     "must be an http(s) URL of at most 2 KB, without spaces or control characters";
 
+/// The one webhook URL rule, for a job's `webhook_url` and a registered webhook's `url`:
+/// http or https, at most [`MAX_WEBHOOK_URL_LEN`] bytes and clean on the wire, or the
+/// validation error names `field`.
+pub fn check_webhook_url(field: &str, url: &str) -> Result<()> {
+    if is_webhook_url(url) {
+        Ok(())
+    } else {
+        Err(Error::validation(field, WEBHOOK_URL_RULE))
+    }
+}
+
 /// A URL a webhook may be posted to: http or https, at most [`MAX_WEBHOOK_URL_LEN`] bytes,
-/// and clean on the wire. The one rule for a job's `webhook_url` and a registered webhook.
-pub fn is_webhook_url(url: &str) -> bool {
+/// and clean on the wire.
+fn is_webhook_url(url: &str) -> bool {
     url.len() <= MAX_WEBHOOK_URL_LEN
         && is_clean_url(url)
         && url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
@@ -47,6 +60,19 @@ mod tests {
         assert!(!is_webhook_url("https://hooks.example.com/\r\nX: y"));
         let long = format!("https://example.com/{}", "a".repeat(MAX_WEBHOOK_URL_LEN));
         assert!(!is_webhook_url(&long));
+    }
+
+    #[test]
+    fn a_refused_webhook_url_names_the_field_it_came_in() {
+        check_webhook_url("webhook_url", "https://hooks.example.com/").expect("accepted");
+        let Err(Error::Validation { field, message }) = check_webhook_url("url", "ftp://x.test/")
+        else {
+            panic!("refused")
+        };
+        assert_eq!(
+            (field.as_str(), message.as_str()),
+            ("url", WEBHOOK_URL_RULE)
+        );
     }
 
     use super::*;

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use super::{TtlConfig, keys, lua_script, millis};
 use crate::{
     Error, Result,
-    domain::{Engine, HttpMethod, JobOptions, OrgId},
+    domain::{Engine, HttpMethod, JobOptions, OrgId, RequestHeaders},
 };
 
 /// Payloads larger than this are gzipped.
@@ -89,7 +89,7 @@ pub struct CacheRequest<'a> {
     pub url: &'a str,
     pub method: HttpMethod,
     pub engine: Engine,
-    pub headers: &'a BTreeMap<String, String>,
+    pub headers: &'a RequestHeaders,
     pub body: Option<&'a str>,
     pub options: &'a JobOptions,
     /// Proxy country: geo-targeted pages differ by country.
@@ -134,7 +134,7 @@ impl CacheRequest<'_> {
         let headers: BTreeMap<String, &str> = self
             .headers
             .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
             .collect();
         let variant = serde_json::json!({
             "method": self.method,
@@ -354,8 +354,8 @@ mod tests {
 
     #[test]
     fn keys_ignore_fragments_and_header_case_but_not_options() {
-        let headers = BTreeMap::from([("Accept-Language".to_owned(), "de".to_owned())]);
-        let lower = BTreeMap::from([("accept-language".to_owned(), "de".to_owned())]);
+        let headers: RequestHeaders = [("Accept-Language", "de")].into_iter().collect();
+        let lower: RequestHeaders = [("accept-language", "de")].into_iter().collect();
         let opts = JobOptions::default();
         let req = |url, headers, options| CacheRequest {
             url,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::Db;
 use crate::{
     Error, Result,
-    domain::{ApiKeyId, ApiKeySecret, OrgId, Plan, UserId},
+    domain::{ApiKeyId, ApiKeySecret, OrgId, Plan, Scopes, UserId, scopes},
 };
 
 /// A key as listed to its organization: never the secret, only its prefix.
@@ -34,7 +34,7 @@ const KEY_COLUMNS: &str = "id, organization_id, key_prefix, name, scopes, enviro
 pub struct ApiKeyAuth {
     pub key_id: ApiKeyId,
     pub organization_id: OrgId,
-    pub scopes: sqlx::types::Json<Vec<String>>,
+    pub scopes: sqlx::types::Json<Scopes>,
     pub allowed_ips: Option<Vec<String>>,
     pub allowed_domains: Option<Vec<String>>,
     pub rate_limit_override: Option<i32>,
@@ -44,12 +44,6 @@ pub struct ApiKeyAuth {
     pub rate_limit_per_second: i32,
     pub max_concurrent_jobs: i32,
     pub max_batch_size: i32,
-}
-
-impl ApiKeyAuth {
-    pub fn has_scope(&self, scope: &str) -> bool {
-        crate::domain::grants(&self.scopes.0, scope)
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -65,7 +59,7 @@ pub struct NewApiKey {
 }
 
 impl NewApiKey {
-    pub const DEFAULT_SCOPES: [&'static str; 2] = ["scrape:read", "scrape:write"];
+    pub const DEFAULT_SCOPES: [&'static str; 2] = [scopes::SCRAPE_READ, scopes::SCRAPE_WRITE];
 
     pub fn named(name: &str) -> Self {
         Self {

@@ -1,9 +1,10 @@
 //! A job as a caller submits it, and the checks it must pass before anything is stored
-//! (sizes, header and URL text on the wire, attempts, priority).
+//! (sizes, header and URL text on the wire, attempts, priority), and the size of a batch
+//! of them.
 
 use crate::{
     Error, Result,
-    domain::{Engine, HttpMethod, JobOptions, ProxyTier, wire_text},
+    domain::{Engine, HttpMethod, JobOptions, ProxyTier, RequestHeaders, wire_text},
 };
 
 /// A job to submit.
@@ -11,7 +12,7 @@ use crate::{
 pub struct NewJob {
     pub url: String,
     pub method: HttpMethod,
-    pub headers: serde_json::Value,
+    pub headers: RequestHeaders,
     pub body: Option<String>,
     pub engine: Engine,
     pub options: JobOptions,
@@ -29,8 +30,6 @@ pub struct NewJob {
 
 impl NewJob {
     pub const MAX_URL_LEN: usize = 8 * 1024;
-    pub const MAX_HEADERS: usize = 50;
-    pub const MAX_HEADER_BYTES: usize = 8 * 1024;
     pub const MAX_BODY_BYTES: usize = 1024 * 1024;
     /// Session ids, client references, idempotency keys, webhook secrets.
     pub const MAX_TEXT: usize = 255;
@@ -49,7 +48,7 @@ impl NewJob {
         Self {
             url: url.to_owned(),
             method: HttpMethod::Get,
-            headers: serde_json::json!({}),
+            headers: RequestHeaders::default(),
             body: None,
             engine: Engine::Auto,
             options: JobOptions::default(),
@@ -102,32 +101,7 @@ impl NewJob {
                 "must agree with proxy_country when both are given",
             );
         }
-        let Some(headers) = self.headers.as_object() else {
-            return bad("headers", "must be an object of strings");
-        };
-        if headers.len() > Self::MAX_HEADERS {
-            return bad("headers", "at most 50 headers");
-        }
-        for (name, value) in headers {
-            let Some(value) = value.as_str() else {
-                return bad("headers", "must be an object of strings");
-            };
-            if name.len() + value.len() > Self::MAX_HEADER_BYTES {
-                return bad("headers", "each header must be under 8 KB");
-            }
-            if !wire_text::is_header_name(name) {
-                return bad(
-                    "headers",
-                    "a header name must be a token (letters, digits, !#$%&'*+-.^_`|~)",
-                );
-            }
-            if !wire_text::is_header_value(value) {
-                return bad(
-                    "headers",
-                    "a header value may not contain control characters (CR, LF, NUL)",
-                );
-            }
-        }
+        self.headers.validate()?;
         if self
             .body
             .as_ref()
@@ -160,10 +134,8 @@ impl NewJob {
                 return bad(field, "must be 1 to 255 characters");
             }
         }
-        if let Some(hook) = &self.webhook_url
-            && !wire_text::is_webhook_url(hook)
-        {
-            return bad("webhook_url", wire_text::WEBHOOK_URL_RULE);
+        if let Some(hook) = &self.webhook_url {
+            wire_text::check_webhook_url("webhook_url", hook)?;
         }
         if let Some(secret) = &self.webhook_secret {
             if !(16..=Self::MAX_TEXT).contains(&secret.len()) {
@@ -179,6 +151,17 @@ impl NewJob {
         }
         Ok(())
     }
+}
+
+/// The one batch-size rule, for the API's batches, Firecrawl's and the operator's
+/// ScrapeBatch: at least one URL, at most the organization's `max_batch_size`. Each caller
+/// words [`Error::BatchSize`] its own way (a 422 on `urls`, a 400, a status condition).
+pub fn check_batch_size(count: usize, max_batch_size: i64) -> Result<()> {
+    let max = usize::try_from(max_batch_size).unwrap_or(0);
+    if count == 0 || count > max {
+        return Err(Error::BatchSize { count, max });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -243,5 +226,28 @@ mod tests {
         j.validate().expect("the same country");
         j.proxy_country = Some("FR".into());
         assert_eq!(refused_field(&j), "options.location.country");
+    }
+
+    #[test]
+    fn a_batch_needs_one_url_and_at_most_its_organizations_limit() {
+        check_batch_size(1, 1).expect("one of one");
+        check_batch_size(5, 5).expect("at the limit");
+        assert!(matches!(
+            check_batch_size(0, 5),
+            Err(Error::BatchSize { count: 0, max: 5 })
+        ));
+        assert!(matches!(
+            check_batch_size(6, 5),
+            Err(Error::BatchSize { count: 6, max: 5 })
+        ));
+        assert!(
+            matches!(
+                check_batch_size(1, -1),
+                Err(Error::BatchSize { max: 0, .. })
+            ),
+            "a negative limit allows nothing"
+        );
+        assert_eq!(Error::batch_rule(0, 5), "must not be empty");
+        assert_eq!(Error::batch_rule(6, 5), "at most 5 URLs per batch");
     }
 }

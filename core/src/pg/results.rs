@@ -237,7 +237,7 @@ pub struct CacheMatch<'a> {
     pub engine: crate::domain::Engine,
     pub method: crate::domain::HttpMethod,
     pub options: &'a crate::domain::JobOptions,
-    pub headers: &'a serde_json::Value,
+    pub headers: &'a crate::domain::RequestHeaders,
     pub body: Option<&'a str>,
     pub country: Option<&'a str>,
     /// Completed no earlier than this.
@@ -275,7 +275,7 @@ impl Db {
             .bind(m.engine)
             .bind(m.method)
             .bind(options)
-            .bind(m.headers)
+            .bind(m.headers.to_json())
             .bind(m.body)
             .bind(m.country)
             .fetch_optional(self.exec())

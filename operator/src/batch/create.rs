@@ -1,18 +1,24 @@
 //! Creating a batch's jobs, once: the organization from the batch's Secret (its key must
-//! hold `scrape:write`), the URLs inline and from a ConfigMap, one `NewJob` per URL with the
-//! idempotency key `k8s:<uid>:<index>`, and one `submit_jobs` call that reserves their
-//! credits. Whatever the cluster or the organization lacks comes back as [`Blocked`], so
-//! the reconciler reports it and looks again later; other failures are errors.
+//! hold `scrape:write`), the URLs inline and from a ConfigMap (as many as core's batch-size
+//! rule allows), one `NewJob` per URL through core's `ScrapeRequest`, so the defaults and
+//! checks are the API's (a refusal named by its path in the spec), with the idempotency key
+//! `k8s:<uid>:<index>`, and one `submit_jobs` call that reserves their credits. Whatever
+//! the cluster or the organization lacks comes back as [`Blocked`], so the reconciler
+//! reports it and looks again later; other failures are errors.
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, ResourceExt};
 use scraperx_core::{
-    domain::{BatchId, JobOptions, OrgId, hash_api_key},
-    pg::{ApiKeyAuth, NewJob},
+    domain::{BatchId, OrgId, hash_api_key, scopes},
+    pg::{ApiKeyAuth, NewJob, ScrapeRequest},
 };
 
 use super::plan::{Blocked, Note, check_urls};
-use crate::{Error, Result, context::Context, crd::ScrapeBatch};
+use crate::{
+    Error, Result,
+    context::Context,
+    crd::{ScrapeBatch, ScrapeBatchSpec},
+};
 
 /// The outcome of trying to create a batch's jobs.
 pub enum Created {
@@ -103,10 +109,11 @@ async fn organization(sb: &ScrapeBatch, ctx: &Context, ns: &str) -> Result<ApiKe
         .lookup_api_key(&hash_api_key(&raw))
         .await?
         .ok_or_else(|| Error::Invalid(format!("the API key in secret {} is not valid", r.name)))?;
-    if !auth.has_scope("scrape:write") {
+    if !auth.scopes.grants(scopes::SCRAPE_WRITE) {
         return Err(Error::Invalid(format!(
-            "the API key in secret {} lacks the scope scrape:write",
-            r.name
+            "the API key in secret {} lacks the scope {}",
+            r.name,
+            scopes::SCRAPE_WRITE
         )));
     }
     Ok(auth)
@@ -140,56 +147,178 @@ pub fn url_lines(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_owned)
 }
 
-/// One job per URL, with the batch's options; the first invalid one is the error.
+/// One job per URL, through core's `ScrapeRequest` (its defaults, its checks); the first
+/// refusal is the error, named by its path in the spec.
 pub fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Result<Vec<NewJob>> {
-    let spec = &sb.spec;
-    let o = &spec.options;
-    let defaults = JobOptions::default();
-    let options = JobOptions {
-        render_js: o.render_js,
-        wait_for: o.wait_for.clone(),
-        wait_time: o.wait_time.unwrap_or(defaults.wait_time),
-        wait_until: o.wait_until,
-        timeout: o.timeout.unwrap_or(defaults.timeout),
-        screenshot: o.screenshot,
-        pdf: o.pdf,
-        extract: o.extract.clone(),
-        block_resources: o.block_resources.clone(),
-        markdown: o.markdown,
-        only_main_content: o.only_main_content,
-        include_tags: o.include_tags.clone(),
-        exclude_tags: o.exclude_tags.clone(),
-        remove_base64_images: o.remove_base64_images,
-        actions: o
-            .actions
-            .iter()
-            .enumerate()
-            .map(|(i, a)| a.to_action(&format!("spec.options.actions[{i}]")))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(Error::Invalid)?,
-        location: o.location.as_ref().map(Into::into),
-        mobile: o.mobile,
-    };
-    options
-        .validate()
-        .map_err(|e| Error::Invalid(format!("spec.{e}")))?;
+    let batch = request(&sb.spec)?;
+    let name = sb.name_any();
     urls.iter()
         .enumerate()
         .map(|(i, url)| {
-            let mut job = NewJob::get(url);
-            job.engine = spec.engine;
-            job.options = options.clone();
-            job.headers = serde_json::to_value(o.headers.clone().unwrap_or_default())
-                .unwrap_or_else(|_| serde_json::json!({}));
-            job.priority = spec.priority.unwrap_or(NewJob::DEFAULT_PRIORITY);
-            job.max_attempts = spec.max_attempts.unwrap_or(NewJob::DEFAULT_MAX_ATTEMPTS);
-            job.webhook_url = spec.webhook.clone();
-            job.idempotency_key = Some(format!("k8s:{uid}:{i}"));
-            job.client_reference = Some(format!("{ns}/{}", sb.name_any()));
-            job.metadata = serde_json::json!({ "scrapeBatch": sb.name_any(), "namespace": ns });
-            job.validate()
-                .map_err(|e| Error::Invalid(format!("url {i} ({url}): {e}")))?;
-            Ok(job)
+            ScrapeRequest {
+                url: Some(url.clone()),
+                idempotency_key: Some(format!("k8s:{uid}:{i}")),
+                client_reference: Some(format!("{ns}/{name}")),
+                metadata: Some(serde_json::json!({ "scrapeBatch": name, "namespace": ns })),
+                ..batch.clone()
+            }
+            .into_new_job()
+            .map_err(|e| match e {
+                scraperx_core::Error::Validation { field, message } => {
+                    Error::Invalid(format!("{}: {message}", spec_path(&field, i, url)))
+                }
+                other => other.into(),
+            })
         })
         .collect()
+}
+
+/// What the spec asks of every URL, as core's request (the spec's camel-cased options,
+/// flat actions and location, one field each); what it leaves out stays to core's defaults.
+fn request(spec: &ScrapeBatchSpec) -> Result<ScrapeRequest> {
+    let o = &spec.options;
+    let actions = o
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| a.to_action(&format!("spec.options.actions[{i}]")))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(Error::Invalid)?;
+    Ok(ScrapeRequest {
+        engine: Some(spec.engine),
+        headers: o.headers.clone(),
+        render_js: Some(o.render_js),
+        wait_for: o.wait_for.clone(),
+        wait_time: o.wait_time,
+        wait_until: Some(o.wait_until),
+        timeout: o.timeout,
+        screenshot: Some(o.screenshot),
+        pdf: Some(o.pdf),
+        extract: o.extract.clone(),
+        block_resources: Some(o.block_resources.clone()),
+        markdown: Some(o.markdown),
+        only_main_content: Some(o.only_main_content),
+        include_tags: Some(o.include_tags.clone()),
+        exclude_tags: Some(o.exclude_tags.clone()),
+        remove_base64_images: Some(o.remove_base64_images),
+        actions: Some(actions),
+        location: o.location.as_ref().map(Into::into),
+        mobile: Some(o.mobile),
+        priority: spec.priority,
+        max_attempts: spec.max_attempts,
+        webhook_url: spec.webhook.clone(),
+        ..ScrapeRequest::default()
+    })
+}
+
+/// A field of core's request as its path in the ScrapeBatch (URL `i`, `url`, for the URL).
+fn spec_path(field: &str, i: usize, url: &str) -> String {
+    match field {
+        "url" => format!("spec.urls[{i}] ({url})"),
+        "priority" => "spec.priority".to_owned(),
+        "max_attempts" => "spec.maxAttempts".to_owned(),
+        "webhook_url" => "spec.webhook".to_owned(),
+        option => {
+            // Only the option's own name is camel-cased, not an extraction rule's.
+            let end = option.find(['.', '[']).unwrap_or(option.len());
+            let (name, rest) = option.split_at(end);
+            let mut camel = String::with_capacity(option.len());
+            let mut upper = false;
+            for c in name.chars() {
+                match c {
+                    '_' => upper = true,
+                    c if upper => {
+                        camel.push(c.to_ascii_uppercase());
+                        upper = false;
+                    }
+                    c => camel.push(c),
+                }
+            }
+            format!("spec.options.{camel}{rest}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(spec: serde_json::Value) -> ScrapeBatch {
+        let mut full = serde_json::json!({ "organizationRef": { "name": "key" } });
+        if let (Some(f), Some(s)) = (full.as_object_mut(), spec.as_object()) {
+            f.extend(s.clone());
+        }
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "scraperx.io/v1alpha1", "kind": "ScrapeBatch",
+            "metadata": { "name": "b", "namespace": "ns" }, "spec": full,
+        }))
+        .expect("a batch")
+    }
+
+    fn urls(list: &[&str]) -> Vec<String> {
+        list.iter().map(|u| (*u).to_owned()).collect()
+    }
+
+    #[test]
+    fn every_url_becomes_a_job_with_the_spec_s_fields_and_core_s_defaults_for_the_rest() {
+        let sb = batch(serde_json::json!({
+            "options": { "renderJs": true, "timeout": 20000, "headers": { "X-A": "1" } },
+            "priority": 8,
+        }));
+        let jobs = new_jobs(
+            &sb,
+            "ns",
+            "uid",
+            &urls(&["https://a.test/", "https://b.test/"]),
+        )
+        .expect("valid");
+        assert_eq!(jobs.len(), 2);
+        let j = &jobs[1];
+        assert_eq!(j.url, "https://b.test/");
+        assert_eq!(j.idempotency_key.as_deref(), Some("k8s:uid:1"));
+        assert_eq!(j.client_reference.as_deref(), Some("ns/b"));
+        assert_eq!(j.priority, 8);
+        assert_eq!(j.max_attempts, NewJob::DEFAULT_MAX_ATTEMPTS);
+        assert!(j.options.render_js);
+        assert_eq!(j.options.timeout, 20_000);
+        assert_eq!(j.headers.get("X-A"), Some("1"));
+    }
+
+    #[test]
+    fn a_refused_spec_is_reported_by_its_path_in_the_spec() {
+        let refusal = |spec: serde_json::Value, list: &[&str]| match new_jobs(
+            &batch(spec),
+            "ns",
+            "uid",
+            &urls(list),
+        ) {
+            Err(Error::Invalid(message)) => message,
+            other => panic!("expected a refusal, got {:?}", other.map(|j| j.len())),
+        };
+        let ok = ["https://a.test/"];
+        let m = refusal(serde_json::json!({ "options": { "timeout": 10 } }), &ok);
+        assert!(m.starts_with("spec.options.timeout: "), "{m}");
+        let m = refusal(serde_json::json!({ "maxAttempts": 11 }), &ok);
+        assert!(m.starts_with("spec.maxAttempts: "), "{m}");
+        let m = refusal(serde_json::json!({}), &["https://a.test/", "ftp://b.test/"]);
+        assert!(m.starts_with("spec.urls[1] (ftp://b.test/): "), "{m}");
+    }
+
+    #[test]
+    fn a_refused_field_is_named_by_its_path_in_the_spec() {
+        let url = "https://a.test/";
+        assert_eq!(spec_path("url", 2, url), "spec.urls[2] (https://a.test/)");
+        assert_eq!(spec_path("max_attempts", 0, url), "spec.maxAttempts");
+        assert_eq!(spec_path("webhook_url", 0, url), "spec.webhook");
+        assert_eq!(spec_path("wait_time", 0, url), "spec.options.waitTime");
+        assert_eq!(spec_path("headers", 0, url), "spec.options.headers");
+        assert_eq!(
+            spec_path("extract.my_rule.selector", 0, url),
+            "spec.options.extract.my_rule.selector"
+        );
+        assert_eq!(
+            spec_path("include_tags[1]", 0, url),
+            "spec.options.includeTags[1]"
+        );
+    }
 }

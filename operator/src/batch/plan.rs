@@ -7,7 +7,10 @@
 use std::time::Duration;
 
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
-use scraperx_core::{domain::BatchId, pg::BatchCounts};
+use scraperx_core::{
+    domain::BatchId,
+    pg::{BatchCounts, check_batch_size},
+};
 
 use crate::crd::{BatchPhase, ScrapeBatchSpec, ScrapeBatchStatus};
 use crate::status::condition;
@@ -281,21 +284,22 @@ impl Blocked {
     }
 }
 
-/// The batch's URLs against the organization's batch-size limit.
+/// The batch's URLs against the organization's batch-size limit (core's rule), as the
+/// reason the batch is blocked.
 pub fn check_urls(urls: &[String], max_batch_size: i32) -> Result<(), Blocked> {
-    if urls.is_empty() {
-        return Err(Blocked::new("NoURLs", crate::rules::NO_URLS));
-    }
-    if urls.len() > usize::try_from(max_batch_size).unwrap_or(0) {
-        return Err(Blocked::new(
+    match check_batch_size(urls.len(), max_batch_size.into()) {
+        Ok(()) => Ok(()),
+        Err(scraperx_core::Error::BatchSize { count: 0, .. }) => {
+            Err(Blocked::new("NoURLs", crate::rules::NO_URLS))
+        }
+        Err(_) => Err(Blocked::new(
             "TooManyURLs",
             format!(
                 "{} URLs; the organization allows {max_batch_size} per batch",
                 urls.len()
             ),
-        ));
+        )),
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! stage through the job's proxy route when it has one. Whatever the outcome, the politeness
 //! pass is released and the domain's intelligence records it.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 
 use scraperx_core::{
     domain::{Engine, geo::country_timezone},
@@ -402,23 +402,21 @@ fn domain_outcome<'a>(
 }
 
 fn http_request(job: &Job, url: url::Url, timeout: Duration) -> FetchRequest {
-    let mut headers: BTreeMap<String, String> = job
+    let mut headers = job
         .headers
         .as_ref()
-        .and_then(|h| serde_json::from_value(h.0.clone()).ok())
+        .map(|h| h.0.clone())
         .unwrap_or_default();
     // A location's languages, unless the job sends its own.
     if let Some(location) = &job.options.0.location
-        && !headers
-            .keys()
-            .any(|k| k.eq_ignore_ascii_case("accept-language"))
+        && !headers.contains("accept-language")
     {
-        headers.insert("Accept-Language".into(), location.accept_language());
+        headers.insert("Accept-Language", location.accept_language());
     }
     FetchRequest {
         url,
         method: job.method,
-        headers,
+        headers: headers.into_map(),
         body: job.body.clone(),
         timeout,
     }

@@ -17,6 +17,7 @@ use crate::{
     Error, Result,
     domain::{
         ApiKeyId, BatchId, CrawlId, Engine, ExtractRule, HttpMethod, JobOptions, OrgId, ProxyTier,
+        RequestHeaders,
         crawl::{CrawlOptions, CrawlReason, CrawlStatus, normalize},
     },
     secrets::Binding,
@@ -37,7 +38,7 @@ pub struct PageTemplate {
     pub options: JobOptions,
     pub proxy_tier: ProxyTier,
     pub proxy_country: Option<String>,
-    pub headers: BTreeMap<String, String>,
+    pub headers: RequestHeaders,
     pub priority: i32,
     pub max_attempts: i32,
     /// Each page's own webhook (its job's `webhook_url`).
@@ -55,7 +56,7 @@ impl Default for PageTemplate {
             options: job.options,
             proxy_tier: job.proxy_tier,
             proxy_country: None,
-            headers: BTreeMap::new(),
+            headers: RequestHeaders::default(),
             priority: job.priority,
             max_attempts: job.max_attempts,
             webhook_url: None,
@@ -80,7 +81,7 @@ impl PageTemplate {
         NewJob {
             url: url.to_owned(),
             method: HttpMethod::Get,
-            headers: serde_json::json!(self.headers),
+            headers: self.headers.clone(),
             body: None,
             engine: self.engine,
             options,

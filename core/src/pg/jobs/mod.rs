@@ -21,7 +21,7 @@ use crate::{
     Error, Result,
     domain::{
         ApiKeyId, BatchId, Engine, EventType, HttpMethod, JobId, JobOptions, JobStatus, OrgId,
-        ProxyTier,
+        ProxyTier, RequestHeaders,
     },
 };
 
@@ -34,7 +34,7 @@ pub struct Job {
     pub url: String,
     pub url_hash: String,
     pub method: HttpMethod,
-    pub headers: Option<Json<serde_json::Value>>,
+    pub headers: Option<Json<RequestHeaders>>,
     pub body: Option<String>,
     pub engine: Engine,
     pub options: Json<JobOptions>,

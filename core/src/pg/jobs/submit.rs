@@ -90,7 +90,7 @@ impl Db {
         let webhook_secrets = self.seal_job_secrets(&ids, jobs)?;
         let references = col(|j| j.client_reference.clone());
         let keys = col(|j| j.idempotency_key.clone());
-        let headers: Vec<serde_json::Value> = jobs.iter().map(|j| j.headers.clone()).collect();
+        let headers: Vec<serde_json::Value> = jobs.iter().map(|j| j.headers.to_json()).collect();
         let metadata: Vec<serde_json::Value> = jobs.iter().map(|j| j.metadata.clone()).collect();
         let options = jobs
             .iter()

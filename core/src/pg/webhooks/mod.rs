@@ -85,10 +85,8 @@ impl WebhookSettings {
         {
             return Err(Error::validation("name", "1 to 100 characters"));
         }
-        if let Some(url) = &self.url
-            && !wire_text::is_webhook_url(url)
-        {
-            return Err(Error::validation("url", wire_text::WEBHOOK_URL_RULE));
+        if let Some(url) = &self.url {
+            wire_text::check_webhook_url("url", url)?;
         }
         if let Some(events) = &self.events {
             if events.is_empty() {

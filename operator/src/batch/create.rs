@@ -12,7 +12,11 @@ use scraperx_core::{
 };
 
 use super::plan::{Blocked, Note, check_urls};
-use crate::{Error, Result, context::Context, crd::ScrapeBatch};
+use crate::{
+    Error, Result,
+    context::Context,
+    crd::{BatchOptions, ScrapeBatch, SecretKeyRef},
+};
 
 /// The outcome of trying to create a batch's jobs.
 pub enum Created {
@@ -30,7 +34,7 @@ pub async fn create(sb: &ScrapeBatch, ctx: &Context, batch: BatchId) -> Result<C
     let uid = sb.metadata.uid.clone().unwrap_or_default();
     let blocked = |reason: &'static str| move |message: String| Blocked::new(reason, message);
     let auth = match invalid_as(
-        organization(sb, ctx, &ns).await,
+        organization(&sb.spec.organization_ref, ctx, &ns).await,
         blocked("OrganizationUnavailable"),
     )? {
         Ok(auth) => auth,
@@ -74,7 +78,7 @@ pub async fn create(sb: &ScrapeBatch, ctx: &Context, batch: BatchId) -> Result<C
 }
 
 /// An `Error::Invalid` (something the user can fix) as a [`Blocked`]; other errors stay errors.
-fn invalid_as<T>(
+pub(crate) fn invalid_as<T>(
     result: Result<T>,
     blocked: impl FnOnce(String) -> Blocked,
 ) -> Result<std::result::Result<T, Blocked>> {
@@ -85,9 +89,8 @@ fn invalid_as<T>(
     }
 }
 
-/// The organization behind the batch's Secret.
-async fn organization(sb: &ScrapeBatch, ctx: &Context, ns: &str) -> Result<ApiKeyAuth> {
-    let r = &sb.spec.organization_ref;
+/// The organization behind a resource's Secret (in `ns`); its key must hold `scrape:write`.
+pub(crate) async fn organization(r: &SecretKeyRef, ctx: &Context, ns: &str) -> Result<ApiKeyAuth> {
     let secret = Api::<Secret>::namespaced(ctx.client.clone(), ns)
         .get_opt(&r.name)
         .await?
@@ -140,10 +143,8 @@ pub fn url_lines(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_owned)
 }
 
-/// One job per URL, with the batch's options; the first invalid one is the error.
-pub fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Result<Vec<NewJob>> {
-    let spec = &sb.spec;
-    let o = &spec.options;
+/// Core's job options from a resource's page options (`spec.options`), checked by core.
+pub fn job_options(o: &BatchOptions) -> Result<JobOptions> {
     let defaults = JobOptions::default();
     let options = JobOptions {
         render_js: o.render_js,
@@ -173,6 +174,14 @@ pub fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Resul
     options
         .validate()
         .map_err(|e| Error::Invalid(format!("spec.{e}")))?;
+    Ok(options)
+}
+
+/// One job per URL, with the batch's options; the first invalid one is the error.
+pub fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Result<Vec<NewJob>> {
+    let spec = &sb.spec;
+    let o = &spec.options;
+    let options = job_options(o)?;
     urls.iter()
         .enumerate()
         .map(|(i, url)| {

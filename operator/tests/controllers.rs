@@ -451,3 +451,31 @@ async fn deleting_a_crawl_cancels_it_records_it_and_releases_the_finalizer(pool:
             .expect("jobs");
     assert_eq!(canceled.len(), 1, "its start page's job");
 }
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_crawl_whose_organization_cannot_pay_fails_and_its_status_says_why(pool: PgPool) {
+    let h = harness(pool.clone()).await;
+    let org = h.org_secret().await;
+    sqlx::query("UPDATE organizations SET credits_balance = 0 WHERE id = $1")
+        .bind(org)
+        .execute(&pool)
+        .await
+        .expect("no credits");
+    let writes = h
+        .reconcile_crawl(scrape_crawl(&uuid::Uuid::new_v4().to_string(), json!({})))
+        .await;
+    assert_eq!(events(&writes), ["CrawlCreated", "Failed"]);
+    let status = &status_patches(&writes)[0].body["status"];
+    assert_eq!(
+        (status["phase"].as_str(), status["reason"].as_str()),
+        (Some("Failed"), Some("insufficient_credits"))
+    );
+    let failed = status["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Failed"))
+        .expect("Failed");
+    assert_eq!(
+        (failed["status"].as_str(), failed["reason"].as_str()),
+        (Some("True"), Some("InsufficientCredits"))
+    );
+}

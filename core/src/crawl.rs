@@ -13,8 +13,51 @@ use crate::{
         CrawlId, JobStatus,
         crawl::{CrawlReason, CrawlStatus, frontier},
     },
-    pg::{Crawl, Db, Job, NewJob, Recovery, Submission},
+    pg::{BatchCounts, Crawl, Db, Job, NewJob, Recovery, Submission},
 };
+
+/// A crawl's progress: its frontier and its pages' jobs, counted once for every reader
+/// (the API's view, the operator's status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// Pages found that count toward the limit.
+    pub discovered: i64,
+    /// Waiting for a place, or queued for a worker.
+    pub queued: i64,
+    pub running: i64,
+    pub completed: i64,
+    /// Failed or timed out.
+    pub failed: i64,
+    pub canceled: i64,
+    /// Found and not scraped: robots.txt, a private address, a duplicate.
+    pub skipped: i64,
+}
+
+impl Progress {
+    /// The counts of a crawl's frontier and of its pages' jobs, as one progress.
+    pub fn of(frontier: &frontier::FrontierCounts, jobs: &BatchCounts) -> Self {
+        Self {
+            discovered: frontier.discovered,
+            queued: frontier.waiting + jobs.pending + jobs.queued,
+            running: jobs.running,
+            completed: jobs.completed,
+            failed: jobs.failed + jobs.timeout,
+            canceled: jobs.canceled,
+            skipped: frontier.skipped,
+        }
+    }
+}
+
+/// Reads a crawl's progress (no job yet counts as none).
+pub async fn progress(db: &Db, crawl: &Crawl) -> Result<Progress> {
+    let frontier = db.frontier_counts(crawl.id).await?;
+    let jobs = match db.batch_counts(crawl.organization_id, crawl.batch()).await {
+        Ok(c) => c,
+        Err(Error::NotFound { .. }) => BatchCounts::default(),
+        Err(e) => return Err(e),
+    };
+    Ok(Progress::of(&frontier, &jobs))
+}
 
 /// What a top-up did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,12 +1,13 @@
-//! The Kubernetes operator: the ScrapeBatch and WorkerPool controllers ([`batch`], [`pool`],
-//! with the scaling rules in [`scaler`] and the workers' pod in [`workload`]), leader-elected
-//! [`maintenance`], metrics and health. The CRDs' cross-field rules are in [`rules`].
+//! The Kubernetes operator: the ScrapeBatch, ScrapeCrawl and WorkerPool controllers
+//! ([`batch`], [`crawl`], [`pool`], with the scaling rules in [`scaler`] and the workers'
+//! pod in [`workload`]), leader-elected [`maintenance`], metrics and health. The CRDs' cross-field rules are in [`rules`].
 //! [`backup`] holds the backup and restore commands and their monitoring.
 //! `crdgen` prints [`crd_yaml`].
 
 pub mod backup;
 pub mod batch;
 pub mod context;
+pub mod crawl;
 pub mod crd;
 mod error;
 pub mod maintenance;
@@ -30,12 +31,12 @@ use kube::{
 pub use context::Context;
 pub use error::{Error, Result};
 
-use crate::crd::{ScrapeBatch, WorkerPool};
+use crate::crd::{ScrapeBatch, ScrapeCrawl, WorkerPool};
 
 /// The CRDs as YAML documents (what `crds/scraperx.yaml` holds).
 pub fn crd_yaml() -> Result<String> {
     let mut out = String::new();
-    for crd in [ScrapeBatch::crd(), WorkerPool::crd()] {
+    for crd in [ScrapeBatch::crd(), ScrapeCrawl::crd(), WorkerPool::crd()] {
         out.push_str("---\n");
         out.push_str(
             &serde_yaml::to_string(&crd).map_err(|e| Error::Serialization(e.to_string()))?,
@@ -44,7 +45,7 @@ pub fn crd_yaml() -> Result<String> {
     Ok(out)
 }
 
-/// Runs both controllers until the process stops: over every namespace, or over one.
+/// Runs the three controllers until the process stops: over every namespace, or over one.
 pub async fn run_controllers(ctx: Arc<Context>, namespace: Option<&str>) {
     fn api<K>(client: &kube::Client, ns: Option<&str>) -> Api<K>
     where
@@ -63,6 +64,12 @@ pub async fn run_controllers(ctx: Arc<Context>, namespace: Option<&str>) {
     )
     .run(batch::reconcile, status::error_policy, ctx.clone())
     .for_each(|_| futures::future::ready(()));
+    let crawls = Controller::new(
+        api::<ScrapeCrawl>(&client, namespace),
+        watcher::Config::default(),
+    )
+    .run(crawl::reconcile, status::error_policy, ctx.clone())
+    .for_each(|_| futures::future::ready(()));
     let pools = Controller::new(
         api::<WorkerPool>(&client, namespace),
         watcher::Config::default(),
@@ -73,5 +80,5 @@ pub async fn run_controllers(ctx: Arc<Context>, namespace: Option<&str>) {
     )
     .run(pool::reconcile, status::error_policy, ctx)
     .for_each(|_| futures::future::ready(()));
-    futures::join!(batches, pools);
+    futures::join!(batches, crawls, pools);
 }

@@ -19,6 +19,8 @@ pub const NO_URLS: &str = "the batch lists no URLs (give urls or urlsFrom)";
 pub const REPLICAS_INVERTED: &str = "minReplicas must not exceed maxReplicas";
 pub const EMPTY_RULE_NAME: &str = "extraction rule names must not be empty";
 pub const HEADER_TOO_LARGE: &str = "each header (name and value) must be at most 8 KB";
+pub const CRAWL_FIXED: &str = "url and crawl cannot change once the crawl exists \
+    (suspend, activeDeadlineSeconds and ttlSecondsAfterFinished can)";
 
 const VALIDATIONS: &str = "x-kubernetes-validations";
 
@@ -41,6 +43,17 @@ pub fn scrape_batch(schema: &mut Schema) {
         schema,
         "(has(self.urls) && size(self.urls) > 0) || has(self.urlsFrom)",
         NO_URLS,
+    );
+}
+
+/// ScrapeCrawl's spec: the crawl is created once, from its URL and crawl options, so they
+/// stay as they were (the reconciler warns, with the same message, about a crawl stored
+/// before this rule).
+pub fn scrape_crawl(schema: &mut Schema) {
+    cel(
+        schema,
+        "self.url == oldSelf.url && self.crawl == oldSelf.crawl",
+        CRAWL_FIXED,
     );
 }
 

@@ -1,4 +1,4 @@
-//! Scenario tests of both controllers against a fake API server (`fake_api/`), with the
+//! Scenario tests of the controllers (ScrapeBatch, ScrapeCrawl, WorkerPool) against a fake API server (`fake_api/`), with the
 //! real Postgres (a fresh database per test) and Redis behind them: which writes a
 //! reconcile makes to the cluster (the finalizer, the status, Events, the Deployment), and
 //! that a reconcile which changes nothing writes nothing.
@@ -19,13 +19,17 @@ use scraperx_core::{
     queue::QueuedJob,
 };
 use scraperx_operator::{
-    Context, batch, crd::ScrapeBatch, crd::WorkerPool, metrics::Metrics, pool,
+    Context, batch, crawl,
+    crd::{ScrapeBatch, ScrapeCrawl, WorkerPool},
+    metrics::Metrics,
+    pool,
 };
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 const NS: &str = "ns";
 const BATCHES: &str = "/apis/scraperx.io/v1alpha1/namespaces/ns/scrapebatches";
+const CRAWLS: &str = "/apis/scraperx.io/v1alpha1/namespaces/ns/scrapecrawls";
 const POOLS: &str = "/apis/scraperx.io/v1alpha1/namespaces/ns/workerpools";
 
 struct Harness {
@@ -288,4 +292,190 @@ async fn a_deeper_queue_scales_the_pool_up_with_an_event(pool: PgPool) {
         .expect("the deployment rescaled");
     assert_eq!(applied.body["spec"]["replicas"], 4);
     assert_eq!(h.stored_pool().status.map(|s| s.replicas), Some(4));
+}
+
+fn scrape_crawl(uid: &str, extra_spec: Value) -> ScrapeCrawl {
+    let mut sc = json!({
+        "apiVersion": "scraperx.io/v1alpha1", "kind": "ScrapeCrawl",
+        "metadata": { "name": "c", "namespace": NS, "generation": 1, "uid": uid,
+                      "finalizers": [crawl::FINALIZER] },
+        "spec": { "url": "https://example.com/", "crawl": { "limit": 5 }, "engine": "http",
+                  "organizationRef": { "name": "scraperx-key", "key": "apiKey" } },
+    });
+    if let (Some(spec), Some(e)) = (sc["spec"].as_object_mut(), extra_spec.as_object()) {
+        spec.extend(e.clone());
+    }
+    serde_json::from_value(sc).expect("a crawl")
+}
+
+impl Harness {
+    async fn reconcile_crawl(&self, sc: ScrapeCrawl) -> Vec<Write> {
+        self.api.put(
+            &format!("{CRAWLS}/c"),
+            serde_json::to_value(&sc).expect("json"),
+        );
+        self.api.take_writes();
+        crawl::reconcile(Arc::new(sc), self.ctx.clone())
+            .await
+            .expect("reconcile");
+        self.api.take_writes()
+    }
+
+    fn stored_crawl(&self) -> ScrapeCrawl {
+        serde_json::from_value(self.api.get(&format!("{CRAWLS}/c")).expect("stored"))
+            .expect("a crawl")
+    }
+
+    async fn crawl_rows(&self, org: scraperx_core::domain::OrgId) -> Vec<scraperx_core::pg::Crawl> {
+        self.db.list_crawls(org, None, 10).await.expect("crawls")
+    }
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_new_crawl_only_gets_its_finalizer(pool: PgPool) {
+    let h = harness(pool).await;
+    let org = h.org_secret().await;
+    let mut sc = scrape_crawl(&uuid::Uuid::new_v4().to_string(), json!({}));
+    sc.metadata.finalizers = None;
+    let writes = h.reconcile_crawl(sc).await;
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(writes[0].is(&Method::PATCH, &format!("{CRAWLS}/c")));
+    assert_eq!(
+        h.stored_crawl().metadata.finalizers,
+        Some(vec![crawl::FINALIZER.to_owned()])
+    );
+    assert!(
+        h.crawl_rows(org).await.is_empty(),
+        "no crawl before the finalizer"
+    );
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_finalized_crawl_is_created_once_its_start_page_queued_and_its_status_patched(
+    pool: PgPool,
+) {
+    let h = harness(pool).await;
+    let org = h.org_secret().await;
+    let uid = uuid::Uuid::new_v4().to_string();
+    let sc = scrape_crawl(&uid, json!({}));
+    let id = crawl::crawl_id(&sc).expect("id");
+    let writes = h.reconcile_crawl(sc).await;
+    assert_eq!(events(&writes), ["CrawlCreated"]);
+    let patches = status_patches(&writes);
+    assert_eq!(patches.len(), 1, "{writes:?}");
+    let status = &patches[0].body["status"];
+    assert_eq!(status["phase"], "Running");
+    assert_eq!(
+        (status["discovered"].as_i64(), status["queued"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(status["crawlId"], id.to_string());
+    let rows = h.crawl_rows(org).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].id, rows[0].options.0.limit), (id, 5));
+    let depth = h
+        .queues
+        .for_engine(Engine::Http)
+        .depth()
+        .await
+        .expect("depth");
+    assert_eq!(depth.total(), 1, "the start page is on its queue");
+
+    // Nothing changed: nothing written. The same resource seen afresh (a restarted
+    // operator, no status yet) finds its crawl instead of creating a second.
+    let again = h.reconcile_crawl(h.stored_crawl()).await;
+    assert!(again.is_empty(), "wrote {again:?}");
+    let writes = h.reconcile_crawl(scrape_crawl(&uid, json!({}))).await;
+    assert!(events(&writes).is_empty(), "{writes:?}");
+    assert_eq!(h.crawl_rows(org).await.len(), 1, "one crawl per resource");
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn suspending_a_crawl_pauses_it_and_clearing_suspend_resumes_it(pool: PgPool) {
+    let h = harness(pool).await;
+    let org = h.org_secret().await;
+    let uid = uuid::Uuid::new_v4().to_string();
+    h.reconcile_crawl(scrape_crawl(&uid, json!({}))).await;
+    let mut suspended = h.stored_crawl();
+    suspended.spec.suspend = true;
+    let writes = h.reconcile_crawl(suspended).await;
+    assert_eq!(events(&writes), ["Suspended"]);
+    assert_eq!(
+        status_patches(&writes)[0].body["status"]["phase"],
+        "Suspended"
+    );
+    assert_eq!(h.crawl_rows(org).await[0].status.as_str(), "paused");
+    let again = h.reconcile_crawl(h.stored_crawl()).await;
+    assert!(again.is_empty(), "paused once: wrote {again:?}");
+    let mut resumed = h.stored_crawl();
+    resumed.spec.suspend = false;
+    let writes = h.reconcile_crawl(resumed).await;
+    assert_eq!(events(&writes), ["Resumed"]);
+    assert_eq!(h.crawl_rows(org).await[0].status.as_str(), "running");
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_crawl_without_its_secret_is_pending_and_warned_about_once(pool: PgPool) {
+    let h = harness(pool).await;
+    let writes = h
+        .reconcile_crawl(scrape_crawl(&uuid::Uuid::new_v4().to_string(), json!({})))
+        .await;
+    assert_eq!(events(&writes), ["OrganizationUnavailable"]);
+    assert_eq!(
+        status_patches(&writes)[0].body["status"]["phase"],
+        "Pending"
+    );
+    let again = h.reconcile_crawl(h.stored_crawl()).await;
+    assert!(again.is_empty(), "wrote {again:?}");
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn deleting_a_crawl_cancels_it_records_it_and_releases_the_finalizer(pool: PgPool) {
+    let h = harness(pool).await;
+    let org = h.org_secret().await;
+    h.reconcile_crawl(scrape_crawl(&uuid::Uuid::new_v4().to_string(), json!({})))
+        .await;
+    let mut deleted = h.stored_crawl();
+    deleted.metadata.deletion_timestamp = Some(scraperx_operator::status::now());
+    let writes = h.reconcile_crawl(deleted).await;
+    assert_eq!(events(&writes), ["Deleted"]);
+    assert_eq!(
+        h.stored_crawl().metadata.finalizers.unwrap_or_default(),
+        Vec::<String>::new()
+    );
+    let row = &h.crawl_rows(org).await[0];
+    assert_eq!(row.status.as_str(), "canceled");
+    let canceled =
+        h.db.batch_jobs_with_status(org, row.batch(), &[JobStatus::Canceled])
+            .await
+            .expect("jobs");
+    assert_eq!(canceled.len(), 1, "its start page's job");
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_crawl_whose_organization_cannot_pay_fails_and_its_status_says_why(pool: PgPool) {
+    let h = harness(pool.clone()).await;
+    let org = h.org_secret().await;
+    sqlx::query("UPDATE organizations SET credits_balance = 0 WHERE id = $1")
+        .bind(org)
+        .execute(&pool)
+        .await
+        .expect("no credits");
+    let writes = h
+        .reconcile_crawl(scrape_crawl(&uuid::Uuid::new_v4().to_string(), json!({})))
+        .await;
+    assert_eq!(events(&writes), ["CrawlCreated", "Failed"]);
+    let status = &status_patches(&writes)[0].body["status"];
+    assert_eq!(
+        (status["phase"].as_str(), status["reason"].as_str()),
+        (Some("Failed"), Some("insufficient_credits"))
+    );
+    let failed = status["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Failed"))
+        .expect("Failed");
+    assert_eq!(
+        (failed["status"].as_str(), failed["reason"].as_str()),
+        (Some("True"), Some("InsufficientCredits"))
+    );
 }

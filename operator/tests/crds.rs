@@ -1,13 +1,14 @@
 //! The CRDs: the committed file is exactly what crdgen prints, and the real API server of
 //! `e2e/` (`KUBECONFIG` from `e2e/control-plane.sh env`), with that file installed, refuses
 //! each spec a reconciler would only fail later, with the rule's message, and accepts a
-//! valid one (server-side dry runs: nothing is stored).
+//! valid one (server-side dry runs: nothing is stored, except the ScrapeCrawl whose fixed
+//! fields a change is refused on, in a namespace of its own).
 
 mod support;
 
 use scraperx_operator::rules;
 use serde_json::{Value, json};
-use support::{dry_run_until, install_crds};
+use support::{dry_run_until, install_crds, ok, run};
 
 #[test]
 fn committed_crds_match_the_types() {
@@ -170,4 +171,122 @@ fn the_api_server_refuses_a_worker_pool_the_operator_would_fail() {
         (pool(json!({ "engine": "auto" })), "spec.engine"),
         (pool(json!({ "maxReplicas": 1001 })), "spec.maxReplicas"),
     ]);
+}
+
+/// A ScrapeCrawl's manifest: a start URL and the organization, plus `extra` fields.
+fn crawl_with(name: &str, extra: Value) -> String {
+    let mut spec = json!({ "url": "https://a.test/", "organizationRef": { "name": "k" } });
+    for (k, v) in extra.as_object().expect("fields") {
+        spec[k] = v.clone();
+    }
+    json!({
+        "apiVersion": "scraperx.io/v1alpha1", "kind": "ScrapeCrawl",
+        "metadata": { "name": name }, "spec": spec,
+    })
+    .to_string()
+}
+
+#[test]
+fn the_api_server_refuses_a_scrape_crawl_the_operator_would_fail() {
+    install_crds();
+    let valid = crawl_with(
+        "c",
+        json!({
+            "crawl": { "maxDepth": 100, "limit": 100000, "includePaths": ["^/blog/"],
+                       "excludePaths": ["\\.pdf$"], "matchFullUrl": true, "allowSubdomains": true,
+                       "sitemap": "only", "ignoreQuery": true, "maxConcurrency": 100,
+                       "delayMs": 60000 },
+            "engine": "http", "options": { "markdown": true, "timeout": 5000 },
+            "priority": 10, "maxAttempts": 1, "webhook": "https://hooks.test/page",
+            "suspend": true, "activeDeadlineSeconds": 60, "ttlSecondsAfterFinished": 0,
+        }),
+    );
+    dry_run_until("default", &valid, true).expect("a valid crawl is accepted");
+    let c = |extra: Value| crawl_with("c", extra);
+    assert_refused(&[
+        (c(json!({ "url": "ftp://a.test/" })), "spec.url"),
+        (c(json!({ "url": "https:///no-host" })), "spec.url"),
+        (
+            c(json!({ "crawl": { "maxDepth": 101 } })),
+            "spec.crawl.maxDepth",
+        ),
+        (c(json!({ "crawl": { "limit": 0 } })), "spec.crawl.limit"),
+        (
+            c(json!({ "crawl": { "limit": 100001 } })),
+            "spec.crawl.limit",
+        ),
+        (
+            c(json!({ "crawl": { "includePaths": [""] } })),
+            "spec.crawl.includePaths[0]",
+        ),
+        (
+            c(json!({ "crawl": { "excludePaths": ["x".repeat(1025)] } })),
+            "spec.crawl.excludePaths[0]",
+        ),
+        (
+            c(json!({ "crawl": { "sitemap": "sometimes" } })),
+            "spec.crawl.sitemap",
+        ),
+        (
+            c(json!({ "crawl": { "maxConcurrency": 0 } })),
+            "spec.crawl.maxConcurrency",
+        ),
+        (
+            c(json!({ "crawl": { "delayMs": 60001 } })),
+            "spec.crawl.delayMs",
+        ),
+        (
+            c(json!({ "options": { "waitTime": 40000 } })),
+            &rules::wait_time_message(),
+        ),
+        (c(json!({ "priority": 0 })), "spec.priority"),
+        (
+            c(json!({ "activeDeadlineSeconds": 0 })),
+            "spec.activeDeadlineSeconds",
+        ),
+        (
+            crawl_with("c", json!({ "organizationRef": null })),
+            "spec.organizationRef",
+        ),
+    ]);
+}
+
+#[test]
+fn a_scrape_crawl_s_url_and_crawl_cannot_change_but_its_suspend_can() {
+    install_crds();
+    let ns = format!("crds-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    ok("kubectl", &["create", "namespace", &ns], None);
+    let apply = |manifest: &str| {
+        run(
+            "kubectl",
+            &["apply", "--server-side", "-n", &ns, "-f", "-"],
+            Some(manifest.as_bytes()),
+        )
+    };
+    let created = apply(&crawl_with("fixed", json!({})));
+    assert!(created.status.success(), "{created:?}");
+    let stderr = |extra: Value| {
+        let out = apply(&crawl_with("fixed", extra));
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for change in [
+        json!({ "url": "https://b.test/" }),
+        json!({ "crawl": { "limit": 5 } }),
+    ] {
+        let (accepted, refusal) = stderr(change.clone());
+        assert!(
+            !accepted && refusal.contains(rules::CRAWL_FIXED),
+            "{change}: {refusal}"
+        );
+    }
+    let (accepted, refusal) = stderr(json!({ "suspend": true, "ttlSecondsAfterFinished": 5 }));
+    assert!(accepted, "{refusal}");
+    let _ = run(
+        "kubectl",
+        &["delete", "namespace", &ns, "--wait=false"],
+        None,
+    );
 }

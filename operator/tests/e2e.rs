@@ -1,135 +1,32 @@
 //! The operator against a real kube-apiserver (e2e/control-plane.sh), real Postgres (a fresh
 //! database per test), Redis, MinIO, and the real worker. Each test has a namespace, a queue
-//! namespace and controllers of its own.
+//! namespace and controllers of its own (`cluster/`).
 
-use std::{sync::Arc, time::Duration};
+mod cluster;
 
-use k8s_openapi::{
-    ByteString,
-    api::{
-        apps::v1::Deployment,
-        core::v1::{ConfigMap, Namespace, Secret},
-    },
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-};
+use std::time::Duration;
+
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
 use kube::{
-    Api, Client, CustomResourceExt, ResourceExt,
+    Api,
     api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams},
 };
 use scraperx_core::{
-    config::{RedisConfig, S3Config},
+    config::S3Config,
     content::{self, ContentStore},
-    dispatch::QueueSet,
-    domain::{Engine, Plan},
-    hot,
-    pg::{Db, NewApiKey, NewOrganization},
+    domain::Engine,
     queue::QueuedJob,
 };
 use scraperx_operator::{
-    Context,
     crd::{BatchPhase, ScrapeBatch, WorkerPool},
     maintenance::{self, Maintenance},
-    metrics::Metrics,
 };
 use serde_json::json;
 use sqlx::PgPool;
 
-struct Cluster {
-    client: Client,
-    ns: String,
-    db: Db,
-    queues: QueueSet,
-    queue_ns: String,
-    redis: scraperx_core::hot::RedisConn,
-}
-
-async fn cluster(pool: PgPool) -> Cluster {
-    let client = Client::try_default()
-        .await
-        .expect("a control plane (e2e/control-plane.sh up; export KUBECONFIG)");
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [ScrapeBatch::crd(), WorkerPool::crd()] {
-        crds.patch(
-            &crd.name_any(),
-            &PatchParams::apply("e2e").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .expect("crd");
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let ns = format!("e2e-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-    Api::<Namespace>::all(client.clone())
-        .create(
-            &PostParams::default(),
-            &Namespace {
-                metadata: ObjectMeta {
-                    name: Some(ns.clone()),
-                    ..ObjectMeta::default()
-                },
-                ..Namespace::default()
-            },
-        )
-        .await
-        .expect("namespace");
-    let redis = hot::connect(&RedisConfig::from_env()).await.expect("redis");
-    let queue_ns = format!("{ns}-");
-    Cluster {
-        queues: QueueSet::new(redis.clone(), &queue_ns),
-        client,
-        ns,
-        db: Db::from_pool(pool),
-        queue_ns,
-        redis,
-    }
-}
+use cluster::{Cluster, cluster};
 
 impl Cluster {
-    fn start(&self) -> tokio::task::JoinHandle<()> {
-        let ctx = Context::new(
-            self.client.clone(),
-            self.db.clone(),
-            self.queues.clone(),
-            Arc::new(Metrics::default()),
-        );
-        let ns = self.ns.clone();
-        tokio::spawn(async move { scraperx_operator::run_controllers(ctx, Some(&ns)).await })
-    }
-
-    async fn org_secret(&self, credits: i64) -> scraperx_core::domain::OrgId {
-        let slug = format!("o-{}", uuid::Uuid::new_v4().simple());
-        let mut new = NewOrganization::new("e2e", &slug, "b@e2e.test");
-        new.credits_balance = credits;
-        new.plan = Plan::Growth;
-        let org = self.db.create_organization(&new).await.expect("org");
-        let (_, secret) = self
-            .db
-            .create_api_key(org.id, &NewApiKey::named("operator"))
-            .await
-            .expect("key");
-        Api::<Secret>::namespaced(self.client.clone(), &self.ns)
-            .create(
-                &PostParams::default(),
-                &Secret {
-                    metadata: ObjectMeta {
-                        name: Some("scraperx-key".into()),
-                        ..ObjectMeta::default()
-                    },
-                    data: Some(
-                        [(
-                            "apiKey".to_owned(),
-                            ByteString(secret.expose().as_bytes().to_vec()),
-                        )]
-                        .into(),
-                    ),
-                    ..Secret::default()
-                },
-            )
-            .await
-            .expect("secret");
-        org.id
-    }
-
     fn batches(&self) -> Api<ScrapeBatch> {
         Api::namespaced(self.client.clone(), &self.ns)
     }

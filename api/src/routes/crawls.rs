@@ -122,26 +122,18 @@ pub struct PageQuery {
 const MAX_PAGE: u32 = 1_000;
 const MAX_LIST: u32 = 100;
 
-/// Reads a crawl's counts: the frontier's, and its jobs' by status.
+/// Reads a crawl's counts: the frontier's, and its jobs' by status (core's
+/// `crawl::progress`).
 pub async fn view(state: &AppState, crawl: Crawl) -> ApiResult<CrawlView> {
-    let frontier = state.db.frontier_counts(crawl.id).await?;
-    let jobs = match state
-        .db
-        .batch_counts(crawl.organization_id, crawl.batch())
-        .await
-    {
-        Ok(c) => c,
-        Err(scraperx_core::Error::NotFound { .. }) => Default::default(),
-        Err(e) => return Err(e.into()),
-    };
+    let p = crawl::progress(&state.db, &crawl).await?;
     let counts = CrawlCounts {
-        discovered: frontier.discovered,
-        queued: frontier.waiting + jobs.pending + jobs.queued,
-        running: jobs.running,
-        completed: jobs.completed,
-        failed: jobs.failed + jobs.timeout,
-        canceled: jobs.canceled,
-        skipped: frontier.skipped,
+        discovered: p.discovered,
+        queued: p.queued,
+        running: p.running,
+        completed: p.completed,
+        failed: p.failed,
+        canceled: p.canceled,
+        skipped: p.skipped,
     };
     Ok(CrawlView {
         id: crawl.id,
@@ -190,17 +182,7 @@ fn page_template(req: ScrapeRequest, start: &str) -> ApiResult<PageTemplate> {
 
 /// What every page of a crawl is scraped with, from a checked job for its start page.
 pub fn template_of(job: scraperx_core::pg::NewJob) -> PageTemplate {
-    PageTemplate {
-        engine: job.engine,
-        options: job.options,
-        proxy_tier: job.proxy_tier,
-        proxy_country: job.proxy_country,
-        headers: job.headers,
-        priority: job.priority,
-        max_attempts: job.max_attempts,
-        webhook_url: job.webhook_url,
-        metadata: None,
-    }
+    PageTemplate::from_job(job)
 }
 
 /// Start a crawl. Its start page is submitted at once (its credits reserved as any job's);

@@ -9,7 +9,7 @@
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, ResourceExt};
 use scraperx_core::{
-    domain::{BatchId, OrgId, hash_api_key, scopes},
+    domain::{BatchId, Engine, OrgId, hash_api_key, scopes},
     pg::{ApiKeyAuth, NewJob, ScrapeRequest},
 };
 
@@ -17,7 +17,7 @@ use super::plan::{Blocked, Note, check_urls};
 use crate::{
     Error, Result,
     context::Context,
-    crd::{ScrapeBatch, ScrapeBatchSpec},
+    crd::{BatchOptions, ScrapeBatch, SecretKeyRef},
 };
 
 /// The outcome of trying to create a batch's jobs.
@@ -36,7 +36,7 @@ pub async fn create(sb: &ScrapeBatch, ctx: &Context, batch: BatchId) -> Result<C
     let uid = sb.metadata.uid.clone().unwrap_or_default();
     let blocked = |reason: &'static str| move |message: String| Blocked::new(reason, message);
     let auth = match invalid_as(
-        organization(sb, ctx, &ns).await,
+        organization(&sb.spec.organization_ref, ctx, &ns).await,
         blocked("OrganizationUnavailable"),
     )? {
         Ok(auth) => auth,
@@ -80,7 +80,7 @@ pub async fn create(sb: &ScrapeBatch, ctx: &Context, batch: BatchId) -> Result<C
 }
 
 /// An `Error::Invalid` (something the user can fix) as a [`Blocked`]; other errors stay errors.
-fn invalid_as<T>(
+pub(crate) fn invalid_as<T>(
     result: Result<T>,
     blocked: impl FnOnce(String) -> Blocked,
 ) -> Result<std::result::Result<T, Blocked>> {
@@ -91,9 +91,8 @@ fn invalid_as<T>(
     }
 }
 
-/// The organization behind the batch's Secret.
-async fn organization(sb: &ScrapeBatch, ctx: &Context, ns: &str) -> Result<ApiKeyAuth> {
-    let r = &sb.spec.organization_ref;
+/// The organization behind a resource's Secret (in `ns`); its key must hold `scrape:write`.
+pub(crate) async fn organization(r: &SecretKeyRef, ctx: &Context, ns: &str) -> Result<ApiKeyAuth> {
     let secret = Api::<Secret>::namespaced(ctx.client.clone(), ns)
         .get_opt(&r.name)
         .await?
@@ -150,7 +149,14 @@ pub fn url_lines(text: &str) -> impl Iterator<Item = String> + '_ {
 /// One job per URL, through core's `ScrapeRequest` (its defaults, its checks); the first
 /// refusal is the error, named by its path in the spec.
 pub fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Result<Vec<NewJob>> {
-    let batch = request(&sb.spec)?;
+    let spec = &sb.spec;
+    let batch = request(
+        spec.engine,
+        &spec.options,
+        spec.priority,
+        spec.max_attempts,
+        spec.webhook.clone(),
+    )?;
     let name = sb.name_any();
     urls.iter()
         .enumerate()
@@ -173,10 +179,16 @@ pub fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Resul
         .collect()
 }
 
-/// What the spec asks of every URL, as core's request (the spec's camel-cased options,
-/// flat actions and location, one field each); what it leaves out stays to core's defaults.
-fn request(spec: &ScrapeBatchSpec) -> Result<ScrapeRequest> {
-    let o = &spec.options;
+/// What a resource's spec asks of every page (a ScrapeBatch's URLs, a ScrapeCrawl's pages),
+/// as core's request (the spec's camel-cased options, flat actions and location, one field
+/// each); what it leaves out stays to core's defaults.
+pub fn request(
+    engine: Engine,
+    o: &BatchOptions,
+    priority: Option<i32>,
+    max_attempts: Option<i32>,
+    webhook: Option<String>,
+) -> Result<ScrapeRequest> {
     let actions = o
         .actions
         .iter()
@@ -185,7 +197,7 @@ fn request(spec: &ScrapeBatchSpec) -> Result<ScrapeRequest> {
         .collect::<std::result::Result<_, _>>()
         .map_err(Error::Invalid)?;
     Ok(ScrapeRequest {
-        engine: Some(spec.engine),
+        engine: Some(engine),
         headers: o.headers.clone(),
         render_js: Some(o.render_js),
         wait_for: o.wait_for.clone(),
@@ -204,9 +216,9 @@ fn request(spec: &ScrapeBatchSpec) -> Result<ScrapeRequest> {
         actions: Some(actions),
         location: o.location.as_ref().map(Into::into),
         mobile: Some(o.mobile),
-        priority: spec.priority,
-        max_attempts: spec.max_attempts,
-        webhook_url: spec.webhook.clone(),
+        priority,
+        max_attempts,
+        webhook_url: webhook,
         ..ScrapeRequest::default()
     })
 }

@@ -10,7 +10,7 @@
 //! Every decision is `plan.rs`'s, pure; creating the jobs is `create.rs`'s; this file reads
 //! what they need (the batch's counts) and applies what they decide.
 
-mod create;
+pub(crate) mod create;
 pub mod plan;
 
 use std::sync::Arc;
@@ -75,7 +75,10 @@ pub async fn reconcile(sb: Arc<ScrapeBatch>, ctx: Arc<Context>) -> Result<Action
     Ok(action)
 }
 
-async fn record(ctx: &Context, sb: &ScrapeBatch, note: Note) {
+pub(crate) async fn record<K>(ctx: &Context, sb: &K, note: Note)
+where
+    K: kube::Resource<DynamicType = ()>,
+{
     let kind = if note.warning {
         EventType::Warning
     } else {
@@ -88,7 +91,7 @@ async fn record(ctx: &Context, sb: &ScrapeBatch, note: Note) {
 /// credits may be added).
 async fn blocked(ctx: &Context, sb: &ScrapeBatch, blocked: Blocked) -> Result<Action> {
     let previous = sb.status.clone().unwrap_or_default();
-    if let Some(note) = blocked.event(&previous) {
+    if let Some(note) = blocked.event(&previous.conditions) {
         record(ctx, sb, note).await;
     }
     let status = blocked.status(&previous, sb.metadata.generation, Timestamp::now());

@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use k8s_openapi::{
+    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+    jiff::Timestamp,
+};
 use scraperx_core::{
     domain::BatchId,
     pg::{BatchCounts, check_batch_size},
@@ -225,7 +228,17 @@ pub fn next(spec: &ScrapeBatchSpec, status: &ScrapeBatchStatus, now: Timestamp) 
     if !is_done(status.phase) {
         return Next::Requeue(REFRESH);
     }
-    match (spec.ttl_seconds_after_finished, &status.completion_time) {
+    after_finish(
+        spec.ttl_seconds_after_finished,
+        status.completion_time.as_ref(),
+        now,
+    )
+}
+
+/// What a finished resource waits for: the end of its time to live `ttl` (counted from
+/// `done_at`), then its deletion; without one, only a change.
+pub fn after_finish(ttl: Option<i64>, done_at: Option<&Time>, now: Timestamp) -> Next {
+    match (ttl, done_at) {
         (Some(ttl), Some(done_at)) => {
             let left = ttl - (now.as_second() - done_at.0.as_second());
             if left <= 0 {
@@ -274,10 +287,10 @@ impl Blocked {
         }
     }
 
-    /// The Warning to record: only when the batch was not already blocked for this reason.
-    pub fn event(&self, previous: &ScrapeBatchStatus) -> Option<Note> {
+    /// The Warning to record: only when the resource was not already blocked for this
+    /// reason (its `previous` conditions say).
+    pub fn event(&self, previous: &[Condition]) -> Option<Note> {
         previous
-            .conditions
             .iter()
             .all(|c| c.reason != self.reason)
             .then(|| Note::warning(self.reason, self.message.clone()))
@@ -515,11 +528,15 @@ mod tests {
                 .all(|c| c.status == "False" && c.reason == "NoURLs")
         );
         assert_eq!(
-            b.event(&previous),
+            b.event(&previous.conditions),
             Some(Note::warning("NoURLs", "no URLs".into()))
         );
-        assert_eq!(b.event(&s), None, "already reported");
-        assert!(Blocked::new("InsufficientCredits", "x").event(&s).is_some());
+        assert_eq!(b.event(&s.conditions), None, "already reported");
+        assert!(
+            Blocked::new("InsufficientCredits", "x")
+                .event(&s.conditions)
+                .is_some()
+        );
     }
 
     #[test]

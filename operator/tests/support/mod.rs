@@ -65,7 +65,7 @@ pub fn install_crds() {
     let crds = repo().join("crds/scraperx.yaml");
     apply_crds(
         crds.to_str().expect("path"),
-        &["scrapebatches", "workerpools"],
+        &["scrapebatches", "scrapecrawls", "workerpools"],
     );
 }
 

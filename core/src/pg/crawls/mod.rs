@@ -66,6 +66,21 @@ impl Default for PageTemplate {
 }
 
 impl PageTemplate {
+    /// What every page of a crawl is scraped with, from a checked job for its start page.
+    pub fn from_job(job: NewJob) -> Self {
+        Self {
+            engine: job.engine,
+            options: job.options,
+            proxy_tier: job.proxy_tier,
+            proxy_country: job.proxy_country,
+            headers: job.headers,
+            priority: job.priority,
+            max_attempts: job.max_attempts,
+            webhook_url: job.webhook_url,
+            metadata: None,
+        }
+    }
+
     /// The job of the page at `url`, whose idempotency key makes its submission safe to
     /// repeat: a page gets one job whatever crashes in between.
     pub fn job(&self, crawl: CrawlId, page_id: i64, url: &str) -> NewJob {
@@ -197,6 +212,20 @@ impl Db {
         api_key: Option<ApiKeyId>,
         new: &NewCrawl,
     ) -> Result<Crawl> {
+        self.create_crawl_as(CrawlId(uuid::Uuid::now_v7()), org, api_key, new)
+            .await
+    }
+
+    /// [`Db::create_crawl`] under an id the caller derives (the operator's, from its
+    /// resource's UID): a second creation under the same id is a conflict
+    /// (`crawls_pkey`), never a second crawl.
+    pub async fn create_crawl_as(
+        &self,
+        id: CrawlId,
+        org: OrgId,
+        api_key: Option<ApiKeyId>,
+        new: &NewCrawl,
+    ) -> Result<Crawl> {
         new.validate()?;
         let start = url::Url::parse(&new.url)
             .ok()
@@ -206,7 +235,6 @@ impl Db {
             .map_err(|e| Error::validation("options", e.to_string()))?;
         let page = serde_json::to_value(&new.page)
             .map_err(|e| Error::validation("page", e.to_string()))?;
-        let id = CrawlId(uuid::Uuid::now_v7());
         let secret = new
             .webhook_secret
             .as_ref()

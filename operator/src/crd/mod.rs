@@ -1,5 +1,5 @@
-//! The custom resources, group `scraperx.io`, version `v1alpha1`: [`ScrapeBatch`] and
-//! [`WorkerPool`]. Their OpenAPI schemas come from these types (schemars) and carry every
+//! The custom resources, group `scraperx.io`, version `v1alpha1`: [`ScrapeBatch`],
+//! [`ScrapeCrawl`] (in `crawl.rs`) and [`WorkerPool`]. Their OpenAPI schemas come from these types (schemars) and carry every
 //! rule the reconcilers check (ranges, lengths, patterns, enums, and CEL rules across fields
 //! in `x-kubernetes-validations`, see [`crate::rules`]), with core's limits: the API server
 //! refuses a spec the operator could only fail later. The reconcilers check again.
@@ -23,6 +23,10 @@ use scraperx_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::rules;
+
+mod crawl;
+
+pub use crawl::{CrawlPhase, CrawlSettings, ScrapeCrawl, ScrapeCrawlSpec, ScrapeCrawlStatus};
 
 /// A key of a ConfigMap holding URLs, one per line.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -280,7 +284,7 @@ pub struct ScrapeBatchSpec {
 /// lower; the reconciler checks that one).
 pub const MAX_INLINE_URLS: usize = 100_000;
 
-fn default_engine() -> Engine {
+pub(crate) fn default_engine() -> Engine {
     Engine::Auto
 }
 

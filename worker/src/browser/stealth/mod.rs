@@ -10,6 +10,8 @@
 //! probe cannot catch the lie; `navigator.webdriver` is false (Chromium's own, from its
 //! launch flags), never a scripted stand-in; the plugins are Chromium's own `PluginArray`.
 
+pub mod fonts;
+
 use chromiumoxide::{
     Page,
     cdp::browser_protocol::emulation::{
@@ -41,6 +43,8 @@ pub struct Fingerprint {
     pub device_memory: u32,
     /// A phone's: a mobile viewport with touch.
     pub mobile: bool,
+    /// The font families the claimed platform has ([`fonts`]); empty: the machine's own.
+    pub fonts: Vec<String>,
 }
 
 impl Fingerprint {
@@ -87,7 +91,13 @@ impl Fingerprint {
             hardware_concurrency: number("hardwareConcurrency", 8),
             device_memory: number("deviceMemory", 8),
             mobile: row.user_agent.contains("Mobile"),
+            fonts: row.font_list.clone().unwrap_or_default(),
         }
+    }
+
+    /// The fonts the stealth browser wearing this fingerprint is launched with.
+    pub fn font_profile(&self) -> Option<fonts::FontProfile> {
+        fonts::FontProfile::new(&self.platform, &self.fonts)
     }
 }
 
@@ -200,52 +210,45 @@ fn shuffle(major: &str, brands: [UserAgentBrandVersion; 3]) -> Vec<UserAgentBran
     slots.into_iter().flatten().collect()
 }
 
-fn js(v: &impl Serialize) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+/// The first script's source (`first.js`): an expression taking the configuration.
+const FIRST: &str = include_str!("first.js");
+
+/// The first scripts of one page: its documents' and its workers'. Both carry one fresh
+/// token, so every realm of the page recognises the functions any of them installed.
+#[derive(Debug, Clone)]
+pub struct Scripts {
+    pub document: String,
+    pub worker: String,
 }
 
-/// What both a document and a worker run first: device memory, and WebGL's unmasked vendor
-/// and renderer (for canvases and offscreen canvases alike).
-fn common_script(fp: &Fingerprint, navigator: &str) -> String {
-    format!(
-        r#"  define({navigator}.prototype, 'deviceMemory', {memory});
-  for (const ctx of [self.WebGLRenderingContext, self.WebGL2RenderingContext]) {{
-    if (!ctx) continue;
-    const original = ctx.prototype.getParameter;
-    const patched = {{ getParameter(p) {{
-      if (p === 37445) return {vendor};
-      if (p === 37446) return {renderer};
-      return original.call(this, p);
-    }} }}.getParameter;
-    Object.defineProperty(ctx.prototype, 'getParameter', {{ value: patched, configurable: true, enumerable: true, writable: true }});
-  }}"#,
-        memory = fp.device_memory,
-        vendor = js(&fp.webgl_vendor),
-        renderer = js(&fp.webgl_renderer),
-    )
+impl Scripts {
+    pub fn new(fp: &Fingerprint) -> Self {
+        let token = format!("scrx{}", uuid::Uuid::new_v4().simple());
+        Self {
+            document: first_script(fp, false, &token),
+            worker: first_script(fp, true, &token),
+        }
+    }
 }
 
-const DEFINE: &str = "  const define = (obj, name, value) => {\n    try { Object.defineProperty(obj, name, { get: () => value, configurable: true, enumerable: true }); } catch (e) {}\n  };\n";
-
-/// The script run in every new document before the page's own scripts (its screen too,
-/// for out-of-process iframes, which the page's device metrics do not reach).
-pub fn script(fp: &Fingerprint) -> String {
-    format!(
-        "(() => {{\n{DEFINE}{common}\n  define(Screen.prototype, 'width', {width});\n  define(Screen.prototype, 'height', {height});\n  define(Screen.prototype, 'availWidth', {width});\n  define(Screen.prototype, 'availHeight', {height} - 40);\n}})();",
-        common = common_script(fp, "Navigator"),
-        width = fp.screen_width,
-        height = fp.screen_height,
-    )
-}
-
-/// The script a worker runs before its own: its navigator's platform too (which CDP's
-/// override does not reach in workers).
-pub fn worker_script(fp: &Fingerprint) -> String {
-    format!(
-        "(() => {{\n{DEFINE}{common}\n  define(WorkerNavigator.prototype, 'platform', {platform});\n}})();",
-        common = common_script(fp, "WorkerNavigator"),
-        platform = js(&fp.platform),
-    )
+/// What a document runs first: device memory, its screen (for out-of-process iframes, which
+/// the page's device metrics do not reach) and WebGL's unmasked vendor and renderer; a
+/// worker: device memory, WebGL, and its navigator's platform (which CDP's override does not
+/// reach in workers).
+fn first_script(fp: &Fingerprint, worker: bool, token: &str) -> String {
+    let screen = serde_json::json!({
+        "width": fp.screen_width,
+        "height": fp.screen_height,
+        "availWidth": fp.screen_width,
+        "availHeight": fp.screen_height.saturating_sub(40),
+    });
+    let config = serde_json::json!({
+        "deviceMemory": fp.device_memory,
+        "platform": worker.then_some(fp.platform.as_str()),
+        "screen": (!worker).then_some(screen),
+        "webgl": { "vendor": fp.webgl_vendor, "renderer": fp.webgl_renderer },
+    });
+    format!("{}({config});", FIRST.replace("SCRX_MARK", token))
 }
 
 /// `Emulation.setUserAgentOverride`'s parameters for `fp` on `engine`.
@@ -261,7 +264,7 @@ pub fn user_agent_override(fp: &Fingerprint, engine: &str) -> Value {
 /// Applies what only the page's own session may set: its screen (the other session,
 /// chromiumoxide's, sets a viewport of its own) and the document script. Call before
 /// navigating; [`super::cover`] applies the rest.
-pub async fn apply(page: &Page, fp: &Fingerprint) -> Result<(), FetchError> {
+pub async fn apply(page: &Page, fp: &Fingerprint, scripts: &Scripts) -> Result<(), FetchError> {
     let fail = |what: &str, e: chromiumoxide::error::CdpError| {
         FetchError::Browser(format!("stealth {what}: {e}"))
     };
@@ -279,7 +282,7 @@ pub async fn apply(page: &Page, fp: &Fingerprint) -> Result<(), FetchError> {
         touch.max_touch_points = Some(5);
         page.execute(touch).await.map_err(|e| fail("touch", e))?;
     }
-    page.evaluate_on_new_document(script(fp))
+    page.evaluate_on_new_document(scripts.document.as_str())
         .await
         .map_err(|e| fail("script", e))?;
     Ok(())
@@ -383,10 +386,13 @@ mod tests {
             hardware_concurrency: 4,
             device_memory: 8,
             mobile: false,
+            fonts: Vec::new(),
         };
         let params = user_agent_override(&fp, "156.0.8078.114");
         assert_eq!(params["acceptLanguage"], "de-DE,de,en");
         assert_eq!(params["userAgentMetadata"]["platform"], "Windows");
-        assert!(worker_script(&fp).contains("WorkerNavigator.prototype, 'platform', \"Win32\""));
+        let scripts = Scripts::new(&fp);
+        assert!(scripts.worker.contains(r#""platform":"Win32""#));
+        assert!(scripts.document.contains(r#""platform":null"#));
     }
 }

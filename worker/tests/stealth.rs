@@ -6,6 +6,9 @@
 //! (`native.js`, against the honest engine's reading); and a font probe measuring families
 //! as FingerprintJS does (`fonts.js`). The browser engine stays honest.
 
+/// bench/stealth/run.sh's side-by-side table.
+#[path = "stealth/bench.rs"]
+mod bench;
 mod common;
 
 use std::{path::PathBuf, time::Duration};
@@ -421,112 +424,4 @@ async fn a_stealth_job_from_a_proxy_country_keeps_that_country_s_clock_everywher
         assert_eq!(v[context]["timezone"], "Asia/Tokyo", "{context}");
         assert_eq!(v[context]["botd"]["bot"], false, "{context}");
     }
-}
-
-/// BotD's verdict in one context, in a few words.
-fn botd_words(r: &Value) -> String {
-    let botd = &r["botd"];
-    if botd["bot"] == false {
-        return "not a bot".into();
-    }
-    let fired: Vec<&str> = botd["fired"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    format!("bot ({})", fired.join(", "))
-}
-
-/// The tells a page can see without knowing the fingerprint: automation flags, a version
-/// unlike the engine's, and contexts that disagree with the page.
-fn tells(v: &Value, major: &str) -> Vec<String> {
-    let main = &v["main"];
-    let mut out = Vec::new();
-    for context in CONTEXTS {
-        let r = &v[context];
-        let ua = r["userAgent"].as_str().unwrap_or_default();
-        if context != "worker" && r["webdriver"] != false {
-            out.push(format!("{context}: webdriver {}", r["webdriver"]));
-        }
-        if !ua.contains(&format!("Chrome/{major}.")) {
-            out.push(format!("{context}: UA not Chrome {major}"));
-        }
-        for key in [
-            "userAgent",
-            "platform",
-            "languages",
-            "timezone",
-            "hardwareConcurrency",
-            "webgl",
-        ] {
-            if r[key] != main[key] {
-                out.push(format!("{context}: {key} differs from the page"));
-            }
-        }
-        if r["runtimeEnabled"] == true || r["artefacts"] != serde_json::json!([]) {
-            out.push(format!("{context}: CDP artefacts"));
-        }
-    }
-    out
-}
-
-fn row(client: &str, v: &Value, major: &str) -> String {
-    let verdicts: Vec<String> = CONTEXTS.iter().map(|c| botd_words(&v[c])).collect();
-    let tells = tells(v, major);
-    format!(
-        "| {client} | {} | {} | {} |",
-        verdicts.join(" | "),
-        if tells.is_empty() {
-            "none".into()
-        } else {
-            tells.join("; ")
-        },
-        v["visitorId"].as_str().unwrap_or("-"),
-    )
-}
-
-/// bench/stealth/run.sh: the same pages through puppeteer-extra's stealth plugin
-/// (`SCRX_STEALTH_BENCH`, its script) and ScraperX, printed side by side.
-#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
-#[ignore = "a benchmark: run by bench/stealth/run.sh"]
-async fn side_by_side(pool_pg: PgPool) {
-    let script =
-        std::env::var("SCRX_STEALTH_BENCH").expect("SCRX_STEALTH_BENCH: run bench/stealth/run.sh");
-    let h = Harness::new(pool_pg).await;
-    let url = detector_site().await;
-    let pool = pool();
-    let honest = render(&pool, &url, None).await;
-    let major = engine_major(&honest);
-    let node = tokio::process::Command::new("node")
-        .arg(&script)
-        .arg(&url)
-        .output()
-        .await
-        .expect("node");
-    assert!(
-        node.status.success(),
-        "{}",
-        String::from_utf8_lossy(&node.stderr)
-    );
-    let puppeteer: Value = serde_json::from_slice(&node.stdout).expect("puppeteer verdict");
-    let mut rows = vec![
-        "| client | BotD: page | BotD: iframe | BotD: cross-site iframe | BotD: worker | other tells | FingerprintJS visitor id |".to_owned(),
-        "|---|---|---|---|---|---|---|".to_owned(),
-        row("puppeteer-extra + stealth plugin", &puppeteer, &major),
-        row("ScraperX `engine: browser`", &honest, &major),
-    ];
-    for fp_row in h.db.usable_fingerprints().await.expect("fingerprints") {
-        let fp = Fingerprint::from_row(&fp_row);
-        let v = render(&pool, &url, Some(fp.clone())).await;
-        rows.push(row(
-            &format!("ScraperX `engine: stealth`, {} {}", fp.platform, fp.locale),
-            &v,
-            &major,
-        ));
-    }
-    println!(
-        "\nChromium {major}, BotD 2.0.0, FingerprintJS 5.2.0\n\n{}\n",
-        rows.join("\n")
-    );
 }

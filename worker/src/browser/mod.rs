@@ -21,6 +21,7 @@ pub mod emulate;
 mod idle;
 mod intercept;
 pub mod launch;
+mod solve;
 pub mod stealth;
 mod watch;
 
@@ -48,7 +49,7 @@ use scraperx_core::domain::{Action, ResourceType, WaitUntil};
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::{
-    captcha::{self, CaptchaOutcome, SolverHandle},
+    captcha::{CaptchaOutcome, SolverHandle},
     error::FetchError,
     fetch::{FetchedPage, Timings, timing::elapsed_ms},
 };
@@ -402,7 +403,7 @@ impl BrowserPool {
             tokio::time::sleep(req.wait_time).await;
         }
         let captcha = match &req.solver {
-            Some(solver) => solve_on_page(page, solver, &req.url).await,
+            Some(solver) => solve::on_page(page, solver, &req.url).await,
             None => None,
         };
         let cap = self.settings.max_bytes;
@@ -531,58 +532,6 @@ async fn disguise(
     Ok(Some(
         cover::Cover::start(&running.ws, &target, disguise).await?,
     ))
-}
-
-/// Finds a CAPTCHA widget, has it solved, and hands the token to the page.
-async fn solve_on_page(
-    page: &Page,
-    solver: &SolverHandle,
-    url: &url::Url,
-) -> Option<CaptchaOutcome> {
-    let widget: serde_json::Value = page
-        .evaluate(captcha::FIND_WIDGET)
-        .await
-        .ok()?
-        .into_value()
-        .ok()?;
-    let kind = widget.get("kind")?.as_str()?.to_owned();
-    let challenge = captcha::Challenge {
-        kind: kind.clone(),
-        site_key: widget.get("key")?.as_str()?.to_owned(),
-        page_url: url.to_string(),
-    };
-    let started = Instant::now();
-    let outcome = match solver.0.solve(&challenge).await {
-        Ok(token) => {
-            let callback = widget.get("callback").and_then(|c| c.as_str());
-            let injected = page
-                .evaluate(captcha::inject(&kind, &token, callback))
-                .await;
-            // Let the page act on the token (a callback, a form post).
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            match injected {
-                Ok(_) => CaptchaOutcome {
-                    kind,
-                    solved: true,
-                    solve_ms: elapsed_ms(started),
-                    error: None,
-                },
-                Err(e) => CaptchaOutcome {
-                    kind,
-                    solved: false,
-                    solve_ms: elapsed_ms(started),
-                    error: Some(e.to_string()),
-                },
-            }
-        }
-        Err(e) => CaptchaOutcome {
-            kind,
-            solved: false,
-            solve_ms: elapsed_ms(started),
-            error: Some(e.to_string()),
-        },
-    };
-    Some(outcome)
 }
 
 /// Polls (in the page, so no DOM node id can go stale) until `selector` matches.

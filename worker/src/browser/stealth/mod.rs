@@ -1,14 +1,26 @@
 //! The stealth engine's disguise: a coherent fingerprint (user agent and Client Hints on the
 //! real engine's version, platform, screen, device pixel ratio, timezone, locale, languages,
-//! hardware, WebGL vendor and renderer) from the `fingerprints` table. The overrides Chromium
-//! offers through CDP are applied to the page and, by [`super::cover`], to every frame and
-//! worker it opens, before their first script; only what CDP cannot override (device memory,
-//! available screen, WebGL strings, a worker's platform) is set by a script run first.
+//! hardware, WebGL vendor and renderer, fonts) from the `fingerprints` table. The overrides
+//! Chromium offers through CDP are applied to the page and, by [`super::cover`], to every
+//! frame and worker it opens, before their first script; only what CDP cannot override
+//! (device memory, available screen, WebGL strings, a worker's platform) is set by a script
+//! run first (`first.js`, [`Scripts`]); the fonts are the browser's own, launched with the
+//! claimed platform's font profile ([`fonts`]).
 //!
 //! Invariant: the claimed browser is the running one. The user agent's and Client Hints'
 //! Chrome version is the engine's own ([`user_agent`]), never the table's, so a feature
 //! probe cannot catch the lie; `navigator.webdriver` is false (Chromium's own, from its
 //! launch flags), never a scripted stand-in; the plugins are Chromium's own `PluginArray`.
+//! What the first script replaces passes the native-function checks: each replacement is
+//! an object-literal getter or method (a native function's name, length and own
+//! properties, no `prototype`, not a constructor) put where the native one was, with its
+//! descriptor's flags, only where the context has it; `Function.prototype.toString`
+//! answers `function name() { [native code] }` for every function holding the page's token,
+//! in every realm of the page; an error a replacement throws (a wrong receiver) has its
+//! stack taken again from the caller, so it holds no frame of ours. Known limits: V8 writes
+//! a function's real source into the message of `class extends fn` (the error's type and
+//! "not a constructor" are native), and a page's `valueOf` run by WebGL's `getParameter` on
+//! an argument sees the replacement's frame in its own stack.
 
 pub mod fonts;
 

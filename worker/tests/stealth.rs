@@ -4,7 +4,8 @@
 //! iframe and in a web worker (tests/detectors/); the native-function checks of everything
 //! the disguise replaced, in every one of those contexts and in an iframe a script creates
 //! (`native.js`, against the honest engine's reading); and a font probe measuring families
-//! as FingerprintJS does (`fonts.js`). The browser engine stays honest.
+//! as FingerprintJS does (`fonts.js`), in the DOM and on a canvas on the page and in a worker.
+//! The browser engine stays honest.
 
 /// bench/stealth/run.sh's side-by-side table.
 #[path = "stealth/bench.rs"]
@@ -71,6 +72,11 @@ async fn detector_site() -> String {
         ),
         ("/fonts.html", html, include_str!("detectors/fonts.html")),
         ("/fonts.js", js, include_str!("detectors/fonts.js")),
+        (
+            "/fonts-worker.js",
+            js,
+            include_str!("detectors/fonts-worker.js"),
+        ),
     ];
     let router = pages
         .into_iter()
@@ -303,7 +309,9 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
-async fn a_font_probe_finds_the_claimed_platform_s_families_and_no_linux_one(pool_pg: PgPool) {
+async fn a_font_probe_finds_the_claimed_platform_s_families_and_no_linux_one_in_pages_and_workers(
+    pool_pg: PgPool,
+) {
     let h = Harness::new(pool_pg).await;
     let url = detector_site().await.replace("/detect.html", "/fonts.html");
     let pool = pool();
@@ -326,6 +334,9 @@ async fn a_font_probe_finds_the_claimed_platform_s_families_and_no_linux_one(poo
             })
             .collect();
         assert_eq!(present, expected, "{}: the families found", fp.platform);
+        // A canvas, on the page and in a worker, finds the same.
+        assert_eq!(strings(&v["canvas"]), present, "{}: canvas", fp.platform);
+        assert_eq!(strings(&v["worker"]), present, "{}: worker", fp.platform);
         for linux in LINUX_FAMILIES {
             assert!(
                 !present.iter().any(|f| f == linux),

@@ -47,3 +47,16 @@ export function presentFonts() {
   holder.remove();
   return present;
 }
+
+// The same probe on a canvas (an OffscreenCanvas, so a worker can run it): a family is
+// present when its text's width or font box differs from its base's.
+export function canvasFonts() {
+  const ctx = new OffscreenCanvas(8, 8).getContext('2d');
+  const size = (family) => {
+    ctx.font = `48px ${family}`;
+    const m = ctx.measureText(TEXT);
+    return [m.width, m.fontBoundingBoxAscent, m.fontBoundingBoxDescent].join();
+  };
+  const base = BASES.map(size);
+  return FAMILIES.filter((f) => BASES.some((b, j) => size(`'${f}',${b}`) !== base[j]));
+}

@@ -1,7 +1,9 @@
-//! The browser engines: one long-lived headless Chromium per worker (chromiumoxide), one
-//! isolated browser context per job (its own cookies, storage and cache), at most
-//! `contexts` at once. The browser is replaced after `pages_per_browser` pages, and
-//! relaunched when it dies; a page can take down its context, never the worker.
+//! The browser engines: one long-lived headless Chromium per worker (chromiumoxide) and
+//! font set (the machine's own, or a stealth fingerprint's font profile, [`stealth::fonts`];
+//! at most `MAX_BROWSERS` at once), one isolated browser context per job (its own cookies,
+//! storage and cache), at most `contexts` at once. A browser is replaced after
+//! `pages_per_browser` pages, and relaunched when it dies; a page can take down its
+//! context, never the worker.
 //!
 //! Chromium runs with its sandbox, never as root, and WebRTC sends no UDP outside the proxy
 //! ([`launch`]).

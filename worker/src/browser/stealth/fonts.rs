@@ -5,7 +5,7 @@
 //! Invariant: under a profile, every family a page can find by name is one the claimed
 //! platform has, and no Linux family is found by its own name. Installed fonts are renamed
 //! when fontconfig scans them (`<match target="scan">`): Liberation Sans becomes Arial,
-//! Carlito Calibri, DejaVu Sans Mono Consolas or Menlo, and so on ([`SOURCES`], metric-
+//! Carlito Calibri, DejaVu Sans Mono Consolas or Menlo, and so on (`SOURCES`, metric-
 //! compatible where Debian has such a font), so the Linux names no longer exist; fonts no
 //! claimed family needs are refused; and every lookup ends, after its own families, with
 //! a claimed symbol family (Marlett, Zapf Dingbats), so a lookup for a missing family finds

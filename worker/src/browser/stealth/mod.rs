@@ -336,6 +336,37 @@ mod tests {
     }
 
     #[test]
+    fn a_page_s_document_and_worker_scripts_share_one_fresh_token() {
+        let fingerprint = |platform: &str| Fingerprint {
+            user_agent: WINDOWS.into(),
+            platform: platform.into(),
+            languages: vec!["en-US".into()],
+            screen_width: 1920,
+            screen_height: 1080,
+            device_pixel_ratio: 1.0,
+            timezone: "UTC".into(),
+            locale: "en-US".into(),
+            webgl_vendor: "v".into(),
+            webgl_renderer: "r".into(),
+            hardware_concurrency: 8,
+            device_memory: 8,
+            mobile: false,
+            fonts: Vec::new(),
+        };
+        let token = |script: &str| {
+            let at = script.find("/* scrx").expect("a token") + 3;
+            script[at..at + 36].to_owned()
+        };
+        let (first, second) = (
+            Scripts::new(&fingerprint("Win32")),
+            Scripts::new(&fingerprint("Win32")),
+        );
+        assert!(!first.document.contains("SCRX_MARK"));
+        assert_eq!(token(&first.document), token(&first.worker));
+        assert_ne!(token(&first.document), token(&second.document));
+    }
+
+    #[test]
     fn the_grease_brand_is_the_one_chromium_writes_for_the_version() {
         // As Chromium 156 itself reports it: "Not:A-Brand/8", first.
         assert_eq!(grease("156"), ("Not:A-Brand".into(), "8".into()));

@@ -4,7 +4,8 @@
 //! iframe and in a web worker (tests/detectors/); the native-function checks of everything
 //! the disguise replaced, in every one of those contexts and in an iframe a script creates
 //! (`native.js`, against the honest engine's reading); and a font probe measuring families
-//! as FingerprintJS does (`fonts.js`), in the DOM and on a canvas on the page and in a worker.
+//! as FingerprintJS does (`fonts.js`), in the DOM and on a canvas on the page and in a worker,
+//! and by `local()`.
 //! The browser engine stays honest.
 
 /// bench/stealth/run.sh's side-by-side table.
@@ -337,6 +338,13 @@ async fn a_font_probe_finds_the_claimed_platform_s_families_and_no_linux_one_in_
         // A canvas, on the page and in a worker, finds the same.
         assert_eq!(strings(&v["canvas"]), present, "{}: canvas", fp.platform);
         assert_eq!(strings(&v["worker"]), present, "{}: worker", fp.platform);
+        // `local()` finds a claimed family's regular face by its name, never a Linux font.
+        let local = strings(&v["local"]);
+        assert!(
+            local.contains(&"Arial".to_owned()) && local.iter().all(|f| claimed(f)),
+            "{}: local() finds {local:?}",
+            fp.platform
+        );
         for linux in LINUX_FAMILIES {
             assert!(
                 !present.iter().any(|f| f == linux),
@@ -359,6 +367,7 @@ async fn a_font_probe_finds_the_claimed_platform_s_families_and_no_linux_one_in_
     // The browser engine keeps the machine's own fonts.
     let honest = render(&pool, &url, None).await;
     assert!(strings(&honest["present"]).contains(&"DejaVu Sans".to_owned()));
+    assert!(strings(&honest["local"]).contains(&"DejaVu Sans".to_owned()));
 }
 
 #[tokio::test]

@@ -60,3 +60,10 @@ export function canvasFonts() {
   const base = BASES.map(size);
   return FAMILIES.filter((f) => BASES.some((b, j) => size(`'${f}',${b}`) !== base[j]));
 }
+
+// The families `local()` in `@font-face` finds by full or PostScript name.
+export async function localFonts() {
+  const found = await Promise.all(FAMILIES.map((f, i) =>
+    new FontFace(`scrx-local-${i}`, `local('${f}')`).load().then(() => f, () => null)));
+  return found.filter((f) => f !== null);
+}

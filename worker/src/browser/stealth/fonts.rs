@@ -4,7 +4,8 @@
 //!
 //! Invariant: under a profile, every family a page can find by name is one the claimed
 //! platform has, and no Linux family is found by its own name. Installed fonts are renamed
-//! when fontconfig scans them (`<match target="scan">`): Liberation Sans becomes Arial,
+//! when fontconfig scans them (`<match target="scan">`, full and PostScript names too, which
+//! `local()` in `@font-face` looks up): Liberation Sans becomes Arial,
 //! Carlito Calibri, DejaVu Sans Mono Consolas or Menlo, and so on (`SOURCES`, metric-
 //! compatible where Debian has such a font), so the Linux names no longer exist; fonts no
 //! claimed family needs are refused; and every lookup ends, after its own families, with
@@ -148,11 +149,7 @@ impl FontProfile {
             if claimed.is_empty() {
                 continue;
             }
-            out.push_str(&format!(
-                "  <match target=\"scan\"><test name=\"family\"><string>{}</string></test><edit name=\"family\" mode=\"assign_replace\">{}</edit></match>\n",
-                xml(source),
-                strings(&claimed)
-            ));
+            out.push_str(&rename(source, &claimed));
             accepted.extend(claimed);
         }
         out.push_str("  <selectfont>\n    <rejectfont><glob>*.pfb</glob><glob>*.pfa</glob><glob>*.t1</glob></rejectfont>\n    <acceptfont>");
@@ -180,6 +177,19 @@ impl FontProfile {
         out.push_str("</fontconfig>\n");
         out
     }
+}
+
+/// The scan rules making `source`'s fonts the `claimed` families: their family names
+/// replaced, their full and PostScript names (which `local()` in `@font-face` looks up)
+/// removed, and the regular face's full name the first claimed family's, as on the claimed
+/// platform (`local('Arial')` found, `local('Liberation Sans')` not).
+fn rename(source: &str, claimed: &[&str]) -> String {
+    let first = xml(claimed.first().copied().unwrap_or_default());
+    format!(
+        "  <match target=\"scan\"><test name=\"family\"><string>{}</string></test><edit name=\"family\" mode=\"assign_replace\">{}</edit><edit name=\"fullname\" mode=\"delete_all\"/><edit name=\"postscriptname\" mode=\"delete_all\"/></match>\n  <match target=\"scan\"><test name=\"family\"><string>{first}</string></test><test name=\"weight\"><const>regular</const></test><test name=\"slant\"><const>roman</const></test><test name=\"width\"><const>normal</const></test><edit name=\"fullname\" mode=\"assign\"><string>{first}</string></edit></match>\n",
+        xml(source),
+        strings(claimed)
+    )
 }
 
 fn strings(values: &[&str]) -> String {
@@ -217,7 +227,12 @@ mod tests {
             .expect("profile");
         assert_eq!(profile.families(), ["Arial", "Calibri", "Marlett"]);
         let config = profile.config(Path::new("/tmp/p/fontconfig"));
-        assert!(config.contains("<test name=\"family\"><string>Carlito</string></test><edit name=\"family\" mode=\"assign_replace\"><string>Calibri</string></edit>"), "{config}");
+        assert!(config.contains("<test name=\"family\"><string>Carlito</string></test><edit name=\"family\" mode=\"assign_replace\"><string>Calibri</string></edit><edit name=\"fullname\" mode=\"delete_all\"/>"), "{config}");
+        assert!(
+            config.contains(
+                "<edit name=\"fullname\" mode=\"assign\"><string>Calibri</string></edit>"
+            )
+        );
         assert!(!config.contains("DejaVu"), "no family claims it: {config}");
         assert!(config.contains("<rejectfont><pattern/></rejectfont>"));
         assert!(config.contains("<prefer><family>Consolas</family></prefer>"));

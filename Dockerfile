@@ -134,13 +134,17 @@ CMD ["--help"]
 # Chromium runs with its own sandbox (the worker never passes --no-sandbox): as a non-root
 # user it needs user namespaces, which the container runtime's seccomp profile must allow.
 # tini is PID 1 so the Chromium processes the worker outlives are reaped. Fonts: Latin
-# (Liberation), CJK (Noto CJK) and emoji (Noto Color Emoji); the font cache is built here.
+# (DejaVu, Liberation), CJK (Noto CJK) and emoji (Noto Color Emoji), and the metric-compatible
+# families the stealth engine's font profiles rename to Windows and macOS families (Carlito,
+# Caladea, URW base 35; worker/src/browser/stealth/fonts.rs, the same list as
+# scripts/services.sh's STEALTH_FONTS); the font cache is built here.
 FROM runtime AS worker
 RUN set -eux; \
     export DEBIAN_FRONTEND=noninteractive; \
     apt-get update; \
     apt-get install -y --no-install-recommends \
-      chromium fontconfig fonts-liberation fonts-noto-cjk fonts-noto-color-emoji tini; \
+      chromium fontconfig fonts-dejavu-core fonts-liberation fonts-crosextra-carlito \
+      fonts-crosextra-caladea fonts-urw-base35 fonts-noto-cjk fonts-noto-color-emoji tini; \
     rm -rf /var/lib/apt/lists/*; \
     fc-cache -f
 COPY --from=binaries /out/scraperx-worker /usr/local/bin/scraperx-worker

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ScraperX against its peers, side by side, in one run on this machine:
 #
-#   bench/run.sh [pipeline] [queue] [browser] [batch]     (none named: all, in that order)
+#   bench/run.sh [pipeline] [queue] [browser] [batch] [crawl]   (none named: all, in that order)
 #   bench/run.sh content [DATA_DIR]                       (content extraction: bench/content.sh)
 #
 # Installs the peers (bench/install-peers.sh), builds the release binaries, serves the
@@ -30,7 +30,7 @@ concurrency=${BENCH_CONCURRENCY:-8 32}
 contexts=${BENCH_CONTEXTS:-1 4 8}
 browser_pages=${BENCH_BROWSER_PAGES:-0}
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(pipeline queue browser batch)
+[ ${#sections[@]} -gt 0 ] || sections=(pipeline queue browser batch crawl)
 
 bin=$target/release
 if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then
@@ -92,10 +92,25 @@ run_batch() {
   "$bin/bench-batch" --api "$bin/scraperx-api" --site "$site" | record
 }
 
+run_crawl() {
+  for c in $concurrency; do
+    echo "[bench] crawl c=$c: Scrapy CrawlSpider" >&2
+    /usr/bin/time -f 'PEAK_RSS_KB %M' -o "$out_dir/scrapy-crawl-time.txt" \
+      "$py/scrapy" runspider bench/peers/scrapy_crawl.py -a site="$site" -a pages="$pages" \
+      -s CONCURRENT_REQUESTS="$c" -s CONCURRENT_REQUESTS_PER_DOMAIN="$c" \
+      -O "$out_dir/scrapy-crawl.jsonl" | record
+    kb=$(awk '/PEAK_RSS_KB/ {print $2}' "$out_dir/scrapy-crawl-time.txt")
+    printf 'RESULT\tcrawl\tpeak RSS, c=%s\tpeer: Scrapy CrawlSpider\t%s\tMiB\n' "$c" "$(awk -v kb="$kb" 'BEGIN { print kb / 1024 }')" | record
+    echo "[bench] crawl c=$c: ScraperX" >&2
+    "$bin/bench-crawl" --site "$site" --pages "$pages" --concurrency "$c" \
+      --worker "$bin/scraperx-worker" | record
+  done
+}
+
 for s in "${sections[@]}"; do
   case $s in
-    pipeline | queue | browser | batch) "run_$s" ;;
-    *) echo "unknown comparison: $s (pipeline, queue, browser, batch)" >&2; exit 2 ;;
+    pipeline | queue | browser | batch | crawl) "run_$s" ;;
+    *) echo "unknown comparison: $s (pipeline, queue, browser, batch, crawl)" >&2; exit 2 ;;
   esac
 done
 

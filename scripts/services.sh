@@ -54,9 +54,18 @@ install_redis() {
   # The Debian package starts a system instance on 6379; ScraperX runs its own, so leave that one alone.
 }
 
+# The fonts the stealth engine's font profiles rename to a claimed platform's families
+# (worker/src/browser/stealth/fonts.rs); the worker image in the Dockerfile installs the same.
+STEALTH_FONTS="fonts-dejavu-core fonts-liberation fonts-crosextra-carlito fonts-crosextra-caladea fonts-urw-base35 fonts-noto-color-emoji fonts-noto-cjk"
+
 install_chromium() {
   # The worker's browser and stealth engines drive it headless (chromiumoxide).
   command -v chromium >/dev/null 2>&1 || apt_install chromium
+  local pkg missing=()
+  for pkg in $STEALTH_FONTS; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
 
 minio_bin() { echo "$GOBIN_DIR/minio"; }

@@ -1,4 +1,4 @@
-// Opens the detector page at argv[2] in Debian's Chromium driven by puppeteer-extra with
+// Opens a detector page (argv[2]: detect.html, native.html or fonts.html) in Debian's Chromium driven by puppeteer-extra with
 // puppeteer-extra-plugin-stealth, and prints the page's verdict (JSON) on stdout.
 // Run by bench/stealth/run.sh, through worker/tests/stealth.rs's side-by-side command.
 import puppeteer from 'puppeteer-extra';

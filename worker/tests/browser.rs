@@ -167,6 +167,7 @@ async fn stealth_applies_a_coherent_fingerprint_before_page_scripts_run() {
         hardware_concurrency: 8,
         device_memory: 8,
         mobile: false,
+        fonts: Vec::new(),
     };
     let mut req = request(format!("http://{addr}/probe"));
     req.fingerprint = Some(fp);

@@ -1,8 +1,16 @@
 //! The stealth engine against open-source bot detectors, served here on loopback: BotD and
 //! FingerprintJS (npm, pinned, installed by scripts/lib/detectors.sh) and our own reading
 //! of every tell, on the page, in a same-origin iframe, in a cross-site (out-of-process)
-//! iframe and in a web worker (tests/detectors/). The browser engine stays honest.
+//! iframe and in a web worker (tests/detectors/); the native-function checks of everything
+//! the disguise replaced, in every one of those contexts and in an iframe a script creates
+//! (`native.js`, against the honest engine's reading); and a font probe measuring families
+//! as FingerprintJS does (`fonts.js`), in the DOM and on a canvas on the page and in a worker,
+//! and by `local()`.
+//! The browser engine stays honest.
 
+/// bench/stealth/run.sh's side-by-side table.
+#[path = "stealth/bench.rs"]
+mod bench;
 mod common;
 
 use std::{path::PathBuf, time::Duration};
@@ -16,6 +24,8 @@ use sqlx::PgPool;
 
 const DONE: &str = "#verdict[data-done]";
 const CONTEXTS: [&str; 4] = ["main", "iframe", "oopif", "worker"];
+/// native.html's contexts: `created` is an iframe its script appends and reads at once.
+const NATIVE_CONTEXTS: [&str; 5] = ["main", "created", "iframe", "oopif", "worker"];
 
 /// Where scripts/lib/detectors.sh installed the detectors (installing them if needed).
 fn detectors() -> PathBuf {
@@ -44,23 +54,36 @@ async fn detector_site() -> String {
     let dir = detectors().join("node_modules/@fingerprintjs");
     let read = |p: &str| std::fs::read_to_string(dir.join(p)).expect("detector bundle");
     let (html, js) = ("text/html", "text/javascript");
-    let router = Router::new()
-        .route(
-            "/detect.html",
-            get(text(html, include_str!("detectors/detect.html").into())),
-        )
-        .route(
-            "/frame.html",
-            get(text(html, include_str!("detectors/frame.html").into())),
-        )
-        .route(
-            "/probe.js",
-            get(text(js, include_str!("detectors/probe.js").into())),
-        )
-        .route(
-            "/worker.js",
-            get(text(js, include_str!("detectors/worker.js").into())),
-        )
+    let pages = [
+        ("/detect.html", html, include_str!("detectors/detect.html")),
+        ("/frame.html", html, include_str!("detectors/frame.html")),
+        ("/probe.js", js, include_str!("detectors/probe.js")),
+        ("/worker.js", js, include_str!("detectors/worker.js")),
+        ("/native.html", html, include_str!("detectors/native.html")),
+        (
+            "/native-frame.html",
+            html,
+            include_str!("detectors/native-frame.html"),
+        ),
+        ("/native.js", js, include_str!("detectors/native.js")),
+        (
+            "/native-worker.js",
+            js,
+            include_str!("detectors/native-worker.js"),
+        ),
+        ("/fonts.html", html, include_str!("detectors/fonts.html")),
+        ("/fonts.js", js, include_str!("detectors/fonts.js")),
+        (
+            "/fonts-worker.js",
+            js,
+            include_str!("detectors/fonts-worker.js"),
+        ),
+    ];
+    let router = pages
+        .into_iter()
+        .fold(Router::new(), |router, (path, kind, body)| {
+            router.route(path, get(text(kind, body.into())))
+        })
         .route("/botd.esm.js", get(text(js, read("botd/dist/botd.esm.js"))))
         .route(
             "/fp.esm.js",
@@ -219,6 +242,134 @@ async fn botd_finds_no_bot_under_any_fingerprint_on_the_page_in_iframes_and_in_a
     );
 }
 
+/// Every check of `honest` (the browser engine's, all native) reads the same in `ours`.
+fn assert_native(label: &str, ours: &Value, honest: &Value) {
+    let (Some(ours), Some(honest)) = (ours.as_object(), honest.as_object()) else {
+        panic!("{label}: no checks: {ours} / {honest}");
+    };
+    for (key, native) in honest {
+        assert_eq!(
+            ours.get(key),
+            Some(native),
+            "{label}: {key} differs from native"
+        );
+    }
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn every_function_the_disguise_installs_reads_as_native_in_every_context(pool_pg: PgPool) {
+    let h = Harness::new(pool_pg).await;
+    let url = detector_site()
+        .await
+        .replace("/detect.html", "/native.html");
+    let pool = pool();
+    let honest = render(&pool, &url, None).await;
+    for row in h.db.usable_fingerprints().await.expect("fingerprints") {
+        let fp = Fingerprint::from_row(&row);
+        let v = render(&pool, &url, Some(fp.clone())).await;
+        for context in NATIVE_CONTEXTS {
+            let label = format!("{} {context}", fp.platform);
+            assert_native(&label, &v[context]["checks"], &honest[context]["checks"]);
+            // Not a bare realm that passes for having nothing replaced: the disguise is on.
+            let claims = &v[context]["claims"];
+            assert_eq!(claims["deviceMemory"], fp.device_memory, "{label}");
+            assert_eq!(
+                claims["webgl"]["vendor"],
+                fp.webgl_vendor.as_str(),
+                "{label}"
+            );
+            assert_eq!(claims["platform"], fp.platform.as_str(), "{label}");
+            if context != "worker" {
+                assert_eq!(claims["screenWidth"], fp.screen_width, "{label}");
+            }
+        }
+    }
+}
+
+/// Families Blink finds under each other's name on every platform.
+const BLINK_ALIASES: [(&str, &str); 3] = [
+    ("Arial", "Helvetica"),
+    ("Times New Roman", "Times"),
+    ("Courier New", "Courier"),
+];
+
+/// Families only a Linux machine has.
+const LINUX_FAMILIES: [&str; 8] = [
+    "DejaVu Sans",
+    "DejaVu Sans Mono",
+    "Liberation Sans",
+    "Liberation Mono",
+    "Noto Color Emoji",
+    "Carlito",
+    "Arimo",
+    "Bitstream Vera Sans Mono",
+];
+
+fn strings(v: &Value) -> Vec<String> {
+    serde_json::from_value(v.clone()).unwrap_or_else(|_| panic!("a list: {v}"))
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn a_font_probe_finds_the_claimed_platform_s_families_and_no_linux_one_in_pages_and_workers(
+    pool_pg: PgPool,
+) {
+    let h = Harness::new(pool_pg).await;
+    let url = detector_site().await.replace("/detect.html", "/fonts.html");
+    let pool = pool();
+    let mut platforms = Vec::new();
+    for row in h.db.usable_fingerprints().await.expect("fingerprints") {
+        let fp = Fingerprint::from_row(&row);
+        let Some(profile) = fp.font_profile() else {
+            continue;
+        };
+        let claimed = |f: &str| profile.families().iter().any(|c| c == f);
+        let v = render(&pool, &url, Some(fp.clone())).await;
+        let present = strings(&v["present"]);
+        let expected: Vec<String> = strings(&v["probed"])
+            .into_iter()
+            .filter(|f| {
+                claimed(f)
+                    || BLINK_ALIASES
+                        .iter()
+                        .any(|(a, b)| (f == b && claimed(a)) || (f == a && claimed(b)))
+            })
+            .collect();
+        assert_eq!(present, expected, "{}: the families found", fp.platform);
+        // A canvas, on the page and in a worker, finds the same.
+        assert_eq!(strings(&v["canvas"]), present, "{}: canvas", fp.platform);
+        assert_eq!(strings(&v["worker"]), present, "{}: worker", fp.platform);
+        // `local()` finds a claimed family's regular face by its name, never a Linux font.
+        let local = strings(&v["local"]);
+        assert!(
+            local.contains(&"Arial".to_owned()) && local.iter().all(|f| claimed(f)),
+            "{}: local() finds {local:?}",
+            fp.platform
+        );
+        for linux in LINUX_FAMILIES {
+            assert!(
+                !present.iter().any(|f| f == linux),
+                "{}: {linux}",
+                fp.platform
+            );
+        }
+        let fpjs = strings(&v["fingerprintjs"]);
+        assert!(
+            !fpjs.is_empty() && fpjs.iter().all(|f| present.contains(f)),
+            "{}: FingerprintJS's fonts {fpjs:?}",
+            fp.platform
+        );
+        platforms.push(fp.platform.clone());
+    }
+    assert!(
+        platforms.len() >= 2,
+        "fingerprints with fonts: {platforms:?}"
+    );
+    // The browser engine keeps the machine's own fonts.
+    let honest = render(&pool, &url, None).await;
+    assert!(strings(&honest["present"]).contains(&"DejaVu Sans".to_owned()));
+    assert!(strings(&honest["local"]).contains(&"DejaVu Sans".to_owned()));
+}
+
 #[tokio::test]
 async fn the_browser_engine_says_it_is_headless_and_botd_calls_it_a_bot() {
     let url = detector_site().await;
@@ -293,112 +444,4 @@ async fn a_stealth_job_from_a_proxy_country_keeps_that_country_s_clock_everywher
         assert_eq!(v[context]["timezone"], "Asia/Tokyo", "{context}");
         assert_eq!(v[context]["botd"]["bot"], false, "{context}");
     }
-}
-
-/// BotD's verdict in one context, in a few words.
-fn botd_words(r: &Value) -> String {
-    let botd = &r["botd"];
-    if botd["bot"] == false {
-        return "not a bot".into();
-    }
-    let fired: Vec<&str> = botd["fired"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    format!("bot ({})", fired.join(", "))
-}
-
-/// The tells a page can see without knowing the fingerprint: automation flags, a version
-/// unlike the engine's, and contexts that disagree with the page.
-fn tells(v: &Value, major: &str) -> Vec<String> {
-    let main = &v["main"];
-    let mut out = Vec::new();
-    for context in CONTEXTS {
-        let r = &v[context];
-        let ua = r["userAgent"].as_str().unwrap_or_default();
-        if context != "worker" && r["webdriver"] != false {
-            out.push(format!("{context}: webdriver {}", r["webdriver"]));
-        }
-        if !ua.contains(&format!("Chrome/{major}.")) {
-            out.push(format!("{context}: UA not Chrome {major}"));
-        }
-        for key in [
-            "userAgent",
-            "platform",
-            "languages",
-            "timezone",
-            "hardwareConcurrency",
-            "webgl",
-        ] {
-            if r[key] != main[key] {
-                out.push(format!("{context}: {key} differs from the page"));
-            }
-        }
-        if r["runtimeEnabled"] == true || r["artefacts"] != serde_json::json!([]) {
-            out.push(format!("{context}: CDP artefacts"));
-        }
-    }
-    out
-}
-
-fn row(client: &str, v: &Value, major: &str) -> String {
-    let verdicts: Vec<String> = CONTEXTS.iter().map(|c| botd_words(&v[c])).collect();
-    let tells = tells(v, major);
-    format!(
-        "| {client} | {} | {} | {} |",
-        verdicts.join(" | "),
-        if tells.is_empty() {
-            "none".into()
-        } else {
-            tells.join("; ")
-        },
-        v["visitorId"].as_str().unwrap_or("-"),
-    )
-}
-
-/// bench/stealth/run.sh: the same pages through puppeteer-extra's stealth plugin
-/// (`SCRX_STEALTH_BENCH`, its script) and ScraperX, printed side by side.
-#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
-#[ignore = "a benchmark: run by bench/stealth/run.sh"]
-async fn side_by_side(pool_pg: PgPool) {
-    let script =
-        std::env::var("SCRX_STEALTH_BENCH").expect("SCRX_STEALTH_BENCH: run bench/stealth/run.sh");
-    let h = Harness::new(pool_pg).await;
-    let url = detector_site().await;
-    let pool = pool();
-    let honest = render(&pool, &url, None).await;
-    let major = engine_major(&honest);
-    let node = tokio::process::Command::new("node")
-        .arg(&script)
-        .arg(&url)
-        .output()
-        .await
-        .expect("node");
-    assert!(
-        node.status.success(),
-        "{}",
-        String::from_utf8_lossy(&node.stderr)
-    );
-    let puppeteer: Value = serde_json::from_slice(&node.stdout).expect("puppeteer verdict");
-    let mut rows = vec![
-        "| client | BotD: page | BotD: iframe | BotD: cross-site iframe | BotD: worker | other tells | FingerprintJS visitor id |".to_owned(),
-        "|---|---|---|---|---|---|---|".to_owned(),
-        row("puppeteer-extra + stealth plugin", &puppeteer, &major),
-        row("ScraperX `engine: browser`", &honest, &major),
-    ];
-    for fp_row in h.db.usable_fingerprints().await.expect("fingerprints") {
-        let fp = Fingerprint::from_row(&fp_row);
-        let v = render(&pool, &url, Some(fp.clone())).await;
-        rows.push(row(
-            &format!("ScraperX `engine: stealth`, {} {}", fp.platform, fp.locale),
-            &v,
-            &major,
-        ));
-    }
-    println!(
-        "\nChromium {major}, BotD 2.0.0, FingerprintJS 5.2.0\n\n{}\n",
-        rows.join("\n")
-    );
 }

@@ -144,7 +144,7 @@ async fn bare(site: &str, k: usize, pages: usize) -> anyhow::Result<()> {
         mut handler,
         process,
         ..
-    } = launch::launch(&chromium(), &profile, 512).await?;
+    } = launch::launch(&chromium(), &profile, 512, None).await?;
     let pid = process.id().unwrap_or_default();
     let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
     bare_page(&browser, format!("{site}/js/0")).await?;

@@ -20,6 +20,8 @@ pub struct FingerprintRow {
     pub device_pixel_ratio: Option<f64>,
     pub navigator_properties: Option<Json<Value>>,
     pub webgl_properties: Option<Json<Value>>,
+    /// The font families the claimed platform has (migration 0021); none: the machine's.
+    pub font_list: Option<Vec<String>>,
     pub usage_count: i64,
     pub success_rate: Option<f64>,
 }
@@ -27,7 +29,7 @@ pub struct FingerprintRow {
 /// The columns of a [`FingerprintRow`].
 const COLUMNS: &str = "id, user_agent, accept_language, locale, timezone, screen_width, screen_height, \
     device_pixel_ratio::float8 AS device_pixel_ratio, navigator_properties, webgl_properties, \
-    COALESCE(usage_count, 0) AS usage_count, success_rate::float8 AS success_rate";
+    font_list, COALESCE(usage_count, 0) AS usage_count, success_rate::float8 AS success_rate";
 
 /// The fingerprints the stealth engine may wear: valid, unexpired, desktop, and succeeding
 /// at least half the time (or untried).

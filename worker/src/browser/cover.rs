@@ -28,14 +28,14 @@ pub(super) struct Disguise {
 }
 
 impl Disguise {
-    pub(super) fn new(fp: &Fingerprint, engine: &str) -> Self {
+    pub(super) fn new(fp: &Fingerprint, engine: &str, scripts: &stealth::Scripts) -> Self {
         Self {
             user_agent: stealth::user_agent_override(fp, engine),
             timezone: fp.timezone.clone(),
             locale: fp.locale.clone(),
             cores: fp.hardware_concurrency,
-            document_script: stealth::script(fp),
-            worker_script: stealth::worker_script(fp),
+            document_script: scripts.document.clone(),
+            worker_script: scripts.worker.clone(),
         }
     }
 

@@ -4,7 +4,9 @@
 //! sandbox) Chromium runs as an unprivileged user, [`UNPRIVILEGED`]; and WebRTC sends no UDP
 //! outside the context's proxy, so a page can neither go around the relay with it nor learn
 //! the machine's addresses from its candidates (`RTCPeerConnection` itself stays, as in any
-//! browser, so fingerprints stay plausible).
+//! browser, so fingerprints stay plausible). A stealth browser is launched with its font
+//! profile's fontconfig configuration ([`super::stealth::fonts`]), written in its profile;
+//! the browser engine's keeps the machine's fonts.
 
 use std::{
     os::unix::fs::MetadataExt,
@@ -22,6 +24,7 @@ use tokio::{
     process::{Child, Command},
 };
 
+use super::stealth::fonts::FontProfile;
 use crate::error::FetchError;
 
 /// How long Chromium has to print its DevTools address.
@@ -101,10 +104,17 @@ pub async fn launch(
     executable: &Path,
     profile: &Path,
     js_heap_mib: u32,
+    fonts: Option<&FontProfile>,
 ) -> Result<Launched, FetchError> {
     let user = run_as();
     prepare_profile(profile, user)?;
     let mut cmd = Command::new(executable);
+    if let Some(fonts) = fonts {
+        let config = profile.join("fonts.conf");
+        std::fs::write(&config, fonts.config(&profile.join("fontconfig")))
+            .map_err(|e| FetchError::Browser(format!("fonts {}: {e}", config.display())))?;
+        cmd.env("FONTCONFIG_FILE", &config);
+    }
     cmd.args(flags(profile, js_heap_mib))
         // Chromium's caches and settings under the profile, not the worker's home.
         .env("HOME", profile)

@@ -1,7 +1,9 @@
-//! The browser engines: one long-lived headless Chromium per worker (chromiumoxide), one
-//! isolated browser context per job (its own cookies, storage and cache), at most
-//! `contexts` at once. The browser is replaced after `pages_per_browser` pages, and
-//! relaunched when it dies; a page can take down its context, never the worker.
+//! The browser engines: one long-lived headless Chromium per worker (chromiumoxide) and
+//! font set (the machine's own, or a stealth fingerprint's font profile, [`stealth::fonts`];
+//! at most `MAX_BROWSERS` at once), one isolated browser context per job (its own cookies,
+//! storage and cache), at most `contexts` at once. A browser is replaced after
+//! `pages_per_browser` pages, and relaunched when it dies; a page can take down its
+//! context, never the worker.
 //!
 //! Chromium runs with its sandbox, never as root, and WebRTC sends no UDP outside the proxy
 //! ([`launch`]).
@@ -21,6 +23,7 @@ pub mod emulate;
 mod idle;
 mod intercept;
 pub mod launch;
+mod solve;
 pub mod stealth;
 mod watch;
 
@@ -48,12 +51,12 @@ use scraperx_core::domain::{Action, ResourceType, WaitUntil};
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::{
-    captcha::{self, CaptchaOutcome, SolverHandle},
+    captcha::{CaptchaOutcome, SolverHandle},
     error::FetchError,
     fetch::{FetchedPage, Timings, timing::elapsed_ms},
 };
 pub use emulate::{Device, Emulation};
-pub use stealth::Fingerprint;
+pub use stealth::{Fingerprint, fonts::FontProfile};
 
 /// A bound on the calls around a page (opening a context and page, closing them): past it
 /// the browser counts as hung and is replaced.
@@ -183,9 +186,20 @@ impl Drop for TempProfile {
     }
 }
 
+/// Browsers kept at once: the honest one (and Linux fingerprints') and a stealth one per
+/// font profile in use; past it the least recently used is let go.
+const MAX_BROWSERS: usize = 3;
+
+/// A pooled browser: launched with `fonts` (none: the machine's own).
+struct Slot {
+    fonts: Option<FontProfile>,
+    running: Arc<Running>,
+    used: Instant,
+}
+
 pub struct BrowserPool {
     settings: BrowserSettings,
-    current: Mutex<Option<Arc<Running>>>,
+    browsers: Mutex<Vec<Slot>>,
     permits: Semaphore,
 }
 
@@ -194,19 +208,19 @@ impl BrowserPool {
         let permits = Semaphore::new(settings.contexts.max(1));
         Self {
             settings,
-            current: Mutex::new(None),
+            browsers: Mutex::new(Vec::new()),
             permits,
         }
     }
 
-    async fn launch(&self) -> Result<Arc<Running>, FetchError> {
+    async fn launch(&self, fonts: Option<&FontProfile>) -> Result<Arc<Running>, FetchError> {
         let profile = TempProfile(launch::new_profile());
         let launch::Launched {
             browser,
             mut handler,
             process,
             ws,
-        } = launch::launch(&self.settings.executable, &profile.0, JS_HEAP_MIB).await?;
+        } = launch::launch(&self.settings.executable, &profile.0, JS_HEAP_MIB, fonts).await?;
         let pid = process.id();
         let handler = tokio::spawn(async move {
             while let Some(event) = handler.next().await {
@@ -237,24 +251,46 @@ impl BrowserPool {
         }))
     }
 
-    /// The live browser, launched or replaced as needed.
-    async fn browser(&self) -> Result<Arc<Running>, FetchError> {
-        let mut current = self.current.lock().await;
-        let usable = current.as_ref().is_some_and(|r| {
+    /// The live browser with `fonts`, launched or replaced as needed.
+    async fn browser(&self, fonts: Option<&FontProfile>) -> Result<Arc<Running>, FetchError> {
+        let mut browsers = self.browsers.lock().await;
+        let found = browsers.iter().position(|s| s.fonts.as_ref() == fonts);
+        let usable = found.is_some_and(|i| {
+            let r = &browsers[i].running;
             r.alive() && r.served.load(Ordering::Relaxed) < self.settings.pages_per_browser
         });
-        if !usable {
-            // The old browser (if any) closes when its last page is done with it.
-            *current = Some(self.launch().await?);
-        }
-        current
-            .clone()
-            .ok_or_else(|| FetchError::Browser("no browser".into()))
+        let at = match found {
+            Some(i) if usable => i,
+            _ => {
+                // An old browser closes when its last page is done with it.
+                if let Some(i) = found {
+                    browsers.remove(i);
+                }
+                if browsers.len() >= MAX_BROWSERS
+                    && let Some(i) = (0..browsers.len()).min_by_key(|&i| browsers[i].used)
+                {
+                    browsers.remove(i);
+                }
+                let running = self.launch(fonts).await?;
+                browsers.push(Slot {
+                    fonts: fonts.cloned(),
+                    running,
+                    used: Instant::now(),
+                });
+                browsers.len() - 1
+            }
+        };
+        browsers[at].used = Instant::now();
+        Ok(browsers[at].running.clone())
     }
 
-    /// The process id of the current browser, if one runs.
+    /// The process id of the browser used last, if one runs.
     pub async fn browser_pid(&self) -> Option<u32> {
-        self.current.lock().await.as_ref().and_then(|r| r.pid)
+        let browsers = self.browsers.lock().await;
+        browsers
+            .iter()
+            .max_by_key(|s| s.used)
+            .and_then(|s| s.running.pid)
     }
 
     /// Renders `req` in a context of its own.
@@ -266,7 +302,8 @@ impl BrowserPool {
             .acquire()
             .await
             .map_err(|_| FetchError::Browser("browser pool closed".into()))?;
-        let running = self.browser().await?;
+        let fonts = req.fingerprint.as_ref().and_then(Fingerprint::font_profile);
+        let running = self.browser(fonts.as_ref()).await?;
         running.served.fetch_add(1, Ordering::Relaxed);
         // Without a provider, a direct relay makes the context's connections itself, each
         // one under the address rule (Chromium then never resolves a name on its own).
@@ -368,7 +405,7 @@ impl BrowserPool {
             tokio::time::sleep(req.wait_time).await;
         }
         let captcha = match &req.solver {
-            Some(solver) => solve_on_page(page, solver, &req.url).await,
+            Some(solver) => solve::on_page(page, solver, &req.url).await,
             None => None,
         };
         let cap = self.settings.max_bytes;
@@ -490,64 +527,13 @@ async fn disguise(
             .map_err(|e| FetchError::Browser(format!("automation: {e}")))?;
         return Ok(None);
     };
-    stealth::apply(page, fp).await?;
-    let disguise = Arc::new(cover::Disguise::new(fp, &running.engine));
+    let scripts = stealth::Scripts::new(fp);
+    stealth::apply(page, fp, &scripts).await?;
+    let disguise = Arc::new(cover::Disguise::new(fp, &running.engine, &scripts));
     let target = page.target_id().inner().clone();
     Ok(Some(
         cover::Cover::start(&running.ws, &target, disguise).await?,
     ))
-}
-
-/// Finds a CAPTCHA widget, has it solved, and hands the token to the page.
-async fn solve_on_page(
-    page: &Page,
-    solver: &SolverHandle,
-    url: &url::Url,
-) -> Option<CaptchaOutcome> {
-    let widget: serde_json::Value = page
-        .evaluate(captcha::FIND_WIDGET)
-        .await
-        .ok()?
-        .into_value()
-        .ok()?;
-    let kind = widget.get("kind")?.as_str()?.to_owned();
-    let challenge = captcha::Challenge {
-        kind: kind.clone(),
-        site_key: widget.get("key")?.as_str()?.to_owned(),
-        page_url: url.to_string(),
-    };
-    let started = Instant::now();
-    let outcome = match solver.0.solve(&challenge).await {
-        Ok(token) => {
-            let callback = widget.get("callback").and_then(|c| c.as_str());
-            let injected = page
-                .evaluate(captcha::inject(&kind, &token, callback))
-                .await;
-            // Let the page act on the token (a callback, a form post).
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            match injected {
-                Ok(_) => CaptchaOutcome {
-                    kind,
-                    solved: true,
-                    solve_ms: elapsed_ms(started),
-                    error: None,
-                },
-                Err(e) => CaptchaOutcome {
-                    kind,
-                    solved: false,
-                    solve_ms: elapsed_ms(started),
-                    error: Some(e.to_string()),
-                },
-            }
-        }
-        Err(e) => CaptchaOutcome {
-            kind,
-            solved: false,
-            solve_ms: elapsed_ms(started),
-            error: Some(e.to_string()),
-        },
-    };
-    Some(outcome)
 }
 
 /// Polls (in the page, so no DOM node id can go stale) until `selector` matches.

@@ -1,14 +1,28 @@
 //! The stealth engine's disguise: a coherent fingerprint (user agent and Client Hints on the
 //! real engine's version, platform, screen, device pixel ratio, timezone, locale, languages,
-//! hardware, WebGL vendor and renderer) from the `fingerprints` table. The overrides Chromium
-//! offers through CDP are applied to the page and, by [`super::cover`], to every frame and
-//! worker it opens, before their first script; only what CDP cannot override (device memory,
-//! available screen, WebGL strings, a worker's platform) is set by a script run first.
+//! hardware, WebGL vendor and renderer, fonts) from the `fingerprints` table. The overrides
+//! Chromium offers through CDP are applied to the page and, by [`super::cover`], to every
+//! frame and worker it opens, before their first script; only what CDP cannot override
+//! (device memory, available screen, WebGL strings, a worker's platform) is set by a script
+//! run first (`first.js`, [`Scripts`]); the fonts are the browser's own, launched with the
+//! claimed platform's font profile ([`fonts`]).
 //!
 //! Invariant: the claimed browser is the running one. The user agent's and Client Hints'
 //! Chrome version is the engine's own ([`user_agent`]), never the table's, so a feature
 //! probe cannot catch the lie; `navigator.webdriver` is false (Chromium's own, from its
 //! launch flags), never a scripted stand-in; the plugins are Chromium's own `PluginArray`.
+//! What the first script replaces passes the native-function checks: each replacement is
+//! an object-literal getter or method (a native function's name, length and own
+//! properties, no `prototype`, not a constructor) put where the native one was, with its
+//! descriptor's flags, only where the context has it; `Function.prototype.toString`
+//! answers `function name() { [native code] }` for every function holding the page's token,
+//! in every realm of the page; an error a replacement throws (a wrong receiver) has its
+//! stack taken again from the caller, so it holds no frame of ours. Known limits: V8 writes
+//! a function's real source into the message of `class extends fn` (the error's type and
+//! "not a constructor" are native), and a page's `valueOf` run by WebGL's `getParameter` on
+//! an argument sees the replacement's frame in its own stack.
+
+pub mod fonts;
 
 use chromiumoxide::{
     Page,
@@ -41,6 +55,8 @@ pub struct Fingerprint {
     pub device_memory: u32,
     /// A phone's: a mobile viewport with touch.
     pub mobile: bool,
+    /// The font families the claimed platform has ([`fonts`]); empty: the machine's own.
+    pub fonts: Vec<String>,
 }
 
 impl Fingerprint {
@@ -87,7 +103,13 @@ impl Fingerprint {
             hardware_concurrency: number("hardwareConcurrency", 8),
             device_memory: number("deviceMemory", 8),
             mobile: row.user_agent.contains("Mobile"),
+            fonts: row.font_list.clone().unwrap_or_default(),
         }
+    }
+
+    /// The fonts the stealth browser wearing this fingerprint is launched with.
+    pub fn font_profile(&self) -> Option<fonts::FontProfile> {
+        fonts::FontProfile::new(&self.platform, &self.fonts)
     }
 }
 
@@ -200,52 +222,45 @@ fn shuffle(major: &str, brands: [UserAgentBrandVersion; 3]) -> Vec<UserAgentBran
     slots.into_iter().flatten().collect()
 }
 
-fn js(v: &impl Serialize) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+/// The first script's source (`first.js`): an expression taking the configuration.
+const FIRST: &str = include_str!("first.js");
+
+/// The first scripts of one page: its documents' and its workers'. Both carry one fresh
+/// token, so every realm of the page recognises the functions any of them installed.
+#[derive(Debug, Clone)]
+pub struct Scripts {
+    pub document: String,
+    pub worker: String,
 }
 
-/// What both a document and a worker run first: device memory, and WebGL's unmasked vendor
-/// and renderer (for canvases and offscreen canvases alike).
-fn common_script(fp: &Fingerprint, navigator: &str) -> String {
-    format!(
-        r#"  define({navigator}.prototype, 'deviceMemory', {memory});
-  for (const ctx of [self.WebGLRenderingContext, self.WebGL2RenderingContext]) {{
-    if (!ctx) continue;
-    const original = ctx.prototype.getParameter;
-    const patched = {{ getParameter(p) {{
-      if (p === 37445) return {vendor};
-      if (p === 37446) return {renderer};
-      return original.call(this, p);
-    }} }}.getParameter;
-    Object.defineProperty(ctx.prototype, 'getParameter', {{ value: patched, configurable: true, enumerable: true, writable: true }});
-  }}"#,
-        memory = fp.device_memory,
-        vendor = js(&fp.webgl_vendor),
-        renderer = js(&fp.webgl_renderer),
-    )
+impl Scripts {
+    pub fn new(fp: &Fingerprint) -> Self {
+        let token = format!("scrx{}", uuid::Uuid::new_v4().simple());
+        Self {
+            document: first_script(fp, false, &token),
+            worker: first_script(fp, true, &token),
+        }
+    }
 }
 
-const DEFINE: &str = "  const define = (obj, name, value) => {\n    try { Object.defineProperty(obj, name, { get: () => value, configurable: true, enumerable: true }); } catch (e) {}\n  };\n";
-
-/// The script run in every new document before the page's own scripts (its screen too,
-/// for out-of-process iframes, which the page's device metrics do not reach).
-pub fn script(fp: &Fingerprint) -> String {
-    format!(
-        "(() => {{\n{DEFINE}{common}\n  define(Screen.prototype, 'width', {width});\n  define(Screen.prototype, 'height', {height});\n  define(Screen.prototype, 'availWidth', {width});\n  define(Screen.prototype, 'availHeight', {height} - 40);\n}})();",
-        common = common_script(fp, "Navigator"),
-        width = fp.screen_width,
-        height = fp.screen_height,
-    )
-}
-
-/// The script a worker runs before its own: its navigator's platform too (which CDP's
-/// override does not reach in workers).
-pub fn worker_script(fp: &Fingerprint) -> String {
-    format!(
-        "(() => {{\n{DEFINE}{common}\n  define(WorkerNavigator.prototype, 'platform', {platform});\n}})();",
-        common = common_script(fp, "WorkerNavigator"),
-        platform = js(&fp.platform),
-    )
+/// What a document runs first: device memory, its screen (for out-of-process iframes, which
+/// the page's device metrics do not reach) and WebGL's unmasked vendor and renderer; a
+/// worker: device memory, WebGL, and its navigator's platform (which CDP's override does not
+/// reach in workers).
+fn first_script(fp: &Fingerprint, worker: bool, token: &str) -> String {
+    let screen = serde_json::json!({
+        "width": fp.screen_width,
+        "height": fp.screen_height,
+        "availWidth": fp.screen_width,
+        "availHeight": fp.screen_height.saturating_sub(40),
+    });
+    let config = serde_json::json!({
+        "deviceMemory": fp.device_memory,
+        "platform": worker.then_some(fp.platform.as_str()),
+        "screen": (!worker).then_some(screen),
+        "webgl": { "vendor": fp.webgl_vendor, "renderer": fp.webgl_renderer },
+    });
+    format!("{}({config});", FIRST.replace("SCRX_MARK", token))
 }
 
 /// `Emulation.setUserAgentOverride`'s parameters for `fp` on `engine`.
@@ -261,7 +276,7 @@ pub fn user_agent_override(fp: &Fingerprint, engine: &str) -> Value {
 /// Applies what only the page's own session may set: its screen (the other session,
 /// chromiumoxide's, sets a viewport of its own) and the document script. Call before
 /// navigating; [`super::cover`] applies the rest.
-pub async fn apply(page: &Page, fp: &Fingerprint) -> Result<(), FetchError> {
+pub async fn apply(page: &Page, fp: &Fingerprint, scripts: &Scripts) -> Result<(), FetchError> {
     let fail = |what: &str, e: chromiumoxide::error::CdpError| {
         FetchError::Browser(format!("stealth {what}: {e}"))
     };
@@ -279,7 +294,7 @@ pub async fn apply(page: &Page, fp: &Fingerprint) -> Result<(), FetchError> {
         touch.max_touch_points = Some(5);
         page.execute(touch).await.map_err(|e| fail("touch", e))?;
     }
-    page.evaluate_on_new_document(script(fp))
+    page.evaluate_on_new_document(scripts.document.as_str())
         .await
         .map_err(|e| fail("script", e))?;
     Ok(())
@@ -318,6 +333,37 @@ mod tests {
             Some("131.0.6778.85")
         );
         assert_eq!(engine_version("Chrome/"), None);
+    }
+
+    #[test]
+    fn a_page_s_document_and_worker_scripts_share_one_fresh_token() {
+        let fingerprint = |platform: &str| Fingerprint {
+            user_agent: WINDOWS.into(),
+            platform: platform.into(),
+            languages: vec!["en-US".into()],
+            screen_width: 1920,
+            screen_height: 1080,
+            device_pixel_ratio: 1.0,
+            timezone: "UTC".into(),
+            locale: "en-US".into(),
+            webgl_vendor: "v".into(),
+            webgl_renderer: "r".into(),
+            hardware_concurrency: 8,
+            device_memory: 8,
+            mobile: false,
+            fonts: Vec::new(),
+        };
+        let token = |script: &str| {
+            let at = script.find("/* scrx").expect("a token") + 3;
+            script[at..at + 36].to_owned()
+        };
+        let (first, second) = (
+            Scripts::new(&fingerprint("Win32")),
+            Scripts::new(&fingerprint("Win32")),
+        );
+        assert!(!first.document.contains("SCRX_MARK"));
+        assert_eq!(token(&first.document), token(&first.worker));
+        assert_ne!(token(&first.document), token(&second.document));
     }
 
     #[test]
@@ -383,10 +429,13 @@ mod tests {
             hardware_concurrency: 4,
             device_memory: 8,
             mobile: false,
+            fonts: Vec::new(),
         };
         let params = user_agent_override(&fp, "156.0.8078.114");
         assert_eq!(params["acceptLanguage"], "de-DE,de,en");
         assert_eq!(params["userAgentMetadata"]["platform"], "Windows");
-        assert!(worker_script(&fp).contains("WorkerNavigator.prototype, 'platform', \"Win32\""));
+        let scripts = Scripts::new(&fp);
+        assert!(scripts.worker.contains(r#""platform":"Win32""#));
+        assert!(scripts.document.contains(r#""platform":null"#));
     }
 }

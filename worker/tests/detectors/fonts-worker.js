@@ -1,0 +1,4 @@
+// A dedicated web worker's canvas font probe.
+import { canvasFonts } from '/fonts.js';
+
+postMessage(canvasFonts());

@@ -46,6 +46,9 @@ pub struct ScrapeRequest {
     pub block_resources: Option<Vec<ResourceType>>,
     /// Also return markdown.
     pub markdown: Option<bool>,
+    /// Also return the cleaned HTML: the selected content without scripts, styles, the head
+    /// and comments, its URLs absolute.
+    pub html: Option<bool>,
     /// Text and markdown of the main content only: navigation, header, footer, ads and
     /// cookie banners removed.
     pub only_main_content: Option<bool>,
@@ -115,6 +118,7 @@ impl ScrapeRequest {
             extract,
             block_resources,
             markdown,
+            html,
             only_main_content,
             include_tags,
             exclude_tags,
@@ -154,6 +158,7 @@ impl ScrapeRequest {
             extract: self.extract,
             block_resources: self.block_resources.unwrap_or_default(),
             markdown: self.markdown.unwrap_or(false),
+            html: self.html.unwrap_or(false),
             only_main_content: self.only_main_content.unwrap_or(false),
             include_tags: self.include_tags.unwrap_or_default(),
             exclude_tags: self.exclude_tags.unwrap_or_default(),

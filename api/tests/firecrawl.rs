@@ -23,13 +23,20 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 /// The test site: `/` links to five pages and to `/private.html`, which robots.txt
-/// disallows; each page has a title, a heading, an image and links to its neighbours.
+/// disallows; each page has a title, meta tags (description, Open Graph, twitter, an icon),
+/// a style, a comment, a script, a heading, an image and links to its neighbours.
 fn site() -> Router {
     let page = |n: usize| {
         let words = ["One", "Two", "Three", "Four", "Five"];
         format!(
-            "<html><head><title>Page {n}</title></head><body><nav><a href=\"/\">Home</a></nav>\
+            "<html lang=\"en\"><head><title>Page {n}</title>\
+             <meta name=\"description\" content=\"Widget {n} page\">\
+             <meta property=\"og:title\" content=\"Widget {w}\">\
+             <meta name=\"twitter:card\" content=\"summary\">\
+             <link rel=\"icon\" href=\"/favicon.ico\"><style>p {{ color: red }}</style></head>\
+             <body><nav><a href=\"/\">Home</a></nav><!-- a comment -->\
              <main><h1>Widget {w}</h1><p>The widget number {n} costs ${n}0.</p>\
+             <script>var tracked = {n};</script>\
              <img src=\"/img/{n}.png\"><a href=\"/p{next}.html\">next</a></main></body></html>",
             w = words[n - 1],
             next = n % 5 + 1,

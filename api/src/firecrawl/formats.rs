@@ -21,6 +21,8 @@ pub struct LlmAsk {
 #[serde(default)]
 pub struct Formats {
     pub markdown: bool,
+    /// The cleaned HTML the worker makes.
+    pub html: bool,
     pub raw_html: bool,
     pub links: bool,
     pub images: bool,
@@ -74,12 +76,7 @@ impl Formats {
     fn add_named(&mut self, name: &str, at: &str) -> ApiResult<()> {
         match name {
             "markdown" => self.markdown = true,
-            "html" => {
-                return Err(unsupported(
-                    at,
-                    "the cleaned \"html\" format (ask for \"rawHtml\")",
-                ));
-            }
+            "html" => self.html = true,
             "rawHtml" => self.raw_html = true,
             "links" => self.links = true,
             "images" => self.images = true,
@@ -168,10 +165,10 @@ mod tests {
 
     #[test]
     fn strings_and_objects_name_the_same_formats() {
-        let f = parse(json!(["rawHtml", {"type": "links"}, "images",
+        let f = parse(json!(["rawHtml", {"type": "links"}, "images", "html",
             {"type": "screenshot", "fullPage": true}]))
         .expect("parsed");
-        assert!(f.raw_html && f.links && f.images && f.screenshot);
+        assert!(f.raw_html && f.links && f.images && f.screenshot && f.html);
         assert!(!f.markdown);
         assert!(
             parse(json!(["screenshot@fullPage"]))

@@ -201,6 +201,7 @@ impl FcScrapeOptions {
             screenshot: Some(formats.screenshot),
             extract: formats.rules.clone(),
             markdown: Some(formats.needs_markdown()),
+            html: Some(formats.html),
             ..ScrapeRequest::default()
         };
         let mut job = request.into_new_job("", None).map_err(|e| renamed(e, at))?;

@@ -184,6 +184,14 @@ pub struct Extracted {
     #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
     pub markdown: Option<String>,
+    /// The cleaned HTML, when asked for (`html: true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// The page's meta tags: `description`, `language`, `favicon`, Open Graph as `ogTitle`,
+    /// `ogImage`, …, and every other meta tag under its own name (`twitter:card`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -273,6 +281,8 @@ pub async fn result_view(state: &AppState, r: JobResult) -> ApiResult<ResultView
             links: r.extracted_links.map(|l| l.0),
             data: r.extracted_data.map(|d| d.0),
             markdown: r.extracted_markdown,
+            html: r.extracted_html,
+            metadata: r.extracted_metadata.map(|m| m.0),
         },
         screenshot_url: presign(Bucket::Screenshots, r.screenshot_minio_key).await?,
         pdf_url: presign(Bucket::Pdfs, r.pdf_minio_key).await?,

@@ -88,6 +88,10 @@ pub struct JobOptions {
     pub block_resources: Vec<ResourceType>,
     /// Also produce markdown of the main content.
     pub markdown: bool,
+    /// Also produce the cleaned HTML (Firecrawl's `html` format): the selected content
+    /// without scripts, styles, the head and comments, its URLs absolute.
+    #[serde(skip_serializing_if = "is_false")]
+    pub html: bool,
     /// Content outputs (markdown, text, cleaned HTML) of the main content only: navigation,
     /// header, footer, ads and cookie banners removed.
     #[serde(skip_serializing_if = "is_false")]
@@ -129,6 +133,7 @@ impl Default for JobOptions {
             extract: None,
             block_resources: Vec::new(),
             markdown: false,
+            html: false,
             only_main_content: false,
             include_tags: Vec::new(),
             exclude_tags: Vec::new(),

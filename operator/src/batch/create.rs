@@ -156,6 +156,7 @@ pub fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Resul
         extract: o.extract.clone(),
         block_resources: o.block_resources.clone(),
         markdown: o.markdown,
+        html: o.html,
         only_main_content: o.only_main_content,
         include_tags: o.include_tags.clone(),
         exclude_tags: o.exclude_tags.clone(),

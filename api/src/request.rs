@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use scraperx_core::{
     domain::{
         Action, Engine, ExtractRule, HttpMethod, JobOptions, Location, ProxyTier, ResourceType,
-        WaitUntil,
+        ScreenshotMode, WaitUntil,
     },
     pg::NewJob,
 };
@@ -40,6 +40,9 @@ pub struct ScrapeRequest {
     pub timeout: Option<u32>,
     /// Full-page PNG screenshot.
     pub screenshot: Option<bool>,
+    /// How the screenshot is taken: `full_page` (default true), `quality` (1 to 100: a
+    /// JPEG; absent: PNG), `viewport` ({width, height}).
+    pub screenshot_mode: Option<ScreenshotMode>,
     pub pdf: Option<bool>,
     /// Named CSS extraction rules; their results fill `extracted_data`.
     pub extract: Option<BTreeMap<String, ExtractRule>>,
@@ -114,6 +117,7 @@ impl ScrapeRequest {
             wait_until,
             timeout,
             screenshot,
+            screenshot_mode,
             pdf,
             extract,
             block_resources,
@@ -154,6 +158,7 @@ impl ScrapeRequest {
             wait_until: self.wait_until.unwrap_or_default(),
             timeout: self.timeout.unwrap_or(defaults.timeout),
             screenshot: self.screenshot.unwrap_or(false),
+            screenshot_mode: self.screenshot_mode,
             pdf: self.pdf.unwrap_or(false),
             extract: self.extract,
             block_resources: self.block_resources.unwrap_or_default(),

@@ -238,7 +238,15 @@ async fn refusals_are_in_firecrawls_shape_and_name_the_option(pool: PgPool) {
         (json!({"url": url, "formats": ["summary"]}), "summary"),
         (json!({"url": url, "parsers": ["pdf"]}), "parsers"),
         (json!({"url": url, "bogus": true}), "bogus"),
-        (json!({"url": url, "formats": ["screenshot"]}), "viewport"),
+        (
+            json!({"url": url, "formats": [{"type": "screenshot", "quality": 0}]}),
+            "quality",
+        ),
+        (
+            json!({"url": url, "formats": [{"type": "screenshot",
+                "viewport": {"width": 10, "height": 10}}]}),
+            "viewport",
+        ),
         (
             json!({"url": url, "formats": [{"type": "json", "prompt": "x"}]}),
             "SCRX_LLM_BASE_URL",

@@ -199,6 +199,7 @@ impl FcScrapeOptions {
             wait_time: self.wait_for,
             timeout: self.timeout,
             screenshot: Some(formats.screenshot),
+            screenshot_mode: formats.screenshot_mode,
             extract: formats.rules.clone(),
             markdown: Some(formats.needs_markdown()),
             html: Some(formats.html),
@@ -240,6 +241,8 @@ fn renamed(e: ApiError, at: &str) -> ApiError {
                 "only_main_content" => "onlyMainContent",
                 "include_tags" => "includeTags",
                 "exclude_tags" => "excludeTags",
+                "screenshot_mode.quality" => "formats: the screenshot's quality",
+                "screenshot_mode.viewport" => "formats: the screenshot's viewport",
                 other => other,
             };
             ApiError::BadRequest(format!("{at}{name}: {message}"))

@@ -52,7 +52,29 @@ doc = fc.scrape(f"{site}/p1.html", formats=[ScreenshotFormat(full_page=True)])
 assert doc.screenshot and doc.screenshot.startswith("http"), doc.screenshot
 with urllib.request.urlopen(doc.screenshot, timeout=30) as r:
     assert r.read(8) == b"\x89PNG\r\n\x1a\n", "the screenshot URL serves a PNG"
-summary["scrape"] = "markdown, rawHtml, html, links, images, screenshot"
+
+
+def image_of(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.read()
+
+
+def png_size(data):
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:8]
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+# The viewport only (Firecrawl's "screenshot"), at a viewport of its own size.
+doc = fc.scrape(
+    f"{site}/p1.html",
+    formats=[ScreenshotFormat(viewport={"width": 640, "height": 400})],
+)
+assert png_size(image_of(doc.screenshot)) == (640, 400), "the viewport, as a PNG"
+
+# A JPEG at a quality.
+doc = fc.scrape(f"{site}/p1.html", formats=[ScreenshotFormat(full_page=True, quality=40)])
+assert image_of(doc.screenshot)[:3] == b"\xff\xd8\xff", "a JPEG"
+summary["scrape"] = "markdown, rawHtml, html, links, images, screenshots"
 
 # An option ScraperX cannot honour is a clear error naming it.
 try:

@@ -14,6 +14,8 @@ pub enum ObjectKind<'a> {
         content_type: &'a str,
     },
     Screenshot,
+    /// The job's screenshot as a JPEG (a quality was asked for).
+    ScreenshotJpeg,
     ScreenshotThumb,
     /// A screenshot taken by the job's action at this index.
     ActionScreenshot {
@@ -30,6 +32,7 @@ impl ObjectKind<'_> {
                 format!("content.{}", extension(content_type))
             }
             ObjectKind::Screenshot => "screenshot.png".into(),
+            ObjectKind::ScreenshotJpeg => "screenshot.jpg".into(),
             ObjectKind::ScreenshotThumb => "screenshot_thumb.png".into(),
             ObjectKind::ActionScreenshot { step } => format!("action_{step}_screenshot.png"),
             ObjectKind::Pdf => "page.pdf".into(),
@@ -54,6 +57,7 @@ pub fn extension(content_type: &str) -> &'static str {
         "application/json" | "application/ld+json" => "json",
         "application/xml" | "text/xml" | "application/rss+xml" | "application/atom+xml" => "xml",
         "image/png" => "png",
+        "image/jpeg" => "jpg",
         "application/pdf" => "pdf",
         _ => "bin",
     }

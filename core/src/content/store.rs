@@ -169,13 +169,18 @@ impl ContentStore {
             .await
     }
 
-    /// Stores a full-page PNG and a thumbnail rendered from it.
-    pub async fn store_screenshot(&self, job: JobRef, png: Bytes) -> Result<Screenshot> {
-        let source = png.clone();
+    /// Stores the job's screenshot (a PNG, or a JPEG) and a PNG thumbnail rendered from it.
+    pub async fn store_screenshot(&self, job: JobRef, image: Bytes) -> Result<Screenshot> {
+        let encoding = thumbnail::Encoding::of(&image)?;
+        let source = image.clone();
         let thumb = tokio::task::spawn_blocking(move || thumbnail::render(&source))
             .await
             .map_err(|e| Error::Storage(format!("thumbnail task: {e}")))??;
-        let full_key = object_key(job.org, job.job, job.created_at, ObjectKind::Screenshot);
+        let kind = match encoding {
+            thumbnail::Encoding::Png => ObjectKind::Screenshot,
+            thumbnail::Encoding::Jpeg => ObjectKind::ScreenshotJpeg,
+        };
+        let full_key = object_key(job.org, job.job, job.created_at, kind);
         let thumb_key = object_key(
             job.org,
             job.job,
@@ -183,7 +188,13 @@ impl ContentStore {
             ObjectKind::ScreenshotThumb,
         );
         let (full, thumbnail) = futures::try_join!(
-            self.put(Bucket::Screenshots, full_key, job, png, "image/png"),
+            self.put(
+                Bucket::Screenshots,
+                full_key,
+                job,
+                image,
+                encoding.content_type()
+            ),
             self.put(
                 Bucket::Screenshots,
                 thumb_key,

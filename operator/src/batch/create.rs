@@ -152,6 +152,7 @@ pub fn new_jobs(sb: &ScrapeBatch, ns: &str, uid: &str, urls: &[String]) -> Resul
         wait_until: o.wait_until,
         timeout: o.timeout.unwrap_or(defaults.timeout),
         screenshot: o.screenshot,
+        screenshot_mode: None,
         pdf: o.pdf,
         extract: o.extract.clone(),
         block_resources: o.block_resources.clone(),

@@ -336,3 +336,44 @@ async fn next_links_carry_the_public_host_behind_a_trusted_proxy(pool: PgPool) {
     );
     assert!(rest.body["next"].is_null(), "the last page has no next");
 }
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn max_age_answers_from_a_recent_scrape_of_the_same_url_and_options_free_of_charge(
+    pool: PgPool,
+) {
+    let t = app_with(pool, |c| c.allow_private_targets = true).await;
+    let o = org(&t.db, 1_000).await;
+    let k = key(&t.db, &o).await;
+    let _worker = start_worker(&t);
+    let site = serve(site()).await;
+    let url = format!("{site}/p2.html");
+    let scrape = |body: Value| {
+        let (t, k) = (&t, &k);
+        async move {
+            let r = t.post(k, "/v2/scrape", body).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            r.body["data"]["metadata"].clone()
+        }
+    };
+    let first = scrape(json!({"url": url, "maxAge": 600_000})).await;
+    assert_eq!(first["cacheState"], "miss", "nothing to reuse yet");
+    let balance = t.db.credit_balance(o.id).await.expect("balance");
+
+    let hit = scrape(json!({"url": url, "maxAge": 600_000})).await;
+    assert_eq!(hit["cacheState"], "hit", "{hit}");
+    assert_eq!(hit["scrapeId"], first["scrapeId"], "the same scrape");
+    assert_eq!(hit["creditsUsed"], 0);
+    assert!(hit["cachedAt"].is_string(), "{hit}");
+    assert_eq!(t.db.credit_balance(o.id).await.expect("balance"), balance);
+
+    for fresh in [
+        json!({"url": url, "maxAge": 0}),
+        json!({"url": url}),
+        json!({"url": url, "maxAge": 600_000, "formats": ["markdown", "html"]}),
+    ] {
+        let m = scrape(fresh.clone()).await;
+        assert_eq!(m["cacheState"], "miss", "{fresh}");
+        assert_ne!(m["scrapeId"], first["scrapeId"], "{fresh}");
+    }
+    assert!(t.db.credit_balance(o.id).await.expect("balance") < balance);
+}

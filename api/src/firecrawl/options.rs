@@ -128,6 +128,7 @@ pub struct FcScrapeOptions {
     pub skip_tls_verification: Option<bool>,
     pub fast_mode: Option<bool>,
     pub block_ads: Option<bool>,
+    /// Milliseconds: honoured by `/v2/scrape` (`super::cache`), a no-op elsewhere.
     pub max_age: Option<u64>,
     pub min_age: Option<u64>,
     pub store_in_cache: Option<bool>,

@@ -206,6 +206,7 @@ mod tests {
     fn action_outputs_take_firecrawls_shape() {
         let view = ActionOutputsView {
             screenshots: vec!["https://s3.test/shot.png".into()],
+            thumbnails: vec!["https://s3.test/thumb.png".into()],
             scrapes: vec![ActionScrape {
                 step: 2,
                 url: "https://x.test/".into(),

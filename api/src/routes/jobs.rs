@@ -225,6 +225,10 @@ pub struct ResultView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActionOutputsView {
     pub screenshots: Vec<String>,
+    /// Each screenshot's thumbnail (320 pixels wide, PNG), presigned, in the same order;
+    /// empty for screenshots stored before actions had thumbnails.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thumbnails: Vec<String>,
     pub scrapes: Vec<ActionScrape>,
     pub javascript_returns: Vec<JavascriptReturn>,
 }
@@ -234,15 +238,29 @@ pub(crate) async fn action_outputs_view(
     outputs: ActionOutputs,
 ) -> ApiResult<ActionOutputsView> {
     let mut screenshots = Vec::with_capacity(outputs.screenshots.len());
+    let mut thumbnails = Vec::with_capacity(outputs.screenshots.len());
+    let expiry = state.config.presign_expiry;
     for shot in &outputs.screenshots {
-        let url = state
-            .content
-            .presign_get(Bucket::Screenshots, &shot.key, state.config.presign_expiry)
-            .await?;
-        screenshots.push(url);
+        let content = &state.content;
+        screenshots.push(
+            content
+                .presign_get(Bucket::Screenshots, &shot.key, expiry)
+                .await?,
+        );
+        if let Some(thumb) = &shot.thumbnail_key {
+            thumbnails.push(
+                content
+                    .presign_get(Bucket::Screenshots, thumb, expiry)
+                    .await?,
+            );
+        }
+    }
+    if thumbnails.len() != screenshots.len() {
+        thumbnails.clear();
     }
     Ok(ActionOutputsView {
         screenshots,
+        thumbnails,
         scrapes: outputs.scrapes,
         javascript_returns: outputs.javascript_returns,
     })

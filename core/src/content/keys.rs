@@ -21,6 +21,10 @@ pub enum ObjectKind<'a> {
     ActionScreenshot {
         step: usize,
     },
+    /// The thumbnail of the screenshot the action at this index took.
+    ActionScreenshotThumb {
+        step: usize,
+    },
     Pdf,
     Metadata,
 }
@@ -35,6 +39,9 @@ impl ObjectKind<'_> {
             ObjectKind::ScreenshotJpeg => "screenshot.jpg".into(),
             ObjectKind::ScreenshotThumb => "screenshot_thumb.png".into(),
             ObjectKind::ActionScreenshot { step } => format!("action_{step}_screenshot.png"),
+            ObjectKind::ActionScreenshotThumb { step } => {
+                format!("action_{step}_screenshot_thumb.png")
+            }
             ObjectKind::Pdf => "page.pdf".into(),
             ObjectKind::Metadata => "metadata.json".into(),
         }

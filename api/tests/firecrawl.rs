@@ -191,7 +191,7 @@ async fn model_server() -> String {
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
 async fn json_comes_from_css_rules_or_from_the_configured_language_model(pool: PgPool) {
     let model = model_server().await;
-    let t = app_with(pool, |c| {
+    let t = app_with(pool.clone(), |c| {
         c.allow_private_targets = true;
         c.llm = Some(LlmConfig {
             base_url: format!("{model}/v1"),
@@ -226,6 +226,44 @@ async fn json_comes_from_css_rules_or_from_the_configured_language_model(pool: P
         r.body["data"].get("markdown").is_none(),
         "markdown was only the model's input"
     );
+
+    // In a batch too: the model asked once per page, its answer kept with the result.
+    let urls = [format!("{site}/p4.html"), format!("{site}/p5.html")];
+    let batch = json!({"urls": urls, "formats": [{"type": "json", "schema": schema}]});
+    let started = t.post(&k, "/v2/batch/scrape", batch).await;
+    assert_eq!(started.status, StatusCode::OK, "{:?}", started.body);
+    let path = format!(
+        "/v2/batch/scrape/{}",
+        started.body["id"].as_str().expect("id")
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        let r = t.get(&k, &path).await;
+        if r.body["status"] == "completed" || tokio::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let data = status.body["data"].as_array().cloned().unwrap_or_default();
+    let mut products: Vec<&str> = data
+        .iter()
+        .filter_map(|d| d["json"]["product"].as_str())
+        .collect();
+    products.sort_unstable();
+    assert_eq!(
+        products,
+        ["Widget Five", "Widget Four"],
+        "{:?}",
+        status.body
+    );
+    assert!(data.iter().all(|d| d.get("markdown").is_none()));
+    let kept: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM job_results WHERE llm_json IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(kept, 2, "each page's answer kept");
+    assert_eq!(t.get(&k, &path).await.body["data"], status.body["data"]);
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]

@@ -12,7 +12,8 @@ use super::options::Rules;
 use crate::error::{ApiError, ApiResult};
 
 /// JSON through a language model: the schema and/or prompt it is asked with.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LlmAsk {
     pub schema: Option<Value>,
     pub prompt: Option<String>,
@@ -35,8 +36,7 @@ pub struct Formats {
     pub screenshot_mode: Option<ScreenshotMode>,
     /// `json` through ScraperX's CSS rules.
     pub rules: Option<Rules>,
-    /// `json` through the operator's language model (`/v2/scrape` only).
-    #[serde(skip)]
+    /// `json` through the operator's language model.
     pub llm: Option<LlmAsk>,
 }
 

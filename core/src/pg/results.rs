@@ -103,6 +103,8 @@ pub struct JobResult {
     pub action_outputs: Option<Json<crate::domain::ActionOutputs>>,
     pub extracted_html: Option<String>,
     pub extracted_metadata: Option<Json<serde_json::Value>>,
+    /// The language model's json for a page of a Firecrawl batch or crawl, once asked.
+    pub llm_json: Option<Json<serde_json::Value>>,
 }
 
 const RESULT_COLUMNS: &str = "id, job_id, organization_id, status_code, headers, content_type, \
@@ -110,9 +112,27 @@ const RESULT_COLUMNS: &str = "id, job_id, organization_id, status_code, headers,
     content_minio_bucket, content_minio_key, content_hash, extracted_title, extracted_text, \
     extracted_links, extracted_images, extracted_data, extracted_markdown, screenshot_minio_key, \
     pdf_minio_key, total_time_ms, created_at, expires_at, action_outputs, extracted_html, \
-    extracted_metadata";
+    extracted_metadata, llm_json";
 
 impl Db {
+    /// Keeps the language model's json with a job's result.
+    pub async fn set_result_llm_json(
+        &self,
+        org: OrgId,
+        job: JobId,
+        json: &serde_json::Value,
+    ) -> Result<()> {
+        crate::pg::sql::query(
+            "UPDATE job_results SET llm_json = $3 WHERE organization_id = $1 AND job_id = $2",
+        )
+        .bind(org)
+        .bind(job)
+        .bind(Json(json))
+        .execute(self.exec())
+        .await?;
+        Ok(())
+    }
+
     /// Stores a job's result (replacing an earlier attempt's) and links it from the job.
     pub async fn record_result(&self, job: JobId, result: &NewJobResult) -> Result<JobResult> {
         let mut tx = self.pool.begin().await?;

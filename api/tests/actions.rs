@@ -103,6 +103,10 @@ async fn the_result_shows_action_outputs_with_screenshot_links(pool: PgPool) {
             step: 0,
             key: format!("{}/2026/01/01/{id}/action_0_screenshot.png", o.id),
             bytes: 10,
+            thumbnail_key: Some(format!(
+                "{}/2026/01/01/{id}/action_0_screenshot_thumb.png",
+                o.id
+            )),
         }],
         scrapes: vec![],
         javascript_returns: vec![JavascriptReturn {
@@ -122,6 +126,8 @@ async fn the_result_shows_action_outputs_with_screenshot_links(pool: PgPool) {
     let actions = &view.body["actions"];
     let link = actions["screenshots"][0].as_str().expect("link");
     assert!(link.contains("action_0_screenshot.png"), "{link}");
+    let thumb = actions["thumbnails"][0].as_str().expect("thumbnail link");
+    assert!(thumb.contains("action_0_screenshot_thumb.png"), "{thumb}");
     assert!(link.contains("X-Amz-Signature"), "presigned: {link}");
     assert_eq!(actions["javascript_returns"][0]["type"], "string");
     assert_eq!(actions["javascript_returns"][0]["value"], "hi");

@@ -23,13 +23,20 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 /// The test site: `/` links to five pages and to `/private.html`, which robots.txt
-/// disallows; each page has a title, a heading, an image and links to its neighbours.
+/// disallows; each page has a title, meta tags (description, Open Graph, twitter, an icon),
+/// a style, a comment, a script, a heading, an image and links to its neighbours.
 fn site() -> Router {
     let page = |n: usize| {
         let words = ["One", "Two", "Three", "Four", "Five"];
         format!(
-            "<html><head><title>Page {n}</title></head><body><nav><a href=\"/\">Home</a></nav>\
+            "<html lang=\"en\"><head><title>Page {n}</title>\
+             <meta name=\"description\" content=\"Widget {n} page\">\
+             <meta property=\"og:title\" content=\"Widget {w}\">\
+             <meta name=\"twitter:card\" content=\"summary\">\
+             <link rel=\"icon\" href=\"/favicon.ico\"><style>p {{ color: red }}</style></head>\
+             <body><nav><a href=\"/\">Home</a></nav><!-- a comment -->\
              <main><h1>Widget {w}</h1><p>The widget number {n} costs ${n}0.</p>\
+             <script>var tracked = {n};</script>\
              <img src=\"/img/{n}.png\"><a href=\"/p{next}.html\">next</a></main></body></html>",
             w = words[n - 1],
             next = n % 5 + 1,
@@ -184,7 +191,7 @@ async fn model_server() -> String {
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
 async fn json_comes_from_css_rules_or_from_the_configured_language_model(pool: PgPool) {
     let model = model_server().await;
-    let t = app_with(pool, |c| {
+    let t = app_with(pool.clone(), |c| {
         c.allow_private_targets = true;
         c.llm = Some(LlmConfig {
             base_url: format!("{model}/v1"),
@@ -219,6 +226,44 @@ async fn json_comes_from_css_rules_or_from_the_configured_language_model(pool: P
         r.body["data"].get("markdown").is_none(),
         "markdown was only the model's input"
     );
+
+    // In a batch too: the model asked once per page, its answer kept with the result.
+    let urls = [format!("{site}/p4.html"), format!("{site}/p5.html")];
+    let batch = json!({"urls": urls, "formats": [{"type": "json", "schema": schema}]});
+    let started = t.post(&k, "/v2/batch/scrape", batch).await;
+    assert_eq!(started.status, StatusCode::OK, "{:?}", started.body);
+    let path = format!(
+        "/v2/batch/scrape/{}",
+        started.body["id"].as_str().expect("id")
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        let r = t.get(&k, &path).await;
+        if r.body["status"] == "completed" || tokio::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let data = status.body["data"].as_array().cloned().unwrap_or_default();
+    let mut products: Vec<&str> = data
+        .iter()
+        .filter_map(|d| d["json"]["product"].as_str())
+        .collect();
+    products.sort_unstable();
+    assert_eq!(
+        products,
+        ["Widget Five", "Widget Four"],
+        "{:?}",
+        status.body
+    );
+    assert!(data.iter().all(|d| d.get("markdown").is_none()));
+    let kept: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM job_results WHERE llm_json IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(kept, 2, "each page's answer kept");
+    assert_eq!(t.get(&k, &path).await.body["data"], status.body["data"]);
 }
 
 #[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
@@ -231,7 +276,15 @@ async fn refusals_are_in_firecrawls_shape_and_name_the_option(pool: PgPool) {
         (json!({"url": url, "formats": ["summary"]}), "summary"),
         (json!({"url": url, "parsers": ["pdf"]}), "parsers"),
         (json!({"url": url, "bogus": true}), "bogus"),
-        (json!({"url": url, "formats": ["screenshot"]}), "viewport"),
+        (
+            json!({"url": url, "formats": [{"type": "screenshot", "quality": 0}]}),
+            "quality",
+        ),
+        (
+            json!({"url": url, "formats": [{"type": "screenshot",
+                "viewport": {"width": 10, "height": 10}}]}),
+            "viewport",
+        ),
         (
             json!({"url": url, "formats": [{"type": "json", "prompt": "x"}]}),
             "SCRX_LLM_BASE_URL",
@@ -320,4 +373,45 @@ async fn next_links_carry_the_public_host_behind_a_trusted_proxy(pool: PgPool) {
         rest.body
     );
     assert!(rest.body["next"].is_null(), "the last page has no next");
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn max_age_answers_from_a_recent_scrape_of_the_same_url_and_options_free_of_charge(
+    pool: PgPool,
+) {
+    let t = app_with(pool, |c| c.allow_private_targets = true).await;
+    let o = org(&t.db, 1_000).await;
+    let k = key(&t.db, &o).await;
+    let _worker = start_worker(&t);
+    let site = serve(site()).await;
+    let url = format!("{site}/p2.html");
+    let scrape = |body: Value| {
+        let (t, k) = (&t, &k);
+        async move {
+            let r = t.post(k, "/v2/scrape", body).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            r.body["data"]["metadata"].clone()
+        }
+    };
+    let first = scrape(json!({"url": url, "maxAge": 600_000})).await;
+    assert_eq!(first["cacheState"], "miss", "nothing to reuse yet");
+    let balance = t.db.credit_balance(o.id).await.expect("balance");
+
+    let hit = scrape(json!({"url": url, "maxAge": 600_000})).await;
+    assert_eq!(hit["cacheState"], "hit", "{hit}");
+    assert_eq!(hit["scrapeId"], first["scrapeId"], "the same scrape");
+    assert_eq!(hit["creditsUsed"], 0);
+    assert!(hit["cachedAt"].is_string(), "{hit}");
+    assert_eq!(t.db.credit_balance(o.id).await.expect("balance"), balance);
+
+    for fresh in [
+        json!({"url": url, "maxAge": 0}),
+        json!({"url": url}),
+        json!({"url": url, "maxAge": 600_000, "formats": ["markdown", "html"]}),
+    ] {
+        let m = scrape(fresh.clone()).await;
+        assert_eq!(m["cacheState"], "miss", "{fresh}");
+        assert_ne!(m["scrapeId"], first["scrapeId"], "{fresh}");
+    }
+    assert!(t.db.credit_balance(o.id).await.expect("balance") < balance);
 }

@@ -396,11 +396,18 @@ async fn objects_of_deleted_results_are_deleted_through_the_outbox(pool: sqlx::P
         .store_pdf(j, Bytes::from_static(b"%PDF"))
         .await
         .expect("pdf");
+    let action = worker
+        .store_action_screenshot(j, 2, png(32, 32))
+        .await
+        .expect("action screenshot");
+    let outputs = serde_json::json!({"screenshots": [{"step": 2, "key": action.full.key,
+        "bytes": 1, "thumbnail_key": action.thumbnail.key}], "scrapes": [],
+        "javascript_returns": []});
     sqlx::query(
         "INSERT INTO job_results (job_id, organization_id, content_storage_type, \
            content_minio_bucket, content_minio_key, screenshot_minio_bucket, screenshot_minio_key, \
-           screenshot_thumbnail_key, pdf_minio_bucket, pdf_minio_key, created_at) \
-         VALUES ($1, $2, 'minio', $3, $4, $5, $6, $7, $8, $9, NOW() - interval '40 days')",
+           screenshot_thumbnail_key, pdf_minio_bucket, pdf_minio_key, action_outputs, created_at) \
+         VALUES ($1, $2, 'minio', $3, $4, $5, $6, $7, $8, $9, $10, NOW() - interval '40 days')",
     )
     .bind(job_id)
     .bind(org.id)
@@ -411,6 +418,7 @@ async fn objects_of_deleted_results_are_deleted_through_the_outbox(pool: sqlx::P
     .bind(&shot.thumbnail.key)
     .bind(Bucket::Pdfs.name())
     .bind(&pdf.key)
+    .bind(&outputs)
     .execute(&pool)
     .await
     .expect("result row");
@@ -420,7 +428,8 @@ async fn objects_of_deleted_results_are_deleted_through_the_outbox(pool: sqlx::P
             .await
             .expect("pending")
             .len(),
-        4
+        6,
+        "content, screenshot, thumbnail, PDF, and the action's screenshot and thumbnail"
     );
 
     let report = content::drain_object_deletions(&db, &api, 3)
@@ -428,7 +437,7 @@ async fn objects_of_deleted_results_are_deleted_through_the_outbox(pool: sqlx::P
         .expect("drain");
     assert_eq!(
         (report.objects_deleted, report.pages, report.left_behind),
-        (4, 2, 0)
+        (6, 2, 0)
     );
     assert!(
         db.pending_object_deletions(0, 100)
@@ -440,6 +449,8 @@ async fn objects_of_deleted_results_are_deleted_through_the_outbox(pool: sqlx::P
         (Bucket::Content, &content.key),
         (Bucket::Screenshots, &shot.thumbnail.key),
         (Bucket::Pdfs, &pdf.key),
+        (Bucket::Screenshots, &action.full.key),
+        (Bucket::Screenshots, &action.thumbnail.key),
     ] {
         let gone = admin.get(bucket, key).await;
         assert!(

@@ -220,6 +220,7 @@ async fn browser(addr: std::net::SocketAddr) {
         wait_time: Duration::ZERO,
         wait_until: Default::default(),
         screenshot: false,
+        screenshot_mode: Default::default(),
         pdf: false,
         block: vec![scraperx_core::domain::ResourceType::Image],
         fingerprint: None,

@@ -183,6 +183,16 @@ async fn actions_click_type_press_and_scroll_and_their_outputs_are_stored(pool: 
         .await
         .expect("png");
     assert!(png.bytes.starts_with(b"\x89PNG"));
+    let thumb_key = shot.thumbnail_key.as_deref().expect("a thumbnail");
+    assert!(
+        thumb_key.ends_with("action_10_screenshot_thumb.png"),
+        "{thumb_key}"
+    );
+    let thumb = store
+        .get(Bucket::Screenshots, thumb_key)
+        .await
+        .expect("thumbnail");
+    assert!(thumb.bytes.starts_with(b"\x89PNG") && thumb.bytes.len() < png.bytes.len());
     // The browser's 5, and 2 for the action's screenshot.
     assert_eq!(done.credits_charged, 7);
 }

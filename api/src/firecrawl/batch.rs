@@ -84,17 +84,16 @@ pub async fn start(
         other => other.into(),
     })?;
     let options: FcScrapeOptions = parse(body)?;
+    // A model json needs a model: refused before anything is submitted.
+    super::llm::check(
+        &state,
+        &super::formats::Formats::parse(options.formats.as_deref(), "")?,
+    )?;
     let header_key = super::super::routes::jobs::idempotency_header(&headers);
     let (mut jobs, mut names, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
     for (i, url) in fields.urls.into_iter().enumerate() {
         match options.clone().translate(url.clone(), "") {
             Ok(t) => {
-                if t.formats.llm.is_some() {
-                    return Err(ApiError::BadRequest(
-                        "formats: json with a schema or prompt is answered by /v2/scrape only"
-                            .into(),
-                    ));
-                }
                 let mut job = t.job;
                 tag_formats(&mut job.metadata, &t.formats);
                 job.idempotency_key = header_key.map(|k| format!("{k}#{i}"));

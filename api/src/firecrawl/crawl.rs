@@ -157,12 +157,6 @@ impl FcCrawlRequest {
         };
         let scrape = self.scrape_options.unwrap_or_default();
         let translated = scrape.translate(self.url.clone(), "scrapeOptions.")?;
-        if translated.formats.llm.is_some() {
-            return Err(ApiError::BadRequest(
-                "scrapeOptions.formats: json with a schema or prompt is answered by /v2/scrape only"
-                    .into(),
-            ));
-        }
         let mut page = crawls::template_of(translated.job);
         let mut metadata = serde_json::Map::new();
         metadata.insert(Formats::METADATA_KEY.into(), json!(translated.formats));
@@ -189,7 +183,16 @@ pub async fn start(
     auth.require(scopes::SCRAPE_WRITE)?;
     let req: FcCrawlRequest = parse(body)?;
     target::check_targets(&state, &auth, &[("url".to_owned(), req.url.as_str())]).await?;
-    let crawl = crawls::start(&state, &auth, req.into_new_crawl()?).await?;
+    let new = req.into_new_crawl()?;
+    let formats = new
+        .page
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get(Formats::METADATA_KEY))
+        .and_then(|f| serde_json::from_value::<Formats>(f.clone()).ok())
+        .unwrap_or_default();
+    super::llm::check(&state, &formats)?;
+    let crawl = crawls::start(&state, &auth, new).await?;
     let url = format!(
         "{}{version}/crawl/{}",
         public_base(&state, &headers),

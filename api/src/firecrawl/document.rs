@@ -34,6 +34,7 @@ pub struct Loaded {
 pub fn formats_of(job: &Job) -> Formats {
     Formats::of_metadata(job.metadata.as_ref().map(|m| &m.0)).unwrap_or_else(|| Formats {
         markdown: job.options.markdown,
+        html: job.options.html,
         screenshot: job.options.screenshot,
         rules: job.options.extract.clone(),
         ..Formats::default()
@@ -53,6 +54,9 @@ pub fn document(job: &Job, result: Option<&JobResult>, f: &Formats, loaded: Load
         let list = |v: Option<&Value>| Some(v.cloned().unwrap_or_else(|| json!([])));
         if f.markdown {
             put("markdown", text(&r.extracted_markdown));
+        }
+        if f.html {
+            put("html", text(&r.extracted_html));
         }
         if f.raw_html {
             put("rawHtml", loaded.raw_html.map(Value::String));
@@ -100,7 +104,11 @@ fn rules_json(data: Option<&Value>) -> Value {
 }
 
 fn metadata(job: &Job, result: Option<&JobResult>) -> Value {
-    let mut m = Map::new();
+    // The page's own meta tags first; what ScraperX knows of the job wins a clash.
+    let mut m = result
+        .and_then(|r| r.extracted_metadata.as_ref())
+        .and_then(|m| m.0.as_object().cloned())
+        .unwrap_or_default();
     m.insert("sourceURL".into(), json!(job.url));
     m.insert("scrapeId".into(), json!(job.id));
     m.insert("creditsUsed".into(), json!(job.credits_charged));
@@ -198,6 +206,7 @@ mod tests {
     fn action_outputs_take_firecrawls_shape() {
         let view = ActionOutputsView {
             screenshots: vec!["https://s3.test/shot.png".into()],
+            thumbnails: vec!["https://s3.test/thumb.png".into()],
             scrapes: vec![ActionScrape {
                 step: 2,
                 url: "https://x.test/".into(),

@@ -1,15 +1,19 @@
-//! Firecrawl's `formats`: strings (`"markdown"`, v1's `"screenshot@fullPage"`) or objects
-//! (`{"type": "screenshot", "fullPage": true}`, `{"type": "json", ...}`), parsed into the set
-//! of outputs a document carries. A format ScraperX does not produce is refused by name.
+//! Firecrawl's `formats`: strings (`"markdown"`, `"screenshot"` the viewport, v1's
+//! `"screenshot@fullPage"`) or objects (`{"type": "screenshot", "fullPage", "quality",
+//! "viewport"}`, `{"type": "json", ...}`), parsed into the set of outputs a document
+//! carries. A format ScraperX does not produce is refused by name.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use scraperx_core::domain::{ScreenshotMode, Viewport};
 
 use super::options::Rules;
 use crate::error::{ApiError, ApiResult};
 
 /// JSON through a language model: the schema and/or prompt it is asked with.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LlmAsk {
     pub schema: Option<Value>,
     pub prompt: Option<String>,
@@ -21,15 +25,18 @@ pub struct LlmAsk {
 #[serde(default)]
 pub struct Formats {
     pub markdown: bool,
+    /// The cleaned HTML the worker makes.
+    pub html: bool,
     pub raw_html: bool,
     pub links: bool,
     pub images: bool,
-    /// A full-page screenshot, returned as a URL.
+    /// A screenshot, returned as a URL.
     pub screenshot: bool,
+    /// How: the viewport or the full page, PNG or JPEG; None: a full-page PNG.
+    pub screenshot_mode: Option<ScreenshotMode>,
     /// `json` through ScraperX's CSS rules.
     pub rules: Option<Rules>,
-    /// `json` through the operator's language model (`/v2/scrape` only).
-    #[serde(skip)]
+    /// `json` through the operator's language model.
     pub llm: Option<LlmAsk>,
 }
 
@@ -74,17 +81,15 @@ impl Formats {
     fn add_named(&mut self, name: &str, at: &str) -> ApiResult<()> {
         match name {
             "markdown" => self.markdown = true,
-            "html" => {
-                return Err(unsupported(
-                    at,
-                    "the cleaned \"html\" format (ask for \"rawHtml\")",
-                ));
-            }
+            "html" => self.html = true,
             "rawHtml" => self.raw_html = true,
             "links" => self.links = true,
             "images" => self.images = true,
             "screenshot@fullPage" => self.screenshot = true,
-            "screenshot" => return Err(viewport(at)),
+            "screenshot" => self.set_screenshot(ScreenshotMode {
+                full_page: false,
+                ..ScreenshotMode::default()
+            }),
             "json" | "extract" => {
                 return Err(ApiError::BadRequest(format!(
                     "{at}: json must be an object with a schema, a prompt or rules"
@@ -96,16 +101,30 @@ impl Formats {
     }
 
     fn add_screenshot(&mut self, o: &serde_json::Map<String, Value>, at: &str) -> ApiResult<()> {
-        for key in o.keys() {
-            if !["type", "fullPage"].contains(&key.as_str()) {
-                return Err(unsupported(at, &format!("the screenshot option {key:?}")));
-            }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Shot {
+            #[serde(rename = "type")]
+            _type: String,
+            #[serde(default)]
+            full_page: bool,
+            quality: Option<u8>,
+            viewport: Option<Viewport>,
         }
-        if o.get("fullPage").and_then(Value::as_bool) != Some(true) {
-            return Err(viewport(at));
-        }
-        self.screenshot = true;
+        let shot: Shot = serde_json::from_value(Value::Object(o.clone()))
+            .map_err(|e| ApiError::BadRequest(format!("{at}: {e}")))?;
+        self.set_screenshot(ScreenshotMode {
+            full_page: shot.full_page,
+            quality: shot.quality,
+            viewport: shot.viewport,
+        });
         Ok(())
+    }
+
+    /// One screenshot per document: the last one asked for decides how.
+    fn set_screenshot(&mut self, mode: ScreenshotMode) {
+        self.screenshot = true;
+        self.screenshot_mode = (mode != ScreenshotMode::default()).then_some(mode);
     }
 
     fn add_json(&mut self, o: &serde_json::Map<String, Value>, at: &str) -> ApiResult<()> {
@@ -142,13 +161,6 @@ fn unsupported(at: &str, what: &str) -> ApiError {
     ApiError::BadRequest(format!("{at}: {what} is not supported by ScraperX"))
 }
 
-fn viewport(at: &str) -> ApiError {
-    ApiError::BadRequest(format!(
-        "{at}: viewport screenshots are not supported by ScraperX; ask for a full page \
-         ({{\"type\": \"screenshot\", \"fullPage\": true}}, or \"screenshot@fullPage\" in v1)"
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -168,15 +180,45 @@ mod tests {
 
     #[test]
     fn strings_and_objects_name_the_same_formats() {
-        let f = parse(json!(["rawHtml", {"type": "links"}, "images",
+        let f = parse(json!(["rawHtml", {"type": "links"}, "images", "html",
             {"type": "screenshot", "fullPage": true}]))
         .expect("parsed");
-        assert!(f.raw_html && f.links && f.images && f.screenshot);
+        assert!(f.raw_html && f.links && f.images && f.screenshot && f.html);
         assert!(!f.markdown);
         assert!(
             parse(json!(["screenshot@fullPage"]))
                 .expect("v1")
                 .screenshot
+        );
+    }
+
+    #[test]
+    fn screenshot_is_the_viewport_unless_the_full_page_is_asked() {
+        let mode = |v| parse(v).expect("parsed").screenshot_mode;
+        let viewport = ScreenshotMode {
+            full_page: false,
+            ..ScreenshotMode::default()
+        };
+        assert_eq!(mode(json!(["screenshot"])), Some(viewport));
+        assert_eq!(mode(json!([{"type": "screenshot"}])), Some(viewport));
+        assert_eq!(
+            mode(json!(["screenshot@fullPage"])),
+            None,
+            "a full-page PNG"
+        );
+        assert_eq!(
+            mode(
+                json!([{"type": "screenshot", "fullPage": true, "quality": 70,
+                "viewport": {"width": 800, "height": 600}}])
+            ),
+            Some(ScreenshotMode {
+                full_page: true,
+                quality: Some(70),
+                viewport: Some(Viewport {
+                    width: 800,
+                    height: 600
+                }),
+            })
         );
     }
 
@@ -201,11 +243,7 @@ mod tests {
             other => panic!("expected a 400, got {other:?}"),
         };
         assert!(message(json!(["summary"])).contains("summary"));
-        assert!(message(json!(["markdown", "screenshot"])).starts_with("formats[1]"));
-        assert!(
-            message(json!([{"type": "screenshot", "quality": 80, "fullPage": true}]))
-                .contains("quality")
-        );
+        assert!(message(json!(["markdown", {"type": "screenshot", "zoom": 2}])).contains("zoom"));
         assert!(message(json!([{"type": "json"}])).contains("schema"));
     }
 }

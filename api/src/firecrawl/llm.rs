@@ -1,11 +1,16 @@
 //! Firecrawl's `json` format with a schema or prompt, through the operator's OpenAI-compatible
 //! endpoint (`SCRX_LLM_BASE_URL`, off by default): the page's markdown and the ask go to
 //! `{base}/chat/completions`, and the answer's message must be one JSON value. Building the
-//! request and reading the answer are pure; [`extract`] is the one call.
+//! request and reading the answer are pure; [`extract`] is the one call. In a batch or crawl,
+//! [`fill`] asks once per page, on the first status read that shows it, and keeps the answer
+//! with the result (`job_results.llm_json`), so every later read shows the same one; a
+//! failure is the document's `warning` and is asked again on the next read.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use scraperx_core::pg::Job;
 
 use super::formats::{Formats, LlmAsk};
 use crate::{
@@ -70,6 +75,36 @@ pub fn answer(body: &Value) -> Result<Value, String> {
         .and_then(|s| s.strip_suffix("```"))
         .unwrap_or(trimmed);
     serde_json::from_str(inner.trim()).map_err(|e| format!("the answer is not JSON: {e}"))
+}
+
+/// Puts the model's json for the page of `job` into `doc` (its `warning` when the model
+/// failed): the answer kept with the result, else asked now and kept.
+pub async fn fill(state: &AppState, job: &Job, ask: &LlmAsk, doc: &mut Value) -> ApiResult<()> {
+    let Some(config) = &state.config.llm else {
+        doc["warning"] = json!("json: this deployment has no language model");
+        return Ok(());
+    };
+    let result = match state.db.get_result(job.organization_id, job.id).await {
+        Ok(r) => r,
+        Err(scraperx_core::Error::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(kept) = result.llm_json {
+        doc["json"] = kept.0;
+        return Ok(());
+    }
+    let markdown = result.extracted_markdown.unwrap_or_default();
+    match extract(config, ask, &markdown).await {
+        Ok(value) => {
+            state
+                .db
+                .set_result_llm_json(job.organization_id, job.id, &value)
+                .await?;
+            doc["json"] = value;
+        }
+        Err(e) => doc["warning"] = json!(e.to_string()),
+    }
+    Ok(())
 }
 
 /// Asks the configured model; its failure is a 502 naming the cause.

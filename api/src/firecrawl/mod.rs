@@ -7,6 +7,7 @@
 //! (`docs/firecrawl.md` describes them and every option).
 
 pub mod batch;
+pub mod cache;
 pub mod crawl;
 pub mod document;
 pub mod formats;

@@ -128,6 +128,7 @@ pub struct FcScrapeOptions {
     pub skip_tls_verification: Option<bool>,
     pub fast_mode: Option<bool>,
     pub block_ads: Option<bool>,
+    /// Milliseconds: honoured by `/v2/scrape` (`super::cache`), a no-op elsewhere.
     pub max_age: Option<u64>,
     pub min_age: Option<u64>,
     pub store_in_cache: Option<bool>,
@@ -199,8 +200,10 @@ impl FcScrapeOptions {
             wait_time: self.wait_for,
             timeout: self.timeout,
             screenshot: Some(formats.screenshot),
+            screenshot_mode: formats.screenshot_mode,
             extract: formats.rules.clone(),
             markdown: Some(formats.needs_markdown()),
+            html: Some(formats.html),
             ..ScrapeRequest::default()
         };
         let mut job = request::new_job(request, "", None).map_err(|e| renamed(e, at))?;
@@ -239,6 +242,8 @@ fn renamed(e: ApiError, at: &str) -> ApiError {
                 "only_main_content" => "onlyMainContent",
                 "include_tags" => "includeTags",
                 "exclude_tags" => "excludeTags",
+                "screenshot_mode.quality" => "formats: the screenshot's quality",
+                "screenshot_mode.viewport" => "formats: the screenshot's viewport",
                 other => other,
             };
             ApiError::BadRequest(format!("{at}{name}: {message}"))

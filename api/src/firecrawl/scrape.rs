@@ -1,7 +1,8 @@
 //! `POST /v2/scrape`: Firecrawl's scrape-and-wait, on the native submit path and the same
 //! wait as `/v1/scrape`. A completed job answers `{success: true, data: document}`; a job
 //! that failed answers 502 with its error, one still running after the wait 408 naming
-//! where to follow it (`/v1/jobs/{id}`).
+//! where to follow it (`/v1/jobs/{id}`). With `maxAge`, a recent enough scrape of the same
+//! URL and options answers instead ([`super::cache`]).
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use axum::{extract::State, http::StatusCode, response::Response};
 use scraperx_core::domain::JobStatus;
 use serde_json::{Value, json};
 
-use super::{document, formats::Formats, llm, ok, options::FcScrapeOptions, parse, refusal};
+use super::{cache, document, formats::Formats, llm, ok, options::FcScrapeOptions, parse, refusal};
 use crate::{
     auth::{Auth, scopes},
     error::{ApiError, ApiResult},
@@ -48,11 +49,22 @@ pub async fn scrape(
     auth.require(scopes::SCRAPE_WRITE)?;
     let url = take_string(&mut body, "url")?;
     let options: FcScrapeOptions = parse(body)?;
+    let max_age = options.max_age;
     let translated = options.translate(url, "")?;
     llm::check(&state, &translated.formats)?;
     let formats = translated.formats;
     let mut new = translated.job;
     tag_formats(&mut new.metadata, &formats);
+    // The model reads the markdown, asked for or not.
+    let shown = Formats {
+        markdown: formats.needs_markdown(),
+        ..formats.clone()
+    };
+    if let Some(age) = cache::accepted_age(max_age, &new)
+        && let Some(doc) = cache::lookup(&state, &auth, &new, &shown, age).await?
+    {
+        return answer(&state, &formats, doc).await;
+    }
     let wait =
         Duration::from_millis(u64::from(new.options.timeout)) + state.config.scrape_wait_margin;
     // Subscribe before submitting, so no status can slip past unseen.
@@ -65,22 +77,8 @@ pub async fn scrape(
     let job = wait_final(&state, &auth, &mut updates, job, wait).await?;
     match job.status {
         JobStatus::Completed => {
-            // The model reads the markdown, asked for or not.
-            let shown = Formats {
-                markdown: formats.needs_markdown(),
-                ..formats.clone()
-            };
-            let mut doc = document::of_job(&state, &job, &shown).await?;
-            if let (Some(ask), Some(config)) = (&formats.llm, &state.config.llm) {
-                let markdown = doc["markdown"].as_str().unwrap_or_default().to_owned();
-                doc["json"] = llm::extract(config, ask, &markdown).await?;
-                if !formats.markdown
-                    && let Some(d) = doc.as_object_mut()
-                {
-                    d.remove("markdown");
-                }
-            }
-            Ok(ok(StatusCode::OK, json!({ "data": doc })))
+            let doc = document::of_job(&state, &job, &shown).await?;
+            answer(&state, &formats, doc).await
         }
         status if !job.is_final() => Ok(refusal(
             StatusCode::REQUEST_TIMEOUT,
@@ -99,4 +97,19 @@ pub async fn scrape(
             Ok(refusal(StatusCode::BAD_GATEWAY, &code, &why))
         }
     }
+}
+
+/// The answer with `doc`: json from the model when asked (it reads the markdown, which is
+/// then dropped unless asked for too).
+async fn answer(state: &AppState, formats: &Formats, mut doc: Value) -> ApiResult<Response> {
+    if let (Some(ask), Some(config)) = (&formats.llm, &state.config.llm) {
+        let markdown = doc["markdown"].as_str().unwrap_or_default().to_owned();
+        doc["json"] = llm::extract(config, ask, &markdown).await?;
+        if !formats.markdown
+            && let Some(d) = doc.as_object_mut()
+        {
+            d.remove("markdown");
+        }
+    }
+    Ok(ok(StatusCode::OK, json!({ "data": doc })))
 }

@@ -11,7 +11,7 @@ use scraperx_core::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{document, public_base};
+use super::{document, llm, public_base};
 use crate::{
     auth::Auth,
     error::{ApiError, ApiResult},
@@ -107,7 +107,12 @@ pub async fn body(
         .await?;
     let mut data = Vec::with_capacity(page.jobs.len());
     for job in &page.jobs {
-        data.push(document::of_job(state, job, &document::formats_of(job)).await?);
+        let formats = document::formats_of(job);
+        let mut doc = document::of_job(state, job, &formats).await?;
+        if let Some(ask) = &formats.llm {
+            llm::fill(state, job, ask, &mut doc).await?;
+        }
+        data.push(doc);
     }
     let next = page.next.map(|c| {
         format!(

@@ -184,6 +184,14 @@ pub struct Extracted {
     #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
     pub markdown: Option<String>,
+    /// The cleaned HTML, when asked for (`html: true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// The page's meta tags: `description`, `language`, `favicon`, Open Graph as `ogTitle`,
+    /// `ogImage`, …, and every other meta tag under its own name (`twitter:card`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -217,6 +225,10 @@ pub struct ResultView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActionOutputsView {
     pub screenshots: Vec<String>,
+    /// Each screenshot's thumbnail (320 pixels wide, PNG), presigned, in the same order;
+    /// empty for screenshots stored before actions had thumbnails.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thumbnails: Vec<String>,
     pub scrapes: Vec<ActionScrape>,
     pub javascript_returns: Vec<JavascriptReturn>,
 }
@@ -226,15 +238,29 @@ pub(crate) async fn action_outputs_view(
     outputs: ActionOutputs,
 ) -> ApiResult<ActionOutputsView> {
     let mut screenshots = Vec::with_capacity(outputs.screenshots.len());
+    let mut thumbnails = Vec::with_capacity(outputs.screenshots.len());
+    let expiry = state.config.presign_expiry;
     for shot in &outputs.screenshots {
-        let url = state
-            .content
-            .presign_get(Bucket::Screenshots, &shot.key, state.config.presign_expiry)
-            .await?;
-        screenshots.push(url);
+        let content = &state.content;
+        screenshots.push(
+            content
+                .presign_get(Bucket::Screenshots, &shot.key, expiry)
+                .await?,
+        );
+        if let Some(thumb) = &shot.thumbnail_key {
+            thumbnails.push(
+                content
+                    .presign_get(Bucket::Screenshots, thumb, expiry)
+                    .await?,
+            );
+        }
+    }
+    if thumbnails.len() != screenshots.len() {
+        thumbnails.clear();
     }
     Ok(ActionOutputsView {
         screenshots,
+        thumbnails,
         scrapes: outputs.scrapes,
         javascript_returns: outputs.javascript_returns,
     })
@@ -273,6 +299,8 @@ pub async fn result_view(state: &AppState, r: JobResult) -> ApiResult<ResultView
             links: r.extracted_links.map(|l| l.0),
             data: r.extracted_data.map(|d| d.0),
             markdown: r.extracted_markdown,
+            html: r.extracted_html,
+            metadata: r.extracted_metadata.map(|m| m.0),
         },
         screenshot_url: presign(Bucket::Screenshots, r.screenshot_minio_key).await?,
         pdf_url: presign(Bucket::Pdfs, r.pdf_minio_key).await?,

@@ -30,11 +30,51 @@ assert f"{site}/p2.html" in doc.links, doc.links
 assert f"{site}/img/1.png" in doc.images, doc.images
 assert doc.markdown is None, "markdown was not asked for"
 
+doc = fc.scrape(f"{site}/p1.html", formats=["html"])
+assert "Widget One" in doc.html, doc.html
+for unwanted in ("<script", "<style", "<!--", "<head", "Home"):
+    assert unwanted not in doc.html, (unwanted, doc.html)
+assert doc.markdown is None and doc.raw_html is None, "only html was asked for"
+assert doc.metadata.description == "Widget 1 page", doc.metadata
+assert doc.metadata.og_title == "Widget One", doc.metadata
+assert doc.metadata.language == "en", doc.metadata
+assert doc.metadata.favicon == f"{site}/favicon.ico", doc.metadata
+
+doc = fc.scrape(f"{site}/p1.html", formats=["html"], only_main_content=False)
+assert f'href="{site}/p2.html"' in doc.html, doc.html
+assert f'src="{site}/img/1.png"' in doc.html, doc.html
+assert "<nav>" in doc.html and "<script" not in doc.html, doc.html
+
+doc = fc.scrape(f"{site}/p1.html", formats=["html"], exclude_tags=["h1"])
+assert "Widget One" not in doc.html and "costs" in doc.html, doc.html
+
 doc = fc.scrape(f"{site}/p1.html", formats=[ScreenshotFormat(full_page=True)])
 assert doc.screenshot and doc.screenshot.startswith("http"), doc.screenshot
 with urllib.request.urlopen(doc.screenshot, timeout=30) as r:
     assert r.read(8) == b"\x89PNG\r\n\x1a\n", "the screenshot URL serves a PNG"
-summary["scrape"] = "markdown, rawHtml, links, images, screenshot"
+
+
+def image_of(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.read()
+
+
+def png_size(data):
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:8]
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+# The viewport only (Firecrawl's "screenshot"), at a viewport of its own size.
+doc = fc.scrape(
+    f"{site}/p1.html",
+    formats=[ScreenshotFormat(viewport={"width": 640, "height": 400})],
+)
+assert png_size(image_of(doc.screenshot)) == (640, 400), "the viewport, as a PNG"
+
+# A JPEG at a quality.
+doc = fc.scrape(f"{site}/p1.html", formats=[ScreenshotFormat(full_page=True, quality=40)])
+assert image_of(doc.screenshot)[:3] == b"\xff\xd8\xff", "a JPEG"
+summary["scrape"] = "markdown, rawHtml, html, links, images, screenshots"
 
 # An option ScraperX cannot honour is a clear error naming it.
 try:

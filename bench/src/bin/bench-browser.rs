@@ -38,6 +38,7 @@ fn request(site: &str, n: usize, relay: &ProxyRelay) -> anyhow::Result<RenderReq
         wait_time: Duration::ZERO,
         wait_until: Default::default(),
         screenshot: false,
+        screenshot_mode: Default::default(),
         pdf: false,
         block: Vec::new(),
         fingerprint: None,

@@ -14,9 +14,15 @@ pub enum ObjectKind<'a> {
         content_type: &'a str,
     },
     Screenshot,
+    /// The job's screenshot as a JPEG (a quality was asked for).
+    ScreenshotJpeg,
     ScreenshotThumb,
     /// A screenshot taken by the job's action at this index.
     ActionScreenshot {
+        step: usize,
+    },
+    /// The thumbnail of the screenshot the action at this index took.
+    ActionScreenshotThumb {
         step: usize,
     },
     Pdf,
@@ -30,8 +36,12 @@ impl ObjectKind<'_> {
                 format!("content.{}", extension(content_type))
             }
             ObjectKind::Screenshot => "screenshot.png".into(),
+            ObjectKind::ScreenshotJpeg => "screenshot.jpg".into(),
             ObjectKind::ScreenshotThumb => "screenshot_thumb.png".into(),
             ObjectKind::ActionScreenshot { step } => format!("action_{step}_screenshot.png"),
+            ObjectKind::ActionScreenshotThumb { step } => {
+                format!("action_{step}_screenshot_thumb.png")
+            }
             ObjectKind::Pdf => "page.pdf".into(),
             ObjectKind::Metadata => "metadata.json".into(),
         }
@@ -54,6 +64,7 @@ pub fn extension(content_type: &str) -> &'static str {
         "application/json" | "application/ld+json" => "json",
         "application/xml" | "text/xml" | "application/rss+xml" | "application/atom+xml" => "xml",
         "image/png" => "png",
+        "image/jpeg" => "jpg",
         "application/pdf" => "pdf",
         _ => "bin",
     }

@@ -169,21 +169,54 @@ impl ContentStore {
             .await
     }
 
-    /// Stores a full-page PNG and a thumbnail rendered from it.
-    pub async fn store_screenshot(&self, job: JobRef, png: Bytes) -> Result<Screenshot> {
-        let source = png.clone();
+    /// Stores the job's screenshot (a PNG, or a JPEG) and a PNG thumbnail rendered from it.
+    pub async fn store_screenshot(&self, job: JobRef, image: Bytes) -> Result<Screenshot> {
+        let kind = match thumbnail::Encoding::of(&image)? {
+            thumbnail::Encoding::Png => ObjectKind::Screenshot,
+            thumbnail::Encoding::Jpeg => ObjectKind::ScreenshotJpeg,
+        };
+        self.store_with_thumbnail(job, image, kind, ObjectKind::ScreenshotThumb)
+            .await
+    }
+
+    /// Stores a screenshot a job's action at `step` took, beside the job's own, with its
+    /// thumbnail.
+    pub async fn store_action_screenshot(
+        &self,
+        job: JobRef,
+        step: usize,
+        png: Bytes,
+    ) -> Result<Screenshot> {
+        let kinds = (
+            ObjectKind::ActionScreenshot { step },
+            ObjectKind::ActionScreenshotThumb { step },
+        );
+        self.store_with_thumbnail(job, png, kinds.0, kinds.1).await
+    }
+
+    /// Stores `image` as `kind` and its PNG thumbnail as `thumb_kind`.
+    async fn store_with_thumbnail(
+        &self,
+        job: JobRef,
+        image: Bytes,
+        kind: ObjectKind<'_>,
+        thumb_kind: ObjectKind<'_>,
+    ) -> Result<Screenshot> {
+        let encoding = thumbnail::Encoding::of(&image)?;
+        let source = image.clone();
         let thumb = tokio::task::spawn_blocking(move || thumbnail::render(&source))
             .await
             .map_err(|e| Error::Storage(format!("thumbnail task: {e}")))??;
-        let full_key = object_key(job.org, job.job, job.created_at, ObjectKind::Screenshot);
-        let thumb_key = object_key(
-            job.org,
-            job.job,
-            job.created_at,
-            ObjectKind::ScreenshotThumb,
-        );
+        let full_key = object_key(job.org, job.job, job.created_at, kind);
+        let thumb_key = object_key(job.org, job.job, job.created_at, thumb_kind);
         let (full, thumbnail) = futures::try_join!(
-            self.put(Bucket::Screenshots, full_key, job, png, "image/png"),
+            self.put(
+                Bucket::Screenshots,
+                full_key,
+                job,
+                image,
+                encoding.content_type()
+            ),
             self.put(
                 Bucket::Screenshots,
                 thumb_key,
@@ -198,19 +231,6 @@ impl ContentStore {
             width: thumb.width,
             height: thumb.height,
         })
-    }
-
-    /// Stores a screenshot a job's action at `step` took, beside the job's own (no thumbnail).
-    pub async fn store_action_screenshot(
-        &self,
-        job: JobRef,
-        step: usize,
-        png: Bytes,
-    ) -> Result<StoredObject> {
-        let kind = ObjectKind::ActionScreenshot { step };
-        let key = object_key(job.org, job.job, job.created_at, kind);
-        self.put(Bucket::Screenshots, key, job, png, "image/png")
-            .await
     }
 
     pub async fn store_pdf(&self, job: JobRef, pdf: Bytes) -> Result<StoredObject> {

@@ -347,13 +347,17 @@ impl ActionOutputs {
     }
 }
 
-/// A screenshot an action took, stored in the screenshots bucket under `key`.
+/// A screenshot an action took, stored in the screenshots bucket under `key`, with its
+/// thumbnail (as the job's own screenshot has one) under `thumbnail_key`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActionScreenshot {
     /// The action's index in `options.actions`.
     pub step: usize,
     pub key: String,
     pub bytes: u64,
+    /// Absent for screenshots stored before thumbnails were made for actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_key: Option<String>,
 }
 
 /// The page's HTML as a `scrape` action found it.

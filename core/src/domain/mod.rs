@@ -13,6 +13,7 @@ mod key_limits;
 mod kinds;
 mod options;
 pub mod pricing;
+mod screenshot;
 mod status;
 pub mod wire_text;
 
@@ -36,6 +37,7 @@ pub use kinds::{
     ContentStorage, Engine, EventType, HttpMethod, Plan, ProxyTier, Role, SubscriptionStatus,
 };
 pub use options::{ExtractRule, JobOptions, NOT_BLANK, ResourceType, WaitUntil};
+pub use screenshot::{ScreenshotMode, Viewport};
 pub use status::JobStatus;
 
 /// A text value that is not one of an enum's variants.

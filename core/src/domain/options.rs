@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Location};
+use super::{Action, Location, ScreenshotMode};
 use crate::{Error, Result};
 
 text_enum! {
@@ -80,14 +80,21 @@ pub struct JobOptions {
     pub wait_until: WaitUntil,
     /// Whole-job timeout, in milliseconds.
     pub timeout: u32,
-    /// Full-page PNG screenshot.
+    /// Take a screenshot (by default a full-page PNG; see `screenshot_mode`).
     pub screenshot: bool,
+    /// How the screenshot is taken: full page or viewport, PNG or JPEG, the viewport's size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screenshot_mode: Option<ScreenshotMode>,
     pub pdf: bool,
     /// Named extraction rules whose results fill `extracted_data`.
     pub extract: Option<BTreeMap<String, ExtractRule>>,
     pub block_resources: Vec<ResourceType>,
     /// Also produce markdown of the main content.
     pub markdown: bool,
+    /// Also produce the cleaned HTML (Firecrawl's `html` format): the selected content
+    /// without scripts, styles, the head and comments, its URLs absolute.
+    #[serde(skip_serializing_if = "is_false")]
+    pub html: bool,
     /// Content outputs (markdown, text, cleaned HTML) of the main content only: navigation,
     /// header, footer, ads and cookie banners removed.
     #[serde(skip_serializing_if = "is_false")]
@@ -125,10 +132,12 @@ impl Default for JobOptions {
             wait_until: WaitUntil::Load,
             timeout: Self::DEFAULT_TIMEOUT_MS,
             screenshot: false,
+            screenshot_mode: None,
             pdf: false,
             extract: None,
             block_resources: Vec::new(),
             markdown: false,
+            html: false,
             only_main_content: false,
             include_tags: Vec::new(),
             exclude_tags: Vec::new(),
@@ -176,6 +185,9 @@ impl JobOptions {
         }
         if let Some(sel) = &self.wait_for {
             check_selector("options.wait_for", sel)?;
+        }
+        if let Some(mode) = &self.screenshot_mode {
+            mode.validate()?;
         }
         super::actions::check_actions(&self.actions, self.timeout, self.wait_time)?;
         if let Some(location) = &self.location {

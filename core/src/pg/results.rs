@@ -66,6 +66,10 @@ pub struct NewJobResult {
     pub proxy_provider: Option<String>,
     /// What the job's actions gave back (None without actions).
     pub action_outputs: Option<crate::domain::ActionOutputs>,
+    /// The cleaned HTML, when the job's options asked for it.
+    pub extracted_html: Option<String>,
+    /// The page's meta tags under Firecrawl's names (an object).
+    pub extracted_metadata: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -97,15 +101,38 @@ pub struct JobResult {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub action_outputs: Option<Json<crate::domain::ActionOutputs>>,
+    pub extracted_html: Option<String>,
+    pub extracted_metadata: Option<Json<serde_json::Value>>,
+    /// The language model's json for a page of a Firecrawl batch or crawl, once asked.
+    pub llm_json: Option<Json<serde_json::Value>>,
 }
 
 const RESULT_COLUMNS: &str = "id, job_id, organization_id, status_code, headers, content_type, \
     content_length, final_url, redirect_count, content_storage_type, content_inline, \
     content_minio_bucket, content_minio_key, content_hash, extracted_title, extracted_text, \
     extracted_links, extracted_images, extracted_data, extracted_markdown, screenshot_minio_key, \
-    pdf_minio_key, total_time_ms, created_at, expires_at, action_outputs";
+    pdf_minio_key, total_time_ms, created_at, expires_at, action_outputs, extracted_html, \
+    extracted_metadata, llm_json";
 
 impl Db {
+    /// Keeps the language model's json with a job's result.
+    pub async fn set_result_llm_json(
+        &self,
+        org: OrgId,
+        job: JobId,
+        json: &serde_json::Value,
+    ) -> Result<()> {
+        crate::pg::sql::query(
+            "UPDATE job_results SET llm_json = $3 WHERE organization_id = $1 AND job_id = $2",
+        )
+        .bind(org)
+        .bind(job)
+        .bind(Json(json))
+        .execute(self.exec())
+        .await?;
+        Ok(())
+    }
+
     /// Stores a job's result (replacing an earlier attempt's) and links it from the job.
     pub async fn record_result(&self, job: JobId, result: &NewJobResult) -> Result<JobResult> {
         let mut tx = self.pool.begin().await?;
@@ -149,10 +176,10 @@ pub(super) async fn record_result_in(
                  total_time_ms, protection_detected, captcha_encountered, captcha_type, captcha_solved, \
                  captcha_solve_time_ms, detection_score, status_text, cookies, content_encoding, \
                  screenshot_width, screenshot_height, pdf_page_count, proxy_ip, proxy_country, \
-                 proxy_provider, action_outputs) \
+                 proxy_provider, action_outputs, extracted_html, extracted_metadata) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
                  $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, \
-                 $36, $37, $38::float8::numeric(5,4), $39, $40, $41, $42, $43, $44, $45::inet, $46, $47, $48) \
+                 $36, $37, $38::float8::numeric(5,4), $39, $40, $41, $42, $43, $44, $45::inet, $46, $47, $48, $49, $50) \
              RETURNING {RESULT_COLUMNS}"
     );
     let row: JobResult = crate::pg::sql::query_as(&sql)
@@ -204,6 +231,8 @@ pub(super) async fn record_result_in(
         .bind(&result.proxy_country)
         .bind(&result.proxy_provider)
         .bind(result.action_outputs.as_ref().map(Json))
+        .bind(&result.extracted_html)
+        .bind(&result.extracted_metadata)
         .fetch_one(&mut **tx)
         .await?;
     crate::pg::sql::query("UPDATE scrape_jobs SET result_id = $2 WHERE id = $1")

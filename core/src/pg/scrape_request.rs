@@ -13,7 +13,7 @@ use crate::{
     Error, Result,
     domain::{
         Action, Engine, ExtractRule, HttpMethod, JobOptions, Location, ProxyTier, RequestHeaders,
-        ResourceType, WaitUntil,
+        ResourceType, ScreenshotMode, WaitUntil,
     },
     pg::NewJob,
 };
@@ -43,12 +43,18 @@ pub struct ScrapeRequest {
     pub timeout: Option<u32>,
     /// Full-page PNG screenshot.
     pub screenshot: Option<bool>,
+    /// How the screenshot is taken: `full_page` (default true), `quality` (1 to 100: a
+    /// JPEG; absent: PNG), `viewport` ({width, height}).
+    pub screenshot_mode: Option<ScreenshotMode>,
     pub pdf: Option<bool>,
     /// Named CSS extraction rules; their results fill `extracted_data`.
     pub extract: Option<BTreeMap<String, ExtractRule>>,
     pub block_resources: Option<Vec<ResourceType>>,
     /// Also return markdown.
     pub markdown: Option<bool>,
+    /// Also return the cleaned HTML: the selected content without scripts, styles, the head
+    /// and comments, its URLs absolute.
+    pub html: Option<bool>,
     /// Text and markdown of the main content only: navigation, header, footer, ads and
     /// cookie banners removed.
     pub only_main_content: Option<bool>,
@@ -114,10 +120,12 @@ impl ScrapeRequest {
             wait_until,
             timeout,
             screenshot,
+            screenshot_mode,
             pdf,
             extract,
             block_resources,
             markdown,
+            html,
             only_main_content,
             include_tags,
             exclude_tags,
@@ -149,10 +157,12 @@ impl ScrapeRequest {
             wait_until: self.wait_until.unwrap_or(d.wait_until),
             timeout: self.timeout.unwrap_or(d.timeout),
             screenshot: self.screenshot.unwrap_or(d.screenshot),
+            screenshot_mode: self.screenshot_mode.take(),
             pdf: self.pdf.unwrap_or(d.pdf),
             extract: self.extract.take(),
             block_resources: self.block_resources.take().unwrap_or(d.block_resources),
             markdown: self.markdown.unwrap_or(d.markdown),
+            html: self.html.unwrap_or(d.html),
             only_main_content: self.only_main_content.unwrap_or(d.only_main_content),
             include_tags: self.include_tags.take().unwrap_or(d.include_tags),
             exclude_tags: self.exclude_tags.take().unwrap_or(d.exclude_tags),

@@ -209,6 +209,7 @@ pub fn request(
         extract: o.extract.clone(),
         block_resources: Some(o.block_resources.clone()),
         markdown: Some(o.markdown),
+        html: Some(o.html),
         only_main_content: Some(o.only_main_content),
         include_tags: Some(o.include_tags.clone()),
         exclude_tags: Some(o.exclude_tags.clone()),

@@ -78,6 +78,10 @@ pub struct BatchOptions {
     pub pdf: bool,
     #[serde(default)]
     pub markdown: bool,
+    /// The cleaned HTML too: the selected content without scripts, styles, the head and
+    /// comments, its URLs absolute.
+    #[serde(default)]
+    pub html: bool,
     /// Text and markdown of the main content only (no navigation, header, footer, ads).
     #[serde(default)]
     pub only_main_content: bool,

@@ -16,6 +16,7 @@
 //! addresses first.
 
 pub mod actions;
+pub mod capture;
 mod context;
 mod cover;
 mod document;
@@ -40,14 +41,12 @@ use bytes::Bytes;
 use chromiumoxide::{
     Browser, Page,
     cdp::browser_protocol::{
-        emulation::SetAutomationOverrideParams,
-        page::{CaptureScreenshotFormat, PrintToPdfParams},
+        emulation::SetAutomationOverrideParams, page::PrintToPdfParams,
         target::CreateBrowserContextParams,
     },
-    page::ScreenshotParams,
 };
 use futures::StreamExt;
-use scraperx_core::domain::{Action, ResourceType, WaitUntil};
+use scraperx_core::domain::{Action, ResourceType, ScreenshotMode, WaitUntil};
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::{
@@ -93,6 +92,8 @@ pub struct RenderRequest {
     /// What counts as loaded: the load event, or the network quiet after it.
     pub wait_until: WaitUntil,
     pub screenshot: bool,
+    /// How the screenshot is taken (full page or viewport, PNG or JPEG, its viewport).
+    pub screenshot_mode: ScreenshotMode,
     pub pdf: bool,
     pub block: Vec<ResourceType>,
     pub fingerprint: Option<Fingerprint>,
@@ -385,6 +386,9 @@ impl BrowserPool {
         // Held until the page is read: the disguise of its frames and workers.
         let _cover = disguise(running, page, req.fingerprint.as_ref()).await?;
         emulate::apply(page, &req.emulation, &running.user_agent, &running.engine).await?;
+        if req.screenshot {
+            capture::apply_viewport(page, &req.screenshot_mode).await?;
+        }
         let network = match req.wait_until.idle_allowance() {
             Some(allowance) => Some(idle::NetworkWatch::start(page, allowance).await?),
             None => None,
@@ -438,19 +442,7 @@ impl BrowserPool {
             .ok()
             .and_then(|r| r.into_value().ok());
         let screenshot = if req.screenshot {
-            let png = page
-                .screenshot(
-                    ScreenshotParams::builder()
-                        .format(CaptureScreenshotFormat::Png)
-                        .full_page(true)
-                        .build(),
-                )
-                .await
-                .map_err(|e| FetchError::Browser(format!("screenshot: {e}")))?;
-            if png.len() > cap {
-                return Err(FetchError::TooLarge(cap));
-            }
-            Some(Bytes::from(png))
+            Some(capture::screenshot(page, &req.screenshot_mode, cap).await?)
         } else {
             None
         };

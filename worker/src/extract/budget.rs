@@ -72,6 +72,10 @@ pub enum Cut {
     RuleValues,
     /// The markdown stopped at [`super::markdown::MAX_BYTES`].
     Markdown,
+    /// The cleaned HTML stopped at [`super::clean::MAX_BYTES`].
+    Html,
+    /// Meta tags stopped at [`super::metadata::MAX_ENTRIES`], or a value at its cap.
+    Metadata,
 }
 
 /// The cuts made to one page, each recorded once.

@@ -1,6 +1,7 @@
-//! What the content pipeline pulls out of an HTML page: the title, the visible text,
-//! absolute links and images, the customer's CSS extraction rules (into `extracted_data`),
-//! and optionally markdown. What the text and markdown cover is the job's [`Content`]
+//! What the content pipeline pulls out of an HTML page: the title, the page's
+//! metadata ([`metadata`]), the visible text, absolute links and images, the customer's CSS extraction rules (into `extracted_data`),
+//! and optionally markdown and the cleaned HTML ([`clean`]). What the text, markdown and
+//! cleaned HTML cover is the job's [`Content`]
 //! choice: the whole page or its main content ([`main_content`]), less what
 //! `exclude_tags` match, only what `include_tags` match, without inlined images if asked
 //! ([`select`]). Rules see the whole page; links and images, the page as selected.
@@ -21,9 +22,11 @@
 
 mod attrs;
 mod budget;
+mod clean;
 mod isolate;
 mod main_content;
 mod markdown;
+mod metadata;
 mod parse;
 mod rules;
 mod select;
@@ -61,6 +64,8 @@ pub const TIME_BUDGET: Duration = if cfg!(debug_assertions) {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Content {
     pub markdown: bool,
+    /// The cleaned HTML (Firecrawl's `html` format).
+    pub html: bool,
     pub only_main_content: bool,
     pub include_tags: Vec<String>,
     pub exclude_tags: Vec<String>,
@@ -81,6 +86,7 @@ impl From<&JobOptions> for Content {
     fn from(o: &JobOptions) -> Self {
         Self {
             markdown: o.markdown,
+            html: o.html,
             only_main_content: o.only_main_content,
             include_tags: o.include_tags.clone(),
             exclude_tags: o.exclude_tags.clone(),
@@ -97,6 +103,10 @@ pub struct Extraction {
     pub images: Vec<String>,
     pub data: Option<Value>,
     pub markdown: Option<String>,
+    /// The cleaned HTML, when asked for.
+    pub html: Option<String>,
+    /// Description, language, Open Graph and the other meta tags, by Firecrawl's names.
+    pub metadata: serde_json::Map<String, Value>,
     /// What was left out to stay within bounds; empty for a normal page.
     pub cut: Cuts,
 }
@@ -136,23 +146,32 @@ pub fn extract_within(
         cut.add(Cut::Attributes);
     }
     let mut doc = parse::parse(&html, &mut budget, &mut cut)?;
+    let metadata = metadata::metadata(&doc, base, &mut budget, &mut cut)?;
     let data = rules
         .map(|r| rules::apply(&doc, r, &mut budget, &mut cut))
         .transpose()?;
     select::prune(&mut doc, content, &mut budget)?;
     let walked = walk::walk(&doc, base, &mut budget, &mut cut)?;
     let base = walked.base.clone().unwrap_or_else(|| base.clone());
-    let (text, markdown) = if content.only_main_content {
-        let (main, _) = main_content::main_content(&doc, &base, &mut budget, &mut cut)?;
-        let text = walk::walk(&main, &base, &mut budget, &mut cut)?.text;
-        (
-            text,
-            render(&main, None, content, &base, &mut budget, &mut cut)?,
-        )
+    let main = if content.only_main_content {
+        Some(main_content::main_content(&doc, &base, &mut budget, &mut cut)?.0)
     } else {
-        let markdown = render(&doc, walked.body, content, &base, &mut budget, &mut cut)?;
-        (walked.text, markdown)
+        None
     };
+    let (text, markdown) = match &main {
+        Some(main) => (
+            walk::walk(main, &base, &mut budget, &mut cut)?.text,
+            render(main, None, content, &base, &mut budget, &mut cut)?,
+        ),
+        None => (
+            walked.text,
+            render(&doc, walked.body, content, &base, &mut budget, &mut cut)?,
+        ),
+    };
+    let html = content
+        .html
+        .then(|| clean::clean(main.as_ref().unwrap_or(&doc), &base, &mut budget, &mut cut))
+        .transpose()?;
     Ok(Extraction {
         title: walked.title,
         text,
@@ -160,6 +179,8 @@ pub fn extract_within(
         images: walked.images,
         data,
         markdown,
+        html,
+        metadata,
         cut,
     })
 }
@@ -288,6 +309,33 @@ mod tests {
         assert_eq!(data["none"], Value::Null);
         let md = e.markdown.expect("markdown");
         assert!(md.contains("# Items") && md.contains("10 EUR"), "{md}");
+    }
+
+    #[test]
+    fn the_cleaned_html_covers_what_the_markdown_covers_and_metadata_the_whole_head() {
+        let base = Url::parse("https://shop.test/list/").expect("url");
+        let page = "<html lang=fr><head><meta name=description content=Shop>\
+            <meta property=og:title content=Items></head><body><nav>menu</nav>\
+            <main><h1>Items</h1><p class=price>10 EUR</p><a href=/p1>P1</a>\
+            <script>var hidden = 1;</script></main></body></html>";
+        let content = Content {
+            html: true,
+            include_tags: vec!["main".into()],
+            exclude_tags: vec![".price".into()],
+            ..Content::default()
+        };
+        let e = extract(page, &base, None, &content).expect("extract");
+        let html = e.html.expect("html");
+        assert_eq!(
+            html,
+            "<html lang=\"fr\"><body><main><h1>Items</h1>\
+             <a href=\"https://shop.test/p1\">P1</a></main></body></html>"
+        );
+        assert_eq!(e.metadata["description"], "Shop");
+        assert_eq!(e.metadata["ogTitle"], "Items");
+        assert_eq!(e.metadata["language"], "fr");
+        let plain = extract(page, &base, None, &Content::default()).expect("extract");
+        assert!(plain.html.is_none(), "made only when asked for");
     }
 
     #[test]

@@ -114,8 +114,9 @@ impl Runner {
                 .await?;
             screenshots.push(ActionScreenshot {
                 step,
-                key: stored.key,
-                bytes: stored.size,
+                key: stored.full.key,
+                bytes: stored.full.size,
+                thumbnail_key: Some(stored.thumbnail.key),
             });
         }
         Ok(ActionOutputs {

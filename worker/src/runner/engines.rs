@@ -335,6 +335,7 @@ impl Runner {
             wait_time: Duration::from_millis(u64::from(options.wait_time)),
             wait_until: options.wait_until,
             screenshot: options.screenshot,
+            screenshot_mode: options.screenshot_mode.unwrap_or_default(),
             pdf: options.pdf,
             block: options.block_resources.clone(),
             fingerprint,

@@ -112,6 +112,9 @@ pub fn with_extraction(result: &mut NewJobResult, extraction: Extraction) {
     result.extracted_text = Some(extraction.text);
     result.extracted_data = extraction.data;
     result.extracted_markdown = extraction.markdown;
+    result.extracted_html = extraction.html;
+    result.extracted_metadata =
+        (!extraction.metadata.is_empty()).then_some(serde_json::Value::Object(extraction.metadata));
 }
 
 /// Pages in a PDF: its page objects (`/Type /Page`, not the `/Pages` tree nodes), which

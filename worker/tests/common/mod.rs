@@ -40,6 +40,7 @@ pub fn render_request(url: String, timeout: Duration) -> scraperx_worker::browse
         wait_time: Duration::ZERO,
         wait_until: scraperx_core::domain::WaitUntil::Load,
         screenshot: false,
+        screenshot_mode: Default::default(),
         pdf: false,
         block: Vec::new(),
         fingerprint: None,

@@ -24,7 +24,7 @@ use scraperx_core::{
     crawl,
     dispatch::QueueSet,
     domain::{
-        Plan,
+        CrawlId, Plan,
         crawl::{CrawlOptions, CrawlStatus, SitemapMode},
     },
     hot,
@@ -47,8 +47,18 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The crawl of the site at `site` with `c` pages in flight, on a database of its own.
-async fn run(site: &str, pages: u32, c: usize, worker_bin: &str) -> anyhow::Result<()> {
+/// A run's database, queues and crawl.
+struct Run {
+    database: BenchDatabase,
+    db: Db,
+    queues: QueueSet,
+    namespace: String,
+    crawl: CrawlId,
+}
+
+/// Creates the run's database and organization, and the crawl of the site at `site` with
+/// `c` pages in flight, its start page queued.
+async fn start(site: &str, pages: u32, c: usize) -> anyhow::Result<Run> {
     let database = BenchDatabase::create(8).await?;
     let db = Db::from_pool(database.pool.clone());
     let redis = hot::connect(&RedisConfig::from_env()).await?;
@@ -80,7 +90,24 @@ async fn run(site: &str, pages: u32, c: usize, worker_bin: &str) -> anyhow::Resu
     };
     let created = db.create_crawl(org.id, None, &new).await?;
     crawl::top_up(&db, &queues, created.id).await?;
+    Ok(Run {
+        database,
+        db,
+        queues,
+        namespace,
+        crawl: created.id,
+    })
+}
 
+/// The crawl of the site at `site` with `c` pages in flight, on a database of its own.
+async fn run(site: &str, pages: u32, c: usize, worker_bin: &str) -> anyhow::Result<()> {
+    let Run {
+        database,
+        db,
+        queues,
+        namespace,
+        crawl: id,
+    } = start(site, pages, c).await?;
     let mut worker = tokio::process::Command::new(worker_bin)
         .arg("run")
         .env("DATABASE_URL", &database.url)
@@ -101,12 +128,12 @@ async fn run(site: &str, pages: u32, c: usize, worker_bin: &str) -> anyhow::Resu
     let mut peak = 0.0f64;
     let ended = loop {
         peak = peak.max(peak_rss_mib(pid));
-        let c = db.get_crawl_unscoped(created.id).await?;
+        let c = db.get_crawl_unscoped(id).await?;
         if c.status.is_terminal() {
             break c;
         }
         if std::time::Instant::now() > deadline {
-            let counts = db.frontier_counts(created.id).await?;
+            let counts = db.frontier_counts(id).await?;
             bail!("the crawl is still {} after 900 s: {counts:?}", c.status);
         }
         if let Some(status) = worker.try_wait()? {

@@ -131,3 +131,28 @@ pub fn arg_list(name: &str, default: &str) -> anyhow::Result<Vec<usize>> {
         .map(|s| s.trim().parse().with_context(|| format!("--{name}: {s:?}")))
         .collect()
 }
+
+/// `scraperx-worker run` at `bin`, http engine only, `c` slots (and as many per domain), on
+/// the database at `database_url` and the queues of `namespace`, quiet, killed when dropped.
+pub fn worker_command(
+    bin: &str,
+    database_url: &str,
+    namespace: &str,
+    c: usize,
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(bin);
+    command
+        .arg("run")
+        .env("DATABASE_URL", database_url)
+        .env("SCRX_QUEUE_NAMESPACE", namespace)
+        .env("SCRX_WORKER_ENGINES", "http")
+        .env("SCRX_WORKER_CONCURRENCY", c.to_string())
+        .env("SCRX_DOMAIN_CONCURRENCY", c.to_string())
+        .env("SCRX_ALLOW_PRIVATE_TARGETS", "true")
+        .env("SCRX_WORKER_ADDR", "127.0.0.1:0")
+        .env("SCRX_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}

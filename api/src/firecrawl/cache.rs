@@ -40,17 +40,7 @@ pub async fn lookup(
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let found = state
         .db
-        .find_cached_result(&CacheMatch {
-            org: auth.org_id,
-            url: &new.url,
-            engine: new.engine,
-            method: new.method,
-            options: &new.options,
-            headers: &new.headers,
-            body: new.body.as_deref(),
-            country: new.proxy_country.as_deref(),
-            since,
-        })
+        .find_cached_result(&CacheMatch::of(auth.org_id, new, since))
         .await?;
     let Some(row) = found else { return Ok(None) };
     let job = state.db.get_job(auth.org_id, row.job_id).await?;

@@ -122,17 +122,7 @@ async fn from_postgres(
     let since = Utc::now() - chrono::Duration::from_std(max_age).unwrap_or_default();
     let found = state
         .db
-        .find_cached_result(&CacheMatch {
-            org: auth.org_id,
-            url: &new.url,
-            engine: new.engine,
-            method: new.method,
-            options: &new.options,
-            headers: &new.headers,
-            body: new.body.as_deref(),
-            country: new.proxy_country.as_deref(),
-            since,
-        })
+        .find_cached_result(&CacheMatch::of(auth.org_id, new, since))
         .await?;
     let Some(row) = found else { return Ok(None) };
     let object = row.content_minio_key.clone().map(|k| ObjectRef {

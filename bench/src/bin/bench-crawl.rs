@@ -14,10 +14,10 @@
 //!     [--pages 10000] [--concurrency 8,32]
 //! ```
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use scraperx_bench::{BenchDatabase, arg, arg_list, peak_rss_mib, result};
+use scraperx_bench::{BenchDatabase, arg, arg_list, peak_rss_mib, result, worker_command};
 use scraperx_core::{
     config::{RedisConfig, S3Config},
     content::{self, ContentStore},
@@ -108,19 +108,7 @@ async fn run(site: &str, pages: u32, c: usize, worker_bin: &str) -> anyhow::Resu
         namespace,
         crawl: id,
     } = start(site, pages, c).await?;
-    let mut worker = tokio::process::Command::new(worker_bin)
-        .arg("run")
-        .env("DATABASE_URL", &database.url)
-        .env("SCRX_QUEUE_NAMESPACE", &namespace)
-        .env("SCRX_WORKER_ENGINES", "http")
-        .env("SCRX_WORKER_CONCURRENCY", c.to_string())
-        .env("SCRX_DOMAIN_CONCURRENCY", c.to_string())
-        .env("SCRX_ALLOW_PRIVATE_TARGETS", "true")
-        .env("SCRX_WORKER_ADDR", "127.0.0.1:0")
-        .env("SCRX_LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
+    let mut worker = worker_command(worker_bin, &database.url, &namespace, c)
         .spawn()
         .with_context(|| format!("starting {worker_bin}"))?;
     let pid = worker.id().context("worker pid")?;

@@ -16,11 +16,13 @@
 //!     [--pages 10000] [--concurrency 8,32]
 //! ```
 
-use std::{collections::BTreeMap, process::Stdio, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
-use scraperx_bench::{BenchDatabase, arg, arg_list, page_urls, peak_rss_mib, result};
+use scraperx_bench::{
+    BenchDatabase, arg, arg_list, page_urls, peak_rss_mib, result, worker_command,
+};
 use scraperx_core::{
     config::{RedisConfig, S3Config},
     content::{self, ContentStore},
@@ -142,19 +144,7 @@ async fn pipeline(site: &str, pages: usize, c: usize, worker_bin: &str) -> anyho
     org.max_batch_size = pages as i32;
     submit_all(&db, &queues, &org, &page_urls(site, pages)).await?;
 
-    let mut worker = tokio::process::Command::new(worker_bin)
-        .arg("run")
-        .env("DATABASE_URL", &database.url)
-        .env("SCRX_QUEUE_NAMESPACE", &namespace)
-        .env("SCRX_WORKER_ENGINES", "http")
-        .env("SCRX_WORKER_CONCURRENCY", c.to_string())
-        .env("SCRX_DOMAIN_CONCURRENCY", c.to_string())
-        .env("SCRX_ALLOW_PRIVATE_TARGETS", "true")
-        .env("SCRX_WORKER_ADDR", "127.0.0.1:0")
-        .env("SCRX_LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
+    let mut worker = worker_command(worker_bin, &database.url, &namespace, c)
         .spawn()
         .with_context(|| format!("starting {worker_bin}"))?;
     let pid = worker.id().context("worker pid")?;

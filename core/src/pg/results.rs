@@ -273,6 +273,24 @@ pub struct CacheMatch<'a> {
     pub since: DateTime<Utc>,
 }
 
+impl<'a> CacheMatch<'a> {
+    /// What a result must match to answer `job` of `org`: its URL, engine, method, options,
+    /// headers, body and proxy country, completed no earlier than `since`.
+    pub fn of(org: OrgId, job: &'a crate::pg::NewJob, since: DateTime<Utc>) -> Self {
+        Self {
+            org,
+            url: &job.url,
+            engine: job.engine,
+            method: job.method,
+            options: &job.options,
+            headers: &job.headers,
+            body: job.body.as_deref(),
+            country: job.proxy_country.as_deref(),
+            since,
+        }
+    }
+}
+
 impl Db {
     /// The result of this organization's latest completed job for the same URL and the same
     /// result-changing options, finished since `since`: the Postgres tier of the response

@@ -3,7 +3,8 @@
 //! articles" lists and lines of share or tag links that its own text leaves out. A block
 //! (list, list item, division, section, paragraph) whose visible text is short and mostly
 //! inside links is navigation, not prose, and is detached before the markdown and text are
-//! written. Prose with links in it, headings outside such blocks, tables and code stay.
+//! written; so is a list item headed by a subheading that is all link (a teaser of another
+//! page with its summary). Prose with links in it, headings outside such blocks, tables and code stay.
 //!
 //! Invariant: one iterative pass (ego-tree's `traverse`) over the parsed content, each
 //! element's counts added to its parent's when it closes; it only detaches subtrees, so the
@@ -30,6 +31,9 @@ struct Counts {
     link_chars: usize,
     links: usize,
     kept: bool,
+    /// A subheading whose text is all link text is inside: a list item holding one is a
+    /// teaser of another page, whatever its summary.
+    linked_heading: bool,
 }
 
 struct Frame {
@@ -93,7 +97,16 @@ pub fn drop_link_dense(doc: &mut Html, budget: &mut Budget) -> Result<(), FetchE
                     in_link = in_link.saturating_sub(1);
                     frame.counts.links += 1;
                 }
-                if frame.candidate && is_navigation(&frame.counts) {
+                if matches!(el.name(), "h2" | "h3" | "h4" | "h5" | "h6")
+                    && frame.counts.chars > 0
+                    && frame.counts.link_chars == frame.counts.chars
+                {
+                    frame.counts.linked_heading = true;
+                }
+                if frame.candidate
+                    && (is_navigation(&frame.counts)
+                        || (el.name() == "li" && frame.counts.linked_heading))
+                {
                     dropped.push(frame.id);
                     continue;
                 }
@@ -102,6 +115,7 @@ pub fn drop_link_dense(doc: &mut Html, budget: &mut Budget) -> Result<(), FetchE
                     parent.counts.link_chars += frame.counts.link_chars;
                     parent.counts.links += frame.counts.links;
                     parent.counts.kept |= frame.counts.kept;
+                    parent.counts.linked_heading |= frame.counts.linked_heading;
                 }
             }
         }
@@ -149,6 +163,16 @@ mod tests {
             "The budget The council met on Tuesday and agreed on the budget for the library. \
              First point Second point"
         );
+    }
+
+    #[test]
+    fn teasers_headed_by_a_linked_subheading_leave_and_plain_headings_stay() {
+        let text = kept(
+            "<h2>Steps</h2><ul><li><h3>First</h3>Mix the flour and the water well.</li></ul>\
+             <ul><li><h3><a href=/o>Other story</a></h3>A long summary of the other story \
+             that is not a link at all.</li></ul>",
+        );
+        assert_eq!(text, "Steps First Mix the flour and the water well.");
     }
 
     #[test]

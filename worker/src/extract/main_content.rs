@@ -3,6 +3,8 @@
 //! so the markdown and text of the main content are written by the same bounded passes as
 //! the whole page's. When trafilatura finds no content (a page that is not an article: a
 //! product list, a search result), the page without its boilerplate is used instead.
+//! Either way its link-dense blocks (teaser and "related" lists, share lines) are dropped
+//! ([`drop_link_dense`]) before the markdown and text are written.
 //!
 //! Invariant: trafilatura only ever sees the page as the bounded parser left it (at most
 //! `MAX_DEPTH + 1` deep, attributes capped), serialized again, and runs on the extraction
@@ -15,6 +17,7 @@ use url::Url;
 
 use super::{
     budget::{Budget, Cuts},
+    density::drop_link_dense,
     parse::parse,
     select::strip_boilerplate,
 };
@@ -43,10 +46,13 @@ pub fn main_content(
     if let Some(html) = trafilatura(&doc.html(), base) {
         let html = with_heading(doc, html);
         budget.check("main content")?;
-        return Ok((parse(&html, budget, cuts)?, Picked::Trafilatura));
+        let mut content = parse(&html, budget, cuts)?;
+        drop_link_dense(&mut content, budget)?;
+        return Ok((content, Picked::Trafilatura));
     }
     let mut stripped = doc.clone();
     strip_boilerplate(&mut stripped, budget)?;
+    drop_link_dense(&mut stripped, budget)?;
     Ok((stripped, Picked::Stripped))
 }
 

@@ -23,6 +23,7 @@
 mod attrs;
 mod budget;
 mod clean;
+mod density;
 mod isolate;
 mod main_content;
 mod markdown;

@@ -139,7 +139,7 @@ async fn a_worker_killed_with_sigkill_mid_job_loses_nothing_and_charges_once(poo
 async fn a_slow_job_on_a_live_worker_is_not_delivered_again(pool: PgPool) {
     let h = Harness::new(pool.clone()).await;
     let org = h.org(10).await;
-    // Longer than the liveness TTL (3 s) and than six of its 1 s leases.
+    // Longer than the liveness TTL (2.5 s) and than six of its 1 s leases.
     let mut job = NewJob::get(&slow_site_taking(6).await);
     job.engine = scraperx_core::domain::Engine::Http;
     job.options.timeout = 20_000;

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs (when missing) and starts or stops the real services ScraperX runs on:
-# PostgreSQL 15, PgBouncer in front of it (transaction pooling, seed 001 §8.2), Redis and
-# MinIO, all on loopback, with their data under one scratch dir.
+# PostgreSQL 15, PgBouncer in front of it (transaction pooling, seed 001 §8.2), Redis (one
+# node, and a cluster of 3 masters and 3 replicas, seed 001 §4.1) and MinIO, all on loopback,
+# with their data under one scratch dir.
 #
 #   scripts/services.sh up      install what is missing, start what is not running (idempotent)
-#   scripts/services.sh down [postgres|pgbouncer|redis|minio ...]
+#   scripts/services.sh down [postgres|pgbouncer|redis|redis-cluster|minio ...]
 #                               stop everything this script started (or only those named)
 #   scripts/services.sh status  show what is running
 #   scripts/services.sh env     print the environment variables that point at the services
@@ -17,6 +18,9 @@ SCRX_PG_PORT=${SCRX_PG_PORT:-55432}
 SCRX_PGBOUNCER_PORT=${SCRX_PGBOUNCER_PORT:-56432}
 SCRX_PGBOUNCER_PASSWORD=${SCRX_PGBOUNCER_PASSWORD:-scraperx-pgbouncer}
 SCRX_REDIS_PORT=${SCRX_REDIS_PORT:-56379}
+# The cluster's six nodes listen on this port and the five after it, their cluster bus 100
+# above each (below the kernel's ephemeral range, so no outgoing connection holds one).
+SCRX_REDIS_CLUSTER_PORT=${SCRX_REDIS_CLUSTER_PORT:-27001}
 SCRX_MINIO_PORT=${SCRX_MINIO_PORT:-59000}
 SCRX_MINIO_CONSOLE_PORT=${SCRX_MINIO_CONSOLE_PORT:-59001}
 SCRX_MINIO_USER=${SCRX_MINIO_USER:-scraperx}
@@ -194,6 +198,51 @@ start_redis() {
   log "redis did not come up"; exit 1
 }
 
+cluster_ports() { seq "$SCRX_REDIS_CLUSTER_PORT" $((SCRX_REDIS_CLUSTER_PORT + 5)); }
+cluster_ok() {
+  local port
+  for port in $(cluster_ports); do
+    redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
+  done
+}
+
+# Seed 001 §4.1: 3 masters, each with a replica, on loopback. A short node timeout (2 s) so a
+# stopped master's replica takes over in seconds (the failover test stops one). Nothing is
+# persisted; when any node is missing the whole cluster is made again, empty.
+start_redis_cluster() {
+  local dir="$SCRX_SCRATCH/redis-cluster" port nodes=()
+  if cluster_ok; then log "redis cluster already running on $SCRX_REDIS_CLUSTER_PORT+5"; return; fi
+  stop_redis_cluster
+  rm -rf "$dir"
+  log "starting a redis cluster (3 masters, 3 replicas) on 127.0.0.1:$SCRX_REDIS_CLUSTER_PORT+5"
+  for port in $(cluster_ports); do
+    mkdir -p "$dir/$port"
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/$port" --daemonize yes \
+      --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" --save "" \
+      --appendonly no --protected-mode no --cluster-enabled yes \
+      --cluster-port $((port + 100)) --cluster-config-file "$dir/$port/nodes.conf" --cluster-node-timeout 2000
+    nodes+=("127.0.0.1:$port")
+  done
+  for port in $(cluster_ports); do
+    for _ in $(seq 1 50); do redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
+    || { log "redis cluster not created; see $dir/create.log"; exit 1; }
+  for _ in $(seq 1 100); do cluster_ok && return; sleep 0.1; done
+  log "redis cluster did not become ok; see $dir/*/redis.log"; exit 1
+}
+
+stop_redis_cluster() {
+  local port stopped=0
+  for port in $(cluster_ports); do
+    if redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
+      redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
+      stopped=1
+    fi
+  done
+  if [ "$stopped" = 1 ]; then log "redis cluster stopped"; fi
+}
+
 minio_up() { curl -fsS "http://127.0.0.1:$SCRX_MINIO_PORT/minio/health/live" >/dev/null 2>&1; }
 
 start_minio() {
@@ -233,6 +282,7 @@ print_env() {
 export DATABASE_URL=postgres://postgres@127.0.0.1:$SCRX_PG_PORT/scraperx
 export SCRX_PGBOUNCER_URL=postgres://postgres:$SCRX_PGBOUNCER_PASSWORD@127.0.0.1:$SCRX_PGBOUNCER_PORT/scraperx
 export REDIS_URL=redis://127.0.0.1:$SCRX_REDIS_PORT
+export SCRX_REDIS_CLUSTER_URL=$(cluster_ports | sed 's|^|redis://127.0.0.1:|' | paste -sd, -)
 export S3_ENDPOINT=http://127.0.0.1:$SCRX_MINIO_PORT
 export S3_ADMIN_ACCESS_KEY=$SCRX_MINIO_USER
 export S3_ADMIN_SECRET_KEY=$SCRX_MINIO_PASSWORD
@@ -247,16 +297,17 @@ ENV
 case "${1:-up}" in
   up)
     install_postgres; install_pgbouncer; install_redis; install_minio; install_mc; install_chromium
-    start_postgres; start_pgbouncer; start_redis; start_minio; provision_minio
+    start_postgres; start_pgbouncer; start_redis; start_redis_cluster; start_minio; provision_minio
     log "all services up"
     ;;
   down)
     shift || true
-    names=${*:-pgbouncer postgres redis minio}
+    names=${*:-pgbouncer postgres redis redis-cluster minio}
     for name in $names; do
       case "$name" in
         postgres) if pg_running; then su postgres -c "$PG_BIN/pg_ctl -D '$SCRX_SCRATCH/pg/data' -m fast stop" >/dev/null; log "postgres stopped"; fi ;;
         pgbouncer) if pgbouncer_running; then kill "$(cat "$SCRX_SCRATCH/pgbouncer/pgbouncer.pid")"; log "pgbouncer stopped"; fi ;;
+        redis-cluster) stop_redis_cluster ;;
         redis) if redis_cli ping >/dev/null 2>&1; then redis_cli shutdown nosave >/dev/null 2>&1 || true; log "redis stopped"; fi ;;
         minio) if [ -f "$SCRX_SCRATCH/minio/minio.pid" ]; then kill "$(cat "$SCRX_SCRATCH/minio/minio.pid")" 2>/dev/null || true; rm -f "$SCRX_SCRATCH/minio/minio.pid"; log "minio stopped"; fi ;;
         *) echo "unknown service $name" >&2; exit 2 ;;
@@ -267,6 +318,7 @@ case "${1:-up}" in
     pg_running && echo "postgres: up ($SCRX_PG_PORT)" || echo "postgres: down"
     pgbouncer_running && echo "pgbouncer: up ($SCRX_PGBOUNCER_PORT)" || echo "pgbouncer: down"
     redis_cli ping >/dev/null 2>&1 && echo "redis: up ($SCRX_REDIS_PORT)" || echo "redis: down"
+    cluster_ok && echo "redis cluster: up ($SCRX_REDIS_CLUSTER_PORT-$((SCRX_REDIS_CLUSTER_PORT + 5)))" || echo "redis cluster: down"
     minio_up && echo "minio: up ($SCRX_MINIO_PORT)" || echo "minio: down"
     ;;
   env) print_env ;;

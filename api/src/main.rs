@@ -122,7 +122,7 @@ async fn serve(values: &Values) -> anyhow::Result<()> {
         ),
         LogConfig::from_lookup(get),
     )?;
-    let redis_config = RedisConfig::from_lookup(get);
+    let redis_config = RedisConfig::from_lookup(get)?;
     telemetry::init(&log);
     let db = Db::connect(&pg).await.context("connecting to PostgreSQL")?;
     // Values stored before sealing bound them to their rows are brought to that form.

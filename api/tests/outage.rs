@@ -83,7 +83,12 @@ async fn while_postgres_is_down_the_api_answers_503_with_retry_after() {
         .acquire_timeout(Duration::from_secs(1))
         .connect_lazy(&format!("postgres://postgres@127.0.0.1:{closed}/scraperx"))
         .expect("lazy pool");
-    let t = app_on(Db::from_pool(pool), RedisConfig::from_env(), |_| {}).await;
+    let t = app_on(
+        Db::from_pool(pool),
+        RedisConfig::from_env().expect("redis config"),
+        |_| {},
+    )
+    .await;
     let some_key = format!("sk_{}", "0".repeat(64));
     assert_unavailable(&t.get(&some_key, "/v1/jobs").await);
     assert_unavailable(

@@ -24,7 +24,9 @@ use scraperx_core::{
 
 #[tokio::main]
 async fn main() {
-    let conn = hot::connect(&RedisConfig::from_env()).await.expect("redis");
+    let conn = hot::connect(&RedisConfig::from_env().expect("redis config"))
+        .await
+        .expect("redis");
     let ttl = TtlConfig::default();
 
     let limiter = RateLimiter::new(conn.clone(), ttl);

@@ -30,7 +30,9 @@ async fn main() {
     let pool = database.pool.clone();
     let db = Db::from_pool(pool.clone());
     let org = common::org(&db, "sweep-bench", 0).await;
-    let redis = hot::connect(&RedisConfig::from_env()).await.expect("redis");
+    let redis = hot::connect(&RedisConfig::from_env().expect("redis config"))
+        .await
+        .expect("redis");
     let queues = QueueSet::new(
         redis.clone(),
         &format!("b{}-", uuid::Uuid::new_v4().simple()),

@@ -24,6 +24,8 @@ pub const DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS: u64 = 5_000;
 
 pub const ENV_REDIS_URL: &str = "REDIS_URL";
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// True when `REDIS_URL` names a Redis Cluster (one or more of its nodes, comma-separated).
+pub const ENV_REDIS_CLUSTER: &str = "SCRX_REDIS_CLUSTER";
 
 pub const ENV_S3_ENDPOINT: &str = "S3_ENDPOINT";
 pub const DEFAULT_S3_ENDPOINT: &str = "http://127.0.0.1:9000";
@@ -172,25 +174,74 @@ pub fn s3_role_keys(role: &str) -> [String; 2] {
     })
 }
 
+/// One Redis server, or a Redis Cluster (seed 001 §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedisTopology {
+    #[default]
+    Single,
+    Cluster,
+}
+
 /// Redis connection settings.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
+    /// One server's URL; for a cluster, one or more of its nodes' URLs, comma-separated (the
+    /// client finds the others).
     pub url: String,
+    pub topology: RedisTopology,
 }
 
 impl RedisConfig {
-    pub fn from_env() -> Self {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+    /// One server at `url`.
+    pub fn single(url: impl Into<String>) -> Self {
         Self {
-            url: lookup(ENV_REDIS_URL).unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned()),
+            url: url.into(),
+            topology: RedisTopology::Single,
         }
     }
 
+    pub fn from_env() -> crate::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> crate::Result<Self> {
+        let mut errors = Vec::new();
+        let cluster = parse_flag(&lookup, ENV_REDIS_CLUSTER, false, &mut errors);
+        if !errors.is_empty() {
+            return Err(crate::Error::Config(errors.join("; ")));
+        }
+        Ok(Self {
+            url: lookup(ENV_REDIS_URL).unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned()),
+            topology: if cluster {
+                RedisTopology::Cluster
+            } else {
+                RedisTopology::Single
+            },
+        })
+    }
+
+    /// The URLs in `url`: one for a single server, each listed node for a cluster.
+    pub fn nodes(&self) -> Vec<&str> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect()
+    }
+
     pub fn settings() -> Vec<Setting> {
-        vec![Setting::new(ENV_REDIS_URL, "Redis URL").default_value(DEFAULT_REDIS_URL)]
+        vec![
+            Setting::new(
+                ENV_REDIS_URL,
+                "Redis URL; with SCRX_REDIS_CLUSTER, one or more cluster nodes, comma-separated",
+            )
+            .default_value(DEFAULT_REDIS_URL),
+            Setting::new(
+                ENV_REDIS_CLUSTER,
+                "true when REDIS_URL names a Redis Cluster (3 masters and their replicas)",
+            )
+            .default_value(false),
+        ]
     }
 }
 
@@ -317,6 +368,23 @@ pub fn parse_flag(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_is_one_server_unless_the_cluster_flag_is_set() {
+        let single = RedisConfig::from_lookup(|_| None).expect("valid");
+        assert_eq!(single.topology, RedisTopology::Single);
+        assert_eq!(single.nodes(), [DEFAULT_REDIS_URL]);
+        let cluster = RedisConfig::from_lookup(|n| match n {
+            ENV_REDIS_URL => Some("redis://a:1, redis://b:2,".into()),
+            ENV_REDIS_CLUSTER => Some("yes".into()),
+            _ => None,
+        })
+        .expect("valid");
+        assert_eq!(cluster.topology, RedisTopology::Cluster);
+        assert_eq!(cluster.nodes(), ["redis://a:1", "redis://b:2"]);
+        let bad = RedisConfig::from_lookup(|n| (n == ENV_REDIS_CLUSTER).then(|| "maybe".into()));
+        assert!(matches!(bad, Err(crate::Error::Config(m)) if m.contains(ENV_REDIS_CLUSTER)));
+    }
 
     #[test]
     fn defaults_apply_when_only_the_url_is_set() {

@@ -22,7 +22,9 @@ use sqlx::PgPool;
 use url::Url;
 
 async fn queues() -> QueueSet {
-    let redis = hot::connect(&RedisConfig::from_env()).await.expect("redis");
+    let redis = hot::connect(&RedisConfig::from_env().expect("redis config"))
+        .await
+        .expect("redis");
     QueueSet::new(redis, &format!("t{}-", uuid::Uuid::new_v4().simple()))
 }
 

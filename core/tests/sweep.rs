@@ -17,7 +17,9 @@ use scraperx_core::{
 use sqlx::PgPool;
 
 async fn queues() -> QueueSet {
-    let redis = hot::connect(&RedisConfig::from_env()).await.expect("redis");
+    let redis = hot::connect(&RedisConfig::from_env().expect("redis config"))
+        .await
+        .expect("redis");
     QueueSet::new(redis, &format!("t{}-", uuid::Uuid::new_v4().simple()))
 }
 
@@ -205,7 +207,9 @@ async fn a_restore_pass_leaves_the_queues_intact_and_a_loss_is_seen(pool: PgPool
     assert_eq!(report.restored, 3);
     assert!(sweep::queues_intact(&queues).await.expect("restored"));
     // Redis loses one queue: the queues are no longer intact.
-    let conn = hot::connect(&RedisConfig::from_env()).await.expect("redis");
+    let conn = hot::connect(&RedisConfig::from_env().expect("redis config"))
+        .await
+        .expect("redis");
     let _: u64 = redis::cmd("DEL")
         .arg(http.keys())
         .query_async(&mut conn.clone())

@@ -110,7 +110,7 @@ pub async fn dispatch(matches: &ArgMatches, restore: bool) -> anyhow::Result<()>
             json(&backup::postgres::backup(&config, &target, pg.session_url()).await?)?
         }
         (Component::Redis, false) => {
-            let redis = RedisConfig::from_lookup(get);
+            let redis = RedisConfig::from_lookup(get)?;
             json(&backup::redis::backup(&config, &target, &redis.url).await?)?
         }
         (Component::Minio, false) => {

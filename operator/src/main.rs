@@ -123,7 +123,7 @@ async fn maintenance_parts(values: &Values) -> anyhow::Result<Maintenance> {
     telemetry::init(&log);
     let db = Db::connect(&pg).await.context("connecting to PostgreSQL")?;
     db.migrate().await.context("applying migrations")?;
-    let redis = hot::connect(&RedisConfig::from_lookup(get))
+    let redis = hot::connect(&RedisConfig::from_lookup(get)?)
         .await
         .context("connecting to Redis")?;
     Ok(Maintenance {

@@ -41,7 +41,9 @@ struct Harness {
 
 async fn harness(pool: PgPool) -> Harness {
     let api = FakeApi::default();
-    let redis = hot::connect(&RedisConfig::from_env()).await.expect("redis");
+    let redis = hot::connect(&RedisConfig::from_env().expect("redis config"))
+        .await
+        .expect("redis");
     let queues = QueueSet::new(redis, &format!("ctl-{}-", uuid::Uuid::new_v4().simple()));
     let db = Db::from_pool(pool);
     let ctx = Context::new(

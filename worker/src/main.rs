@@ -79,7 +79,7 @@ async fn run(values: &Values) -> anyhow::Result<()> {
     db.reseal_at_start(config.secrets.as_ref())
         .await
         .context("re-sealing secrets")?;
-    let redis = hot::connect(&RedisConfig::from_lookup(get))
+    let redis = hot::connect(&RedisConfig::from_lookup(get)?)
         .await
         .context("connecting to Redis")?;
     let worker = Worker::new(

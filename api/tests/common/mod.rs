@@ -38,7 +38,12 @@ pub async fn app(pool: PgPool) -> TestApp {
 }
 
 pub async fn app_with(pool: PgPool, tweak: impl FnOnce(&mut ApiConfig)) -> TestApp {
-    app_on(Db::from_pool(pool), RedisConfig::from_env(), tweak).await
+    app_on(
+        Db::from_pool(pool),
+        RedisConfig::from_env().expect("redis config"),
+        tweak,
+    )
+    .await
 }
 
 /// The app over `db` and the Redis of `redis_config` (a private server, for outage tests).

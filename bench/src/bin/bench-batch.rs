@@ -76,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let body = serde_json::to_vec(&serde_json::json!({ "urls": page_urls(&site, n) }))?;
-    let queues = QueueSet::new(hot::connect(&RedisConfig::from_env()).await?, &namespace);
+    let queues = QueueSet::new(hot::connect(&RedisConfig::from_env()?).await?, &namespace);
 
     let started = Instant::now();
     let response = http
@@ -121,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
     );
     eprintln!("batch: answered in {answered:.2?}, all queued in {took:.2?}");
     for q in queues.jobs() {
-        let mut conn = hot::connect(&RedisConfig::from_env()).await?;
+        let mut conn = hot::connect(&RedisConfig::from_env()?).await?;
         let _: redis::RedisResult<()> =
             redis::cmd("DEL").arg(q.keys()).query_async(&mut conn).await;
     }

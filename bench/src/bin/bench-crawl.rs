@@ -61,7 +61,7 @@ struct Run {
 async fn start(site: &str, pages: u32, c: usize) -> anyhow::Result<Run> {
     let database = BenchDatabase::create(8).await?;
     let db = Db::from_pool(database.pool.clone());
-    let redis = hot::connect(&RedisConfig::from_env()).await?;
+    let redis = hot::connect(&RedisConfig::from_env()?).await?;
     let admin = ContentStore::new(&S3Config::from_env_for_role("ADMIN")?);
     content::ensure_buckets(admin.client()).await?;
     let namespace = format!("bench{}-", uuid::Uuid::new_v4().simple());

@@ -128,7 +128,7 @@ async fn submit_all(
 async fn pipeline(site: &str, pages: usize, c: usize, worker_bin: &str) -> anyhow::Result<()> {
     let database = BenchDatabase::create(8).await?;
     let db = Db::from_pool(database.pool.clone());
-    let redis = hot::connect(&RedisConfig::from_env()).await?;
+    let redis = hot::connect(&RedisConfig::from_env()?).await?;
     let admin = ContentStore::new(&S3Config::from_env_for_role("ADMIN")?);
     content::ensure_buckets(admin.client()).await?;
     let namespace = format!("bench{}-", uuid::Uuid::new_v4().simple());

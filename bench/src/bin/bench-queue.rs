@@ -197,7 +197,7 @@ async fn latency(conn: &RedisConn, share: Share, n: usize, c: usize) -> anyhow::
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n: usize = arg("jobs", "20000").parse()?;
-    let conn = hot::connect(&RedisConfig::from_env()).await?;
+    let conn = hot::connect(&RedisConfig::from_env()?).await?;
     let share = Share::of_plan(OrgId::new(), 1_000_000);
     enqueue_single(&conn, share, n / 4, 1).await?;
     enqueue_single(&conn, share, n, 100).await?;

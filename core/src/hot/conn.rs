@@ -1,6 +1,9 @@
-//! The Redis connection a process shares: redis-rs's `ConnectionManager`, which reconnects
-//! in the background when its connection breaks, plus one retry of a command that found the
-//! connection broken.
+//! The Redis connection a process shares, to one server or to a Redis Cluster (seed 001 §4.1).
+//! One server: redis-rs's `ConnectionManager`, which reconnects in the background when its
+//! connection breaks, plus one retry of a command that found the connection broken. A
+//! cluster: redis-rs's cluster connection, which routes each command by its key's slot,
+//! follows MOVED and ASK, and on a failed node refreshes the slot map and retries until the
+//! response timeout, so a replica promoted in a master's place takes over by itself.
 //!
 //! Invariant: once Redis answers again, the next command succeeds. The manager alone hands
 //! the first command after an outage the broken connection (or its last failed reconnect),
@@ -12,13 +15,34 @@
 
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value, aio::ConnectionLike};
 
-/// A shared, self-reconnecting Redis connection (cheap to clone).
+/// A shared, self-reconnecting Redis connection (cheap to clone). On a cluster a pipeline
+/// must keep to one slot (commands over several slots go out one by one, or concurrently);
+/// every script's keys share one hash tag.
 #[derive(Clone)]
-pub struct RedisConn(redis::aio::ConnectionManager);
+pub enum RedisConn {
+    Single(redis::aio::ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
 
 impl RedisConn {
     pub fn new(manager: redis::aio::ConnectionManager) -> Self {
-        Self(manager)
+        Self::Single(manager)
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
+    /// Runs pipelines whose keys may sit on different cluster slots, concurrently, each one
+    /// keeping to one slot (a pipeline per key); their replies are ignored. Over one server
+    /// the multiplexed connection writes them together, as one pipeline would.
+    pub async fn run_apart(&self, pipes: &[redis::Pipeline]) -> redis::RedisResult<()> {
+        futures::future::try_join_all(pipes.iter().map(|pipe| {
+            let mut conn = self.clone();
+            async move { pipe.exec_async(&mut conn).await }
+        }))
+        .await?;
+        Ok(())
     }
 }
 
@@ -30,12 +54,15 @@ pub fn worth_retrying(err: &RedisError) -> bool {
 
 impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            match self.0.send_packed_command(cmd).await {
-                Err(err) if worth_retrying(&err) => self.0.send_packed_command(cmd).await,
-                other => other,
-            }
-        })
+        match self {
+            Self::Single(manager) => Box::pin(async move {
+                match manager.send_packed_command(cmd).await {
+                    Err(err) if worth_retrying(&err) => manager.send_packed_command(cmd).await,
+                    other => other,
+                }
+            }),
+            Self::Cluster(cluster) => cluster.req_packed_command(cmd),
+        }
     }
 
     fn req_packed_commands<'a>(
@@ -44,18 +71,24 @@ impl ConnectionLike for RedisConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            match self.0.send_packed_commands(cmd, offset, count).await {
-                Err(err) if worth_retrying(&err) => {
-                    self.0.send_packed_commands(cmd, offset, count).await
+        match self {
+            Self::Single(manager) => Box::pin(async move {
+                match manager.send_packed_commands(cmd, offset, count).await {
+                    Err(err) if worth_retrying(&err) => {
+                        manager.send_packed_commands(cmd, offset, count).await
+                    }
+                    other => other,
                 }
-                other => other,
-            }
-        })
+            }),
+            Self::Cluster(cluster) => cluster.req_packed_commands(cmd, offset, count),
+        }
     }
 
     fn get_db(&self) -> i64 {
-        self.0.get_db()
+        match self {
+            Self::Single(manager) => manager.get_db(),
+            Self::Cluster(cluster) => cluster.get_db(),
+        }
     }
 }
 

@@ -75,7 +75,7 @@ impl Metrics {
         Self { conn, ttl }
     }
 
-    /// Records one scrape in every series, in one round trip.
+    /// Records one scrape in every series, concurrently.
     pub async fn record(&self, s: &RequestSample<'_>) -> Result<()> {
         let url_hash = super::cache::url_hash(s.url).unwrap_or_else(|_| s.url.to_owned());
         let outcome = if s.success { "success" } else { "failed" };
@@ -85,24 +85,26 @@ impl Metrics {
         let per_hour = keys::metrics_requests(&format!("h:{outcome}"), epoch_hour(s.at));
         let latency = keys::metrics_latency(minute);
         let ms = |d: Duration| i64::try_from(millis(d)).unwrap_or(i64::MAX);
-        redis::pipe()
-            .pfadd(&urls, &url_hash)
-            .ignore()
-            .pexpire(&urls, ms(self.ttl.metrics_day))
-            .ignore()
-            .incr(&per_minute, 1)
-            .ignore()
-            .pexpire(&per_minute, ms(self.ttl.metrics_minute))
-            .ignore()
-            .incr(&per_hour, 1)
-            .ignore()
-            .pexpire(&per_hour, ms(self.ttl.metrics_hour))
-            .ignore()
+        let ttl = |key: &str, d: Duration| {
+            let mut pipe = redis::pipe();
+            pipe.pexpire(key, ms(d)).ignore();
+            pipe
+        };
+        // One pipeline per key: the four series sit on different cluster slots.
+        let (mut url_set, mut minute_count, mut hour_count, mut latencies) = (
+            ttl(&urls, self.ttl.metrics_day),
+            ttl(&per_minute, self.ttl.metrics_minute),
+            ttl(&per_hour, self.ttl.metrics_hour),
+            ttl(&latency, self.ttl.metrics_minute),
+        );
+        url_set.pfadd(&urls, &url_hash).ignore();
+        minute_count.incr(&per_minute, 1).ignore();
+        hour_count.incr(&per_hour, 1).ignore();
+        latencies
             .zadd(&latency, s.sample_id, s.latency.as_secs_f64() * 1_000.0)
-            .ignore()
-            .pexpire(&latency, ms(self.ttl.metrics_minute))
-            .ignore()
-            .query_async::<()>(&mut self.conn.clone())
+            .ignore();
+        self.conn
+            .run_apart(&[url_set, minute_count, hour_count, latencies])
             .await?;
         Ok(())
     }
@@ -134,11 +136,10 @@ impl Metrics {
     }
 
     async fn outcomes(&self, success: String, failed: String) -> Result<Outcomes> {
-        let (success, failed): (Option<u64>, Option<u64>) = redis::pipe()
-            .get(success)
-            .get(failed)
-            .query_async(&mut self.conn.clone())
-            .await?;
+        // Two keys, two slots on a cluster: read apart, concurrently.
+        let (mut a, mut b) = (self.conn.clone(), self.conn.clone());
+        let (success, failed): (Option<u64>, Option<u64>) =
+            futures::future::try_join(a.get(success), b.get(failed)).await?;
         Ok(Outcomes {
             success: success.unwrap_or(0),
             failed: failed.unwrap_or(0),
@@ -168,7 +169,9 @@ impl Metrics {
         let key = keys::worker(&hb.worker_id);
         let index = keys::worker_index();
         let ttl = i64::try_from(millis(self.ttl.worker)).unwrap_or(i64::MAX);
-        redis::pipe()
+        // The worker's hash and the index: two slots on a cluster, so two pipelines.
+        let mut entry = redis::pipe();
+        entry
             .hset_multiple(
                 &key,
                 &[
@@ -182,13 +185,14 @@ impl Metrics {
             )
             .ignore()
             .pexpire(&key, ttl)
-            .ignore()
+            .ignore();
+        let mut listed = redis::pipe();
+        listed
             .zadd(&index, &hb.worker_id, hb.last_heartbeat)
             .ignore()
             .pexpire(&index, ttl)
-            .ignore()
-            .query_async::<()>(&mut self.conn.clone())
-            .await?;
+            .ignore();
+        self.conn.run_apart(&[entry, listed]).await?;
         Ok(())
     }
 
@@ -200,11 +204,13 @@ impl Metrics {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.hgetall(keys::worker(id));
-        }
-        let rows: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+        // Each worker's hash sits on its own slot on a cluster: read apart, concurrently.
+        let rows: Vec<HashMap<String, String>> =
+            futures::future::try_join_all(ids.iter().map(|id| {
+                let mut conn = conn.clone();
+                async move { conn.hgetall(keys::worker(id)).await }
+            }))
+            .await?;
         let mut live = Vec::new();
         let mut gone = Vec::new();
         for (id, row) in ids.iter().zip(rows) {
@@ -221,13 +227,10 @@ impl Metrics {
 
     /// Removes a worker that shut down cleanly.
     pub async fn remove_worker(&self, worker_id: &str) -> Result<()> {
-        redis::pipe()
-            .del(keys::worker(worker_id))
-            .ignore()
-            .zrem(keys::worker_index(), worker_id)
-            .ignore()
-            .query_async::<()>(&mut self.conn.clone())
-            .await?;
+        let (mut entry, mut listed) = (redis::pipe(), redis::pipe());
+        entry.del(keys::worker(worker_id)).ignore();
+        listed.zrem(keys::worker_index(), worker_id).ignore();
+        self.conn.run_apart(&[entry, listed]).await?;
         Ok(())
     }
 }

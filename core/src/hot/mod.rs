@@ -7,7 +7,8 @@
 //! - [`locks`]: owner-token locks (§4.8);
 //! - [`metrics`]: unique URLs, request counters, latency percentiles, heartbeats (§4.9);
 //! - [`pubsub`]: typed JSON messages on the §4.10 channels;
-//! - [`conn`]: the shared connection, whose first command after an outage succeeds;
+//! - [`conn`]: the shared connection, to one server or a cluster, whose first command after
+//!   an outage succeeds; [`nodes`]: keyspace-wide commands on every master;
 //! - [`orphans`]: gives an expiry to any key found without one (§6.3);
 //! - [`ttl`]: every expiry in one typed config; [`keys`]: the keyspace.
 //!
@@ -21,6 +22,7 @@ pub mod conn;
 pub mod keys;
 pub mod locks;
 pub mod metrics;
+pub mod nodes;
 pub mod orphans;
 pub mod pubsub;
 pub mod rate_limit;
@@ -36,7 +38,10 @@ use redis::aio::ConnectionManager;
 pub use conn::RedisConn;
 pub use ttl::TtlConfig;
 
-use crate::{Error, Result, config::RedisConfig};
+use crate::{
+    Error, Result,
+    config::{RedisConfig, RedisTopology},
+};
 
 /// A Lua script from `lua/`, hashed once per process.
 macro_rules! lua_script {
@@ -52,16 +57,66 @@ pub(crate) use lua_script;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Opens the Redis client for `config` (no I/O yet).
-pub fn client(config: &RedisConfig) -> Result<redis::Client> {
-    redis::Client::open(config.url.as_str()).map_err(|e| Error::Config(format!("REDIS_URL: {e}")))
+/// Opens the Redis client for one server at `url` (no I/O yet).
+pub fn client(url: &str) -> Result<redis::Client> {
+    redis::Client::open(url).map_err(|e| Error::Config(format!("REDIS_URL: {e}")))
+}
+
+/// How many times a cluster command is retried (a moved slot, a failed node) before the
+/// caller gets an error, and the waits between: enough to outlast a failover (the node
+/// timeout, 2 to 5 s, plus an election), which the response timeout bounds.
+const CLUSTER_RETRIES: u32 = 8;
+const CLUSTER_MIN_RETRY_WAIT_MS: u64 = 100;
+const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 1_000;
+
+/// The cluster client for `config`'s nodes (no I/O yet); with `push`, in RESP3 with pushed
+/// messages (pub/sub) sent there.
+pub(crate) fn cluster_client(
+    config: &RedisConfig,
+    push: Option<tokio::sync::mpsc::UnboundedSender<redis::PushInfo>>,
+) -> Result<redis::cluster::ClusterClient> {
+    let mut builder = redis::cluster::ClusterClientBuilder::new(config.nodes())
+        .connection_timeout(CONNECT_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT)
+        .retries(CLUSTER_RETRIES)
+        .min_retry_wait(CLUSTER_MIN_RETRY_WAIT_MS)
+        .max_retry_wait(CLUSTER_MAX_RETRY_WAIT_MS);
+    if let Some(push) = push {
+        builder = builder
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .push_sender(push);
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Config(format!("REDIS_URL (cluster): {e}")))
 }
 
 /// Connects to Redis with automatic reconnection (and one retry of a command that found the
-/// connection broken, [`conn`]). The first connection is bounded by [`CONNECT_TIMEOUT`], so
-/// an unreachable server is a prompt, typed error.
+/// connection broken, [`conn`]); to a cluster when `config` says so. The first connection is
+/// bounded by [`CONNECT_TIMEOUT`], so an unreachable server is a prompt, typed error.
 pub async fn connect(config: &RedisConfig) -> Result<RedisConn> {
-    let client = client(config)?;
+    match config.topology {
+        RedisTopology::Single => connect_single(&config.url).await,
+        RedisTopology::Cluster => {
+            let client = cluster_client(config, None)?;
+            let connecting = client.get_async_connection();
+            match tokio::time::timeout(CONNECT_TIMEOUT * 2, connecting).await {
+                Ok(conn) => Ok(RedisConn::Cluster(conn?)),
+                Err(_) => Err(connect_timed_out()),
+            }
+        }
+    }
+}
+
+fn connect_timed_out() -> Error {
+    Error::RedisUnavailable(redis::RedisError::from((
+        redis::ErrorKind::IoError,
+        "connect timed out",
+    )))
+}
+
+async fn connect_single(url: &str) -> Result<RedisConn> {
+    let client = client(url)?;
     // One connection attempt per reconnect, no backoff: its first retry would wait 1 to 2 s
     // (backon's minimum delay, which max_delay does not cap), and every command during an
     // outage would wait for it. A command retries once itself ([`conn`]), and the next
@@ -73,10 +128,7 @@ pub async fn connect(config: &RedisConfig) -> Result<RedisConn> {
     let connecting = ConnectionManager::new_with_config(client, manager_config);
     match tokio::time::timeout(CONNECT_TIMEOUT * 2, connecting).await {
         Ok(conn) => Ok(RedisConn::new(conn?)),
-        Err(_) => Err(Error::RedisUnavailable(redis::RedisError::from((
-            redis::ErrorKind::IoError,
-            "connect timed out",
-        )))),
+        Err(_) => Err(connect_timed_out()),
     }
 }
 

@@ -4,13 +4,14 @@
 //! Queue keys are deliberately left alone: a queue must never expire.
 //!
 //! `EXPIRE .. NX` sets a TTL only where none exists, so a key that gained one between the
-//! scan and the fix keeps it. On a Redis Cluster, run this against each master.
+//! scan and the fix keeps it. On a Redis Cluster every master is scanned in turn, each with
+//! its own cursor, and its orphans are fixed on that master ([`super::nodes`]).
 
 use std::time::Duration;
 
 use super::RedisConn;
 
-use super::{TtlConfig, keys::PREFIX};
+use super::{TtlConfig, keys::PREFIX, nodes::Node};
 use crate::Result;
 
 /// The TTL a key of this name should carry; None for keys that must persist (queues) and
@@ -39,19 +40,37 @@ pub struct OrphanReport {
     pub repaired: u64,
 }
 
-/// Scans `scrx:*` in pages of `page` keys and gives every orphan its family's TTL.
+/// Scans `scrx:*` in pages of `page` keys, on every master, and gives every orphan its
+/// family's TTL.
 pub async fn repair_orphans(conn: &RedisConn, ttl: &TtlConfig, page: u32) -> Result<OrphanReport> {
-    let mut conn = conn.clone();
+    let mut report = OrphanReport::default();
+    for node in conn.masters().await? {
+        let on_node = repair_on(conn, &node, ttl, page).await?;
+        report.scanned += on_node.scanned;
+        report.repaired += on_node.repaired;
+    }
+    Ok(report)
+}
+
+async fn repair_on(
+    conn: &RedisConn,
+    node: &Node,
+    ttl: &TtlConfig,
+    page: u32,
+) -> Result<OrphanReport> {
     let mut report = OrphanReport::default();
     let mut cursor: u64 = 0;
     loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{PREFIX}:*"))
-            .arg("COUNT")
-            .arg(page)
-            .query_async(&mut conn)
+        let (next, batch): (u64, Vec<String>) = conn
+            .query_on(
+                node,
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{PREFIX}:*"))
+                    .arg("COUNT")
+                    .arg(page),
+            )
             .await?;
         report.scanned += batch.len() as u64;
         let mut pipe = redis::pipe();
@@ -66,7 +85,7 @@ pub async fn repair_orphans(conn: &RedisConn, ttl: &TtlConfig, page: u32) -> Res
             }
         }
         if any {
-            let set: Vec<i64> = pipe.query_async(&mut conn).await?;
+            let set: Vec<i64> = conn.pipe_on(node, &pipe).await?;
             report.repaired += set.iter().filter(|&&s| s == 1).count() as u64;
         }
         if next == 0 {

@@ -92,13 +92,15 @@ impl Sessions {
         let ttl_ms = millis(self.ttl);
         let g = &session.grant;
         let scopes = serde_json::to_string(&g.scopes).unwrap_or_else(|_| "[]".into());
-        let mut pipe = redis::pipe();
         // Indexes first: a crash in between leaves an index entry that points nowhere and
-        // expires, never a session that invalidation cannot find.
-        for index in [
+        // expires, never a session that invalidation cannot find. Each key is a pipeline of
+        // its own (they sit on different cluster slots); the two indexes go together.
+        let indexes = [
             keys::user_sessions(g.user_id),
             keys::org_sessions(g.organization_id),
-        ] {
+        ]
+        .map(|index| {
+            let mut pipe = redis::pipe();
             pipe.cmd("ZREMRANGEBYSCORE")
                 .arg(&index)
                 .arg("-inf")
@@ -108,7 +110,10 @@ impl Sessions {
                 .ignore()
                 .pexpire(&index, ttl_ms as i64)
                 .ignore();
-        }
+            pipe
+        });
+        self.conn.run_apart(&indexes).await?;
+        let mut pipe = redis::pipe();
         pipe.hset_multiple(
             &key,
             &[
@@ -168,14 +173,14 @@ impl Sessions {
         if ids.is_empty() {
             return Ok(0);
         }
-        // One DEL per key: in a cluster the sessions live on different slots.
-        let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.del(keys::session(id));
-        }
+        // One DEL per key, concurrently: in a cluster the sessions live on different slots.
+        let removed: Vec<u64> = futures::future::try_join_all(ids.iter().map(|id| {
+            let mut conn = conn.clone();
+            async move { conn.del(keys::session(id)).await }
+        }))
+        .await?;
         // Remove only what was read: a session created meanwhile stays findable.
-        pipe.zrem(&index, &ids).ignore();
-        let removed: Vec<u64> = pipe.query_async(&mut conn).await?;
+        let _: u64 = conn.zrem(&index, &ids).await?;
         Ok(removed.iter().sum())
     }
 }

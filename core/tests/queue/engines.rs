@@ -7,7 +7,7 @@ use super::*;
 
 /// Three queues in a group of their own, as `QueueSet` makes the engines' queues.
 async fn fresh_group() -> [JobQueue; 3] {
-    let conn = queue::connect(&RedisConfig::from_env())
+    let conn = queue::connect(&RedisConfig::from_env().expect("redis config"))
         .await
         .expect("redis (run scripts/services.sh up)");
     let group = format!("test-{}", uuid::Uuid::new_v4().simple());

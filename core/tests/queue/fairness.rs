@@ -165,7 +165,7 @@ async fn a_canceled_job_leaves_its_organization_s_turn_and_no_trace() {
 
 #[tokio::test]
 async fn a_job_waiting_from_before_organizations_took_turns_joins_its_own_when_enqueued_again() {
-    let mut conn = queue::connect(&RedisConfig::from_env())
+    let mut conn = queue::connect(&RedisConfig::from_env().expect("redis config"))
         .await
         .expect("redis");
     let q = fresh_queue().await;

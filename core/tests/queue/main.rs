@@ -24,7 +24,7 @@ fn entry(id: &str, payload: &str, priority: u8, share: Option<Share>) -> Entry {
 }
 
 async fn fresh_queue() -> JobQueue {
-    let conn = queue::connect(&RedisConfig::from_env())
+    let conn = queue::connect(&RedisConfig::from_env().expect("redis config"))
         .await
         .expect("redis (run scripts/services.sh up)");
     JobQueue::named(conn, &format!("test-{}", uuid::Uuid::new_v4().simple()))
@@ -386,7 +386,7 @@ async fn a_queue_is_intact_only_after_a_finished_restore_and_until_redis_loses_i
     assert!(!q.is_intact().await.expect("restoring"));
     assert!(q.mark_intact().await.expect("finish"));
     assert!(q.is_intact().await.expect("restored"));
-    let conn = queue::connect(&RedisConfig::from_env())
+    let conn = queue::connect(&RedisConfig::from_env().expect("redis config"))
         .await
         .expect("redis");
     let _: u64 = redis::cmd("DEL")

@@ -51,7 +51,7 @@ impl PrivateRedis {
     }
 
     pub fn config(&self) -> scraperx_core::config::RedisConfig {
-        scraperx_core::config::RedisConfig { url: self.url() }
+        scraperx_core::config::RedisConfig::single(self.url())
     }
 
     /// Kills the server (SIGKILL): everything it held is gone.

@@ -70,7 +70,9 @@ pub async fn cluster(pool: PgPool) -> Cluster {
         )
         .await
         .expect("namespace");
-    let redis = hot::connect(&RedisConfig::from_env()).await.expect("redis");
+    let redis = hot::connect(&RedisConfig::from_env().expect("redis config"))
+        .await
+        .expect("redis");
     let queue_ns = format!("{ns}-");
     Cluster {
         queues: QueueSet::new(redis.clone(), &queue_ns),

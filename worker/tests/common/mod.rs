@@ -71,7 +71,7 @@ pub fn secrets() -> scraperx_core::secrets::SecretBox {
 
 impl Harness {
     pub async fn new(pool: PgPool) -> Self {
-        Self::on_redis(pool, &RedisConfig::from_env()).await
+        Self::on_redis(pool, &RedisConfig::from_env().expect("redis config")).await
     }
 
     /// Over the Redis of `config` (a private server, for tests that stop or empty it).

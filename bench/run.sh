@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ScraperX against its peers, side by side, in one run on this machine:
 #
-#   bench/run.sh [pipeline] [queue] [browser] [batch] [crawl]   (none named: all, in that order)
+#   bench/run.sh [pipeline] [queue] [browser] [batch] [crawl] [scale]   (none named: all, in that order)
 #   bench/run.sh content [DATA_DIR]                       (content extraction: bench/content.sh)
 #
 # Installs the peers (bench/install-peers.sh), builds the release binaries, serves the
@@ -30,7 +30,7 @@ concurrency=${BENCH_CONCURRENCY:-8 32}
 contexts=${BENCH_CONTEXTS:-1 4 8}
 browser_pages=${BENCH_BROWSER_PAGES:-0}
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(pipeline queue browser batch crawl)
+[ ${#sections[@]} -gt 0 ] || sections=(pipeline queue browser batch crawl scale)
 
 bin=$target/release
 if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then
@@ -107,10 +107,16 @@ run_crawl() {
   done
 }
 
+# Redis Cluster against one Redis, PgBouncer against PostgreSQL direct (seed 001 §4.1, §8.2).
+run_scale() {
+  echo "[bench] scale-out: one Redis and the cluster, PostgreSQL direct and through PgBouncer" >&2
+  "$bin/bench-scale" --api "$bin/scraperx-api" | record
+}
+
 for s in "${sections[@]}"; do
   case $s in
-    pipeline | queue | browser | batch | crawl) "run_$s" ;;
-    *) echo "unknown comparison: $s (pipeline, queue, browser, batch, crawl)" >&2; exit 2 ;;
+    pipeline | queue | browser | batch | crawl | scale) "run_$s" ;;
+    *) echo "unknown comparison: $s (pipeline, queue, browser, batch, crawl, scale)" >&2; exit 2 ;;
   esac
 done
 

@@ -199,10 +199,14 @@ start_redis() {
 }
 
 cluster_ports() { seq "$SCRX_REDIS_CLUSTER_PORT" $((SCRX_REDIS_CLUSTER_PORT + 5)); }
+# Ok when every node says so and every replica's link to its master is up (a replica that
+# never synced would refuse to take over from a failed master).
 cluster_ok() {
   local port
   for port in $(cluster_ports); do
     redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
+    redis-cli -h 127.0.0.1 -p "$port" info replication 2>/dev/null \
+      | grep -Eq '^(role:master|master_link_status:up)' || return 1
   done
 }
 

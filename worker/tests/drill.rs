@@ -1,4 +1,5 @@
-//! The fault drill at test scale: every fault loses no job and charges none twice, and
+//! The fault drill at test scale: every fault (a Redis Cluster master killed among them)
+//! loses no job and charges none twice, and
 //! workers killed with SIGKILL have their jobs taken up again within 5 s. The full drill
 //! (2,000 jobs) is `scripts/drill.sh`; both print the same table.
 
@@ -8,6 +9,8 @@ mod fault_drill;
 mod minio_server;
 #[path = "../../core/tests/support/postgres_server.rs"]
 mod postgres_server;
+#[path = "../../core/tests/support/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "../../core/tests/support/redis_server.rs"]
 mod redis_server;
 #[path = "../../core/tests/support/scratch.rs"]
@@ -32,6 +35,9 @@ async fn no_fault_loses_a_job_or_charges_one_twice() {
     }
     if drill.runs("minio") {
         rows.push(faults::stop_minio(&mut drill).await);
+    }
+    if drill.runs("failover") {
+        rows.push(faults::fail_over_redis_master(&drill).await);
     }
     if drill.runs("chromium") {
         rows.push(faults::kill_chromium(&drill).await);

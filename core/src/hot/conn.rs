@@ -2,8 +2,9 @@
 //! One server: redis-rs's `ConnectionManager`, which reconnects in the background when its
 //! connection breaks, plus one retry of a command that found the connection broken. A
 //! cluster: redis-rs's cluster connection, which routes each command by its key's slot,
-//! follows MOVED and ASK, and on a failed node refreshes the slot map and retries until the
-//! response timeout, so a replica promoted in a master's place takes over by itself.
+//! follows MOVED and ASK and retries a failed node until the response timeout; renewed from
+//! the seed nodes when a node is gone ([`super::cluster`]), so a replica promoted in a
+//! master's place takes over by itself.
 //!
 //! Invariant: once Redis answers again, the next command succeeds. The manager alone hands
 //! the first command after an outage the broken connection (or its last failed reconnect),
@@ -21,7 +22,7 @@ use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value, aio::ConnectionLike};
 #[derive(Clone)]
 pub enum RedisConn {
     Single(redis::aio::ConnectionManager),
-    Cluster(redis::cluster_async::ClusterConnection),
+    Cluster(super::cluster::ClusterLink),
 }
 
 impl RedisConn {

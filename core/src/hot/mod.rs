@@ -18,6 +18,7 @@
 
 pub mod auth_failures;
 pub mod cache;
+pub mod cluster;
 pub mod conn;
 pub mod keys;
 pub mod locks;
@@ -62,12 +63,12 @@ pub fn client(url: &str) -> Result<redis::Client> {
     redis::Client::open(url).map_err(|e| Error::Config(format!("REDIS_URL: {e}")))
 }
 
-/// How many times a cluster command is retried (a moved slot, a failed node) before the
-/// caller gets an error, and the waits between: enough to outlast a failover (the node
-/// timeout, 2 to 5 s, plus an election), which the response timeout bounds.
-const CLUSTER_RETRIES: u32 = 8;
+/// How many times the cluster client retries a command (a moved slot, a failed node), and
+/// the waits between, before [`cluster::ClusterLink`] renews the connection and sends it
+/// once more: a second or so, so a failover is noticed and followed quickly.
+const CLUSTER_RETRIES: u32 = 3;
 const CLUSTER_MIN_RETRY_WAIT_MS: u64 = 100;
-const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 1_000;
+const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 500;
 
 /// The cluster client for `config`'s nodes (no I/O yet); with `push`, in RESP3 with pushed
 /// messages (pub/sub) sent there.
@@ -99,11 +100,8 @@ pub async fn connect(config: &RedisConfig) -> Result<RedisConn> {
         RedisTopology::Single => connect_single(&config.url).await,
         RedisTopology::Cluster => {
             let client = cluster_client(config, None)?;
-            let connecting = client.get_async_connection();
-            match tokio::time::timeout(CONNECT_TIMEOUT * 2, connecting).await {
-                Ok(conn) => Ok(RedisConn::Cluster(conn?)),
-                Err(_) => Err(connect_timed_out()),
-            }
+            let link = cluster::ClusterLink::connect(client, CONNECT_TIMEOUT * 2).await?;
+            Ok(RedisConn::Cluster(link))
         }
     }
 }

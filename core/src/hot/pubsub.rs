@@ -11,9 +11,10 @@
 //! a cluster. Job status is the exception: the API subscribes to every organization's with
 //! one pattern, and patterns exist only for classic channels, which a cluster broadcasts.
 //! A message type knows which kind its channel is ([`Message::SHARDED`]), so its publisher
-//! and its subscribers cannot disagree. Subscriptions use RESP3 pushes on both topologies;
-//! on one server the stream ends when the connection drops (the subscriber subscribes again
-//! and re-reads state), on a cluster the client subscribes again by itself after a failover.
+//! and its subscribers cannot disagree. Subscriptions use RESP3 pushes on both topologies,
+//! and the stream ends when a connection drops (on a cluster, any node's: redis-rs 0.32
+//! subscribes again only after a command fails, and a subscribed connection sends none), so
+//! the subscriber subscribes again, reaching the new master, and re-reads state.
 
 use std::marker::PhantomData;
 
@@ -247,8 +248,8 @@ impl Publisher {
 }
 
 /// Subscribes on a connection of its own (a subscribed connection can do nothing else).
-/// On one server the stream ends when the connection drops; subscribers re-subscribe and
-/// re-read state. On a cluster it outlives a failover: the client subscribes again.
+/// The stream ends when the connection drops (on a cluster, a link to any node);
+/// subscribers re-subscribe and re-read state.
 pub async fn subscribe<M: Message>(
     config: &RedisConfig,
     topic: &Topic<M>,

@@ -4,8 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use scraperx_core::{domain::Engine, pg::NewJob};
+use scraperx_core::{domain::Engine, hot, pg::NewJob};
 use tokio::task::JoinSet;
+
+use crate::redis_cluster::PrivateCluster;
 
 use super::{
     Drill,
@@ -16,6 +18,8 @@ use super::{
 
 /// The kill -9 row's name.
 pub const KILL: &str = "kill -9 of workers";
+/// The Redis Cluster row's name.
+pub const FAILOVER: &str = "cluster master killed";
 
 /// How long the drill waits for jobs in flight at a fault to be taken up again.
 const RECLAIM_WINDOW: Duration = Duration::from_secs(90);
@@ -95,6 +99,36 @@ pub async fn kill_workers(drill: &Drill) -> Row {
     let tally = settle(drill.pool(), &org, ids.len(), SETTLE_WINDOW).await;
     Row {
         fault: KILL,
+        tally,
+        reclaims,
+    }
+}
+
+/// A Redis Cluster master killed (SIGKILL) under the load: the one holding the job queues'
+/// slot. Its replica takes over after the node timeout (2 s); the workers and the
+/// submitter are on the cluster, and nobody tells them: their cluster connections find the
+/// new master by themselves. The clock starts at the kill; the node comes back afterwards,
+/// as a replica.
+pub async fn fail_over_redis_master(drill: &Drill) -> Row {
+    let ns = namespace("fo");
+    let mut cluster = tokio::task::block_in_place(PrivateCluster::start);
+    let redis = cluster.config();
+    let conn = hot::connect(&redis).await.expect("private cluster");
+    let org = drill.stack.org(1_000_000).await;
+    let load = jobs(&drill.site, drill.jobs / 2, 100, Engine::Http);
+    let ids = drill.stack.submit_on(&conn, &org, &ns, load).await;
+    let _workers: Vec<WorkerProc> = (0..2)
+        .map(|i| WorkerProc::spawn_on(&drill.stack, &redis, &ns, &format!("fo-{i}"), &HTTP))
+        .collect();
+    let held = busy(drill, &org, 4).await;
+    let master = cluster.master_of(&format!("{{queue:{ns}jobs}}"));
+    tokio::task::block_in_place(|| cluster.kill(master));
+    let at = Instant::now();
+    let reclaims = taken_up(drill.pool(), &held, at, RECLAIM_WINDOW).await;
+    let tally = settle(drill.pool(), &org, ids.len(), SETTLE_WINDOW).await;
+    tokio::task::block_in_place(|| cluster.restart(master));
+    Row {
+        fault: FAILOVER,
         tally,
         reclaims,
     }

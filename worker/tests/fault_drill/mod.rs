@@ -1,8 +1,8 @@
 //! The fault drill: real worker processes over private Postgres, Redis and MinIO, loaded
 //! with pages a local site serves, and each fault in turn (kill -9 of workers, Redis
-//! restarting empty, Postgres crashing, MinIO stopping, Chromium killed mid-page). For
-//! each it counts jobs submitted, completed, failed, lost and charged twice, and how long
-//! the jobs in flight at the fault took to be taken up again.
+//! restarting empty, Postgres crashing, MinIO stopping, a Redis Cluster master killed,
+//! Chromium killed mid-page). For each it counts jobs submitted, completed, failed, lost and
+//! charged twice, and how long the jobs in flight at the fault took to be taken up again.
 
 pub mod faults;
 pub mod report;
@@ -19,7 +19,7 @@ use stack::Stack;
 /// Jobs of the largest fault (`SCRX_DRILL_JOBS`); the tests run a small drill, the
 /// documented command (`scripts/drill.sh`) the full one of 2,000.
 pub const ENV_JOBS: &str = "SCRX_DRILL_JOBS";
-/// The faults to run, comma-separated (`kill,redis,postgres,minio,chromium`; all by default).
+/// The faults to run, comma-separated (`kill,redis,postgres,minio,failover,chromium`; all by default).
 pub const ENV_FAULTS: &str = "SCRX_DRILL_FAULTS";
 /// The workers' log filter (`RUST_LOG` syntax; `warn` by default); logs go to
 /// `$SCRX_SCRATCH/drill-logs/<worker>.log`.

@@ -9,6 +9,7 @@ use std::{
 };
 
 use scraperx_core::{
+    config::{RedisConfig, RedisTopology},
     content::{self, ContentStore},
     dispatch::{QueueSet, dispatch},
     domain::{JobId, Plan},
@@ -77,7 +78,18 @@ impl Stack {
         namespace: &str,
         jobs: Vec<NewJob>,
     ) -> Vec<JobId> {
-        let queues = QueueSet::new(self.conn.clone(), namespace);
+        self.submit_on(&self.conn, org, namespace, jobs).await
+    }
+
+    /// [`Stack::submit`], with the queues on `redis` (another Redis than the stack's).
+    pub async fn submit_on(
+        &self,
+        redis: &RedisConn,
+        org: &Organization,
+        namespace: &str,
+        jobs: Vec<NewJob>,
+    ) -> Vec<JobId> {
+        let queues = QueueSet::new(redis.clone(), namespace);
         let mut ids = Vec::with_capacity(jobs.len());
         for chunk in jobs.chunks(100) {
             let mut created = Vec::with_capacity(chunk.len());
@@ -112,12 +124,25 @@ pub struct WorkerProc {
 impl WorkerProc {
     /// Starts `scraperx-worker run` over the stack, reading queues under `namespace`.
     pub fn spawn(stack: &Stack, namespace: &str, id: &str, spec: &WorkerSpec) -> Self {
+        Self::spawn_on(stack, &stack.redis.config(), namespace, id, spec)
+    }
+
+    /// [`WorkerProc::spawn`], with the queues on `redis` (another Redis than the stack's).
+    pub fn spawn_on(
+        stack: &Stack,
+        redis: &RedisConfig,
+        namespace: &str,
+        id: &str,
+        spec: &WorkerSpec,
+    ) -> Self {
+        let cluster = redis.topology == RedisTopology::Cluster;
         let log = std::fs::File::create(stack.logs.join(format!("{id}.log"))).expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_scraperx-worker"));
         command
             .arg("run")
             .env("DATABASE_URL", stack.postgres.url())
-            .env("REDIS_URL", stack.redis.url())
+            .env("REDIS_URL", &redis.url)
+            .env("SCRX_REDIS_CLUSTER", cluster.to_string())
             .envs(stack.minio.worker_env())
             .env("SCRX_QUEUE_NAMESPACE", namespace)
             .env("SCRX_ALLOW_PRIVATE_TARGETS", "true")

@@ -40,10 +40,7 @@ async fn a_killed_master_s_replica_takes_over_and_no_enqueued_job_is_lost() {
             killed_at = Some(Instant::now());
         }
         let id = format!("job-{n}");
-        match queue
-            .enqueue_for(share, &id, "{}", 5, Duration::ZERO)
-            .await
-        {
+        match queue.enqueue_for(share, &id, "{}", 5, Duration::ZERO).await {
             Ok(_) => {
                 if let (Some(at), None) = (killed_at, back_after) {
                     back_after = Some(at.elapsed());
@@ -72,7 +69,11 @@ async fn a_killed_master_s_replica_takes_over_and_no_enqueued_job_is_lost() {
     assert!(back_after < Duration::from_secs(15), "{back_after:?}");
     // Dequeue everything, on the new master.
     let mut delivered = HashSet::new();
-    while let Some(lease) = queue.dequeue(Duration::from_secs(30)).await.expect("dequeue") {
+    while let Some(lease) = queue
+        .dequeue(Duration::from_secs(30))
+        .await
+        .expect("dequeue")
+    {
         queue.ack(&lease).await.expect("ack");
         delivered.insert(lease.id);
     }
@@ -83,6 +84,12 @@ async fn a_killed_master_s_replica_takes_over_and_no_enqueued_job_is_lost() {
         delivered.len()
     );
     let missing: Vec<_> = after_failover.difference(&delivered).collect();
-    assert!(missing.is_empty(), "jobs enqueued on the new master lost: {missing:?}");
-    assert!(delivered.is_subset(&accepted), "a job delivered that was never enqueued");
+    assert!(
+        missing.is_empty(),
+        "jobs enqueued on the new master lost: {missing:?}"
+    );
+    assert!(
+        delivered.is_subset(&accepted),
+        "a job delivered that was never enqueued"
+    );
 }

@@ -2,9 +2,10 @@
 //! One server: redis-rs's `ConnectionManager`, which reconnects in the background when its
 //! connection breaks, plus one retry of a command that found the connection broken. A
 //! cluster: redis-rs's cluster connection, which routes each command by its key's slot,
-//! follows MOVED and ASK and retries a failed node until the response timeout; renewed from
-//! the seed nodes when a node is gone ([`super::cluster`]), so a replica promoted in a
-//! master's place takes over by itself.
+//! follows MOVED and ASK, and reads the slot map again when a node is gone, so a replica
+//! promoted in a master's place takes over by itself (`core/tests/cluster_failover.rs`: the
+//! same connection enqueues again about 3.5 s after a master's SIGKILL, with a 2 s node
+//! timeout).
 //!
 //! Invariant: once Redis answers again, the next command succeeds. The manager alone hands
 //! the first command after an outage the broken connection (or its last failed reconnect),
@@ -22,7 +23,7 @@ use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value, aio::ConnectionLike};
 #[derive(Clone)]
 pub enum RedisConn {
     Single(redis::aio::ConnectionManager),
-    Cluster(super::cluster::ClusterLink),
+    Cluster(redis::cluster_async::ClusterConnection),
 }
 
 impl RedisConn {

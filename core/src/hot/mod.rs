@@ -18,7 +18,6 @@
 
 pub mod auth_failures;
 pub mod cache;
-pub mod cluster;
 pub mod conn;
 pub mod keys;
 pub mod locks;
@@ -64,8 +63,8 @@ pub fn client(url: &str) -> Result<redis::Client> {
 }
 
 /// How many times the cluster client retries a command (a moved slot, a failed node), and
-/// the waits between, before [`cluster::ClusterLink`] renews the connection and sends it
-/// once more: a second or so, so a failover is noticed and followed quickly.
+/// the waits between: about a second, after which the caller gets a retryable error (the
+/// workers' loops and the API's 503 retry later), so a failover never holds a request long.
 const CLUSTER_RETRIES: u32 = 3;
 const CLUSTER_MIN_RETRY_WAIT_MS: u64 = 100;
 const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 500;
@@ -100,8 +99,11 @@ pub async fn connect(config: &RedisConfig) -> Result<RedisConn> {
         RedisTopology::Single => connect_single(&config.url).await,
         RedisTopology::Cluster => {
             let client = cluster_client(config, None)?;
-            let link = cluster::ClusterLink::connect(client, CONNECT_TIMEOUT * 2).await?;
-            Ok(RedisConn::Cluster(link))
+            let connecting = client.get_async_connection();
+            match tokio::time::timeout(CONNECT_TIMEOUT * 2, connecting).await {
+                Ok(conn) => Ok(RedisConn::Cluster(conn?)),
+                Err(_) => Err(connect_timed_out()),
+            }
         }
     }
 }

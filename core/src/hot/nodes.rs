@@ -84,7 +84,7 @@ impl RedisConn {
         match (self, node) {
             (Self::Cluster(cluster), Node::Master { host, port }) => {
                 let route = RoutingInfo::SingleNode(by_address(host, *port));
-                let value = cluster.connection().route_command(cmd, route).await?;
+                let value = cluster.clone().route_command(cmd, route).await?;
                 redis::from_owned_redis_value(value)
             }
             _ => cmd.query_async(&mut self.clone()).await,
@@ -102,7 +102,7 @@ impl RedisConn {
             (Self::Cluster(cluster), Node::Master { host, port }) => {
                 let count = pipe.cmd_iter().count();
                 let values = cluster
-                    .connection()
+                    .clone()
                     .route_pipeline(pipe, 0, count, by_address(host, *port))
                     .await?;
                 redis::from_owned_redis_value(Value::Array(values))

@@ -36,6 +36,29 @@ awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $
      END { printf "%d passed, %d failed\n", p, f }' "$log"
 [ "$status" = 0 ] || exit "$status"
 
+# The Redis tests again, on the 3-master cluster (seed 001 §4.1): the same test code, since
+# every test reads its Redis with RedisConfig::from_env. Tests on private servers (outages,
+# the drill) and those without Redis are not repeated.
+echo "== the Redis tests again, on the Redis Cluster"
+cluster_log=$(mktemp)
+trap 'rm -f "$log" "$cluster_log"' EXIT
+set +e
+(
+  export REDIS_URL=$SCRX_REDIS_CLUSTER_URL SCRX_REDIS_CLUSTER=true
+  cargo test --locked -p scraperx-core --test hot --test queue --test sweep --test crawls &&
+  cargo test --locked -p scraperx-api --test api --test account --test actions --test crawls \
+    --test crawl_restart --test firecrawl --test hostile_input --test scrape --test security &&
+  cargo test --locked -p scraperx-worker --test worker --test engines --test fairness \
+    --test crawl --test webhooks --test politeness --test process --test batch_cancel \
+    --test content &&
+  cargo test --locked -p scraperx-operator --test controllers
+) 2>&1 | tee "$cluster_log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "on the cluster: %d passed, %d failed\n", p, f }' "$cluster_log"
+[ "$status" = 0 ] || exit "$status"
+
 # The main job itself, on ports and a state folder of its own (below the kernel's ephemeral
 # range, 32768 and up, so a test's outgoing connection cannot hold one of them): the whole platform comes up,
 # scrapes through the API and runs a ScrapeBatch through kubectl, then stops.

@@ -12,7 +12,7 @@ use anyhow::{Context as _, bail};
 use clap::{ArgMatches, Command};
 use scraperx_core::{
     cli::{self, Setting, Values},
-    config::{PgConfig, RedisConfig, S3Config},
+    config::{ENV_REDIS_CLUSTER, ENV_REDIS_URL, PgConfig, RedisConfig, RedisTopology, S3Config},
     telemetry::{self, LogConfig},
 };
 use scraperx_operator::backup::{self, BackupConfig, BackupTarget, Component, plan};
@@ -111,6 +111,15 @@ pub async fn dispatch(matches: &ArgMatches, restore: bool) -> anyhow::Result<()>
         }
         (Component::Redis, false) => {
             let redis = RedisConfig::from_lookup(get)?;
+            if redis.topology == RedisTopology::Cluster {
+                // Seed 001 §7.5's choice: a snapshot per master, each its own run.
+                return Err(scraperx_core::Error::Config(format!(
+                    "{ENV_REDIS_CLUSTER}: a Redis Cluster is backed up master by master: run \
+                     `backup redis` once per master, with {ENV_REDIS_URL} set to that master \
+                     alone (the queues need no backup: the workers' sweep rebuilds them)"
+                ))
+                .into());
+            }
             json(&backup::redis::backup(&config, &target, &redis.url).await?)?
         }
         (Component::Minio, false) => {

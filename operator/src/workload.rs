@@ -40,6 +40,8 @@ pub fn connection_keys() -> Vec<(String, bool)> {
     .map(|key| (key.to_owned(), false))
     .collect();
     keys.extend(config::s3_role_keys(S3_ROLE).map(|key| (key, false)));
+    // Only where Redis is a cluster.
+    keys.push((config::ENV_REDIS_CLUSTER.to_owned(), true));
     // Only workers whose proxy providers have sealed credentials need it.
     keys.push((secrets::ENV_SECRETS_KEY.to_owned(), true));
     keys
@@ -242,6 +244,7 @@ mod tests {
                 ("conn", "S3_ENDPOINT", None),
                 ("conn", "S3_WORKER_ACCESS_KEY", None),
                 ("conn", "S3_WORKER_SECRET_KEY", None),
+                ("conn", "SCRX_REDIS_CLUSTER", Some(true)),
                 ("conn", "SCRX_SECRETS_KEY", Some(true)),
             ]
         );

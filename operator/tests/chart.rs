@@ -274,7 +274,13 @@ fn every_pod_runs_as_non_root_read_only_with_only_the_connection_keys_it_reads()
     let pod =
         |kind: &str, name: &str| named(&objects, kind, name)["spec"]["template"]["spec"].clone();
     let workers = worker_deployments(&objects, &release.ns);
-    let common = ["DATABASE_URL", "REDIS_URL", "S3_ENDPOINT"];
+    // SCRX_REDIS_CLUSTER is optional: only where Redis is a cluster.
+    let common = [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SCRX_REDIS_CLUSTER",
+        "S3_ENDPOINT",
+    ];
     let pods = [
         (
             "api",

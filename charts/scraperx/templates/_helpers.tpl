@@ -41,6 +41,15 @@ component never sees another's credentials. `include "scraperx.secretEnv" (list 
 {{- end }}
 {{- end -}}
 
+{{/* Redis: REDIS_URL, and SCRX_REDIS_CLUSTER when the Secret has it ("true": REDIS_URL lists
+Redis Cluster nodes, comma-separated). */}}
+{{- define "scraperx.redisEnv" -}}
+{{- include "scraperx.secretEnv" (list . "REDIS_URL") }}
+- name: SCRX_REDIS_CLUSTER
+  valueFrom:
+    secretKeyRef: { name: {{ .Values.connection.secretName }}, key: SCRX_REDIS_CLUSTER, optional: true }
+{{- end -}}
+
 {{/* The pod-level securityContext of every pod (the operator sets the same on workers). */}}
 {{- define "scraperx.podSecurityContext" -}}
 runAsNonRoot: true

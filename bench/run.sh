@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ScraperX against its peers, side by side, in one run on this machine:
 #
-#   bench/run.sh [pipeline] [queue] [browser] [batch] [crawl] [scale]   (none named: all, in that order)
+#   bench/run.sh [pipeline] [queue] [browser] [batch] [crawl] [scale] [pool]   (none named: all, in that order)
 #   bench/run.sh content [DATA_DIR]                       (content extraction: bench/content.sh)
 #
 # Installs the peers (bench/install-peers.sh), builds the release binaries, serves the
@@ -30,7 +30,7 @@ concurrency=${BENCH_CONCURRENCY:-8 32}
 contexts=${BENCH_CONTEXTS:-1 4 8}
 browser_pages=${BENCH_BROWSER_PAGES:-0}
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(pipeline queue browser batch crawl scale)
+[ ${#sections[@]} -gt 0 ] || sections=(pipeline queue browser batch crawl scale pool)
 
 bin=$target/release
 if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then
@@ -113,10 +113,20 @@ run_scale() {
   "$bin/bench-scale" --api "$bin/scraperx-api" | record
 }
 
+# The WorkerPool's reaction to its queue (operator/tests/bench_pool.rs, run with --ignored):
+# the operator's controllers against the real kube-apiserver of e2e/control-plane.sh.
+run_pool() {
+  echo "[bench] WorkerPool reaction" >&2
+  e2e/control-plane.sh up >&2
+  eval "$(e2e/control-plane.sh env)"
+  flock /tmp/scraperx-cargo.lock cargo test --release --quiet -p scraperx-operator \
+    --test bench_pool -- --ignored --nocapture | record
+}
+
 for s in "${sections[@]}"; do
   case $s in
-    pipeline | queue | browser | batch | crawl | scale) "run_$s" ;;
-    *) echo "unknown comparison: $s (pipeline, queue, browser, batch, crawl, scale)" >&2; exit 2 ;;
+    pipeline | queue | browser | batch | crawl | scale | pool) "run_$s" ;;
+    *) echo "unknown comparison: $s (pipeline, queue, browser, batch, crawl, scale, pool)" >&2; exit 2 ;;
   esac
 done
 

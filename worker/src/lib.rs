@@ -24,13 +24,14 @@ pub mod webhooks;
 use std::{collections::HashMap, sync::Arc};
 
 use scraperx_core::{
+    config::RedisConfig,
     content::ContentStore,
     dispatch::QueueSet,
     hot::RedisConn,
     hot::pubsub::Publisher,
     hot::pubsub::WorkerState,
     pg::Db,
-    queue::{JobQueue, Lease, liveness},
+    queue::{JobQueue, Lease, liveness, wake::Waker},
 };
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -54,6 +55,9 @@ pub struct Worker {
     queues: Vec<JobQueue>,
     webhooks: Option<JobQueue>,
     sweeper: sweep::Sweeper,
+    /// Where idle slots are woken when a job arrives ([`Worker::with_wake_ups`]).
+    waker: Waker,
+    wake_from: Option<RedisConfig>,
 }
 
 impl Worker {
@@ -137,7 +141,16 @@ impl Worker {
             }),
             queues,
             sweeper,
+            waker: Waker::default(),
+            wake_from: None,
         })
+    }
+
+    /// Idle slots wake when a job arrives on their queues (followed on subscriptions to
+    /// `redis`) instead of at their next poll, `idle_poll` staying the longest wait.
+    pub fn with_wake_ups(mut self, redis: RedisConfig) -> Self {
+        self.wake_from = Some(redis);
+        self
     }
 
     pub fn config(&self) -> &WorkerConfig {
@@ -173,10 +186,14 @@ impl Worker {
         ));
         let owned: Vec<JobQueue> = self.queues.iter().chain(&self.webhooks).cloned().collect();
         // Ended with this future, so a worker that vanishes stops saying it is alive.
-        let background = Background(vec![
-            tokio::spawn(liveness::keep_alive(owned)),
+        let mut tasks = vec![
+            tokio::spawn(liveness::keep_alive(owned.clone())),
             tokio::spawn(self.sweeper.clone().run()),
-        ]);
+        ];
+        if let Some(redis) = &self.wake_from {
+            tasks.extend(self.waker.follow(redis, &owned));
+        }
+        let background = Background(tasks);
         // Leases being worked on, to hand back if the grace period runs out.
         let in_flight: Arc<std::sync::Mutex<HashMap<String, (JobQueue, Lease)>>> = Arc::default();
         // Owned here: if this future is dropped (the process dies), every slot goes with it.
@@ -186,11 +203,14 @@ impl Worker {
                 (self.runner.clone(), self.queues.clone(), stop.clone());
             let (deliverer, hooks) = (self.deliverer.clone(), self.webhooks.clone());
             let (metrics, in_flight) = (self.metrics.clone(), in_flight.clone());
+            let waker = self.waker.clone();
             slots.spawn(async move {
                 let mut next = slot;
                 // A dropped sender counts as a stop.
                 while !*stop.borrow() && stop.has_changed().is_ok() {
                     let mut worked = false;
+                    // Read before looking, so a job arriving meanwhile cuts the wait short.
+                    let seen = waker.generation();
                     // Deliveries first: they are short, and a backlog delays customers.
                     if let Some(hooks) = &hooks {
                         match hooks.dequeue(runner.config.lease).await {
@@ -251,7 +271,7 @@ impl Worker {
                     if !worked {
                         tokio::select! {
                             _ = stop.changed() => {}
-                            () = tokio::time::sleep(runner.config.idle_poll) => {}
+                            () = waker.idle(seen, runner.config.idle_poll) => {}
                         }
                     }
                 }

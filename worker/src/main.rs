@@ -79,7 +79,8 @@ async fn run(values: &Values) -> anyhow::Result<()> {
     db.reseal_at_start(config.secrets.as_ref())
         .await
         .context("re-sealing secrets")?;
-    let redis = hot::connect(&RedisConfig::from_lookup(get)?)
+    let redis_config = RedisConfig::from_lookup(get)?;
+    let redis = hot::connect(&redis_config)
         .await
         .context("connecting to Redis")?;
     let worker = Worker::new(
@@ -89,7 +90,8 @@ async fn run(values: &Values) -> anyhow::Result<()> {
             redis,
             content: ContentStore::new(&s3),
         },
-    )?;
+    )?
+    .with_wake_ups(redis_config);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         scraperx_core::signal::shutdown_signal().await;

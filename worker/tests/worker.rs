@@ -18,11 +18,12 @@ use axum::{
 };
 use common::{Harness, serve};
 use scraperx_core::{
-    config::S3Config,
+    config::{RedisConfig, S3Config},
     content::{Bucket, ContentStore},
     domain::{ExtractRule, JobStatus},
     pg::NewJob,
 };
+use scraperx_worker::WorkerConfig;
 use sqlx::PgPool;
 
 const PAGE: &str = r#"<html><head><title>Catalog</title></head><body>
@@ -239,6 +240,29 @@ async fn an_http_job_completes_with_redirects_extraction_timings_and_one_charge(
         );
     }
     assert_eq!((done.credits_charged, h.balance(&org).await), (1, 9));
+    stop.send(true).expect("stop");
+    handle.await.expect("worker");
+}
+
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn an_idle_worker_with_wake_ups_starts_a_new_job_long_before_its_next_poll(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let addr = serve(site(Arc::default())).await;
+    let org = h.org(10).await;
+    let config = WorkerConfig {
+        // Without a wake-up, the job would wait for this poll.
+        idle_poll: Duration::from_secs(30),
+        ..h.config()
+    };
+    let worker = h
+        .worker(config)
+        .with_wake_ups(RedisConfig::from_env().expect("redis config"));
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let handle = tokio::spawn(async move { worker.run(rx).await });
+    // Every slot has looked once and is idle, and the subscriptions are made.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let id = h.submit(&org, job(format!("http://{addr}/page"))).await;
+    h.completed(id, Duration::from_secs(10)).await;
     stop.send(true).expect("stop");
     handle.await.expect("worker");
 }

@@ -5,7 +5,8 @@
 //! - single enqueue at concurrency 1 and 100, bulk enqueue (`enqueue_many`, 1,000 a call);
 //! - dequeue + ack of a filled queue at concurrency 1 and 100;
 //! - enqueue-to-start latency: jobs enqueued one every 2 ms while 1 or 100 consumers wait,
-//!   each polling as the worker does (its default idle poll when the queue is empty).
+//!   each waiting as the worker does when the queue is empty: woken by the queue's ready
+//!   channel, its default idle poll at the longest (`queue::wake`).
 //!
 //!     bench-queue [--jobs 20000]
 
@@ -20,7 +21,7 @@ use scraperx_core::{
     config::RedisConfig,
     domain::{JobId, OrgId},
     hot::{self, RedisConn},
-    queue::{Entry, JobQueue, QueuedJob, Share},
+    queue::{Entry, JobQueue, QueuedJob, Share, wake::Waker},
 };
 
 const COMPARISON: &str = "queue";
@@ -136,16 +137,28 @@ async fn dequeue_ack(conn: &RedisConn, share: Share, n: usize, c: usize) -> anyh
 }
 
 /// Jobs enqueued one every 2 ms with their time; `c` consumers record how long each waited.
-async fn latency(conn: &RedisConn, share: Share, n: usize, c: usize) -> anyhow::Result<()> {
+async fn latency(
+    conn: &RedisConn,
+    redis: &RedisConfig,
+    share: Share,
+    n: usize,
+    c: usize,
+) -> anyhow::Result<()> {
     let q = queue(conn);
     let idle_poll = scraperx_worker::WorkerConfig::default().idle_poll;
+    let waker = Waker::default();
+    let following = waker.follow(redis, std::slice::from_ref(&q));
+    // The subscription is made before the first job.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let epoch = Instant::now();
     let waits = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(n)));
     let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(n));
     let consumers = (0..c).map(|_| {
         let (q, waits, remaining) = (q.clone(), waits.clone(), remaining.clone());
+        let waker = waker.clone();
         tokio::spawn(async move {
             while remaining.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                let seen = waker.generation();
                 match q.dequeue(LEASE).await? {
                     Some(lease) => {
                         let at = epoch.elapsed();
@@ -157,7 +170,7 @@ async fn latency(conn: &RedisConn, share: Share, n: usize, c: usize) -> anyhow::
                             .push(at.saturating_sub(Duration::from_micros(sent)));
                         remaining.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     }
-                    None => tokio::time::sleep(idle_poll).await,
+                    None => waker.idle(seen, idle_poll).await,
                 }
             }
             anyhow::Ok(())
@@ -173,6 +186,7 @@ async fn latency(conn: &RedisConn, share: Share, n: usize, c: usize) -> anyhow::
     for t in join_all(consumers).await {
         t??;
     }
+    following.iter().for_each(tokio::task::JoinHandle::abort);
     let mut waits = std::mem::take(&mut *waits.lock().await);
     waits.sort_unstable();
     let label = format!("enqueue-to-start, c={c}");
@@ -197,14 +211,15 @@ async fn latency(conn: &RedisConn, share: Share, n: usize, c: usize) -> anyhow::
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n: usize = arg("jobs", "20000").parse()?;
-    let conn = hot::connect(&RedisConfig::from_env()?).await?;
+    let redis = RedisConfig::from_env()?;
+    let conn = hot::connect(&redis).await?;
     let share = Share::of_plan(OrgId::new(), 1_000_000);
     enqueue_single(&conn, share, n / 4, 1).await?;
     enqueue_single(&conn, share, n, 100).await?;
     enqueue_bulk(&conn, share, 5 * n).await?;
     dequeue_ack(&conn, share, n / 4, 1).await?;
     dequeue_ack(&conn, share, n, 100).await?;
-    latency(&conn, share, 1000, 1).await?;
-    latency(&conn, share, 1000, 100).await?;
+    latency(&conn, &redis, share, 1000, 1).await?;
+    latency(&conn, &redis, share, 1000, 100).await?;
     Ok(())
 }

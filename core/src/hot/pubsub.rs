@@ -108,6 +108,13 @@ pub enum Severity {
     Critical,
 }
 
+/// A job is waiting on a queue (published by its enqueue scripts; `crate::queue::wake`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueReady {
+    /// The queue's waiting set: its channel is this and `:ready`.
+    pub wait: String,
+}
+
 /// A message type and the channel it travels on.
 pub trait Message: Serialize + DeserializeOwned + Send + 'static {
     /// Whether its channel is sharded; false only where a pattern subscribes to it.
@@ -134,6 +141,12 @@ impl Message for BatchProgressMessage {
 impl Message for WorkerStatusMessage {
     fn channel(&self) -> String {
         channel::WORKER_STATUS.to_owned()
+    }
+}
+
+impl Message for QueueReady {
+    fn channel(&self) -> String {
+        format!("{}:ready", self.wait)
     }
 }
 
@@ -214,6 +227,13 @@ impl Topic<BatchProgressMessage> {
 impl Topic<WorkerStatusMessage> {
     pub fn worker_status() -> Self {
         Self::exact(channel::WORKER_STATUS.to_owned())
+    }
+}
+
+impl Topic<QueueReady> {
+    /// Jobs arriving on the queue whose waiting set is `wait` (its first key).
+    pub fn queue_ready(wait: &str) -> Self {
+        Self::exact(format!("{wait}:ready"))
     }
 }
 

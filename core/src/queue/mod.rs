@@ -24,6 +24,7 @@
 mod backoff;
 mod keys;
 pub mod liveness;
+pub mod wake;
 
 use std::{
     sync::{Arc, OnceLock},
@@ -250,6 +251,11 @@ impl JobQueue {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The queue's waiting set: its ready channel is named after it ([`wake`]).
+    pub fn wait_key(&self) -> &str {
+        &self.keys[0]
     }
 
     /// The Redis keys this queue's scripts take, all under one hash tag (a group member's

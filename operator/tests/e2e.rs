@@ -6,7 +6,7 @@ mod cluster;
 
 use std::time::Duration;
 
-use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{
     Api,
     api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams},
@@ -374,19 +374,7 @@ async fn a_batch_past_its_deadline_fails_and_is_deleted_after_its_ttl(pool: PgPo
 async fn a_worker_pool_follows_its_queue_within_seconds_and_scales_to_zero(pool: PgPool) {
     let c = cluster(pool).await;
     let controllers = c.start();
-    let wp: WorkerPool = serde_json::from_value(json!({
-        "apiVersion": "scraperx.io/v1alpha1", "kind": "WorkerPool",
-        "metadata": { "name": "http" },
-        "spec": { "engine": "http", "minReplicas": 0, "maxReplicas": 5, "targetJobsPerReplica": 2,
-                  "image": "scraperx/worker:test",
-                  "scaleDown": { "stabilizationWindowSeconds": 0, "maxStep": 5 } },
-    }))
-    .expect("manifest");
-    Api::<WorkerPool>::namespaced(c.client.clone(), &c.ns)
-        .create(&PostParams::default(), &wp)
-        .await
-        .expect("pool");
-    let deployments: Api<Deployment> = Api::namespaced(c.client.clone(), &c.ns);
+    let deployments = c.http_pool(5, 2).await;
     let replicas = || async {
         deployments
             .get_opt("scraperx-worker-http")

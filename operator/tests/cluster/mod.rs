@@ -9,7 +9,10 @@ use std::{sync::Arc, time::Duration};
 
 use k8s_openapi::{
     ByteString,
-    api::core::v1::{Namespace, Secret},
+    api::{
+        apps::v1::Deployment,
+        core::v1::{Namespace, Secret},
+    },
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
 use kube::{
@@ -85,6 +88,24 @@ pub async fn cluster(pool: PgPool) -> Cluster {
 }
 
 impl Cluster {
+    /// Creates the WorkerPool `http` (from 0 to `max` replicas, `target` jobs each, scaling
+    /// down at once) and returns a reader of its Deployment's replicas.
+    pub async fn http_pool(&self, max: u32, target: u32) -> Api<Deployment> {
+        let wp: WorkerPool = serde_json::from_value(serde_json::json!({
+            "apiVersion": "scraperx.io/v1alpha1", "kind": "WorkerPool",
+            "metadata": { "name": "http" },
+            "spec": { "engine": "http", "minReplicas": 0, "maxReplicas": max,
+                      "targetJobsPerReplica": target, "image": "scraperx/worker:test",
+                      "scaleDown": { "stabilizationWindowSeconds": 0, "maxStep": max } },
+        }))
+        .expect("manifest");
+        Api::<WorkerPool>::namespaced(self.client.clone(), &self.ns)
+            .create(&PostParams::default(), &wp)
+            .await
+            .expect("pool");
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
     /// The controllers, over the test's namespace only.
     pub fn start(&self) -> tokio::task::JoinHandle<()> {
         let ctx = Context::new(

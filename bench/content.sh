@@ -27,7 +27,9 @@ fi
 bench/install-peers.sh content
 tools=${SCRX_TOOLS_DIR:-$HOME/.cache/scraperx-tools}
 py=$(ls -d "$tools"/bench-py-trafilatura*/bin | tail -1)
-target=${CARGO_TARGET_DIR:-$HOME/.cache/scraperx-target}
+# The build below and the binaries run come from the same place.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/scraperx-target}
+target=$CARGO_TARGET_DIR
 if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then
   echo "[bench] building bench-content (release)" >&2
   flock /tmp/scraperx-cargo.lock cargo build --release --quiet -p scraperx-bench --bin bench-content

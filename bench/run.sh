@@ -24,7 +24,9 @@ bench/install-peers.sh
 tools=${SCRX_TOOLS_DIR:-$HOME/.cache/scraperx-tools}
 py=$(ls -d "$tools"/bench-py-scrapy*/bin | tail -1)
 node_dir=$(ls -d "$tools"/bench-node-bullmq* | tail -1)
-target=${CARGO_TARGET_DIR:-$HOME/.cache/scraperx-target}
+# The build below and the binaries run come from the same place.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/scraperx-target}
+target=$CARGO_TARGET_DIR
 pages=${BENCH_PAGES:-10000}
 concurrency=${BENCH_CONCURRENCY:-8 32}
 contexts=${BENCH_CONTEXTS:-1 4 8}

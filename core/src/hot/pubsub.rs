@@ -113,6 +113,13 @@ pub enum Severity {
 pub struct QueueReady {
     /// The queue's waiting set: its channel is this and `:ready`.
     pub wait: String,
+    /// How many jobs were made waiting.
+    #[serde(default = "one")]
+    pub jobs: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// A message type and the channel it travels on.

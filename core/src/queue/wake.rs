@@ -7,9 +7,11 @@
 //! looking and waiting.
 //!
 //! How. Every enqueue that makes a job waiting publishes one message on its queue's sharded
-//! channel (`lua/prelude.lua`, `ready`); [`Waker::follow`] subscribes to each queue's
-//! channel on a connection of its own, bumps the generation and wakes every waiting
-//! consumer of the process. A subscription that drops is made again after a short pause.
+//! channel (`lua/prelude.lua`, `ready`), with how many jobs it made waiting;
+//! [`Waker::follow`] subscribes to each queue's channel on a connection of its own, bumps the
+//! generation and wakes as many waiting consumers of the process as there are new jobs (not
+//! all of them for one job: a hundred idle slots racing for it would only delay the one that
+//! wins). A subscription that drops is made again after a short pause.
 
 use std::{
     sync::{
@@ -37,6 +39,19 @@ struct Shared {
     notify: Notify,
 }
 
+impl Shared {
+    /// Wakes up to `jobs` waiting consumers (one stays owed when none waits).
+    fn wake(&self, jobs: u64) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        for _ in 0..jobs.clamp(1, MAX_WOKEN) {
+            self.notify.notify_one();
+        }
+    }
+}
+
+/// The most consumers one message wakes (more than any process runs slots).
+const MAX_WOKEN: u64 = 1_024;
+
 /// Wakes a process's idle consumers (cheap to clone).
 #[derive(Clone, Default)]
 pub struct Waker {
@@ -61,9 +76,8 @@ impl Waker {
                         match pubsub::subscribe(&config, &topic).await {
                             Ok(messages) => {
                                 let mut messages = Box::pin(messages);
-                                while messages.next().await.is_some() {
-                                    shared.generation.fetch_add(1, Ordering::AcqRel);
-                                    shared.notify.notify_waiters();
+                                while let Some(ready) = messages.next().await {
+                                    shared.wake(ready.jobs);
                                 }
                             }
                             Err(err) => {
@@ -102,11 +116,36 @@ mod tests {
     async fn a_wake_up_between_looking_and_waiting_is_not_missed() {
         let waker = Waker::default();
         let seen = waker.generation();
-        waker.shared.generation.fetch_add(1, Ordering::AcqRel);
-        waker.shared.notify.notify_waiters();
+        waker.shared.wake(1);
         let started = std::time::Instant::now();
         waker.idle(seen, Duration::from_secs(5)).await;
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn one_job_wakes_one_of_the_idle_consumers() {
+        let waker = Waker::default();
+        let seen = waker.generation();
+        let idle: Vec<_> = (0..3)
+            .map(|_| {
+                let waker = waker.clone();
+                tokio::spawn(async move {
+                    waker.idle(seen, Duration::from_millis(300)).await;
+                    tokio::time::Instant::now()
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The three wait already (a later one would see the new generation and not wait).
+        waker.shared.wake(1);
+        let woke_at = tokio::time::Instant::now();
+        let mut early = 0;
+        for task in idle {
+            if task.await.expect("task") - woke_at < Duration::from_millis(150) {
+                early += 1;
+            }
+        }
+        assert_eq!(early, 1, "one job, one consumer woken before its poll");
     }
 
     #[tokio::test]

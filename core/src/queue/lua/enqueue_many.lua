@@ -9,5 +9,5 @@ for i = 3, #ARGV, 5 do
     added = added + 1
   end
 end
-if added > 0 and delay_ms == 0 then ready() end
+if added > 0 and delay_ms == 0 then ready(added) end
 return added

@@ -128,11 +128,11 @@ end
 
 -- Queues a job of `org` (capped at `cap` running, 0 for no cap) unless the queue holds it
 -- already (waiting, delayed or leased): a job is never in two places. True when added.
--- Tells idle workers a job is waiting: one message on the queue's sharded channel, its
--- waiting set's name and ':ready' (under the queue's hash tag, so on the script's slot), which
--- `queue::wake` follows.
-local function ready()
-  redis.call('SPUBLISH', KEYS[1] .. ':ready', cjson.encode({ wait = KEYS[1] }))
+-- Tells idle workers `jobs` jobs are waiting: one message on the queue's sharded channel,
+-- its waiting set's name and ':ready' (under the queue's hash tag, so on the script's slot),
+-- which `queue::wake` follows.
+local function ready(jobs)
+  redis.call('SPUBLISH', KEYS[1] .. ':ready', cjson.encode({ wait = KEYS[1], jobs = jobs }))
 end
 
 local function add(id, payload, priority, delay_ms, org, cap, ahead)

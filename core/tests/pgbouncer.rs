@@ -7,68 +7,16 @@
 //! ran its parse and bind in two server transactions.
 
 mod common;
-
-use std::time::Duration;
+#[path = "support/pg_bouncer.rs"]
+mod pg_bouncer;
 
 use common::org;
+use pg_bouncer::Scratch;
 use scraperx_core::{
     domain::{Engine, JobStatus},
     pg::{Db, JobCursor, JobFilter, NewJob, PoolMode, StatusChange},
 };
-use sqlx::{
-    ConnectOptions, Connection, Executor, PgConnection,
-    postgres::{PgConnectOptions, PgPoolOptions},
-};
-
-/// A fresh database, dropped (its pooled connections with it) when the test ends well.
-struct Scratch {
-    name: String,
-    direct: PgConnectOptions,
-    bounced: PgConnectOptions,
-}
-
-fn env_url(name: &str) -> PgConnectOptions {
-    let url = std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: eval \"$(scripts/services.sh env)\""));
-    url.parse().expect("a PostgreSQL URL")
-}
-
-impl Scratch {
-    async fn new() -> Self {
-        let admin = env_url("DATABASE_URL");
-        let name = format!("pgb_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = admin.connect().await.expect("direct admin connection");
-        conn.execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .expect("create database");
-        conn.close().await.expect("close");
-        Self {
-            direct: admin.database(&name),
-            bounced: env_url("SCRX_PGBOUNCER_URL").database(&name),
-            name,
-        }
-    }
-
-    /// The repository through PgBouncer, migrated over the direct URL.
-    async fn db(&self, connections: u32) -> Db {
-        let pool = PgPoolOptions::new()
-            .max_connections(connections)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(self.bounced.clone().statement_cache_capacity(0))
-            .await
-            .expect("pool through pgbouncer");
-        let db = Db::behind_pooler(pool, self.direct.clone());
-        db.migrate().await.expect("migrations over the direct URL");
-        db
-    }
-
-    async fn drop_database(self) {
-        let mut conn = env_url("DATABASE_URL").connect().await.expect("admin");
-        conn.execute(format!("DROP DATABASE {} WITH (FORCE)", self.name).as_str())
-            .await
-            .expect("drop database");
-    }
-}
+use sqlx::{Connection, PgConnection};
 
 /// Whether `err` is one of the errors a named statement meets behind a transaction
 /// pooler: already there from another client (42P05), or gone with its server (26000).

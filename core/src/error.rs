@@ -137,18 +137,61 @@ impl From<sqlx::Error> for Error {
 
 impl From<redis::RedisError> for Error {
     fn from(err: redis::RedisError) -> Self {
-        // LOADING, MASTERDOWN, TRYAGAIN, CLUSTERDOWN (wait and retry) and READONLY (a
-        // failover in progress) are outages too.
+        // LOADING, MASTERDOWN, TRYAGAIN, CLUSTERDOWN (wait and retry), READONLY (a failover
+        // in progress), and what a cluster client gives up on while a master fails over (a
+        // slot still moving, no connection to the slot's node yet) are outages too: anything
+        // the client itself would have retried, but a failed login.
+        let retried = !matches!(err.retry_method(), redis::RetryMethod::NoRetry);
         if err.is_io_error()
             || err.is_connection_refusal()
             || err.is_connection_dropped()
             || err.is_timeout()
-            || matches!(err.retry_method(), redis::RetryMethod::WaitAndRetry)
+            || (retried && err.kind() != redis::ErrorKind::AuthenticationFailed)
             || err.kind() == redis::ErrorKind::ReadOnly
         {
             Self::RedisUnavailable(err)
         } else {
             Self::Redis(err)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redis(kind: redis::ErrorKind) -> Error {
+        Error::from(redis::RedisError::from((kind, "x")))
+    }
+
+    #[test]
+    fn what_a_cluster_client_gives_up_on_during_a_failover_is_an_outage() {
+        use redis::ErrorKind::*;
+        for kind in [
+            ClusterDown,
+            MasterDown,
+            TryAgain,
+            BusyLoadingError,
+            ReadOnly,
+            Moved,
+            Ask,
+            ClusterConnectionNotFound,
+        ] {
+            assert!(redis(kind).is_retryable(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_server_reply_or_a_failed_login_is_not_an_outage() {
+        use redis::ErrorKind::*;
+        for kind in [
+            ResponseError,
+            NoScriptError,
+            CrossSlot,
+            TypeError,
+            AuthenticationFailed,
+        ] {
+            assert!(!redis(kind).is_retryable(), "{kind:?}");
         }
     }
 }

@@ -52,7 +52,10 @@ async fn a_killed_master_s_replica_takes_over_and_no_enqueued_job_is_lost() {
             }
             Err(err) => {
                 refused += 1;
-                assert!(err.is_retryable(), "a failover is a retryable error: {err}");
+                assert!(
+                    err.is_retryable(),
+                    "a failover is a retryable error: {err:?}"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }

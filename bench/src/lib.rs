@@ -156,3 +156,39 @@ pub fn worker_command(
         .kill_on_drop(true);
     command
 }
+
+/// `scraperx-api serve` at `bin` on a free loopback port, with `envs` (its database and queue
+/// namespace among them), private targets allowed, quiet, killed when dropped; returned with
+/// its base URL once `/healthz` answers (30 s at most).
+pub async fn start_api(
+    bin: &str,
+    envs: &[(&str, String)],
+) -> anyhow::Result<(tokio::process::Child, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut api = tokio::process::Command::new(bin)
+        .arg("serve")
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("SCRX_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("SCRX_ALLOW_PRIVATE_TARGETS", "true")
+        .env("SCRX_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {bin}"))?;
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        if started.elapsed() > Duration::from_secs(30) {
+            anyhow::bail!("the API did not start");
+        }
+        if let Some(status) = api.try_wait()? {
+            anyhow::bail!("the API exited: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok((api, base))
+}

@@ -5,13 +5,10 @@
 //!
 //!     bench-batch --api target/release/scraperx-api --site http://127.0.0.1:PORT [--urls 100000]
 
-use std::{
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use scraperx_bench::{BenchDatabase, arg, page_urls, result};
+use anyhow::bail;
+use scraperx_bench::{BenchDatabase, arg, page_urls, result, start_api};
 use scraperx_core::{
     config::RedisConfig,
     dispatch::QueueSet,
@@ -21,12 +18,6 @@ use scraperx_core::{
 };
 
 const COMPARISON: &str = "batch";
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -50,31 +41,15 @@ async fn main() -> anyhow::Result<()> {
         .create_api_key(org.id, &NewApiKey::named("bench"))
         .await?;
     let namespace = format!("bench{}-", uuid::Uuid::new_v4().simple());
-    let port = free_port()?;
-    let mut api = tokio::process::Command::new(&api_bin)
-        .arg("serve")
-        .env("DATABASE_URL", &database.url)
-        .env("SCRX_API_ADDR", format!("127.0.0.1:{port}"))
-        .env("SCRX_QUEUE_NAMESPACE", &namespace)
-        .env("SCRX_ALLOW_PRIVATE_TARGETS", "true")
-        .env("SCRX_LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {api_bin}"))?;
+    let (mut api, base) = start_api(
+        &api_bin,
+        &[
+            ("DATABASE_URL", database.url.clone()),
+            ("SCRX_QUEUE_NAMESPACE", namespace.clone()),
+        ],
+    )
+    .await?;
     let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let ready = Instant::now();
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        if ready.elapsed() > Duration::from_secs(30) {
-            bail!("the API did not start");
-        }
-        if let Some(status) = api.try_wait()? {
-            bail!("the API exited: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let body = serde_json::to_vec(&serde_json::json!({ "urls": page_urls(&site, n) }))?;
     let queues = QueueSet::new(hot::connect(&RedisConfig::from_env()?).await?, &namespace);
 

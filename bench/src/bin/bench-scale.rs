@@ -12,14 +12,11 @@
 //!
 //!     bench-scale --api target/release/scraperx-api [--jobs 20000] [--requests 2000]
 
-use std::{
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures::future::join_all;
-use scraperx_bench::{BenchDatabase, arg, ms, percentile, result};
+use scraperx_bench::{BenchDatabase, arg, ms, percentile, result, start_api};
 use scraperx_core::{
     config::{RedisConfig, RedisTopology},
     domain::{OrgId, Plan},
@@ -162,12 +159,6 @@ async fn redis_side(config: &RedisConfig, side: &str, n: usize) -> anyhow::Resul
     Ok(())
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 /// `POST /v1/jobs` latencies of an API whose database is `envs`' (p50, p99).
 async fn submit_latency(
     api_bin: &str,
@@ -176,33 +167,11 @@ async fn submit_latency(
     site: &str,
     requests: usize,
 ) -> anyhow::Result<(Duration, Duration)> {
-    let port = free_port()?;
-    let mut api = tokio::process::Command::new(api_bin)
-        .arg("serve")
-        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("SCRX_API_ADDR", format!("127.0.0.1:{port}"))
-        .env(
-            "SCRX_QUEUE_NAMESPACE",
-            format!("bench{}-", uuid::Uuid::new_v4().simple()),
-        )
-        .env("SCRX_ALLOW_PRIVATE_TARGETS", "true")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {api_bin}"))?;
+    let mut envs = envs.to_vec();
+    let namespace = format!("bench{}-", uuid::Uuid::new_v4().simple());
+    envs.push(("SCRX_QUEUE_NAMESPACE", namespace));
+    let (mut api, base) = start_api(api_bin, &envs).await?;
     let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let ready = Instant::now();
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        if ready.elapsed() > Duration::from_secs(30) {
-            bail!("the API did not start");
-        }
-        if let Some(status) = api.try_wait()? {
-            bail!("the API exited: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let c = 8;
     let tasks = (0..c).map(|t| {
         let (http, base, secret) = (http.clone(), base.clone(), secret.to_owned());

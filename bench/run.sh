@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ScraperX against its peers, side by side, in one run on this machine:
 #
-#   bench/run.sh [pipeline] [queue] [browser] [batch] [crawl] [scale] [pool]   (none named: all, in that order)
+#   bench/run.sh [pipeline] [queue] [browser] [batch] [crawl] [latency] [retention] [scale] [pool]   (none named: all, in that order)
 #   bench/run.sh content [DATA_DIR]                       (content extraction: bench/content.sh)
 #
 # Installs the peers (bench/install-peers.sh), builds the release binaries, serves the
@@ -32,7 +32,7 @@ concurrency=${BENCH_CONCURRENCY:-8 32}
 contexts=${BENCH_CONTEXTS:-1 4 8}
 browser_pages=${BENCH_BROWSER_PAGES:-0}
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(pipeline queue browser batch crawl scale pool)
+[ ${#sections[@]} -gt 0 ] || sections=(pipeline queue browser batch crawl latency retention scale pool)
 
 bin=$target/release
 if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then
@@ -89,9 +89,16 @@ run_browser() {
   done
 }
 
+# 100,000 URLs through REST (bench-batch), then through a ScrapeBatch
+# (operator/tests/bench_batch.rs, run with --ignored, on the control plane of e2e/control-plane.sh).
 run_batch() {
-  echo "[bench] batch submission" >&2
+  echo "[bench] batch submission: REST" >&2
   "$bin/bench-batch" --api "$bin/scraperx-api" --site "$site" | record
+  echo "[bench] batch submission: ScrapeBatch" >&2
+  e2e/control-plane.sh up >&2
+  eval "$(e2e/control-plane.sh env)"
+  flock /tmp/scraperx-cargo.lock cargo test --release --quiet -p scraperx-operator \
+    --test bench_batch -- --ignored --nocapture | record
 }
 
 run_crawl() {
@@ -107,6 +114,18 @@ run_crawl() {
     "$bin/bench-crawl" --site "$site" --pages "$pages" --concurrency "$c" \
       --worker "$bin/scraperx-worker" | record
   done
+}
+
+# Seed 001 §10.3's latency targets with 1,000,000 jobs in the table (bench-latency).
+run_latency() {
+  echo "[bench] latency against seed 001 §10.3 (1,000,000 jobs)" >&2
+  "$bin/bench-latency" --api "$bin/scraperx-api" --site "$site" --jobs "${BENCH_LATENCY_JOBS:-1000000}" | record
+}
+
+# Retention against a plain DELETE: 1,000,000 old jobs archived, a month of events dropped.
+run_retention() {
+  echo "[bench] retention (1,000,000 old jobs, a month of events) against a plain DELETE" >&2
+  "$bin/bench-retention" --jobs "${BENCH_RETENTION_JOBS:-1000000}" | record
 }
 
 # Redis Cluster against one Redis, PgBouncer against PostgreSQL direct (seed 001 §4.1, §8.2).
@@ -127,8 +146,8 @@ run_pool() {
 
 for s in "${sections[@]}"; do
   case $s in
-    pipeline | queue | browser | batch | crawl | scale | pool) "run_$s" ;;
-    *) echo "unknown comparison: $s (pipeline, queue, browser, batch, crawl, scale, pool)" >&2; exit 2 ;;
+    pipeline | queue | browser | batch | crawl | latency | retention | scale | pool) "run_$s" ;;
+    *) echo "unknown comparison: $s (pipeline, queue, browser, batch, crawl, latency, retention, scale, pool)" >&2; exit 2 ;;
   esac
 done
 

@@ -1,12 +1,12 @@
 //! Submission, shared by scrape-now, jobs and batches: target checks, then one Postgres
-//! statement that inserts the jobs and reserves their credits (402 when the balance cannot
-//! cover them; an idempotency key replay returns the original), then the new jobs are
-//! dispatched ([`scraperx_core::dispatch`]): queued in Postgres, then on their Redis queue.
+//! statement that inserts the jobs already queued and reserves their credits (402 when the
+//! balance cannot cover them; an idempotency key replay returns the original), then the new
+//! jobs go on their Redis queues ([`scraperx_core::dispatch::submit`]).
 
 use scraperx_core::{
     dispatch,
     domain::BatchId,
-    pg::{Job, NewJob, Submission},
+    pg::{NewJob, Submission},
 };
 
 use crate::{auth::Auth, error::ApiResult, state::AppState, target};
@@ -24,10 +24,14 @@ pub async fn submit(
         .zip(jobs.iter().map(|j| j.url.as_str()))
         .collect();
     target::check_targets(state, auth, &targets).await?;
-    let mut subs = state
-        .db
-        .submit_jobs(auth.org_id, Some(auth.key_id), batch, &jobs)
-        .await?;
+    let subs = dispatch::submit(
+        &state.db,
+        &state.queues,
+        auth.org_id,
+        (Some(auth.key_id), batch),
+        &jobs,
+    )
+    .await?;
 
     if let Some(batch) = batch {
         crate::trace::record("batch", batch);
@@ -46,15 +50,7 @@ pub async fn submit(
                 .inc();
         }
     }
-    let mut created: Vec<&mut Job> = subs
-        .iter_mut()
-        .filter_map(|s| match s {
-            Submission::Created(job) => Some(job),
-            Submission::Existing(_) => None,
-        })
-        .collect();
-    let accepted = created.len();
-    dispatch::dispatch(&state.db, &state.queues, &mut created).await?;
+    let accepted = subs.iter().filter(|s| s.is_created()).count();
     tracing::info!(accepted, replayed = subs.len() - accepted, "jobs accepted");
     Ok(subs)
 }

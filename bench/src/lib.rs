@@ -192,3 +192,38 @@ pub async fn start_api(
     }
     Ok((api, base))
 }
+
+/// An Enterprise organization in `database` (shaped by `shape`: credits, limits) and the
+/// secret of an API key of its own.
+pub async fn bench_organization(
+    database: &BenchDatabase,
+    shape: impl FnOnce(&mut scraperx_core::pg::NewOrganization),
+) -> anyhow::Result<(scraperx_core::domain::OrgId, String)> {
+    let db = scraperx_core::pg::Db::from_pool(database.pool.clone());
+    let mut new = scraperx_core::pg::NewOrganization::new(
+        "Bench",
+        &format!("bench-{}", uuid::Uuid::new_v4().simple()),
+        "bench@bench.local",
+    );
+    new.plan = scraperx_core::domain::Plan::Enterprise;
+    shape(&mut new);
+    let org = db.create_organization(&new).await?;
+    let (_, secret) = db
+        .create_api_key(org.id, &scraperx_core::pg::NewApiKey::named("bench"))
+        .await?;
+    Ok((org.id, secret.expose().to_owned()))
+}
+
+/// [`start_api`] over `database`, its jobs on queues of a namespace of their own (returned).
+pub async fn start_api_over(
+    bin: &str,
+    database: &BenchDatabase,
+) -> anyhow::Result<(tokio::process::Child, String, String)> {
+    let namespace = format!("bench{}-", uuid::Uuid::new_v4().simple());
+    let envs = [
+        ("DATABASE_URL", database.url.clone()),
+        ("SCRX_QUEUE_NAMESPACE", namespace.clone()),
+    ];
+    let (api, base) = start_api(bin, &envs).await?;
+    Ok((api, base, namespace))
+}

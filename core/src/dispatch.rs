@@ -1,7 +1,9 @@
 //! Putting accepted jobs on their queues, shared by the API and the operator: each job is
-//! marked `queued` in Postgres (one statement per queue), then pushed onto its engine's
-//! Redis queue (a thousand entries per script call, several calls in flight). Postgres is the truth: if Redis fails in between, the job is `queued` in
-//! Postgres without a queue entry, and the re-enqueue sweep ([`crate::sweep`]) puts it back.
+//! `queued` in Postgres (inserted so by [`submit`], or marked so by [`dispatch`], one
+//! statement per queue), then pushed onto its engine's Redis queue (a thousand entries per
+//! script call, several calls in flight). Postgres is the truth: if Redis fails in between,
+//! the job is `queued` in Postgres without a queue entry, and the re-enqueue sweep
+//! ([`crate::sweep`]) puts it back.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -14,8 +16,8 @@ use chrono::Utc;
 
 use crate::{
     Result,
-    domain::{Engine, JobId, JobOptions, JobStatus, OrgId},
-    pg::{Db, Job},
+    domain::{ApiKeyId, BatchId, Engine, JobId, JobOptions, JobStatus, OrgId},
+    pg::{Db, Job, NewJob, Submission},
     queue::{Entry, JobQueue, QueueName, QueuedJob, RedisConn, Share},
 };
 
@@ -162,7 +164,48 @@ pub async fn cancel_batch(
 const DISPATCH_CHUNK: usize = 1000;
 const DISPATCH_IN_FLIGHT: usize = 8;
 
-/// Marks `jobs` (freshly created, pending) queued and enqueues them; each job passed in is
+/// Submits `jobs` already queued, each on the queue it starts on ([`Db::submit_jobs_queued`]:
+/// one statement, credits reserved), then puts the created ones on their Redis queues.
+/// Results in input order; a replayed idempotency key's original is not enqueued again.
+pub async fn submit(
+    db: &Db,
+    queues: &QueueSet,
+    org: OrgId,
+    (api_key, batch): (Option<ApiKeyId>, Option<BatchId>),
+    jobs: &[NewJob],
+) -> Result<Vec<Submission>> {
+    let names: Vec<&str> = jobs
+        .iter()
+        .map(|j| queues.for_job(j.engine, &j.options).name())
+        .collect();
+    let subs = db
+        .submit_jobs_queued(org, api_key, batch, jobs, &names)
+        .await?;
+    let created: Vec<&Job> = subs
+        .iter()
+        .filter_map(|s| match s {
+            Submission::Created(job) => Some(job),
+            Submission::Existing(_) => None,
+        })
+        .collect();
+    let shares = shares_of(db, &created).await?;
+    let mut by_queue: HashMap<&str, Vec<&Job>> = HashMap::new();
+    for job in created {
+        by_queue
+            .entry(queues.queue_of(job).name())
+            .or_default()
+            .push(job);
+    }
+    for (name, jobs) in by_queue {
+        if let Some(queue) = queues.by_name(name) {
+            let entries: Vec<Entry> = jobs.iter().map(|j| entry_of(j, &shares)).collect();
+            enqueue_entries(queue, &entries).await;
+        }
+    }
+    Ok(subs)
+}
+
+/// Marks `jobs` (created pending) queued and enqueues them; each job passed in is
 /// updated to what Postgres now holds. Returns how many were queued. Per queue: one
 /// statement in Postgres, then the entries in chunks of [`DISPATCH_CHUNK`] per script call,
 /// several calls in flight; a chunk Redis refused is left to the re-enqueue sweep.
@@ -194,27 +237,37 @@ pub async fn dispatch(db: &Db, queues: &QueueSet, jobs: &mut [&mut Job]) -> Resu
             job.status = JobStatus::Queued;
             job.queued_at = Some(now);
             job.queue_name = Some(name.clone());
-            entries.push(Entry {
-                id: job.id.to_string(),
-                payload: QueuedJob { job_id: job.id }.to_payload(),
-                priority: queue_priority(job.priority),
-                share: Some(share_in(&shares, job.organization_id)),
-            });
+            entries.push(entry_of(job, &shares));
         }
         queued += entries.len();
-        let Some(queue) = queues.by_name(&name) else {
-            continue;
-        };
-        futures::stream::iter(entries.chunks(DISPATCH_CHUNK))
-            .for_each_concurrent(DISPATCH_IN_FLIGHT, |chunk| async move {
-                if let Err(err) = queue.enqueue_many(chunk).await {
-                    tracing::warn!(queue = queue.name(), jobs = chunk.len(), error = %err,
-                        "enqueue failed; the re-enqueue sweep will retry");
-                }
-            })
-            .await;
+        if let Some(queue) = queues.by_name(&name) {
+            enqueue_entries(queue, &entries).await;
+        }
     }
     Ok(queued)
+}
+
+/// `job`'s queue entry, under its organization's share.
+fn entry_of(job: &Job, shares: &HashMap<OrgId, Share>) -> Entry {
+    Entry {
+        id: job.id.to_string(),
+        payload: QueuedJob { job_id: job.id }.to_payload(),
+        priority: queue_priority(job.priority),
+        share: Some(share_in(shares, job.organization_id)),
+    }
+}
+
+/// Pushes `entries` onto `queue`, [`DISPATCH_CHUNK`] per script call, [`DISPATCH_IN_FLIGHT`]
+/// calls at once; a chunk Redis refused is logged and left to the re-enqueue sweep.
+async fn enqueue_entries(queue: &JobQueue, entries: &[Entry]) {
+    futures::stream::iter(entries.chunks(DISPATCH_CHUNK))
+        .for_each_concurrent(DISPATCH_IN_FLIGHT, |chunk| async move {
+            if let Err(err) = queue.enqueue_many(chunk).await {
+                tracing::warn!(queue = queue.name(), jobs = chunk.len(), error = %err,
+                    "enqueue failed; the re-enqueue sweep will retry");
+            }
+        })
+        .await;
 }
 
 /// Puts jobs back on their queues (idempotently), each under its organization's share;

@@ -538,3 +538,55 @@ async fn defect_10_no_unused_enum_types(pool: PgPool) {
     .expect("column");
     assert_eq!(status_type, "character varying");
 }
+
+/// Defect 11: scrape_jobs' references to itself had no index, so deleting a job scanned the
+/// whole table twice (quadratic retention). Each check is an index probe now.
+#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
+async fn defect_11_deleting_a_job_finds_the_jobs_pointing_at_it_by_index(pool: PgPool) {
+    let db = Db::from_pool(pool.clone());
+    let o = org(&db, "references", 0).await;
+    let parent = raw_job(&pool, o.id, "completed", "40 days").await;
+    let retry = raw_job(&pool, o.id, "completed", "40 days").await;
+    let child = raw_job(&pool, o.id, "completed", "1 day").await;
+    sqlx::query("UPDATE scrape_jobs SET parent_job_id = $1, retry_of_job_id = $2 WHERE id = $3")
+        .bind(parent)
+        .bind(retry)
+        .bind(child)
+        .execute(&pool)
+        .await
+        .expect("links");
+    for column in ["parent_job_id", "retry_of_job_id"] {
+        // The statement the foreign key's ON DELETE SET NULL runs for each deleted job.
+        let sql = format!(
+            "EXPLAIN (FORMAT JSON) UPDATE ONLY scrape_jobs SET {column} = NULL WHERE {column} = $1"
+        );
+        let mut conn = pool.acquire().await.expect("connection");
+        sqlx::query("SET enable_seqscan = off")
+            .execute(&mut *conn)
+            .await
+            .expect("set");
+        let plan: serde_json::Value = sqlx::query_scalar(&sql)
+            .bind(parent)
+            .fetch_one(&mut *conn)
+            .await
+            .expect("plan");
+        let text = plan.to_string();
+        assert!(
+            text.contains("Index Scan") || text.contains("Bitmap Index Scan"),
+            "{column}: {text}"
+        );
+        assert!(!text.contains("Seq Scan"), "{column}: {text}");
+    }
+    sqlx::query("DELETE FROM scrape_jobs WHERE id = ANY($1)")
+        .bind([parent, retry])
+        .execute(&pool)
+        .await
+        .expect("delete");
+    let (p, r): (Option<uuid::Uuid>, Option<uuid::Uuid>) =
+        sqlx::query_as("SELECT parent_job_id, retry_of_job_id FROM scrape_jobs WHERE id = $1")
+            .bind(child)
+            .fetch_one(&pool)
+            .await
+            .expect("child");
+    assert_eq!((p, r), (None, None));
+}

@@ -8,14 +8,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use scraperx_bench::{BenchDatabase, arg, page_urls, result, start_api};
-use scraperx_core::{
-    config::RedisConfig,
-    dispatch::QueueSet,
-    domain::Plan,
-    hot,
-    pg::{Db, NewApiKey, NewOrganization},
-};
+use scraperx_bench::{BenchDatabase, arg, bench_organization, page_urls, result, start_api_over};
+use scraperx_core::{config::RedisConfig, dispatch::QueueSet, hot};
 
 const COMPARISON: &str = "batch";
 
@@ -25,30 +19,14 @@ async fn main() -> anyhow::Result<()> {
     let site = arg("site", "http://127.0.0.1:9");
     let n: usize = arg("urls", "100000").parse()?;
     let database = BenchDatabase::create(4).await?;
-    let db = Db::from_pool(database.pool.clone());
-    let mut new = NewOrganization::new(
-        "Bench",
-        &format!("bench-{}", uuid::Uuid::new_v4().simple()),
-        "bench@bench.local",
-    );
-    new.plan = Plan::Enterprise;
-    new.credits_balance = 100 * n as i64;
-    new.max_batch_size = n as i32;
-    new.max_concurrent_jobs = 1000;
-    new.rate_limit_per_second = 1000;
-    let org = db.create_organization(&new).await?;
-    let (_, secret) = db
-        .create_api_key(org.id, &NewApiKey::named("bench"))
-        .await?;
-    let namespace = format!("bench{}-", uuid::Uuid::new_v4().simple());
-    let (mut api, base) = start_api(
-        &api_bin,
-        &[
-            ("DATABASE_URL", database.url.clone()),
-            ("SCRX_QUEUE_NAMESPACE", namespace.clone()),
-        ],
-    )
+    let (_, secret) = bench_organization(&database, |new| {
+        new.credits_balance = 100 * n as i64;
+        new.max_batch_size = n as i32;
+        new.max_concurrent_jobs = 1000;
+        new.rate_limit_per_second = 1000;
+    })
     .await?;
+    let (mut api, base, namespace) = start_api_over(&api_bin, &database).await?;
     let http = reqwest::Client::new();
     let body = serde_json::to_vec(&serde_json::json!({ "urls": page_urls(&site, n) }))?;
     let queues = QueueSet::new(hot::connect(&RedisConfig::from_env()?).await?, &namespace);
@@ -56,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let response = http
         .post(format!("{base}/v1/batches"))
-        .bearer_auth(secret.expose())
+        .bearer_auth(&secret)
         .header("content-type", "application/json")
         .body(body)
         .send()

@@ -2,13 +2,15 @@
 //! hold `scrape:write`), the URLs inline and from a ConfigMap (as many as core's batch-size
 //! rule allows), one `NewJob` per URL through core's `ScrapeRequest`, so the defaults and
 //! checks are the API's (a refusal named by its path in the spec), with the idempotency key
-//! `k8s:<uid>:<index>`, and one `submit_jobs` call that reserves their credits. Whatever
+//! `k8s:<uid>:<index>`, and one submission that reserves their credits (the jobs inserted
+//! queued and put on their queues, or left pending while the batch is suspended). Whatever
 //! the cluster or the organization lacks comes back as [`Blocked`], so the reconciler
 //! reports it and looks again later; other failures are errors.
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, ResourceExt};
 use scraperx_core::{
+    dispatch,
     domain::{BatchId, Engine, OrgId, hash_api_key, scopes},
     pg::{ApiKeyAuth, NewJob, ScrapeRequest},
 };
@@ -54,16 +56,27 @@ pub async fn create(sb: &ScrapeBatch, ctx: &Context, batch: BatchId) -> Result<C
         Err(b) => return Ok(Created::Blocked(b)),
     };
     let org = auth.organization_id;
-    match ctx
-        .db
-        .submit_jobs(org, Some(auth.key_id), Some(batch), &jobs)
+    let submitted = if sb.spec.suspend {
+        ctx.db
+            .submit_jobs(org, Some(auth.key_id), Some(batch), &jobs)
+            .await
+    } else {
+        dispatch::submit(
+            &ctx.db,
+            &ctx.queues,
+            org,
+            (Some(auth.key_id), Some(batch)),
+            &jobs,
+        )
         .await
-    {
+    };
+    match submitted {
         Ok(subs) => {
             let created = subs.iter().filter(|s| s.is_created()).count();
+            let how = if sb.spec.suspend { "held" } else { "queued" };
             let note = Note::normal(
                 "JobsCreated",
-                format!("{created} jobs created as batch {batch}"),
+                format!("{created} jobs created and {how} as batch {batch}"),
             );
             Ok(Created::Jobs { org, note })
         }
@@ -126,16 +139,47 @@ async fn urls(sb: &ScrapeBatch, ctx: &Context, ns: &str) -> Result<Vec<String>> 
             .get_opt(&from.name)
             .await?
             .ok_or_else(|| Error::Invalid(format!("configmap {} not found", from.name)))?;
-        let text = cm
-            .data
-            .as_ref()
-            .and_then(|d| d.get(&from.key))
-            .ok_or_else(|| {
-                Error::Invalid(format!("configmap {} has no key {}", from.name, from.key))
-            })?;
-        urls.extend(url_lines(text));
+        let text = configmap_text(&cm, &from.key).map_err(|why| {
+            Error::Invalid(format!("configmap {} key {}: {why}", from.name, from.key))
+        })?;
+        urls.extend(url_lines(&text));
     }
     Ok(urls)
+}
+
+/// The most a gzipped URL list may inflate to: a ConfigMap holds at most 1 MiB, and a list
+/// of 100,000 long URLs is well under this.
+pub const MAX_URL_LIST_BYTES: u64 = 64 << 20;
+
+/// The text under `key`: in `data`, or in `binaryData` as UTF-8 or gzipped UTF-8 (a list
+/// too long for a ConfigMap's 1 MiB fits gzipped: `kubectl create configmap --from-file`
+/// of a `.gz` file puts it there).
+pub fn configmap_text(cm: &ConfigMap, key: &str) -> std::result::Result<String, String> {
+    if let Some(text) = cm.data.as_ref().and_then(|d| d.get(key)) {
+        return Ok(text.clone());
+    }
+    let bytes = &cm
+        .binary_data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .ok_or("no such key")?
+        .0;
+    let raw = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        let mut inflated = std::io::Read::take(
+            flate2::read::GzDecoder::new(&bytes[..]),
+            MAX_URL_LIST_BYTES + 1,
+        );
+        std::io::Read::read_to_end(&mut inflated, &mut out)
+            .map_err(|e| format!("not valid gzip: {e}"))?;
+        if out.len() as u64 > MAX_URL_LIST_BYTES {
+            return Err(format!("inflates to more than {MAX_URL_LIST_BYTES} bytes"));
+        }
+        out
+    } else {
+        bytes.clone()
+    };
+    String::from_utf8(raw).map_err(|_| "not UTF-8 text".to_owned())
 }
 
 /// A URL list's lines: trimmed, blank lines and `#` comments skipped.
@@ -333,5 +377,56 @@ mod tests {
             spec_path("include_tags[1]", 0, url),
             "spec.options.includeTags[1]"
         );
+    }
+
+    fn configmap(data: Option<(&str, &str)>, binary: Option<(&str, Vec<u8>)>) -> ConfigMap {
+        ConfigMap {
+            data: data.map(|(k, v)| [(k.to_owned(), v.to_owned())].into()),
+            binary_data: binary.map(|(k, v)| [(k.to_owned(), k8s_openapi::ByteString(v))].into()),
+            ..ConfigMap::default()
+        }
+    }
+
+    fn gzip(text: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut enc, text).expect("gzip in memory");
+        enc.finish().expect("gzip in memory")
+    }
+
+    #[test]
+    fn a_url_list_is_read_from_data_or_from_binary_data_plain_or_gzipped() {
+        let list = "https://a.example/\nhttps://b.example/\n";
+        let plain = configmap(Some(("urls", list)), None);
+        assert_eq!(configmap_text(&plain, "urls").as_deref(), Ok(list));
+        let raw = configmap(None, Some(("urls", list.as_bytes().to_vec())));
+        assert_eq!(configmap_text(&raw, "urls").as_deref(), Ok(list));
+        let zipped = configmap(None, Some(("urls.gz", gzip(list.as_bytes()))));
+        assert_eq!(configmap_text(&zipped, "urls.gz").as_deref(), Ok(list));
+        assert_eq!(url_lines(list).count(), 2);
+    }
+
+    #[test]
+    fn a_missing_key_broken_gzip_or_binary_junk_is_refused_with_why() {
+        let empty = configmap(None, None);
+        assert_eq!(
+            configmap_text(&empty, "urls"),
+            Err("no such key".to_owned())
+        );
+        let broken = configmap(None, Some(("urls", vec![0x1f, 0x8b, 0, 1, 2])));
+        let err = configmap_text(&broken, "urls").expect_err("broken gzip");
+        assert!(err.starts_with("not valid gzip"), "{err}");
+        let junk = configmap(None, Some(("urls", vec![0xff, 0xfe, 0xfd])));
+        assert_eq!(
+            configmap_text(&junk, "urls"),
+            Err("not UTF-8 text".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_before_it_fills_memory() {
+        let bomb = gzip(&vec![b'a'; (MAX_URL_LIST_BYTES + 10) as usize]);
+        let cm = configmap(None, Some(("urls", bomb)));
+        let err = configmap_text(&cm, "urls").expect_err("too large");
+        assert!(err.starts_with("inflates to more than"), "{err}");
     }
 }

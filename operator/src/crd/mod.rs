@@ -256,7 +256,8 @@ pub struct ScrapeBatchSpec {
         inner(length(min = 1, max = NewJob::MAX_URL_LEN), pattern(rules::HTTP_URL))
     )]
     pub urls: Vec<String>,
-    /// More URLs, one per line, from a ConfigMap key.
+    /// More URLs, one per line, from a ConfigMap key: in `data`, or in `binaryData` as text
+    /// or gzipped text (a list longer than a ConfigMap's 1 MiB fits gzipped).
     pub urls_from: Option<ConfigMapKeyRef>,
     /// The organization, by a Secret holding one of its API keys.
     pub organization_ref: SecretKeyRef,

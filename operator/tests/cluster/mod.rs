@@ -124,7 +124,12 @@ impl Cluster {
         let mut new = NewOrganization::new("e2e", &slug, "b@e2e.test");
         new.credits_balance = credits;
         new.plan = Plan::Growth;
-        let org = self.db.create_organization(&new).await.expect("org");
+        self.org_secret_of(&new).await
+    }
+
+    /// The organization `new`, and the Secret `scraperx-key` holding its API key.
+    pub async fn org_secret_of(&self, new: &NewOrganization) -> scraperx_core::domain::OrgId {
+        let org = self.db.create_organization(new).await.expect("org");
         let (_, secret) = self
             .db
             .create_api_key(org.id, &NewApiKey::named("operator"))

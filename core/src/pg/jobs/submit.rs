@@ -1,5 +1,9 @@
 //! Submitting jobs: one statement for many, each job's reservation taken in the same
-//! transaction (all or none), idempotent by key, its secret sealed to its row.
+//! transaction (all or none), idempotent by key, its secret sealed to its row. A job starts
+//! `pending` (dispatched later), or `queued` on a named queue with both its `job.created` and
+//! `job.queued` events: the `pending → queued` move made in the same statement, so a batch
+//! is one write however large (the caller then puts the entries on Redis; one it could not
+//! is restored by the re-enqueue sweep, as after any failed enqueue).
 
 use std::collections::{HashMap, HashSet};
 
@@ -53,6 +57,24 @@ impl Db {
         out.pop().ok_or(Error::NotFound { entity: "job" })
     }
 
+    /// Submits jobs as [`Db::submit_jobs`] does, each already `queued` on `queues[i]` (the
+    /// name of the queue job i starts on, [`crate::dispatch::QueueSet::for_job`]).
+    pub async fn submit_jobs_queued(
+        &self,
+        org: OrgId,
+        api_key: Option<ApiKeyId>,
+        batch: Option<BatchId>,
+        jobs: &[NewJob],
+        queues: &[&str],
+    ) -> Result<Vec<Submission>> {
+        if queues.len() != jobs.len() {
+            return Err(Error::validation("queues", "one queue name per job"));
+        }
+        let names = queues.iter().map(|q| Some((*q).to_owned())).collect();
+        self.submit_starting(org, (api_key, batch), jobs, names)
+            .await
+    }
+
     /// Submits jobs in one transaction with one multi-row INSERT: each job reserves
     /// [`pricing::reservation`] (the most it can cost) and the total is taken with `deduct_credits`. When
     /// the balance cannot cover it nothing is inserted ([`Error::InsufficientCredits`]). A job
@@ -65,13 +87,26 @@ impl Db {
         batch: Option<BatchId>,
         jobs: &[NewJob],
     ) -> Result<Vec<Submission>> {
+        self.submit_starting(org, (api_key, batch), jobs, vec![None; jobs.len()])
+            .await
+    }
+
+    /// Submits `jobs`, job i `pending` when `queues[i]` is `None`, else `queued` on it.
+    async fn submit_starting(
+        &self,
+        org: OrgId,
+        (api_key, batch): (Option<ApiKeyId>, Option<BatchId>),
+        jobs: &[NewJob],
+        queues: Vec<Option<String>>,
+    ) -> Result<Vec<Submission>> {
         validate_each(jobs)?;
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
         let ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::now_v7()).collect();
         let secrets = self.seal_job_secrets(&ids, jobs)?;
-        let columns = Columns::of(jobs, &ids, secrets)?;
+        let mut columns = Columns::of(jobs, &ids, secrets)?;
+        columns.queues = queues;
 
         let mut tx = self.pool.begin().await?;
         let inserted = insert_rows(&mut tx, (org, api_key, batch), &columns).await?;
@@ -126,6 +161,8 @@ struct Columns {
     keys: Vec<Option<String>>,
     metadata: Vec<serde_json::Value>,
     prices: Vec<i64>,
+    /// The queue each job is queued on, or none: it stays `pending`.
+    queues: Vec<Option<String>>,
 }
 
 impl Columns {
@@ -158,12 +195,13 @@ impl Columns {
                 .iter()
                 .map(|j| pricing::reservation(j.engine, j.proxy_tier, &j.options))
                 .collect(),
+            queues: vec![None; jobs.len()],
         })
     }
 }
 
-/// Inserts the jobs whose idempotency key is new, each with its `job.created` event; the
-/// rows inserted.
+/// Inserts the jobs whose idempotency key is new, each with its `job.created` event, and
+/// those given a queue `queued` on it with their `job.queued` event; the rows inserted.
 async fn insert_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     (org, api_key, batch): (OrgId, Option<ApiKeyId>, Option<BatchId>),
@@ -173,23 +211,31 @@ async fn insert_rows(
         "WITH ins AS (INSERT INTO scrape_jobs (id, organization_id, api_key_id, batch_id, url, url_hash, method, \
              headers, body, engine, options, proxy_tier, proxy_country, proxy_session_id, \
              priority, max_attempts, webhook_url, webhook_secret_sealed, client_reference, \
-             idempotency_key, metadata, credits_estimated, credit_breakdown) \
+             idempotency_key, metadata, credits_estimated, credit_breakdown, status, queued_at, \
+             queue_name) \
          SELECT u.id, $1, $2, $3, u.url, '', u.method, u.headers, u.body, u.engine, u.options, \
              u.tier, u.country, u.session, u.priority, u.max_attempts, u.webhook_url, \
              u.webhook_secret, u.reference, u.key, u.metadata, u.credits, \
-             jsonb_build_object('engine', u.engine, 'proxy_tier', u.tier, 'estimated', u.credits) \
+             jsonb_build_object('engine', u.engine, 'proxy_tier', u.tier, 'estimated', u.credits), \
+             CASE WHEN u.queue IS NULL THEN 'pending' ELSE 'queued' END, \
+             CASE WHEN u.queue IS NULL THEN NULL ELSE NOW() END, u.queue \
          FROM UNNEST($4::uuid[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::text[], \
              $10::jsonb[], $11::text[], $12::text[], $13::text[], $14::int[], $15::int[], \
-             $16::text[], $17::bytea[], $18::text[], $19::text[], $20::jsonb[], $21::bigint[]) \
+             $16::text[], $17::bytea[], $18::text[], $19::text[], $20::jsonb[], $21::bigint[], \
+             $22::text[]) \
              AS u(id, url, method, headers, body, engine, options, tier, country, session, \
                   priority, max_attempts, webhook_url, webhook_secret, reference, key, metadata, \
-                  credits) \
+                  credits, queue) \
          ON CONFLICT (organization_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
          RETURNING *), \
-         created AS (INSERT INTO job_events (job_id, organization_id, event_type, event_data) \
+         events AS (INSERT INTO job_events (job_id, organization_id, event_type, event_data) \
              SELECT id, organization_id, 'job.created', \
                     jsonb_build_object('credits_reserved', credits_estimated, 'engine', engine) \
-             FROM ins) \
+             FROM ins \
+             UNION ALL \
+             SELECT id, organization_id, 'job.queued', \
+                    jsonb_build_object('from', 'pending', 'queue', queue_name) \
+             FROM ins WHERE queue_name IS NOT NULL) \
          SELECT {JOB_COLUMNS} FROM ins"
     );
     Ok(crate::pg::sql::query_as(&sql)
@@ -214,6 +260,7 @@ async fn insert_rows(
         .bind(&c.keys)
         .bind(&c.metadata)
         .bind(&c.prices)
+        .bind(&c.queues)
         .fetch_all(&mut **tx)
         .await?)
 }

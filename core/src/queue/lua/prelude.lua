@@ -60,16 +60,20 @@ end
 -- organizations take turns. With `ahead`, the job goes before every job waiting at its
 -- priority (after those put ahead before it): its scores sit half a band below the
 -- priority's FIFO scores (the counter never reaches 5e11). Formatted with %.0f: Lua's
--- default number-to-string keeps only 14 digits.
-local function place(id, ahead)
-  local p = tonumber(redis.call('HGET', KEYS[5], id) or '5')
-  local seq = redis.call('INCR', KEYS[7])
+-- default number-to-string keeps only 14 digits. `seq` is the job's number from the
+-- group's counter (KEYS[7]). The organization's place in line is the caller's to refresh.
+local function place_seq(id, p, org, seq, ahead)
   local base = (10 - p) * 1e12 + seq
   if ahead then base = base - 5e11 end
   local score = string.format('%.0f', base)
-  local org = org_of(id)
   redis.call('ZADD', KEYS[1], score, id)
   redis.call('ZADD', org_wait(org), score, id)
+end
+
+local function place(id, ahead)
+  local p = tonumber(redis.call('HGET', KEYS[5], id) or '5')
+  local org = org_of(id)
+  place_seq(id, p, org, redis.call('INCR', KEYS[7]), ahead)
   refresh_turn(org)
 end
 
@@ -146,6 +150,42 @@ local function add(id, payload, priority, delay_ms, org, cap, ahead)
   if org ~= '' then redis.call('HSET', KEYS[12], id, org) end
   schedule(id, delay_ms, ahead)
   return true
+end
+
+-- Queues many jobs as `add` does one at a time, in fewer calls: each job's priority and
+-- organization from the arguments rather than read back, one counter increment for all,
+-- and each organization's cap and place in line set once, after its jobs (the script is
+-- atomic, so no reader sees the line between). `jobs` holds {id, payload, priority, org,
+-- cap}. Returns how many were added.
+local function add_many(jobs, delay_ms, ahead)
+  local caps, order = {}, {}
+  local fresh = {}
+  for _, j in ipairs(jobs) do
+    if caps[j[4]] == nil then order[#order + 1] = j[4] end
+    caps[j[4]] = tonumber(j[5])
+    if redis.call('HEXISTS', KEYS[4], j[1]) == 1 then
+      adopt(j[1], j[4])
+    else
+      redis.call('HSET', KEYS[4], j[1], j[2])
+      redis.call('HSET', KEYS[5], j[1], j[3])
+      if j[4] ~= '' then redis.call('HSET', KEYS[12], j[1], j[4]) end
+      fresh[#fresh + 1] = j
+    end
+  end
+  if #fresh > 0 then
+    if delay_ms > 0 then
+      for _, j in ipairs(fresh) do schedule(j[1], delay_ms, ahead) end
+    else
+      local seq = redis.call('INCRBY', KEYS[7], #fresh) - #fresh
+      for k, j in ipairs(fresh) do
+        place_seq(j[1], tonumber(j[3]) or 5, j[4], seq + k, ahead)
+      end
+    end
+  end
+  for _, org in ipairs(order) do
+    if org == '' then refresh_turn(org) else set_cap(org, caps[org]) end
+  end
+  return #fresh
 end
 
 -- Ends a lease (the job is no longer in flight). Its organization's running count drops

@@ -25,6 +25,7 @@ mod budget;
 mod clean;
 mod density;
 mod isolate;
+mod left_out;
 mod main_content;
 mod markdown;
 mod metadata;

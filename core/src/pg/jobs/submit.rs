@@ -108,21 +108,8 @@ impl Db {
         let mut columns = Columns::of(jobs, &ids, secrets)?;
         columns.queues = queues;
 
-        let mut tx = self.pool.begin().await?;
-        let inserted = insert_rows(&mut tx, (org, api_key, batch), &columns).await?;
-        let required: i64 = inserted.iter().map(|j| j.credits_estimated).sum();
-        if required > 0 {
-            let covered: bool = crate::pg::sql::query_scalar("SELECT deduct_credits($1, $2)")
-                .bind(org)
-                .bind(required)
-                .fetch_one(&mut *tx)
-                .await?;
-            if !covered {
-                return Err(Error::InsufficientCredits { required });
-            }
-        }
-        let existing = replayed_originals(&mut tx, org, jobs, &ids, &inserted).await?;
-        tx.commit().await?;
+        let inserted = insert_rows(self, (org, api_key, batch), &columns).await?;
+        let existing = replayed_originals(self, org, jobs, &ids, &inserted).await?;
         in_input_order(jobs, ids, inserted, existing)
     }
 }
@@ -201,9 +188,12 @@ impl Columns {
 }
 
 /// Inserts the jobs whose idempotency key is new, each with its `job.created` event, and
-/// those given a queue `queued` on it with their `job.queued` event; the rows inserted.
+/// those given a queue `queued` on it with their `job.queued` event, and reserves their
+/// credits, in one statement and so one transaction (migration 0026: the organization's
+/// row is locked only until it commits); the rows inserted, or
+/// [`Error::InsufficientCredits`] and nothing inserted.
 async fn insert_rows(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    db: &Db,
     (org, api_key, batch): (OrgId, Option<ApiKeyId>, Option<BatchId>),
     c: &Columns,
 ) -> Result<Vec<Job>> {
@@ -235,10 +225,12 @@ async fn insert_rows(
              UNION ALL \
              SELECT id, organization_id, 'job.queued', \
                     jsonb_build_object('from', 'pending', 'queue', queue_name) \
-             FROM ins WHERE queue_name IS NOT NULL) \
-         SELECT {JOB_COLUMNS} FROM ins"
+             FROM ins WHERE queue_name IS NOT NULL), \
+         charge AS (SELECT reserve_credits_or_fail($1, \
+             COALESCE((SELECT SUM(credits_estimated) FROM ins), 0)::bigint) AS covered) \
+         SELECT {JOB_COLUMNS} FROM ins, charge WHERE charge.covered"
     );
-    Ok(crate::pg::sql::query_as(&sql)
+    crate::pg::sql::query_as(&sql)
         .bind(org)
         .bind(api_key)
         .bind(batch)
@@ -261,13 +253,31 @@ async fn insert_rows(
         .bind(&c.metadata)
         .bind(&c.prices)
         .bind(&c.queues)
-        .fetch_all(&mut **tx)
-        .await?)
+        .fetch_all(db.exec())
+        .await
+        .map_err(insufficient_credits)
+}
+
+/// The refusal `reserve_credits_or_fail` raises (SQLSTATE SX402, the amount in DETAIL) as
+/// [`Error::InsufficientCredits`]; any other error as it maps.
+fn insufficient_credits(err: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(db) = &err
+        && db.code().as_deref() == Some("SX402")
+    {
+        let detail = db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .and_then(|pg| pg.detail())
+            .and_then(|d| d.parse().ok());
+        return Error::InsufficientCredits {
+            required: detail.unwrap_or_default(),
+        };
+    }
+    err.into()
 }
 
 /// The originals of the jobs not inserted: they collided on their idempotency key.
 async fn replayed_originals(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    db: &Db,
     org: OrgId,
     jobs: &[NewJob],
     ids: &[Uuid],
@@ -289,7 +299,7 @@ async fn replayed_originals(
     Ok(crate::pg::sql::query_as(&sql)
         .bind(org)
         .bind(&replayed)
-        .fetch_all(&mut **tx)
+        .fetch_all(db.exec())
         .await?)
 }
 

@@ -10,7 +10,8 @@
 # RESULT lines are kept in $SCRX_SCRATCH/bench/. Needs the services (scripts/services.sh up).
 # Settings: BENCH_PAGES (10000), BENCH_CONCURRENCY ("8 32"), BENCH_CONTEXTS ("1 4 8"),
 # BENCH_BROWSER_PAGES (0: 40 per context, at least 60),
-# BENCH_SKIP_BUILD=1 (use the release binaries as they are).
+# BENCH_LATENCY_JOBS and BENCH_RETENTION_JOBS (1000000), BENCH_BATCH_URLS (100000, the
+# ScrapeBatch path), BENCH_SKIP_BUILD=1 (use the release binaries as they are).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -91,15 +91,14 @@ run_browser() {
 }
 
 # 100,000 URLs through REST (bench-batch), then through a ScrapeBatch
-# (operator/tests/bench_batch.rs, run with --ignored, on the control plane of e2e/control-plane.sh).
+# (operator/benches/batch.rs, on the control plane of e2e/control-plane.sh).
 run_batch() {
   echo "[bench] batch submission: REST" >&2
   "$bin/bench-batch" --api "$bin/scraperx-api" --site "$site" | record
   echo "[bench] batch submission: ScrapeBatch" >&2
   e2e/control-plane.sh up >&2
   eval "$(e2e/control-plane.sh env)"
-  flock /tmp/scraperx-cargo.lock cargo test --release --quiet -p scraperx-operator \
-    --test bench_batch -- --ignored --nocapture | record
+  flock /tmp/scraperx-cargo.lock cargo bench --quiet -p scraperx-operator --bench batch | record
 }
 
 run_crawl() {

@@ -105,8 +105,7 @@ impl Db {
         }
         let ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::now_v7()).collect();
         let secrets = self.seal_job_secrets(&ids, jobs)?;
-        let mut columns = Columns::of(jobs, &ids, secrets)?;
-        columns.queues = queues;
+        let columns = Columns::of(jobs, &ids, secrets, queues)?;
 
         let inserted = insert_rows(self, (org, api_key, batch), &columns).await?;
         let existing = replayed_originals(self, org, jobs, &ids, &inserted).await?;
@@ -153,7 +152,12 @@ struct Columns {
 }
 
 impl Columns {
-    fn of(jobs: &[NewJob], ids: &[Uuid], webhook_secrets: Vec<Option<Vec<u8>>>) -> Result<Self> {
+    fn of(
+        jobs: &[NewJob],
+        ids: &[Uuid],
+        webhook_secrets: Vec<Option<Vec<u8>>>,
+        queues: Vec<Option<String>>,
+    ) -> Result<Self> {
         let col = |f: fn(&NewJob) -> Option<String>| jobs.iter().map(f).collect::<Vec<_>>();
         let options = jobs
             .iter()
@@ -182,7 +186,7 @@ impl Columns {
                 .iter()
                 .map(|j| pricing::reservation(j.engine, j.proxy_tier, &j.options))
                 .collect(),
-            queues: vec![None; jobs.len()],
+            queues,
         })
     }
 }

@@ -3,11 +3,13 @@
 //! ConfigMap key holding them gzipped in `binaryData` (100,000 URLs are more than a
 //! ConfigMap's 1 MiB as text); the operator's controllers run against the real
 //! kube-apiserver (`e2e/control-plane.sh`), Postgres and Redis, as in `e2e.rs`. No worker
-//! runs: the URLs are never fetched. It prints; it asserts nothing about time. Its command,
-//! `bench/run.sh batch`, runs it with `--ignored` beside the REST path (`bench-batch`):
+//! runs: the URLs are never fetched. It prints; it asserts nothing about time. It runs in
+//! a database of its own (`scraperx_bench::BenchDatabase`), dropped after; `bench/run.sh
+//! batch` runs it beside the REST path (`bench-batch`):
 //!
-//!     cargo test --release -p scraperx-operator --test bench_batch -- --ignored --nocapture
+//!     cargo bench -p scraperx-operator --bench batch
 
+#[path = "../tests/cluster/mod.rs"]
 mod cluster;
 
 use std::{
@@ -20,12 +22,12 @@ use kube::{
     Api,
     api::{ObjectMeta, PostParams},
 };
+use scraperx_bench::BenchDatabase;
 use scraperx_core::{
     domain::{Engine, Plan},
     pg::NewOrganization,
 };
 use scraperx_operator::crd::ScrapeBatch;
-use sqlx::PgPool;
 
 use cluster::cluster;
 
@@ -45,10 +47,13 @@ fn gzipped_list(n: usize) -> Vec<u8> {
     enc.finish().expect("gzip in memory")
 }
 
-#[sqlx::test(migrator = "scraperx_core::pg::MIGRATOR")]
-#[ignore = "a benchmark: bench/run.sh batch"]
-async fn scrape_batch_of_many_urls_until_all_are_queued(pool: PgPool) {
+#[tokio::main]
+async fn main() {
     let n = urls();
+    let database = BenchDatabase::create(8)
+        .await
+        .expect("a database of its own");
+    let pool = database.pool.clone();
     let c = cluster(pool.clone()).await;
     let mut new = NewOrganization::new(
         "bench",
@@ -60,7 +65,7 @@ async fn scrape_batch_of_many_urls_until_all_are_queued(pool: PgPool) {
     new.max_batch_size = n as i32;
     c.org_secret_of(&new).await;
     let list = gzipped_list(n);
-    eprintln!("bench_batch: {n} URLs, {} KiB gzipped", list.len() / 1024);
+    eprintln!("batch: {n} URLs, {} KiB gzipped", list.len() / 1024);
     Api::<ConfigMap>::namespaced(c.client.clone(), &c.ns)
         .create(
             &PostParams::default(),
@@ -120,4 +125,5 @@ async fn scrape_batch_of_many_urls_until_all_are_queued(pool: PgPool) {
         .arg(http.keys())
         .query_async(&mut c.redis.clone())
         .await;
+    database.remove().await;
 }
